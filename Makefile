@@ -1,0 +1,52 @@
+# The two commands a fresh clone needs: `make serve` and `make test`. Both create .venv if missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: serve test lint bench install install-test system-deps docs clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+install: $(STAMP)
+
+# Tests need every backend (torch is pinned to the local CPU build), the client libraries, and Debian's
+# redis-server/redis-tools as the oracle and load generator.
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[test,torch,tensorflow,bench,lint]"
+	touch $@
+
+install-test: $(TEST_STAMP) system-deps
+
+system-deps:
+	@if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then \
+		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y redis-server redis-tools; \
+	fi
+
+serve: $(STAMP)
+	$(BIN)/python -m inferd $(ARGS)
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check inferd tests bench
+	$(BIN)/mypy
+
+bench: install-test
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/python -m inferd.docs > docs/commands.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,56 @@
+"""Typed argument parsing for handlers; each helper raises the standard Redis message on bad input."""
+from __future__ import annotations
+
+import math
+
+from inferd import errors
+from inferd.errors import CommandError
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def parse_int(raw: bytes, message: str = errors.NOT_INTEGER) -> int:
+    """A signed 64-bit integer written the way Redis's ``string2ll`` accepts it (no spaces, no '+', no '0x')."""
+    if not raw or len(raw) > 20 or not (raw.isdigit() or (raw[0] == 45 and raw[1:].isdigit())) or (
+            raw[0] == 48 and len(raw) > 1) or raw.startswith(b"-0"):
+        raise CommandError(message)
+    value = int(raw)
+    if value < _INT64_MIN or value > _INT64_MAX:
+        raise CommandError(message)
+    return value
+
+
+def parse_nonneg(raw: bytes, message: str = errors.NOT_INTEGER) -> int:
+    """An integer ≥ 0."""
+    value = parse_int(raw, message)
+    if value < 0:
+        raise CommandError(message if message != errors.NOT_INTEGER else errors.NOT_POSITIVE)
+    return value
+
+
+def parse_float(raw: bytes, message: str = errors.NOT_FLOAT, allow_nan: bool = False) -> float:
+    """A double as Redis's ``strtold`` reads it: ``inf``/``-inf`` allowed, NaN and spaces refused."""
+    text = raw.decode("ascii", "replace")
+    if not text or text != text.strip() or "_" in text:
+        raise CommandError(message)
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(message) from None
+    if math.isnan(value) and not allow_nan:
+        raise CommandError(message)
+    return value
+
+
+def parse_keyword(raw: bytes, choices: tuple[str, ...]) -> str:
+    """Match a case-insensitive keyword among ``choices``; ERR syntax error otherwise."""
+    word = raw.decode("ascii", "replace").upper()
+    if word not in choices:
+        raise CommandError(errors.SYNTAX)
+    return word
+
+
+def upper(raw: bytes) -> bytes:
+    """Upper-cased keyword bytes (for comparisons)."""
+    return raw.upper()

@@ -1,0 +1,122 @@
+"""The explicit context handlers receive: the server-wide state and one connection's :class:`Client` state."""
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inferd.commands.dispatch import Dispatcher
+    from inferd.store.keyspace import Database, Keyspace
+
+_client_ids = itertools.count(1)
+REPLY_ON = b"on"
+REPLY_OFF = b"off"
+REPLY_SKIP = b"skip"        # set by CLIENT REPLY SKIP: that command itself gets no reply
+_REPLY_SKIP_NEXT = b"skip-next"
+
+
+@dataclass(slots=True)
+class SlowlogEntry:
+    """One SLOWLOG entry, as Redis reports it."""
+
+    id: int
+    timestamp: int
+    duration_us: int
+    argv: list[bytes]
+    addr: str
+    name: str
+
+
+@dataclass
+class ServerStats:
+    """Server-wide counters for INFO stats and errorstats."""
+
+    started_at: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.monotonic)
+    connections_received: int = 0
+    commands_processed: int = 0
+    rejected_connections: int = 0
+    net_input_bytes: int = 0
+    net_output_bytes: int = 0
+    expired_keys: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+    error_replies: dict[str, int] = field(default_factory=dict)
+    total_error_replies: int = 0
+
+
+class ServerState:
+    """Everything the server owns that handlers may touch: keyspace, config, clients, stats, schedulers."""
+
+    def __init__(self, config: Any, keyspace: Keyspace) -> None:
+        self.config = config
+        self.keyspace = keyspace
+        self.clients: dict[int, Client] = {}
+        self.stats = ServerStats()
+        self.slowlog: deque[SlowlogEntry] = deque()
+        self.slowlog_next_id = 0
+        self.dispatcher: Dispatcher | None = None
+        self.run_id = "%040x" % int.from_bytes(__import__("os").urandom(20), "big")
+        self.bound_port = 0
+        self.shutdown_requested: Any = None   # callable set by the server lifecycle
+        self.extensions: dict[str, Any] = {}  # subsystems attached by the lifecycle (scheduler, models, metrics)
+
+    def record_error(self, prefix: str) -> None:
+        """Count an error reply for INFO errorstats."""
+        self.stats.total_error_replies += 1
+        self.stats.error_replies[prefix] = self.stats.error_replies.get(prefix, 0) + 1
+
+
+class Client:
+    """One connection's state: database, protocol, authentication, MULTI/WATCH, name, and its transport hooks."""
+
+    def __init__(self, server: ServerState, addr: str = "", laddr: str = "") -> None:
+        self.server = server
+        self.id = next(_client_ids)
+        self.addr = addr
+        self.laddr = laddr
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.db: Database = server.keyspace.dbs[0]
+        self.resp3 = False
+        self.authenticated = not server.config.requirepass
+        self.multi: list[list[bytes]] | None = None
+        self.multi_dirty = False
+        self.watching: set[tuple[int, bytes]] = set()
+        self.dirty_cas = False
+        self.in_exec = False
+        self.created = time.monotonic()
+        self.last_interaction = self.created
+        self.last_command = b"NULL"
+        self.reply_mode = REPLY_ON
+        self.closing = False
+        self.in_flight = 0                 # commands of this client waiting on a device queue
+        self.close_callback: Any = None   # set by the connection: closes the transport after pending replies
+
+    def advance_reply_mode(self) -> None:
+        """A reply was suppressed under CLIENT REPLY OFF/SKIP: SKIP suppresses itself and exactly one more."""
+        if self.reply_mode == REPLY_SKIP:
+            self.reply_mode = _REPLY_SKIP_NEXT
+        elif self.reply_mode == _REPLY_SKIP_NEXT:
+            self.reply_mode = REPLY_ON
+
+    def select(self, index: int) -> None:
+        """Switch to database ``index`` (already range-checked)."""
+        self.db = self.server.keyspace.dbs[index]
+
+    def unwatch(self) -> None:
+        """Forget every watched key."""
+        for index, key in self.watching:
+            self.server.keyspace.dbs[index].unwatch(key, self)
+        self.watching.clear()
+        self.dirty_cas = False
+
+    def reset_transaction(self) -> None:
+        """Leave MULTI state and forget watched keys (after EXEC/DISCARD/RESET)."""
+        self.multi = None
+        self.multi_dirty = False
+        self.unwatch()

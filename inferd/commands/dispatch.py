@@ -1,0 +1,122 @@
+"""The dispatcher: every generic check (unknown command, arity, auth, MULTI queueing, WATCH signalling) lives here.
+
+Handlers only do what their command means. A handler may return an :class:`asyncio.Future` when it must wait
+(model runs); the connection then holds the client's later requests until it resolves.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from inferd import errors
+from inferd.commands.context import Client, ServerState, SlowlogEntry
+from inferd.commands.table import NOAUTH, NOMULTI, RUNS_MODEL, WRITE, Command
+from inferd.errors import CommandError
+from inferd.resp.encoder import QUEUED
+
+log = logging.getLogger("inferd.commands")
+_perf_ns = time.perf_counter_ns
+
+
+class Dispatcher:
+    """Looks commands up in the merged table and calls them with every generic check applied."""
+
+    def __init__(self, server: ServerState, table: dict[bytes, Command]) -> None:
+        self.server = server
+        self.table = table
+
+    def lookup(self, argv: list[bytes]) -> Command | CommandError:
+        """Resolve the command (and subcommand) of ``argv`` and check its arity."""
+        cmd = self.table.get(argv[0]) or self.table.get(argv[0].lower())
+        if cmd is None:
+            return errors.unknown_command(argv)
+        n = len(argv)
+        if cmd.subcommands and (n > 1 or cmd.handler is None):
+            if n < 2:
+                return errors.wrong_arity(cmd.name)
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                return errors.unknown_subcommand(argv[1], cmd.name)
+            cmd = sub
+        arity = cmd.arity
+        if (arity > 0 and n != arity) or n < -arity:
+            return errors.wrong_arity(cmd.arity_name(argv[0]))
+        return cmd
+
+    def call(self, client: Client, argv: list[bytes]) -> Any:
+        """Run one request for ``client`` and return its reply value (or a Future, or a CommandError)."""
+        cmd = self.lookup(argv)
+        server = self.server
+        if cmd.__class__ is CommandError:
+            if client.multi is not None:
+                client.multi_dirty = True
+            server.record_error("ERR")
+            return cmd
+        assert isinstance(cmd, Command)
+        if not client.authenticated and NOAUTH not in cmd.flags:
+            cmd.stats.rejected_calls += 1
+            server.record_error("NOAUTH")
+            return CommandError(errors.NOAUTH)
+        if client.multi is not None and NOMULTI not in cmd.flags:
+            client.multi.append(argv)
+            return QUEUED
+        return self.execute(client, cmd, argv)
+
+    def execute(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
+        """Call the handler, keep statistics and the slow log, and signal WATCHers of written keys."""
+        start = _perf_ns()
+        try:
+            reply = cmd.handler(client, argv)  # type: ignore[misc]
+        except CommandError as exc:
+            reply = exc
+        except Exception:  # a bug in a handler must never reach the client as a traceback or kill the server
+            log.exception("command %s failed", cmd.name)
+            reply = CommandError("ERR internal error while running '%s'" % cmd.name)
+        elapsed_us = (_perf_ns() - start) // 1000
+        stats = cmd.stats
+        stats.calls += 1
+        stats.usec += elapsed_us
+        server = self.server
+        server.stats.commands_processed += 1
+        if reply.__class__ is CommandError:
+            stats.failed_calls += 1
+            server.record_error(reply.prefix)
+        elif WRITE in cmd.flags and client.db.watched:
+            for key in cmd.keys(argv):
+                client.db.touch(key)
+        threshold = server.config.slowlog_log_slower_than
+        if 0 <= threshold <= elapsed_us:
+            self._slowlog(client, argv, elapsed_us)
+        return reply
+
+    def exec_queued(self, client: Client) -> list[Any]:
+        """Run a MULTI block's queued commands in order (EXEC), refusing those that would wait on a model."""
+        replies: list[Any] = []
+        client.in_exec = True
+        try:
+            for argv in client.multi or []:
+                cmd = self.lookup(argv)
+                if isinstance(cmd, CommandError):
+                    replies.append(cmd)
+                elif RUNS_MODEL in cmd.flags:
+                    replies.append(CommandError(errors.AI_IN_TRANSACTION))
+                else:
+                    replies.append(self.execute(client, cmd, argv))
+        finally:
+            client.in_exec = False
+        return replies
+
+    def _slowlog(self, client: Client, argv: list[bytes], elapsed_us: int) -> None:
+        server = self.server
+        max_len = server.config.slowlog_max_len
+        if max_len <= 0:
+            return
+        shown = [a if len(a) <= 128 else a[:128] + b"... (%d more bytes)" % (len(a) - 128) for a in argv[:32]]
+        if len(argv) > 32:
+            shown[-1] = b"... (%d more arguments)" % (len(argv) - 31)
+        server.slowlog.appendleft(SlowlogEntry(server.slowlog_next_id, int(time.time()), elapsed_us, shown,
+                                               client.addr, client.name.decode("utf-8", "replace")))
+        server.slowlog_next_id += 1
+        while len(server.slowlog) > max_len:
+            server.slowlog.pop()

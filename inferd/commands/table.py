@@ -1,0 +1,93 @@
+"""The command table: one :class:`Command` per name, declared by each command module and merged explicitly."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Handler = Callable[[Any, list[bytes]], Any]
+
+# Flags understood by the dispatcher.
+WRITE = "write"
+READONLY = "readonly"
+DENYOOM = "denyoom"
+ADMIN = "admin"
+NOAUTH = "no-auth"          # allowed before AUTH
+NOMULTI = "no-multi"        # runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET)
+RUNS_MODEL = "runs-model"   # may wait on a device queue: refused inside MULTI with RedisAI's text
+FAST = "fast"
+LOADING = "loading"
+STALE = "stale"
+PUBSUB = "pubsub"
+NOSCRIPT = "noscript"
+
+
+@dataclass(slots=True)
+class CommandStats:
+    """Per-command counters for INFO commandstats."""
+
+    calls: int = 0
+    usec: int = 0
+    rejected_calls: int = 0
+    failed_calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command: what the dispatcher needs to check and call it, and what COMMAND/COMMAND DOCS report."""
+
+    name: str
+    handler: Handler | None
+    arity: int
+    flags: frozenset[str]
+    first_key: int
+    last_key: int
+    step: int
+    group: str
+    summary: str
+    arguments: str = ""
+    since: str = "1.0.0"
+    subcommands: dict[bytes, Command] = field(default_factory=dict)
+    stats: CommandStats = field(default_factory=CommandStats, compare=False)
+
+    def arity_name(self, typed: bytes) -> str:
+        """The name in an arity error: as typed for AI.* commands (RedisAI), the registered name otherwise."""
+        if self.name.startswith("ai."):
+            return typed.decode("utf-8", "replace")
+        return self.name
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        """The key arguments of a call, from the table's key positions."""
+        if self.first_key <= 0:
+            return []
+        last = self.last_key if self.last_key > 0 else len(argv) + self.last_key
+        return argv[self.first_key:last + 1:self.step]
+
+
+def command(name: str, handler: Handler | None, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
+            group: str = "generic", summary: str = "", arguments: str = "", since: str = "1.0.0",
+            subcommands: Iterable[Command] = ()) -> Command:
+    """Build a :class:`Command`; ``flags`` is a space-separated list, ``keys`` is (first, last, step)."""
+    subs = {c.name.split("|", 1)[1].encode(): c for c in subcommands}
+    return Command(name=name, handler=handler, arity=arity, flags=frozenset(flags.split()), first_key=keys[0],
+                   last_key=keys[1], step=keys[2], group=group, summary=summary, arguments=arguments, since=since,
+                   subcommands=subs)
+
+
+def merge_tables(*tables: Iterable[Command]) -> dict[bytes, Command]:
+    """Merge the modules' tables into one lookup keyed by lower- and upper-case name; refuses duplicates."""
+    merged: dict[bytes, Command] = {}
+    for table in tables:
+        for cmd in table:
+            key = cmd.name.encode()
+            if key in merged:
+                raise ValueError(f"command {cmd.name!r} is declared twice")
+            merged[key] = cmd
+    for key, cmd in list(merged.items()):
+        merged.setdefault(key.upper(), cmd)
+    return merged
+
+
+def unique_commands(table: dict[bytes, Command]) -> list[Command]:
+    """Each command once, in name order."""
+    return sorted({id(c): c for c in table.values()}.values(), key=lambda c: c.name)

@@ -1,0 +1,182 @@
+"""One table of options, read from a TOML file, then ``INFERD_*`` environment, then CLI flags.
+
+The same table serves ``CONFIG GET``/``CONFIG SET`` and ``--help``; the result is a frozen :class:`Config`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One configuration option: its Redis-style name, type, default, bounds and whether CONFIG SET may change it."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    runtime: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def field(self) -> str:
+        """The attribute name on :class:`Config` (dashes become underscores)."""
+        return self.name.replace("-", "_")
+
+
+MB = 1024 * 1024
+OPTIONS: tuple[Option, ...] = (
+    Option("bind", str, "127.0.0.1", "address to listen on"),
+    Option("port", int, 6379, "TCP port (0 picks a free port)", minimum=0, maximum=65535),
+    Option("unixsocket", str, "", "also listen on this Unix socket path"),
+    Option("databases", int, 16, "number of logical databases", minimum=1, maximum=1 << 20),
+    Option("requirepass", str, "", "password for AUTH (empty: no authentication)", runtime=True),
+    Option("maxclients", int, 10000, "maximum simultaneous clients", runtime=True, minimum=1),
+    Option("timeout", int, 0, "close idle clients after this many seconds (0: never)", runtime=True, minimum=0),
+    Option("proto-max-bulk-len", int, 512 * MB, "largest bulk string a client may send", runtime=True,
+           minimum=1024 * 1024),
+    Option("client-query-buffer-limit", int, 1024 * MB, "largest pending request of one client", runtime=True,
+           minimum=1024 * 1024),
+    Option("client-output-buffer-limit-bytes", int, 256 * MB,
+           "stop reading a client whose unsent replies pass this many bytes", runtime=True, minimum=1024),
+    Option("hz", int, 10, "active expiry cycles per second", runtime=True, minimum=1, maximum=500),
+    Option("loglevel", str, "notice", "log level", runtime=True,
+           choices=("debug", "verbose", "notice", "warning")),
+    Option("logfile", str, "", "log to this file (empty: standard error)"),
+    Option("slowlog-log-slower-than", int, 10000, "log commands slower than this many microseconds (-1: off)",
+           runtime=True, minimum=-1),
+    Option("slowlog-max-len", int, 128, "entries kept in the slow log", runtime=True, minimum=0),
+    Option("metrics-port", int, 0, "Prometheus /metrics, /healthz, /readyz port (0: off)", minimum=0, maximum=65535),
+    Option("metrics-bind", str, "127.0.0.1", "address of the metrics endpoint"),
+    Option("threads-per-queue", int, 1, "worker threads per device queue", minimum=1, maximum=256),
+    Option("intra-op-parallelism", int, 0, "threads inside one backend op (0: backend default)", minimum=0),
+    Option("inter-op-parallelism", int, 0, "threads across backend ops (0: backend default)", minimum=0),
+    Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
+    Option("model-execution-timeout", int, 5000, "ONNX run time limit in ms", minimum=1000),
+    Option("queue-max-depth", int, 10000, "requests a device queue holds before refusing new ones", runtime=True,
+           minimum=1),
+    Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",
+           runtime=True),
+    Option("save", str, "", "compatibility: inferd keeps no snapshots", runtime=True),
+    Option("appendonly", str, "no", "compatibility: inferd keeps no append-only file", runtime=True,
+           choices=("no",)),
+    Option("maxmemory", int, 0, "compatibility: reported, not enforced", runtime=True, minimum=0),
+)
+OPTIONS_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+def _make_config_class() -> type:
+    fields = [(o.field, o.kind, dataclasses.field(default=o.default)) for o in OPTIONS]
+    fields.append(("preload", tuple, dataclasses.field(default=())))
+    return dataclasses.make_dataclass("Config", fields, frozen=True, slots=True)
+
+
+Config: Any = _make_config_class()
+Config.__doc__ = "The complete, frozen server configuration (one attribute per :data:`OPTIONS` entry, plus preload)."
+
+
+class ConfigError(ValueError):
+    """A bad option name or value; the text is fit for a log line or CONFIG SET's error."""
+
+
+def convert(option: Option, raw: object) -> Any:
+    """Convert ``raw`` (text from a file, env, CLI or CONFIG SET) to the option's type, checking its bounds."""
+    if option.kind is int:
+        value: Any = _to_int(option, raw)
+        if option.minimum is not None and value < option.minimum:
+            raise ConfigError(f"argument must be between {int(option.minimum)} and "
+                              f"{int(option.maximum) if option.maximum is not None else 'inf'} inclusive")
+        if option.maximum is not None and value > option.maximum:
+            raise ConfigError(f"argument must be between {int(option.minimum or 0)} and {int(option.maximum)} "
+                              "inclusive")
+        return value
+    value = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if option.choices and value.lower() not in option.choices:
+        raise ConfigError("argument(s) must be one of the following: " + ", ".join(option.choices))
+    return value.lower() if option.choices else value
+
+
+_UNITS = {"k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2, "g": 1000 ** 3, "gb": 1024 ** 3}
+
+
+def _to_int(option: Option, raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ConfigError("argument couldn't be parsed into an integer")
+    if isinstance(raw, int):
+        return raw
+    text = (raw.decode() if isinstance(raw, bytes) else str(raw)).strip().lower()
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(suffix) and text[: -len(suffix)].lstrip("-").isdigit():
+            return int(text[: -len(suffix)]) * _UNITS[suffix]
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError("argument couldn't be parsed into an integer") from None
+
+
+def load(file: str | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, object] | None = None) -> Any:
+    """Build the Config: defaults < TOML ``file`` < ``INFERD_*`` variables in ``env`` < ``overrides`` (CLI)."""
+    values: dict[str, Any] = {}
+    preload: tuple[dict[str, Any], ...] = ()
+    if file:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+        preload = _preload_entries(data.pop("model", []), data.pop("data", []))
+        _apply(values, data, f"config file {file}")
+    env = os.environ if env is None else env
+    from_env = {k[len("INFERD_"):].lower(): v for k, v in env.items() if k.startswith("INFERD_")}
+    _apply(values, from_env, "environment")
+    _apply(values, dict(overrides or {}), "command line")
+    return Config(preload=preload, **values)
+
+
+def _apply(values: dict[str, Any], source: Mapping[str, object], where: str) -> None:
+    for key, raw in source.items():
+        name = key.replace("_", "-")
+        option = OPTIONS_BY_NAME.get(name)
+        if option is None:
+            raise ConfigError(f"{where}: unknown option '{key}'")
+        try:
+            values[option.field] = convert(option, raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: option '{name}': {exc}") from None
+
+
+def _preload_entries(models: object, data: object) -> tuple[dict[str, Any], ...]:
+    if not isinstance(models, list) or not isinstance(data, list):
+        raise ConfigError("config file: [[model]] and [[data]] must be arrays of tables")
+    return tuple({"kind": "model", **m} for m in models) + tuple({"kind": "data", **d} for d in data)
+
+
+def get_matching(config: Any, pattern: str) -> dict[str, str]:
+    """CONFIG GET: every option whose name matches the glob ``pattern``, as text."""
+    out: dict[str, str] = {}
+    for option in OPTIONS:
+        if fnmatch.fnmatchcase(option.name, pattern.lower()):
+            out[option.name] = str(getattr(config, option.field))
+    return out
+
+
+def with_values(config: Any, changes: Mapping[str, object]) -> Any:
+    """CONFIG SET: a new Config with ``changes`` applied (all or nothing); raises ConfigError naming the option."""
+    updates: dict[str, Any] = {}
+    for name, raw in changes.items():
+        option = OPTIONS_BY_NAME.get(name.lower())
+        if option is None or not option.runtime:
+            raise ConfigError(name)
+        updates[option.field] = convert(option, raw)
+    return dataclasses.replace(config, **updates)
+
+
+def help_lines(format_default: Callable[[Option], str] = lambda o: repr(o.default)) -> list[str]:
+    """Lines for ``--help``: one per option with its default."""
+    return [f"--{o.name:<34} {o.help} (default {format_default(o)})" for o in OPTIONS]

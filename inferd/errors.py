@@ -1,0 +1,118 @@
+"""Every error the server can reply with: classes keyed by the Redis prefix, and the message texts.
+
+Texts match Redis 7.0 and RedisAI byte for byte; a reply is the text itself (prefix included).
+"""
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    """An error reply. ``text`` is the whole reply line without the leading '-' (e.g. ``ERR syntax error``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    @property
+    def prefix(self) -> str:
+        """The first word of the reply, used by INFO errorstats (``ERR``, ``WRONGTYPE``...)."""
+        return self.text.split(" ", 1)[0]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CommandError) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+class ProtocolError(Exception):
+    """Malformed client input; the connection gets ``-ERR Protocol error: ...`` and is closed."""
+
+
+# ---- generic (Redis server.c / networking.c) -------------------------------------------------------------
+SYNTAX = "ERR syntax error"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NO_SUCH_KEY = "ERR no such key"
+OVERFLOW = "ERR increment or decrement would overflow"
+INCR_NAN = "ERR increment would produce NaN or Infinity"
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+INDEX_OUT_OF_RANGE = "ERR index out of range"
+DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
+INVALID_EXPIRE = "ERR invalid expire time in '{}' command"
+NOT_POSITIVE = "ERR value is out of range, must be positive"
+NOAUTH = "NOAUTH Authentication required."
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+AUTH_NOT_SET = ("ERR AUTH <password> called without any password configured for the default user. "
+                "Are you sure your configuration is correct?")
+NOPROTO = "NOPROTO unsupported protocol version"
+MULTI_NESTED = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+COMMAND_NOT_ALLOWED_IN_MULTI = "ERR Command not allowed inside a transaction"
+UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
+UNKNOWN_SUBCOMMAND = "ERR unknown subcommand '{}'. Try {} HELP."
+WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
+SAME_OBJECT = "ERR source and destination objects are the same"
+LIMIT_WITH_COUNT = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+MIN_MAX_NOT_FLOAT = "ERR min or max is not a float"
+MIN_MAX_NOT_STRING = "ERR min or max not valid string range item"
+ZADD_XX_NX = "ERR XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIR = "ERR INCR option supports a single increment-element pair"
+SCORE_NAN = "ERR resulting score is not a number (NaN)"
+BIT_OFFSET = "ERR offset is out of range"
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+CONFIG_UNKNOWN_OPTION = "ERR Unknown option or number of arguments for CONFIG SET - '{}'"
+CONFIG_SET_FAILED = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"
+CLIENT_NO_SUCH = "ERR No such client"
+CLIENT_NAME_SPACES = "ERR Client names cannot contain spaces, newlines or special characters."
+DEBUG_ERROR_PREFIX = ""
+SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
+TYPE_ARG_INVALID = "ERR unknown type name"
+SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
+
+# ---- RedisAI (spec/redisai-commands.md) -----------------------------------------------------------------
+AI_IN_TRANSACTION = "ERR Cannot run RedisAI command within a transaction or a LUA script"
+AI_INVALID_DTYPE = "ERR invalid data type"
+AI_BAD_SHAPE = "ERR invalid or negative value found in tensor shape"
+AI_BLOB_SINGLE = "ERR a single binary string should come after the BLOB argument in 'AI.TENSORSET' command"
+AI_BLOB_LENGTH = "ERR data length does not match tensor shape and type"
+AI_BOOL_VALUES = "ERR BOOL tensor elements must be 0 or 1"
+AI_STRING_COUNT = "ERR Number of string elements in data blob does not match tensor length"
+AI_VALUES_COUNT = "ERR wrong number of values was given in 'AI.TENSORSET' command"
+AI_INVALID_VALUE = "ERR invalid value"
+AI_STRING_NUL = "ERR C-string value contains null character"
+AI_TENSOR_EMPTY = "ERR tensor key is empty or in a different shard"
+AI_TENSOR_FORMAT = "ERR unsupported data format"
+AI_BLOB_AND_VALUES = "ERR both BLOB and VALUES specified"
+AI_UNSUPPORTED_BACKEND = "ERR unsupported backend"
+AI_INVALID_DEVICE = "ERR Invalid DEVICE"
+AI_MODEL_EMPTY = "ERR model key is empty"
+AI_SCRIPT_EMPTY = "ERR script key is empty"
+AI_NO_RUN_INFO = "ERR cannot find run info for key"
+AI_BATCH_SIZE = "ERR Model did not generate the expected batch size"
+AI_UNSUPPORTED_SUBCOMMAND = "ERR unsupported subcommand"
+
+
+def wrong_arity(name: str) -> CommandError:
+    """Redis's arity error; ``name`` is the command as the client typed it."""
+    return CommandError(WRONG_ARITY.format(name))
+
+
+def unknown_command(argv: list[bytes]) -> CommandError:
+    """Redis 7's unknown-command error, quoting up to the first 128 bytes of each argument."""
+    name = argv[0].decode("utf-8", "replace")
+    args = "".join(f"'{a[:128].decode('utf-8', 'replace')}' " for a in argv[1:])
+    return CommandError(UNKNOWN_COMMAND.format(name[:128], args))
+
+
+def unknown_subcommand(sub: bytes, command: str) -> CommandError:
+    """Redis 7's unknown-subcommand error (``CLIENT FOO``)."""
+    return CommandError(UNKNOWN_SUBCOMMAND.format(sub.decode("utf-8", "replace")[:128], command.upper()))

@@ -1,0 +1,1 @@
+"""Wire protocol only: request parsing, reply encoding, and the asyncio Protocol of one connection."""

@@ -1,0 +1,143 @@
+"""Lifecycle: listeners, subsystems (device schedulers, metrics), the cron, signals, readiness and shutdown."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from inferd import __version__
+from inferd.commands import build_table
+from inferd.commands.context import ServerState
+from inferd.commands.dispatch import Dispatcher
+from inferd.resp.connection import Connection
+from inferd.store.keyspace import Keyspace
+
+log = logging.getLogger("inferd")
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class Subsystem(Protocol):
+    """A part of the server with its own start/stop (device schedulers, the metrics endpoint)."""
+
+    async def start(self, server: Server) -> None:
+        """Start; the server is not ready until every subsystem has started."""
+
+    async def stop(self) -> None:
+        """Stop after listeners are closed and in-flight commands have finished."""
+
+
+def _subsystem_factories(config: Any) -> list[Callable[[], Subsystem]]:
+    """The subsystems, in start order (stopped in reverse)."""
+    from inferd.scheduler import Schedulers
+    return [lambda: Schedulers(config.threads_per_queue)]
+
+
+class Server:
+    """One inferd server: build with a Config, then ``await start()`` and ``await serve()`` (or ``run()``)."""
+
+    def __init__(self, config: Any, config_file: str = "") -> None:
+        self.config = config
+        self.state = ServerState(config, Keyspace(config.databases))
+        for db in self.state.keyspace.dbs:
+            db.stats = self.state.stats
+        self.state.extensions["config_file"] = config_file
+        self.state.dispatcher = Dispatcher(self.state, build_table())
+        self.subsystems: list[Subsystem] = [factory() for factory in _subsystem_factories(config)]
+        self.listeners: list[asyncio.AbstractServer] = []
+        self.ready: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self._cron: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port actually bound (useful with port 0)."""
+        return self.state.bound_port
+
+    async def start(self) -> None:
+        """Bind the listeners, start the subsystems and the cron; then the server is ready."""
+        loop = asyncio.get_running_loop()
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.state.shutdown_requested = self.request_shutdown
+        state = self.state
+        hosts = self.config.bind.split() or ["127.0.0.1"]
+        listener = await loop.create_server(lambda: Connection(state), hosts, self.config.port, reuse_address=True,
+                                            backlog=511)
+        self.listeners.append(listener)
+        state.bound_port = listener.sockets[0].getsockname()[1]
+        if self.config.unixsocket:
+            self.listeners.append(await loop.create_unix_server(lambda: Connection(state), self.config.unixsocket))
+        for sub in self.subsystems:
+            await sub.start(self)
+        self._cron = loop.create_task(self._run_cron())
+        log.info("inferd %s ready to accept connections tcp %s port=%d (backends: %s)", __version__,
+                 " ".join(hosts), state.bound_port, self.state.extensions.get("backends_summary", "none loaded"))
+        self.ready.set()
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    async def serve(self) -> None:
+        """Serve until a shutdown is requested, then stop gracefully."""
+        assert self._stop is not None
+        await self._stop.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight commands finish, stop subsystems, close connections."""
+        log.info("shutting down: no new connections, finishing in-flight commands")
+        for listener in self.listeners:
+            listener.close()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        while any(c.in_flight for c in self.state.clients.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._cron is not None:
+            self._cron.cancel()
+        for sub in reversed(self.subsystems):
+            await sub.stop()
+        for client in list(self.state.clients.values()):
+            client.close_callback()
+        await asyncio.sleep(0)
+        log.info("inferd stopped")
+
+    async def _run_cron(self) -> None:
+        """Active expiry and idle-client timeouts, ``hz`` times a second."""
+        while True:
+            await asyncio.sleep(1.0 / self.state.config.hz)
+            self.state.keyspace.active_expire()
+            timeout = self.state.config.timeout
+            if timeout > 0:
+                now = time.monotonic()
+                for client in list(self.state.clients.values()):
+                    if not client.in_flight and now - client.last_interaction > timeout:
+                        client.close_callback()
+
+
+def install_event_loop() -> None:
+    """Use uvloop when it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a core dependency
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run(config: Any, config_file: str = "") -> int:
+    """Run a server in this thread until SIGTERM/SIGINT/SHUTDOWN; return the exit status."""
+    install_event_loop()
+
+    async def main() -> None:
+        server = Server(config, config_file)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_shutdown)
+        await server.start()
+        await server.serve()
+
+    asyncio.run(main())
+    return 0

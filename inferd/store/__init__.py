@@ -1,0 +1,1 @@
+"""The keyspace (databases, expiry, type checks, WATCH signalling) and the value types."""
