@@ -37,7 +37,6 @@ class ServerStats:
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     connections_received: int = 0
-    commands_processed: int = 0
     rejected_connections: int = 0
     net_input_bytes: int = 0
     net_output_bytes: int = 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from inferd import errors
 from inferd.commands.context import Client, ServerState, SlowlogEntry
-from inferd.commands.table import NOAUTH, NOMULTI, RUNS_MODEL, WRITE, Command
+from inferd.commands.table import RUNS_MODEL, Command
 from inferd.errors import CommandError
 from inferd.resp.encoder import QUEUED
 
@@ -25,6 +25,15 @@ class Dispatcher:
     def __init__(self, server: ServerState, table: dict[bytes, Command]) -> None:
         self.server = server
         self.table = table
+        self.slowlog_threshold = server.config.slowlog_log_slower_than
+        server.extensions.setdefault("config_hooks", []).append(self._config_changed)
+
+    def commands_processed(self) -> int:
+        """Total calls of every command (INFO's total_commands_processed), derived from the per-command counters."""
+        return sum(c.stats.calls for cmd in set(self.table.values()) for c in (cmd, *cmd.subcommands.values()))
+
+    def _config_changed(self, config: Any) -> None:
+        self.slowlog_threshold = config.slowlog_log_slower_than
 
     def lookup(self, argv: list[bytes]) -> Command | CommandError:
         """Resolve the command (and subcommand) of ``argv`` and check its arity."""
@@ -45,26 +54,24 @@ class Dispatcher:
         return cmd
 
     def call(self, client: Client, argv: list[bytes]) -> Any:
-        """Run one request for ``client`` and return its reply value (or a Future, or a CommandError)."""
-        cmd = self.lookup(argv)
-        server = self.server
-        if cmd.__class__ is CommandError:
-            if client.multi is not None:
-                client.multi_dirty = True
-            server.record_error("ERR")
-            return cmd
-        assert isinstance(cmd, Command)
-        if not client.authenticated and NOAUTH not in cmd.flags:
-            cmd.stats.rejected_calls += 1
-            server.record_error("NOAUTH")
-            return CommandError(errors.NOAUTH)
-        if client.multi is not None and NOMULTI not in cmd.flags:
-            client.multi.append(argv)
-            return QUEUED
-        return self.execute(client, cmd, argv)
+        """Run one request for ``client`` and return its reply value (or a Future, or a CommandError).
 
-    def execute(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
-        """Call the handler, keep statistics and the slow log, and signal WATCHers of written keys."""
+        The common case (a known command without subcommands, right arity, authenticated, outside MULTI) runs
+        straight through; everything else goes through :meth:`lookup` and the gates.
+        """
+        cmd = self.table.get(argv[0])
+        if cmd is None or cmd.subcommands or (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
+            found = self.lookup(argv)
+            if found.__class__ is CommandError:
+                if client.multi is not None:
+                    client.multi_dirty = True
+                self.server.record_error("ERR")
+                return found
+            cmd = found  # type: ignore[assignment]
+        if client.multi is not None or not client.authenticated:
+            gated = self._gate(client, cmd, argv)
+            if gated is not None:
+                return gated
         start = _perf_ns()
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
@@ -77,18 +84,34 @@ class Dispatcher:
         stats = cmd.stats
         stats.calls += 1
         stats.usec += elapsed_us
-        server = self.server
-        server.stats.commands_processed += 1
         if reply.__class__ is CommandError:
             stats.failed_calls += 1
-            server.record_error(reply.prefix)
-        elif WRITE in cmd.flags and client.db.watched:
+            self.server.record_error(reply.prefix)
+        elif cmd.is_write and client.db.watched:
             for key in cmd.keys(argv):
                 client.db.touch(key)
-        threshold = server.config.slowlog_log_slower_than
-        if 0 <= threshold <= elapsed_us:
+        if elapsed_us >= self.slowlog_threshold >= 0:
             self._slowlog(client, argv, elapsed_us)
         return reply
+
+    def _gate(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
+        """Authentication and MULTI queueing; None when the command may run now."""
+        if not client.authenticated and not cmd.no_auth:
+            cmd.stats.rejected_calls += 1
+            self.server.record_error("NOAUTH")
+            return CommandError(errors.NOAUTH)
+        if client.multi is not None and not cmd.no_multi:
+            client.multi.append(argv)
+            return QUEUED
+        return None
+
+    def execute(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
+        """Run an already resolved command with statistics and WATCH signalling (EXEC's queued commands)."""
+        saved, client.multi = client.multi, None
+        try:
+            return self.call(client, argv)
+        finally:
+            client.multi = saved
 
     def exec_queued(self, client: Client) -> list[Any]:
         """Run a MULTI block's queued commands in order (EXEC), refusing those that would wait on a model."""

@@ -49,6 +49,10 @@ class Command:
     since: str = "1.0.0"
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     stats: CommandStats = field(default_factory=CommandStats, compare=False)
+    # Flags the dispatcher tests on every call, precomputed from ``flags``.
+    is_write: bool = False
+    no_auth: bool = False
+    no_multi: bool = False
 
     def arity_name(self, typed: bytes) -> str:
         """The name in an arity error: as typed for AI.* commands (RedisAI), the registered name otherwise."""
@@ -69,9 +73,11 @@ def command(name: str, handler: Handler | None, arity: int, flags: str = "", key
             subcommands: Iterable[Command] = ()) -> Command:
     """Build a :class:`Command`; ``flags`` is a space-separated list, ``keys`` is (first, last, step)."""
     subs = {c.name.split("|", 1)[1].encode(): c for c in subcommands}
-    return Command(name=name, handler=handler, arity=arity, flags=frozenset(flags.split()), first_key=keys[0],
+    flag_set = frozenset(flags.split())
+    return Command(name=name, handler=handler, arity=arity, flags=flag_set, first_key=keys[0],
                    last_key=keys[1], step=keys[2], group=group, summary=summary, arguments=arguments, since=since,
-                   subcommands=subs)
+                   subcommands=subs, is_write=WRITE in flag_set, no_auth=NOAUTH in flag_set,
+                   no_multi=NOMULTI in flag_set)
 
 
 def merge_tables(*tables: Iterable[Command]) -> dict[bytes, Command]:

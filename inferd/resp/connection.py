@@ -100,7 +100,7 @@ class Connection(asyncio.Protocol):
         it = iter(requests)
         for argv in it:
             reply = dispatch(client, argv)
-            if isinstance(reply, _Future):
+            if reply.__class__ is _Future:   # handlers wait with loop.create_future() futures
                 self._wait_for(reply, it)
                 break
             if client.reply_mode is REPLY_ON:

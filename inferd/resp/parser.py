@@ -13,6 +13,7 @@ MAX_INLINE_LEN = 64 * 1024
 # Bytes kept to find where an inline command starts after a multibulk one in the same read, and to look at
 # the headers of a request that is still arriving; a request larger than this is not re-read.
 KEEP_LIMIT = 1024 * 1024
+SMALL_REQUESTS = 64 * 1024
 
 
 def split_inline(line: bytes) -> list[bytes]:
@@ -142,19 +143,26 @@ class RequestParser:
             if self._kept_len > KEEP_LIMIT and not self._parsed_since_sync and self._next_check > KEEP_LIMIT:
                 self._kept = None
         parsed = self._parsed_since_sync
+        # Every element must be a bulk string. While the bytes since the last sync point are few, one C-level join
+        # checks that (TypeError otherwise) for a bounded copy; larger requests are checked element by element.
+        small = self._kept_len <= SMALL_REQUESTS
         try:
             while True:
                 request = reader.gets()
                 if request is False:
                     break
-                if request is None:     # '*-1': Redis ignores it
-                    parsed.append([])
-                    continue
-                if request.__class__ is not list or not all(a.__class__ is bytes for a in request):
-                    raise ProtocolError(_element_error(request))
-                if request:
+                if request.__class__ is list and request:
+                    if small:
+                        try:
+                            b"".join(request)
+                        except TypeError:
+                            raise ProtocolError(_element_error(request)) from None
+                    elif not all(a.__class__ is bytes for a in request):
+                        raise ProtocolError(_element_error(request))
                     requests.append(request)
-                parsed.append(request)
+                elif request is not None and request != []:     # '*-1' and '*0' are ignored, as Redis does
+                    raise ProtocolError(_element_error(request))
+                parsed.append(request or [])
         except hiredis.ProtocolError:
             return self._recover_inline()
         if not reader.has_data():
