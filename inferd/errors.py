@@ -116,3 +116,6 @@ def unknown_command(argv: list[bytes]) -> CommandError:
 def unknown_subcommand(sub: bytes, command: str) -> CommandError:
     """Redis 7's unknown-subcommand error (``CLIENT FOO``)."""
     return CommandError(UNKNOWN_SUBCOMMAND.format(sub.decode("utf-8", "replace")[:128], command.upper()))
+
+# ---- scheduler and DAGs (inferd) ---------------------------------------------------------------------------
+QUEUE_FULL = "ERR queue of device {} is full (queue-max-depth {}): request refused, try again later"

@@ -2,17 +2,25 @@
 
 The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 
-* ``Schedulers.submit(device, model, inputs, timeout_ms)`` -> ``asyncio.Future`` resolving (on the loop thread) to
-  the list of output arrays, to :data:`TIMEDOUT`, or raising :class:`~inferd.errors.CommandError`.
+* ``Schedulers.submit(device, model, inputs, timeout_ms, *, deadline=None, on_done=None)`` -> ``asyncio.Future``
+  resolving (on the loop thread) to the list of output arrays, to :data:`TIMEDOUT`, or raising
+  :class:`~inferd.errors.CommandError`. ``on_done`` (optional) receives a :class:`RunOutcome` (rows, samples, this
+  request's share of the compute time in µs, error) on the loop thread: AI.INFO statistics.
 * ``Schedulers.call(device, fn)`` -> ``asyncio.Future`` of ``fn()`` run on that device's workers (model loading,
   script runs): same threads, same ordering guarantees.
-* A cancelled future (client disconnected) is dropped before it runs.
+* A cancelled future (client disconnected) is dropped before it runs; past ``queue-max-depth`` pending requests a
+  request is refused at once (:data:`inferd.errors.QUEUE_FULL`).
 
 ``model`` is anything with ``run(list[np.ndarray]) -> list[np.ndarray]`` and the batching attributes
-``batchsize``, ``minbatchsize``, ``minbatchtimeout`` (see :mod:`inferd.backends`).
+``batchsize``, ``minbatchsize``, ``minbatchtimeout`` (see :mod:`inferd.backends`). Batch formation is in
+:mod:`inferd.scheduler.batching`; the figures for metrics in :mod:`inferd.scheduler.stats`
+(``DeviceQueue.stats``, ``Schedulers.observers``).
 """
 from __future__ import annotations
 
-from inferd.scheduler.queues import TIMEDOUT, DeviceQueue, RunRequest, Schedulers
+from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
+from inferd.scheduler.queues import TIMEDOUT, DeviceQueue, Schedulers
+from inferd.scheduler.stats import BatchRecord, DeviceStats, ModelQueueStats
 
-__all__ = ["TIMEDOUT", "DeviceQueue", "RunRequest", "Schedulers"]
+__all__ = ["TIMEDOUT", "Batch", "BatchRecord", "DeviceQueue", "DeviceStats", "ModelQueueStats", "RunOutcome",
+           "RunRequest", "Schedulers"]

@@ -1,96 +1,229 @@
-"""One FIFO queue per device with ``threads-per-queue`` worker threads (first version: no batching yet)."""
+"""Device queues: event-driven batch formation on the loop thread, backend calls on worker threads.
+
+Each :class:`DeviceQueue` keeps its pending requests in arrival order and a count of idle workers. Batch formation
+(:func:`~inferd.scheduler.batching.form_batch`) runs on the event loop thread whenever a request arrives, a worker
+hands a batch back, or a MINBATCHTIMEOUT timer fires; while every worker is busy, compatible requests simply
+accumulate and later form larger batches. Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT use loop timers,
+a disconnect (cancelled future) removes the request at once, and workers block on a queue of ready batches.
+"""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from inferd import errors
 from inferd.errors import CommandError
 from inferd.resp.encoder import Status
+from inferd.scheduler import batching
+from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
+from inferd.scheduler.stats import BatchRecord, DeviceStats
 
 log = logging.getLogger("inferd.scheduler")
 TIMEDOUT = Status(b"TIMEDOUT")
-
-
-@dataclass(slots=True)
-class RunRequest:
-    """One unit of work for a device: a model run (``model``/``inputs``) or a plain call (``fn``)."""
-
-    future: asyncio.Future[Any]
-    model: Any = None
-    inputs: list[Any] = field(default_factory=list)
-    fn: Callable[[], Any] | None = None
-    deadline: float | None = None
-    enqueued: float = field(default_factory=time.monotonic)
+_perf_ns = time.perf_counter_ns
+_monotonic = time.monotonic
+Observer = Callable[[BatchRecord], None]
 
 
 class DeviceQueue:
-    """A device's queue and its worker threads."""
+    """A device's pending requests, its worker threads and its statistics (:attr:`stats`)."""
 
-    def __init__(self, device: str, threads: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, device: str, threads: int, loop: asyncio.AbstractEventLoop,
+                 max_depth: Callable[[], int] = lambda: 1 << 62, observers: list[Observer] | None = None) -> None:
         self.device = device
         self.loop = loop
-        self._queue: queue.SimpleQueue[RunRequest | None] = queue.SimpleQueue()
+        self.max_depth = max_depth
+        self.observers: list[Observer] = observers if observers is not None else []
+        self.stats = DeviceStats(device)
+        self.pending: dict[int, RunRequest] = {}      # insertion order is arrival order
+        self.idle = threads
+        self._seq = itertools.count()
+        self._ids: dict[int, int] = {}                 # id(request) -> its key in ``pending``
+        self._wake: asyncio.TimerHandle | None = None
+        self._wake_at: float | None = None
+        self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"inferd-{device}-{i}", daemon=True)
                          for i in range(threads)]
         for thread in self._threads:
             thread.start()
 
-    def put(self, request: RunRequest) -> None:
-        """Enqueue (called on the loop thread)."""
-        self._queue.put(request)
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not yet handed to a worker)."""
+        return len(self.pending)
 
+    # ---- loop thread -------------------------------------------------------------------------------
+    def put(self, request: RunRequest) -> None:
+        """Enqueue (loop thread); refuses with a CommandError future past ``queue-max-depth``."""
+        limit = self.max_depth()
+        if len(self.pending) >= limit:
+            self.stats.refused += 1
+            request.future.set_exception(CommandError(errors.QUEUE_FULL.format(self.device, limit)))
+            return
+        if not request.enqueued:
+            request.enqueued = _monotonic()
+        key = next(self._seq)
+        self.pending[key] = request
+        self._ids[id(request)] = key
+        request.future.add_done_callback(lambda _f, r=request: self._discard(r))
+        if request.deadline is not None:
+            request.timer = self.loop.call_later(max(0.0, request.deadline - _monotonic()), self._expire, request)
+        if self.idle:
+            self._dispatch()
+
+    def _remove(self, request: RunRequest) -> bool:
+        key = self._ids.pop(id(request), None)
+        if key is None:
+            return False
+        del self.pending[key]
+        if request.timer is not None:
+            request.timer.cancel()
+            request.timer = None
+        return True
+
+    def _discard(self, request: RunRequest) -> None:
+        """Done callback: a request cancelled while pending (its client went away) is dropped."""
+        if request.future.cancelled() and self._remove(request):
+            self.stats.cancelled += 1
+
+    def _expire(self, request: RunRequest) -> None:
+        """TIMEOUT timer: a request still pending resolves to TIMEDOUT without running."""
+        request.timer = None
+        if self._remove(request):
+            self._timed_out(request)
+
+    def _timed_out(self, request: RunRequest) -> None:
+        self.stats.timed_out += 1
+        if request.on_done is not None:
+            request.on_done(RunOutcome(request.rows, 0, 0, None, True))
+        if not request.future.done():
+            request.future.set_result(TIMEDOUT)
+
+    def _dispatch(self) -> None:
+        """Hand ready batches to idle workers; arm a timer for the earliest MINBATCHTIMEOUT."""
+        while self.idle and self.pending:
+            now = _monotonic()
+            cancelled, expired = batching.dead(self.pending.values(), now)
+            for request in cancelled:
+                self._remove(request)
+            for request in expired:
+                self._remove(request)
+                self._timed_out(request)
+            batch, wake = batching.form_batch(self.pending.values(), now)
+            self._arm(wake)
+            if batch is None:
+                return
+            for request in batch.requests:
+                self._remove(request)
+            self.idle -= 1
+            self._ready.put(batch)
+
+    def _arm(self, wake: float | None) -> None:
+        if wake is None or (self._wake_at is not None and self._wake_at <= wake):
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake_at = wake
+        self._wake = self.loop.call_later(max(0.0, wake - _monotonic()), self._woken)
+
+    def _woken(self) -> None:
+        self._wake = self._wake_at = None
+        self._dispatch()
+
+    def _finished(self, batch: Batch, results: list[Any], error: CommandError | None, started: float,
+                  duration_us: int) -> None:
+        """A worker handed a batch back (loop thread): give the worker its next batch, then settle the requests."""
+        self.idle += 1
+        if self.pending:
+            self._dispatch()
+        head = batch.requests[0]
+        if head.fn is None:
+            self._account(batch, results if error is None else None, error, started, duration_us)
+        for index, request in enumerate(batch.requests):
+            future = request.future
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(results[index])
+
+    def _account(self, batch: Batch, results: list[Any] | None, error: CommandError | None, started: float,
+                 duration_us: int) -> None:
+        text = error.text if error is not None else None
+        for request, outcome in zip(batch.requests, batching.outcomes(batch, duration_us, results, text),
+                                    strict=True):
+            if request.on_done is not None:
+                try:
+                    request.on_done(outcome)
+                except Exception:  # a statistics hook must never break the replies
+                    log.exception("device %s: on_done hook failed", self.device)
+        record = BatchRecord(self.device, batch.requests[0].model, len(batch.requests), batch.rows,
+                             [started - r.enqueued for r in batch.requests], duration_us / 1e6, text)
+        self.stats.record(record)
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:
+                log.exception("device %s: batch observer failed", self.device)
+
+    # ---- worker threads ----------------------------------------------------------------------------
     def stop(self) -> None:
         """Let the workers finish what they hold and exit."""
         for _ in self._threads:
-            self._queue.put(None)
+            self._ready.put(None)
         for thread in self._threads:
             thread.join(10)
 
     def _work(self) -> None:
-        while (request := self._queue.get()) is not None:
-            if request.future.cancelled():
-                continue
-            if request.deadline is not None and time.monotonic() > request.deadline:
-                self._resolve(request, TIMEDOUT, None)
-                continue
+        while (batch := self._ready.get()) is not None:
+            started = _monotonic()
+            t0 = _perf_ns()
+            results: list[Any] = []
+            error: CommandError | None = None
             try:
-                result = request.fn() if request.fn is not None else request.model.run(request.inputs)
+                results = self._run(batch)
             except CommandError as exc:
-                self._resolve(request, None, exc)
+                error = exc
             except Exception as exc:  # backend errors are wrapped at the backend boundary; this is a safety net
                 log.exception("device %s: unexpected error", self.device)
-                self._resolve(request, None, CommandError(f"ERR {exc}"))
-            else:
-                self._resolve(request, result, None)
+                error = CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
+            duration_us = (_perf_ns() - t0) // 1000
+            self.loop.call_soon_threadsafe(self._finished, batch, results, error, started, duration_us)
 
-    def _resolve(self, request: RunRequest, result: Any, error: BaseException | None) -> None:
-        def settle() -> None:
-            if request.future.done():
-                return
-            if error is not None:
-                request.future.set_exception(error)
-            else:
-                request.future.set_result(result)
-        self.loop.call_soon_threadsafe(settle)
+    @staticmethod
+    def _run(batch: Batch) -> list[Any]:
+        head = batch.requests[0]
+        if head.fn is not None:
+            return [head.fn()]
+        outputs = head.model.run(batching.concat_inputs(batch))
+        return batching.split_outputs(batch, list(outputs))
 
 
 class Schedulers:
-    """Every device's queue, created on first use, owned and stopped by the server lifecycle."""
+    """Every device's queue, created on first use, owned and stopped by the server lifecycle.
+
+    :attr:`observers` are called on the loop thread with a :class:`~inferd.scheduler.stats.BatchRecord` for every
+    model batch a worker finishes (on every device); the metrics endpoint subscribes here.
+    """
 
     def __init__(self, threads_per_queue: int = 1) -> None:
         self.threads_per_queue = threads_per_queue
         self.queues: dict[str, DeviceQueue] = {}
+        self.observers: list[Observer] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._config: Any = None
 
     async def start(self, server: Any) -> None:
-        """Subsystem start: remember the loop, create the CPU queue."""
+        """Subsystem start: remember the loop and the live config, create the CPU queue."""
         self._loop = asyncio.get_running_loop()
+        self._config = server.state
         server.state.extensions["schedulers"] = self
         self.queue("CPU")
 
@@ -100,26 +233,41 @@ class Schedulers:
             await asyncio.get_running_loop().run_in_executor(None, q.stop)
         self.queues.clear()
 
+    def _max_depth(self) -> int:
+        config = getattr(self._config, "config", None)
+        return int(getattr(config, "queue_max_depth", 1 << 62))
+
     def queue(self, device: str) -> DeviceQueue:
         """The queue of ``device`` (upper-cased, as RedisAI keys its queues), created if needed."""
         name = device.upper()
         q = self.queues.get(name)
         if q is None:
             assert self._loop is not None
-            q = self.queues[name] = DeviceQueue(name, self.threads_per_queue, self._loop)
+            q = self.queues[name] = DeviceQueue(name, self.threads_per_queue, self._loop, self._max_depth,
+                                                self.observers)
         return q
 
-    def submit(self, device: str, model: Any, inputs: list[Any], timeout_ms: int = 0) -> asyncio.Future[Any]:
-        """Queue a model run; the future resolves to its outputs, TIMEDOUT, or a CommandError."""
+    def submit(self, device: str, model: Any, inputs: list[Any], timeout_ms: int = 0, *,
+               deadline: float | None = None, on_done: Callable[[RunOutcome], None] | None = None
+               ) -> asyncio.Future[Any]:
+        """Queue a model run; the future resolves to its outputs, TIMEDOUT, or a CommandError.
+
+        ``timeout_ms`` > 0 (or an explicit monotonic ``deadline``) drops the request with TIMEDOUT if it has not
+        started by then. ``on_done`` receives the request's :class:`~inferd.scheduler.batching.RunOutcome` on the
+        loop thread (AI.INFO statistics).
+        """
         assert self._loop is not None
         future = self._loop.create_future()
-        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
-        self.queue(device).put(RunRequest(future, model=model, inputs=inputs, deadline=deadline))
+        now = _monotonic()
+        if deadline is None and timeout_ms > 0:
+            deadline = now + timeout_ms / 1000
+        self.queue(device).put(RunRequest(future, model=model, inputs=inputs, deadline=deadline, enqueued=now,
+                                          on_done=on_done))
         return future
 
     def call(self, device: str, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``fn`` on the device's workers; the future resolves to its result or CommandError."""
         assert self._loop is not None
-        future = self._loop.create_future()
-        self.queue(device).put(RunRequest(future, fn=fn))
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self.queue(device).put(RunRequest(future, fn=fn, enqueued=_monotonic()))
         return future

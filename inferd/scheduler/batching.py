@@ -1,0 +1,219 @@
+"""Batch formation, as pure functions: no threads, no event loop, no clocks read here.
+
+A device queue keeps its pending :class:`RunRequest` objects in arrival order. When a worker is free,
+:func:`form_batch` picks the next batch among them:
+
+* a plain call (``fn``), a model with ``batchsize`` 0, a request whose inputs disagree on dim 0 (or are 0-d), and a
+  request already at least ``batchsize`` rows long each run alone;
+* otherwise the first live request gathers the later requests of the **same model object** with the same number of
+  inputs, the same dtypes and the same inner dimensions (dims 1..n), in order, as long as the total stays within
+  ``batchsize`` (a batch never grows past it);
+* with ``minbatchsize`` > 0 a batch below it is not ready until ``minbatchtimeout`` ms have passed since its first
+  request was enqueued; its requests then wait (a timer, TIMEOUT or a disconnect ends the wait) while requests of
+  other groups behind it may run.
+
+:func:`concat_inputs` builds the backend inputs with one concatenate per input; :func:`split_outputs` slices the
+outputs back into per-request views and checks the batch size.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inferd import errors
+from inferd.errors import CommandError
+
+
+@dataclass(slots=True, eq=False)
+class RunRequest:
+    """One unit of work for a device: a model run (``model``/``inputs``) or a plain call (``fn``).
+
+    ``enqueued`` and ``deadline`` are monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its
+    inputs; 0 when they disagree or are 0-d, which makes the request run alone). ``on_done`` (optional) is called on
+    the loop thread with the request's :class:`RunOutcome` once it has run, failed or timed out.
+    """
+
+    future: Any
+    model: Any = None
+    inputs: list[Any] = field(default_factory=list)
+    fn: Callable[[], Any] | None = None
+    deadline: float | None = None
+    enqueued: float = 0.0
+    rows: int = 0
+    on_done: Callable[[RunOutcome], None] | None = None
+    timer: Any = None
+
+    def __post_init__(self) -> None:
+        if self.fn is None and not self.rows:
+            self.rows = request_rows(self.inputs)
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What happened to one request: its rows, its share of the batch's compute time, and its error if any."""
+
+    rows: int
+    samples: int
+    duration_us: int
+    error: str | None = None
+    timed_out: bool = False
+
+
+@dataclass(slots=True)
+class Batch:
+    """Requests that run in one backend call, and their total rows."""
+
+    requests: list[RunRequest]
+    rows: int
+
+    @property
+    def batched(self) -> bool:
+        """Whether more than one request shares the call (outputs must then be split and checked)."""
+        return len(self.requests) > 1
+
+
+def request_rows(inputs: list[Any]) -> int:
+    """A request's batch size: dim 0 shared by all its inputs, or 0 when they disagree, are 0-d or are absent."""
+    if not inputs:
+        return 0
+    first = inputs[0].shape
+    if not first:
+        return 0
+    rows = int(first[0])
+    for array in inputs[1:]:
+        shape = array.shape
+        if not shape or shape[0] != rows:
+            return 0
+    return rows
+
+
+def compatible(a: RunRequest, b: RunRequest) -> bool:
+    """Whether ``b`` may join a batch led by ``a``: same model object, inputs alike in count, dtype and dims 1..n."""
+    if b.model is not a.model or b.fn is not None or not b.rows or len(a.inputs) != len(b.inputs):
+        return False
+    for x, y in zip(a.inputs, b.inputs, strict=True):
+        if x.dtype != y.dtype or x.shape[1:] != y.shape[1:]:
+            return False
+    return True
+
+
+def runs_alone(request: RunRequest) -> bool:
+    """Whether a request can never share a batch."""
+    if request.fn is not None:
+        return True
+    batchsize = int(getattr(request.model, "batchsize", 0) or 0)
+    return batchsize <= 0 or request.rows == 0 or request.rows >= batchsize
+
+
+def min_rows(model: Any) -> int:
+    """The rows a batch of ``model`` waits for (MINBATCHSIZE, never above BATCHSIZE so that it can be reached)."""
+    minimum = int(getattr(model, "minbatchsize", 0) or 0)
+    return min(minimum, int(model.batchsize)) if minimum > 0 else 0
+
+
+def gather(head: RunRequest, rest: Iterable[RunRequest], taken: set[int]) -> Batch:
+    """The batch that ``head`` leads: compatible requests from ``rest`` (in order) while the total fits BATCHSIZE."""
+    cap = int(head.model.batchsize)
+    members = [head]
+    total = head.rows
+    for request in rest:
+        if total >= cap:
+            break
+        if id(request) in taken or request.rows + total > cap or not compatible(head, request):
+            continue
+        members.append(request)
+        total += request.rows
+    return Batch(members, total)
+
+
+def ready_at(batch: Batch) -> float | None:
+    """When a batch below MINBATCHSIZE becomes ready (monotonic seconds); None when it never will by itself."""
+    head = batch.requests[0]
+    timeout_ms = int(getattr(head.model, "minbatchtimeout", 0) or 0)
+    return head.enqueued + timeout_ms / 1000 if timeout_ms > 0 else None
+
+
+def form_batch(pending: Iterable[RunRequest], now: float) -> tuple[Batch | None, float | None]:
+    """Pick the next batch among ``pending`` (arrival order) at monotonic time ``now``.
+
+    Returns ``(batch, wake)``: the batch to run (None if nothing is ready) and the earliest time at which a batch
+    that is waiting for MINBATCHSIZE becomes ready by MINBATCHTIMEOUT (None if no such wait). Requests whose future
+    is done (cancelled) or whose deadline has passed are skipped; the caller removes them (see :func:`dead`).
+    """
+    queue = [r for r in pending if not r.future.done() and (r.deadline is None or r.deadline > now)]
+    taken: set[int] = set()
+    wake: float | None = None
+    for index, head in enumerate(queue):
+        if id(head) in taken:
+            continue
+        if runs_alone(head):
+            return Batch([head], head.rows), wake
+        batch = gather(head, queue[index + 1:], taken)
+        if batch.rows >= min_rows(head.model):
+            return batch, wake
+        when = ready_at(batch)
+        if when is not None and when <= now:
+            return batch, wake
+        if when is not None and (wake is None or when < wake):
+            wake = when
+        taken.update(id(r) for r in batch.requests)
+    return None, wake
+
+
+def dead(pending: Iterable[RunRequest], now: float) -> tuple[list[RunRequest], list[RunRequest]]:
+    """The requests to drop before running: ``(cancelled, expired)`` (future done / deadline passed)."""
+    cancelled: list[RunRequest] = []
+    expired: list[RunRequest] = []
+    for request in pending:
+        if request.future.done():
+            cancelled.append(request)
+        elif request.deadline is not None and request.deadline <= now:
+            expired.append(request)
+    return cancelled, expired
+
+
+def concat_inputs(batch: Batch) -> list[np.ndarray]:
+    """The backend inputs of a batch: a lone request's own arrays (no copy), else one concatenate per input."""
+    if not batch.batched:
+        return batch.requests[0].inputs
+    count = len(batch.requests[0].inputs)
+    return [np.concatenate([r.inputs[i] for r in batch.requests]) for i in range(count)]
+
+
+def split_outputs(batch: Batch, outputs: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Per-request outputs as views of the batch's outputs; every output must have ``batch.rows`` rows.
+
+    Raises :class:`CommandError` (``Model did not generate the expected batch size``) otherwise: the caller gives
+    that error to every request of the batch.
+    """
+    if not batch.batched:
+        return [outputs]
+    for array in outputs:
+        shape = getattr(array, "shape", ())
+        if not shape or shape[0] != batch.rows:
+            raise CommandError(errors.AI_BATCH_SIZE)
+    result: list[list[np.ndarray]] = []
+    offset = 0
+    for request in batch.requests:
+        end = offset + request.rows
+        result.append([array[offset:end] for array in outputs])
+        offset = end
+    return result
+
+
+def outcomes(batch: Batch, duration_us: int, outputs: list[list[np.ndarray]] | None,
+             error: str | None) -> list[RunOutcome]:
+    """Each request's outcome; the batch's compute time is shared in proportion to rows (inferd's AI.INFO rule)."""
+    total = batch.rows
+    result: list[RunOutcome] = []
+    for index, request in enumerate(batch.requests):
+        share = duration_us * request.rows // total if total and batch.batched else duration_us
+        samples = 0
+        if outputs is not None and outputs[index]:
+            shape = getattr(outputs[index][0], "shape", ())
+            samples = int(shape[0]) if shape else 0
+        result.append(RunOutcome(request.rows, samples, share, error))
+    return result

@@ -1,0 +1,83 @@
+"""The scheduler's own figures, for the metrics endpoint and for tests.
+
+* :class:`BatchRecord`: one finished model batch (device, model, requests, rows, each request's queue wait, compute
+  time, error). :attr:`Schedulers.observers <inferd.scheduler.queues.Schedulers.observers>` receive every record on
+  the loop thread.
+* :class:`DeviceStats` (``DeviceQueue.stats``): per device counters (refused, timed out, cancelled, batches, rows)
+  and a :class:`ModelQueueStats` per model key. Queue depth is ``DeviceQueue.depth``; busy workers are
+  ``threads - DeviceQueue.idle``.
+
+Durations are seconds from monotonic clocks (``time.monotonic`` for waits, ``perf_counter`` for compute).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class BatchRecord:
+    """One model batch a worker finished."""
+
+    device: str
+    model: Any                   # the model object (``.key`` names it)
+    requests: int                # requests that shared the backend call
+    rows: int                    # total rows (inferences); 0 for a lone request whose inputs disagree on dim 0
+    waits: list[float]           # each request's time in the queue, seconds
+    compute: float               # backend call time (concatenate, run, split), seconds
+    error: str | None = None     # the error every request of the batch got, if any
+
+    @property
+    def model_key(self) -> bytes:
+        """The model's key (``b""`` if the model object has none)."""
+        key = getattr(self.model, "key", b"")
+        return key if isinstance(key, bytes) else str(key).encode()
+
+
+@dataclass(slots=True)
+class ModelQueueStats:
+    """Cumulative figures for one model on one device."""
+
+    batches: int = 0
+    requests: int = 0
+    rows: int = 0
+    errors: int = 0
+    wait_seconds: float = 0.0
+    compute_seconds: float = 0.0
+    batch_sizes: Counter[int] = field(default_factory=Counter)   # requests per batch -> number of batches
+
+    @property
+    def mean_batch_requests(self) -> float:
+        """Mean requests per batch."""
+        return self.requests / self.batches if self.batches else 0.0
+
+
+@dataclass
+class DeviceStats:
+    """Counters of one device queue."""
+
+    device: str
+    refused: int = 0         # refused at once: queue-max-depth reached
+    timed_out: int = 0       # dropped by TIMEOUT before running
+    cancelled: int = 0       # dropped because the client went away
+    batches: int = 0
+    requests: int = 0
+    rows: int = 0
+    models: dict[bytes, ModelQueueStats] = field(default_factory=dict)
+
+    def record(self, record: BatchRecord) -> None:
+        """Add a finished batch."""
+        self.batches += 1
+        self.requests += record.requests
+        self.rows += record.rows
+        model = self.models.get(record.model_key)
+        if model is None:
+            model = self.models[record.model_key] = ModelQueueStats()
+        model.batches += 1
+        model.requests += record.requests
+        model.rows += record.rows
+        model.errors += record.error is not None
+        model.wait_seconds += sum(record.waits)
+        model.compute_seconds += record.compute
+        model.batch_sizes[record.requests] += 1
