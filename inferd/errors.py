@@ -119,3 +119,22 @@ def unknown_subcommand(sub: bytes, command: str) -> CommandError:
 
 # ---- scheduler and DAGs (inferd) ---------------------------------------------------------------------------
 QUEUE_FULL = "ERR queue of device {} is full (queue-max-depth {}): request refused, try again later"
+
+
+# ---- keys and data types (Redis 7.0 db.c, expire.c, t_*.c) ----------------------------------------------
+INVALID_CURSOR = "ERR invalid cursor"
+EXPIRE_NX_AND_OTHERS = "ERR NX and XX, GT or LT options at the same time are not compatible"
+EXPIRE_GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
+UNSUPPORTED_OPTION = "ERR Unsupported option {}"
+DECR_OVERFLOW = "ERR decrement would overflow"
+RANGE_OUT_OF_RANGE = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+VALUE_OUT_OF_RANGE = "ERR value is out of range"
+INVALID_FIRST_DB = "ERR invalid first DB index"
+INVALID_SECOND_DB = "ERR invalid second DB index"
+WITHSCORES_WITH_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+LPOS_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
+                  "negative to start from the end of the list")
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+OBJECT_FREQ_NO_LFU = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+                      "when switching between policies at runtime LRU and LFU data will take some time to adjust.")

@@ -20,6 +20,10 @@ class Verbatim(bytes):
     """A verbatim text reply (RESP3 ``=``, a bulk string in RESP2); INFO and CLIENT LIST use it."""
 
 
+class RedisDouble(float):
+    """A double written as Redis 7.0's ``addReplyDouble`` writes it (``%.17g``): sorted-set scores."""
+
+
 class NullArray:
     """The null array (``*-1`` in RESP2): EXEC of an aborted transaction, timed-out blocking pops."""
 
@@ -80,6 +84,9 @@ def _encode_rare(value: Any, resp3: bool, out: list[bytes]) -> None:
         out.append(b"-%s\r\n" % value.text.replace("\r", " ").replace("\n", " ").encode())
     elif t is float:
         text = format_double(value)
+        out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif t is RedisDouble:
+        text = b"%.17g" % value
         out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
     elif t is bool:
         out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else (b":1\r\n" if value else b":0\r\n"))

@@ -1,0 +1,111 @@
+"""The sorted-set value: a dict member -> score plus a list of (score, member) kept sorted with :mod:`bisect`.
+
+Order is Redis's: by score, then by member bytes. Lookups by member are O(1); rank, range and pop are
+O(log N) plus the size of the answer; insertion and removal are O(log N) searches plus a memmove, which is fast
+for the sizes redis-benchmark and typical reference data use.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterator
+
+_NO_MEMBER = b""
+
+
+class ZSet:
+    """A Redis sorted set."""
+
+    __slots__ = ("scores", "items")
+    redis_type = "zset"
+
+    def __init__(self) -> None:
+        self.scores: dict[bytes, float] = {}
+        self.items: list[tuple[float, bytes]] = []
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        return iter(self.items)
+
+    def score(self, member: bytes) -> float | None:
+        """The member's score, or None."""
+        return self.scores.get(member)
+
+    def add(self, member: bytes, score: float) -> bool:
+        """Insert or move ``member`` to ``score``; True if it was new."""
+        old = self.scores.get(member)
+        if old is not None:
+            if old == score:
+                return False
+            del self.items[self._index(old, member)]
+        self.scores[member] = score
+        insort(self.items, (score, member))
+        return old is None
+
+    def remove(self, member: bytes) -> bool:
+        """Remove ``member``; True if it was there."""
+        old = self.scores.pop(member, None)
+        if old is None:
+            return False
+        del self.items[self._index(old, member)]
+        return True
+
+    def _index(self, score: float, member: bytes) -> int:
+        return bisect_left(self.items, (score, member))
+
+    def rank(self, member: bytes) -> int | None:
+        """The 0-based rank of ``member`` in ascending order, or None."""
+        score = self.scores.get(member)
+        return None if score is None else self._index(score, member)
+
+    def pop(self, count: int, highest: bool) -> list[tuple[float, bytes]]:
+        """Remove and return up to ``count`` lowest (or highest) entries, in pop order."""
+        items = self.items
+        if highest:
+            taken = items[len(items) - count:][::-1] if count < len(items) else items[::-1]
+            del items[max(0, len(items) - count):]
+        else:
+            taken = items[:count]
+            del items[:count]
+        for _, member in taken:
+            del self.scores[member]
+        return taken
+
+    def score_bounds(self, low: float, low_excl: bool, high: float, high_excl: bool) -> tuple[int, int]:
+        """The index range [start, stop) of entries whose score lies within the bounds."""
+        items = self.items
+        start = bisect_right(items, low, key=_score) if low_excl else bisect_left(items, low, key=_score)
+        stop = bisect_left(items, high, key=_score) if high_excl else bisect_right(items, high, key=_score)
+        return start, max(start, stop)
+
+    def lex_bounds(self, low: bytes | None, low_excl: bool, high: bytes | None, high_excl: bool) -> tuple[int, int]:
+        """The index range [start, stop) of members within lex bounds (None is ``-`` for low and ``+`` for high).
+
+        Meaningful when all scores are equal, as in Redis.
+        """
+        items = self.items
+        if low is None:
+            start = 0
+        else:
+            start = bisect_right(items, low, key=_member) if low_excl else bisect_left(items, low, key=_member)
+        if high is None:
+            stop = len(items)
+        else:
+            stop = bisect_left(items, high, key=_member) if high_excl else bisect_right(items, high, key=_member)
+        return start, max(start, stop)
+
+    def copy(self) -> ZSet:
+        """An independent copy (COPY)."""
+        other = ZSet()
+        other.scores = dict(self.scores)
+        other.items = list(self.items)
+        return other
+
+
+def _score(entry: tuple[float, bytes]) -> float:
+    return entry[0]
+
+
+def _member(entry: tuple[float, bytes]) -> bytes:
+    return entry[1]
