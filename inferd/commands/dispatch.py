@@ -11,7 +11,7 @@ from typing import Any
 
 from inferd import errors
 from inferd.commands.context import Client, ServerState, SlowlogEntry
-from inferd.commands.table import RUNS_MODEL, Command
+from inferd.commands.table import RUNS_MODEL, Command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import QUEUED
 
@@ -30,7 +30,7 @@ class Dispatcher:
 
     def commands_processed(self) -> int:
         """Total calls of every command (INFO's total_commands_processed), derived from the per-command counters."""
-        return sum(c.stats.calls for cmd in set(self.table.values()) for c in (cmd, *cmd.subcommands.values()))
+        return sum(c.stats.calls for cmd in unique_commands(self.table) for c in (cmd, *cmd.subcommands.values()))
 
     def _config_changed(self, config: Any) -> None:
         self.slowlog_threshold = config.slowlog_log_slower_than

@@ -9,7 +9,7 @@ from inferd import errors
 from inferd.commands import info
 from inferd.commands.args import parse_float, parse_int
 from inferd.commands.context import Client
-from inferd.commands.table import Command, command
+from inferd.commands.table import Command, command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK, Verbatim
 
@@ -70,7 +70,7 @@ def config_resetstat(c: Client, argv: list[bytes]) -> Any:
         setattr(stats, name, 0)
     stats.error_replies.clear()
     assert server.dispatcher is not None
-    for cmd in set(server.dispatcher.table.values()):
+    for cmd in unique_commands(server.dispatcher.table):
         for sub in [cmd, *cmd.subcommands.values()]:
             sub.stats.calls = sub.stats.usec = sub.stats.rejected_calls = sub.stats.failed_calls = 0
     return OK
