@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from inferd import __version__
+from inferd import __version__, systemd
 from inferd.commands import build_table
 from inferd.commands.context import ServerState
 from inferd.commands.dispatch import Dispatcher
@@ -17,6 +17,10 @@ from inferd.store.keyspace import Keyspace
 
 log = logging.getLogger("inferd")
 SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class StartupError(Exception):
+    """A subsystem could not start (e.g. a bad preload entry): logged, and the process exits with status 1."""
 
 
 class Subsystem(Protocol):
@@ -31,8 +35,11 @@ class Subsystem(Protocol):
 
 def _subsystem_factories(config: Any) -> list[Callable[[], Subsystem]]:
     """The subsystems, in start order (stopped in reverse)."""
+    from inferd.metrics import MetricsEndpoint
+    from inferd.preload import Preloader
     from inferd.scheduler import Schedulers
-    return [lambda: Schedulers(config.threads_per_queue)]
+    return [lambda: Schedulers(config.threads_per_queue), lambda: MetricsEndpoint(config.metrics_port,
+            config.metrics_bind), lambda: Preloader(config.preload)]
 
 
 class Server:
@@ -76,6 +83,7 @@ class Server:
         log.info("inferd %s ready to accept connections tcp %s port=%d (backends: %s)", __version__,
                  " ".join(hosts), state.bound_port, self.state.extensions.get("backends_summary", "none loaded"))
         self.ready.set()
+        systemd.ready(f"ready to accept connections on port {state.bound_port}")
 
     def request_shutdown(self) -> None:
         """Begin a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN)."""
@@ -91,6 +99,9 @@ class Server:
     async def stop(self) -> None:
         """Stop accepting, let in-flight commands finish, stop subsystems, close connections."""
         log.info("shutting down: no new connections, finishing in-flight commands")
+        systemd.stopping()
+        if self.ready is not None:
+            self.ready.clear()   # /readyz answers 503 from now on
         for listener in self.listeners:
             listener.close()
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
@@ -131,13 +142,18 @@ def run(config: Any, config_file: str = "") -> int:
     """Run a server in this thread until SIGTERM/SIGINT/SHUTDOWN; return the exit status."""
     install_event_loop()
 
-    async def main() -> None:
+    async def main() -> int:
         server = Server(config, config_file)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, server.request_shutdown)
-        await server.start()
+        try:
+            await server.start()
+        except StartupError as exc:
+            log.error("cannot start: %s", exc)
+            await server.stop()
+            return 1
         await server.serve()
+        return 0
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())

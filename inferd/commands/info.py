@@ -24,22 +24,28 @@ def server_section(s: ServerState) -> Section:
     """INFO server."""
     uptime = int(time.monotonic() - s.stats.started_monotonic)
     return [("redis_version", REDIS_COMPAT_VERSION), ("inferd_version", __version__), ("redis_mode", "standalone"),
+            ("redis_git_sha1", "00000000"), ("redis_git_dirty", 0),
             ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
-            ("arch_bits", 64 if sys.maxsize > 2 ** 32 else 32), ("multiplexing_api", "uvloop"),
-            ("python_version", platform.python_version()), ("process_id", os.getpid()), ("run_id", s.run_id),
-            ("tcp_port", s.bound_port), ("server_time_usec", time.time_ns() // 1000),
+            ("arch_bits", 64 if sys.maxsize > 2 ** 32 else 32), ("monotonic_clock", "POSIX clock_gettime"),
+            ("multiplexing_api", "uvloop"), ("python_version", platform.python_version()),
+            ("process_id", os.getpid()), ("process_supervised", "systemd" if os.environ.get("NOTIFY_SOCKET") else "no"),
+            ("run_id", s.run_id), ("tcp_port", s.bound_port), ("server_time_usec", time.time_ns() // 1000),
             ("uptime_in_seconds", uptime), ("uptime_in_days", uptime // 86400), ("hz", s.config.hz),
-            ("executable", sys.argv[0]), ("config_file", s.extensions.get("config_file", ""))]
+            ("configured_hz", s.config.hz), ("executable", os.path.abspath(sys.argv[0]) if sys.argv[0] else ""),
+            ("config_file", s.extensions.get("config_file", "")), ("io_threads_active", 0)]
 
 
 def clients_section(s: ServerState) -> Section:
     """INFO clients."""
-    return [("connected_clients", len(s.clients)), ("maxclients", s.config.maxclients),
-            ("blocked_clients", s.extensions.get("blocked_clients", lambda: 0)()),
-            ("tracking_clients", 0), ("clients_in_timeout_table", 0)]
+    blocked = s.extensions.get("blocked_clients")
+    waiting = blocked() if blocked is not None else sum(1 for c in list(s.clients.values()) if c.in_flight)
+    return [("connected_clients", len(s.clients)), ("cluster_connections", 0), ("maxclients", s.config.maxclients),
+            ("client_recent_max_input_buffer", 0), ("client_recent_max_output_buffer", 0),
+            ("blocked_clients", waiting), ("tracking_clients", 0), ("clients_in_timeout_table", 0)]
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
+    """The process's resident set size in bytes (``/proc/self/statm``; peak RSS where /proc is missing)."""
     try:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -49,42 +55,69 @@ def _rss_bytes() -> int:
 
 def memory_section(s: ServerState) -> Section:
     """INFO memory (Python cannot account per value; RSS is the honest figure)."""
-    rss = _rss_bytes()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = rss_bytes()
+    peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    total = _total_system_memory()
     return [("used_memory", rss), ("used_memory_human", _human(rss)), ("used_memory_rss", rss),
-            ("used_memory_rss_human", _human(rss)), ("used_memory_peak", peak), ("used_memory_peak_human", _human(peak)),
-            ("maxmemory", s.config.maxmemory), ("maxmemory_policy", "noeviction"), ("mem_allocator", "libc")]
+            ("used_memory_rss_human", _human(rss)), ("used_memory_peak", peak),
+            ("used_memory_peak_human", _human(peak)), ("used_memory_peak_perc", f"{100.0 * rss / peak:.2f}%"),
+            ("total_system_memory", total),
+            ("total_system_memory_human", _human(total)), ("maxmemory", s.config.maxmemory),
+            ("maxmemory_human", _human(s.config.maxmemory)), ("maxmemory_policy", "noeviction"),
+            ("mem_fragmentation_ratio", "1.00"), ("mem_allocator", "libc")]
+
+
+def _total_system_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0
 
 
 def persistence_section(s: ServerState) -> Section:
     """INFO persistence (inferd keeps its data in memory only)."""
     return [("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", 0), ("rdb_bgsave_in_progress", 0),
             ("rdb_last_save_time", int(s.stats.started_at)), ("rdb_last_bgsave_status", "ok"),
-            ("aof_enabled", 0), ("aof_rewrite_in_progress", 0)]
+            ("rdb_last_bgsave_time_sec", -1), ("rdb_current_bgsave_time_sec", -1), ("rdb_saves", 0),
+            ("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
+            ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
+            ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0), ("aof_last_write_status", "ok"),
+            ("module_fork_in_progress", 0)]
 
 
 def stats_section(s: ServerState) -> Section:
     """INFO stats."""
     st = s.stats
+    rates = s.extensions.get("instantaneous")   # inferd.info_ai.RateSampler, started by the metrics subsystem
+    ops, kbps_in, kbps_out = rates.rates() if rates is not None else (0, 0.0, 0.0)
     return [("total_connections_received", st.connections_received),
-            ("total_commands_processed", s.dispatcher.commands_processed() if s.dispatcher else 0), ("instantaneous_ops_per_sec", 0),
-            ("total_net_input_bytes", st.net_input_bytes), ("total_net_output_bytes", st.net_output_bytes),
-            ("rejected_connections", st.rejected_connections), ("expired_keys", st.expired_keys),
-            ("evicted_keys", 0), ("keyspace_hits", st.keyspace_hits), ("keyspace_misses", st.keyspace_misses),
-            ("pubsub_channels", 0), ("pubsub_patterns", 0), ("total_error_replies", st.total_error_replies)]
+            ("total_commands_processed", s.dispatcher.commands_processed() if s.dispatcher else 0),
+            ("instantaneous_ops_per_sec", ops), ("total_net_input_bytes", st.net_input_bytes),
+            ("total_net_output_bytes", st.net_output_bytes), ("instantaneous_input_kbps", f"{kbps_in:.2f}"),
+            ("instantaneous_output_kbps", f"{kbps_out:.2f}"), ("rejected_connections", st.rejected_connections),
+            ("expired_keys", st.expired_keys), ("evicted_keys", 0), ("evicted_clients", 0),
+            ("keyspace_hits", st.keyspace_hits), ("keyspace_misses", st.keyspace_misses), ("pubsub_channels", 0),
+            ("pubsub_patterns", 0), ("unexpected_error_replies", 0), ("total_error_replies", st.total_error_replies)]
 
 
 def cpu_section(s: ServerState) -> Section:
     """INFO cpu."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return [("used_cpu_sys", f"{ru.ru_stime:.6f}"), ("used_cpu_user", f"{ru.ru_utime:.6f}"),
-            ("used_cpu_sys_children", f"{ch.ru_stime:.6f}"), ("used_cpu_user_children", f"{ch.ru_utime:.6f}")]
+    out: Section = [("used_cpu_sys", f"{ru.ru_stime:.6f}"), ("used_cpu_user", f"{ru.ru_utime:.6f}"),
+                    ("used_cpu_sys_children", f"{ch.ru_stime:.6f}"), ("used_cpu_user_children", f"{ch.ru_utime:.6f}")]
+    if hasattr(resource, "RUSAGE_THREAD"):   # INFO runs on the event loop thread: that is the main thread's share
+        th = resource.getrusage(resource.RUSAGE_THREAD)
+        out += [("used_cpu_sys_main_thread", f"{th.ru_stime:.6f}"), ("used_cpu_user_main_thread", f"{th.ru_utime:.6f}")]
+    return out
 
 
 def replication_section(s: ServerState) -> Section:
     """INFO replication (inferd runs standalone)."""
-    return [("role", "master"), ("connected_slaves", 0)]
+    return [("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
+            ("master_replid", s.run_id), ("master_replid2", "0" * 40), ("master_repl_offset", 0),
+            ("second_repl_offset", -1), ("repl_backlog_active", 0), ("repl_backlog_size", 0),
+            ("repl_backlog_first_byte_offset", 0), ("repl_backlog_histlen", 0)]
 
 
 def commandstats_section(s: ServerState) -> Section:
@@ -151,13 +184,15 @@ def render(s: ServerState, requested: list[str]) -> str:
             continue
         seen.add(name)
         lines = "".join(f"{k}:{v}\r\n" for k, v in sections[name](s))
-        parts.append(f"# {name.capitalize() if name not in ('commandstats', 'errorstats') else _title(name)}\r\n"
-                     f"{lines}")
+        parts.append(f"# {_title(name)}\r\n{lines}")
     return "\r\n".join(parts)
 
 
 def _title(name: str) -> str:
-    return {"commandstats": "Commandstats", "errorstats": "Errorstats"}[name]
+    return _TITLES.get(name, name.capitalize())
+
+
+_TITLES = {"cpu": "CPU", "commandstats": "Commandstats", "errorstats": "Errorstats", "ai": "AI"}
 
 
 def _human(n: int) -> str:
