@@ -141,7 +141,8 @@ class RedisOracle:
         deadline = time.monotonic() + 20
         while True:
             try:
-                redis.Redis(port=self.port, protocol=2).ping()
+                with redis.Redis(port=self.port, protocol=2) as probe:
+                    probe.ping()
                 break
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:

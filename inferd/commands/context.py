@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class ServerState:
         self.slowlog: deque[SlowlogEntry] = deque()
         self.slowlog_next_id = 0
         self.dispatcher: Dispatcher | None = None
-        self.run_id = "%040x" % int.from_bytes(__import__("os").urandom(20), "big")
+        self.run_id = os.urandom(20).hex()
         self.bound_port = 0
         self.shutdown_requested: Any = None   # callable set by the server lifecycle
         self.extensions: dict[str, Any] = {}  # subsystems attached by the lifecycle (scheduler, models, metrics)
@@ -90,7 +91,7 @@ class Client:
         self.in_exec = False
         self.created = time.monotonic()
         self.last_interaction = self.created
-        self.last_command = b"NULL"
+        self.last_command: Any = None      # the Command last dispatched (CLIENT LIST's cmd=), set by the dispatcher
         self.reply_mode = REPLY_ON
         self.closing = False
         self.in_flight = 0                 # commands of this client waiting on a device queue

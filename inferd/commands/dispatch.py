@@ -72,6 +72,7 @@ class Dispatcher:
             gated = self._gate(client, cmd, argv)
             if gated is not None:
                 return gated
+        client.last_command = cmd
         start = _perf_ns()
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
@@ -79,7 +80,7 @@ class Dispatcher:
             reply = exc
         except Exception:  # a bug in a handler must never reach the client as a traceback or kill the server
             log.exception("command %s failed", cmd.name)
-            reply = CommandError("ERR internal error while running '%s'" % cmd.name)
+            reply = CommandError(f"ERR internal error while running '{cmd.name}'")
         elapsed_us = (_perf_ns() - start) // 1000
         stats = cmd.stats
         stats.calls += 1

@@ -10,9 +10,6 @@ from inferd.errors import ProtocolError
 
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
-# Bytes kept to find where an inline command starts after a multibulk one in the same read, and to look at
-# the headers of a request that is still arriving; a request larger than this is not re-read.
-KEEP_LIMIT = 1024 * 1024
 SMALL_REQUESTS = 64 * 1024
 
 
@@ -91,23 +88,32 @@ def encoded_request_length(request: list[bytes]) -> int:
 
 
 class RequestParser:
-    """Turns the bytes of one connection into argument lists; ``feed`` returns the complete requests."""
+    """Turns the bytes of one connection into argument lists; ``feed`` returns the complete requests.
+
+    hiredis parses multibulk requests. Nothing is tracked per request: where the parser must know where the
+    request still arriving begins (an inline command after multibulk ones, or the protocol limits on its headers)
+    it finds it in a small window of recent chunks, after the encoding of the last complete request.
+    """
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024) -> None:
         self.max_bulk_len = max_bulk_len
         self.max_query_len = max_query_len
         self._reader = hiredis.Reader()
         self._inline = b""
-        self._kept: list[bytes] | None = []    # chunks fed to hiredis since it last held no partial request
-        self._kept_len = 0
-        self._parsed_since_sync: list[list[bytes]] = []
-        self._next_check = 0                    # _kept_len below which the pending request needs no new check
+        self._at_start = True            # nothing fed to the current hiredis reader yet
+        self._fed = 0                    # bytes fed to the current reader
+        self._window: list[tuple[int, bytes]] = []   # (position, chunk) from the chunk that completed the last request
+        self._last: list[bytes] | None = None        # the last complete request
+        self._pending_start = 0          # where the request still arriving starts (-1: find it in the window)
+        self._next_check = 0             # position of the next header of the pending request to validate
+        self._header_pos = -1            # that header's position (-1: the pending request is not located yet)
+        self._elements_left = -1         # elements whose header is still to be read (-1: multibulk header too)
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Parse ``data``; return every request it completes, in order. Raises ProtocolError on bad input."""
         requests: list[list[bytes]] = []
         while data:
-            if self._kept_len == 0 and (self._inline or data[0] != 42):
+            if self._at_start and (self._inline or data[0] != 42):
                 data = self._feed_inline(data, requests)
             else:
                 data = self._feed_multibulk(data, requests)
@@ -137,20 +143,21 @@ class RequestParser:
     def _feed_multibulk(self, data: bytes, requests: list[list[bytes]]) -> bytes:
         reader = self._reader
         reader.feed(data)
-        self._kept_len += len(data)
-        if self._kept is not None:
-            self._kept.append(data)
-            if self._kept_len > KEEP_LIMIT and not self._parsed_since_sync and self._next_check > KEEP_LIMIT:
-                self._kept = None
-        parsed = self._parsed_since_sync
-        # Every element must be a bulk string. While the bytes since the last sync point are few, one C-level join
-        # checks that (TypeError otherwise) for a bounded copy; larger requests are checked element by element.
-        small = self._kept_len <= SMALL_REQUESTS
+        self._at_start = False
+        position = self._fed
+        self._fed += len(data)
+        before = len(requests)
+        ignored = 0
+        # Every element must be a bulk string. For a small read one C-level join checks that (TypeError
+        # otherwise) for a bounded copy; requests in large reads are checked element by element.
+        small = len(data) <= SMALL_REQUESTS
+        last = None
         try:
             while True:
                 request = reader.gets()
                 if request is False:
                     break
+                last = request
                 if request.__class__ is list and request:
                     if small:
                         try:
@@ -160,69 +167,137 @@ class RequestParser:
                     elif not all(a.__class__ is bytes for a in request):
                         raise ProtocolError(_element_error(request))
                     requests.append(request)
-                elif request is not None and request != []:     # '*-1' and '*0' are ignored, as Redis does
+                elif request is None or request == []:     # '*-1' and '*0' are ignored, as Redis does
+                    ignored += 1
+                else:
                     raise ProtocolError(_element_error(request))
-                parsed.append(request or [])
         except hiredis.ProtocolError:
-            return self._recover_inline()
-        if not reader.has_data():
-            self._sync()
-        elif self._kept_len >= self._next_check:
-            self._check_pending()
+            return self._recover_inline(data, position, requests[before:], ignored)
+        if last is not None:
+            self._last = last if last.__class__ is list else []
+            self._window = [(position, data)]
+            self._pending_start = -1
+            self._next_check = position
+            self._header_pos = -1
+        else:
+            self._window.append((position, data))
+            if self._fed >= self._next_check:
+                self._check_pending()
         return b""
 
-    def _sync(self) -> None:
-        self._kept = []
-        self._kept_len = 0
-        self._next_check = 0
-        self._parsed_since_sync.clear()
-
-    def _pending_bytes(self) -> bytes:
-        assert self._kept is not None
-        buf = b"".join(self._kept)
-        offset = sum(encoded_request_length(r) for r in self._parsed_since_sync)
-        return buf[offset:]
-
-    def _recover_inline(self) -> bytes:
-        """hiredis met a non-'*' byte after a multibulk request: the rest is inline (or garbage)."""
-        if self._kept is None:
-            raise ProtocolError("invalid request")
-        rest = self._pending_bytes()
+    def _restart(self) -> None:
         self._reader = hiredis.Reader()
-        self._sync()
-        if not rest or rest[0] == 42:
+        self._at_start = True
+        self._fed = 0
+        self._window = []
+        self._last = None
+        self._pending_start = 0
+        self._next_check = 0
+        self._header_pos = -1
+        self._elements_left = -1
+
+    def _recover_inline(self, data: bytes, position: int, completed: list[list[bytes]], ignored: int) -> bytes:
+        """Hiredis met a byte that cannot start a request: an inline command follows (or garbage).
+
+        It follows the requests completed from this read, which began where the request pending before this read
+        began: their wire lengths give its exact position.
+        """
+        start = self._locate_pending()
+        self._window.append((position, data))
+        if start >= 0:
+            start += sum(encoded_request_length(r) for r in completed) + ignored * 4
+        rest = self._window_bytes(start, self._fed) if start >= 0 else b""
+        self._restart()
+        if start < 0 or not rest or rest[0] == 42:
             raise ProtocolError(_header_error(rest))
         return rest
 
+    def _locate_pending(self) -> int:
+        """Position where the request still arriving begins: right after the last complete request.
+
+        That request ended in the window's first chunk, and only the pending request's bytes follow it there, so
+        the last occurrence of its encoding marks the end (a false match needs a payload containing that encoding).
+        """
+        if self._pending_start >= 0:
+            return self._pending_start
+        if self._last is None or not self._window:
+            return -1
+        encoded = _encode_request(self._last)
+        first_pos, head = self._window[0]
+        found = head.rfind(encoded)
+        if found >= 0:
+            self._pending_start = first_pos + found + len(encoded)
+            return self._pending_start
+        # The request began in an earlier chunk: the head of this chunk is the tail of its encoding, which ends
+        # with LF; only LF positions are candidates.
+        end = head.rfind(b"\n", 0, min(len(head), len(encoded) - 1))
+        while end >= 0:
+            if encoded.endswith(head[:end + 1]):
+                self._pending_start = first_pos + end + 1
+                return self._pending_start
+            end = head.rfind(b"\n", 0, end)
+        return -1
+
+    def _window_bytes(self, start: int, end: int) -> bytes:
+        parts = []
+        for pos, chunk in self._window:
+            lo, hi = max(start, pos), min(end, pos + len(chunk))
+            if lo < hi:
+                parts.append(chunk[lo - pos:hi - pos])
+        return b"".join(parts)
+
     def _check_pending(self) -> None:
-        """Check the headers of the request still arriving, as Redis does before it reads the payload."""
-        if self._kept_len > self.max_query_len:
-            raise ProtocolError("query buffer limit exceeded")
-        if self._kept is None:
-            self._next_check = self._kept_len + KEEP_LIMIT
-            return
-        rest = self._pending_bytes()
-        base = self._kept_len - len(rest)
-        pos = rest.find(b"\r\n")
-        if pos < 0:
-            return
-        count = _header_int(rest[1:pos], "invalid multibulk length")
-        if count > MAX_MULTIBULK_LEN:
-            raise ProtocolError("invalid multibulk length")
-        pos += 2
-        for _ in range(count):
-            end = rest.find(b"\r\n", pos)
-            if end < 0:
+        """Check the headers of the request still arriving, as Redis does before it reads the payload.
+
+        Headers are read once each, in order; payloads are skipped, never copied.
+        """
+        if self._header_pos < 0:
+            start = self._locate_pending()
+            if start < 0:
                 return
-            if rest[pos] != 36:
-                raise ProtocolError(f"expected '$', got '{chr(rest[pos])}'")
-            size = _header_int(rest[pos + 1:end], "invalid bulk length")
+            self._header_pos, self._elements_left = start, -1
+        if self._fed - self._pending_start > self.max_query_len:
+            raise ProtocolError("query buffer limit exceeded")
+        pos = self._header_pos
+        if self._elements_left < 0:
+            line = self._line_at(pos)
+            if line is None:
+                return
+            count = _header_int(line[1:], "invalid multibulk length")
+            if count > MAX_MULTIBULK_LEN:
+                raise ProtocolError("invalid multibulk length")
+            self._elements_left = count
+            pos += len(line) + 2
+        while self._elements_left > 0 and pos < self._fed:
+            line = self._line_at(pos)
+            if line is None:
+                break
+            if line[:1] != b"$":
+                raise ProtocolError(f"expected '$', got '{line[:1].decode('latin-1')}'")
+            size = _header_int(line[1:], "invalid bulk length")
             if size < 0 or size > self.max_bulk_len:
                 raise ProtocolError("invalid bulk length")
-            pos = end + 2 + size + 2
-            if pos > len(rest):
-                self._next_check = base + pos
-                return
+            pos += len(line) + 2 + size + 2
+            self._elements_left -= 1
+        self._header_pos = self._next_check = pos
+        # Chunks wholly before the next header are never needed again.
+        while len(self._window) > 1 and self._window[0][0] + len(self._window[0][1]) <= min(pos, self._fed):
+            self._window.pop(0)
+
+    def _line_at(self, pos: int) -> bytes | None:
+        """The header line starting at ``pos`` (without CRLF), or None if it has not fully arrived."""
+        text = self._window_bytes(pos, min(self._fed, pos + 32))
+        end = text.find(b"\r\n")
+        if end < 0:
+            if len(text) >= 32:
+                raise ProtocolError("invalid bulk length")
+            return None
+        return text[:end]
+
+
+def _encode_request(request: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(request) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in request) if request \
+        else b"*0\r\n"
 
 
 def _header_int(text: bytes, error: str) -> int:

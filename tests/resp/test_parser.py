@@ -1,0 +1,119 @@
+"""RequestParser on raw bytes: multibulk, inline, mixed pipelines, byte-by-byte feeds, malformed input, limits."""
+from __future__ import annotations
+
+import pytest
+
+from inferd.errors import ProtocolError
+from inferd.resp.parser import RequestParser, encoded_request_length, split_inline
+
+
+def mb(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def feed_all(parser: RequestParser, data: bytes, step: int | None = None) -> list[list[bytes]]:
+    if step is None:
+        return parser.feed(data)
+    out: list[list[bytes]] = []
+    for i in range(0, len(data), step):
+        out += parser.feed(data[i:i + step])
+    return out
+
+
+PIPELINE = (mb(b"SET", b"k", b"v") + b"PING\r\n" + mb(b"GET", b"k") + b"ECHO \"a b\" 'c'\r\n" +
+            mb(b"SET", b"bin", b"\x00\r\n*:$") + b"\r\n" + mb(b"DEL", b"k"))
+EXPECTED = [[b"SET", b"k", b"v"], [b"PING"], [b"GET", b"k"], [b"ECHO", b"a b", b"c"],
+            [b"SET", b"bin", b"\x00\r\n*:$"], [b"DEL", b"k"]]
+
+
+@pytest.mark.parametrize("step", [None, 1, 2, 3, 7, 64])
+def test_mixed_pipeline_any_split(step):
+    assert feed_all(RequestParser(), PIPELINE, step) == EXPECTED
+
+
+def test_inline_after_multibulk_in_one_read():
+    parser = RequestParser()
+    assert parser.feed(mb(b"GET", b"a") + b"PING\r\nPING\r\n") == [[b"GET", b"a"], [b"PING"], [b"PING"]]
+    assert parser.feed(mb(b"GET", b"b")) == [[b"GET", b"b"]]
+
+
+def test_empty_and_null_multibulk_are_ignored():
+    assert RequestParser().feed(b"*0\r\n*-1\r\n" + mb(b"PING")) == [[b"PING"]]
+
+
+def test_inline_quotes_and_escapes():
+    assert split_inline(b'SET "a\\x41\\n" \'it\\\'s\'') == [b"SET", b"aA\n", b"it's"]
+    assert split_inline(b"  GET   key  ") == [b"GET", b"key"]
+    with pytest.raises(ProtocolError, match="unbalanced quotes"):
+        split_inline(b'SET "abc')
+    with pytest.raises(ProtocolError, match="unbalanced quotes"):
+        split_inline(b'SET "a"b')
+
+
+def test_large_bulk_arrives_in_pieces():
+    payload = bytes(range(256)) * 4096     # 1 MiB
+    data = mb(b"SET", b"big", payload)
+    assert feed_all(RequestParser(), data, 65536) == [[b"SET", b"big", payload]]
+
+
+def test_bulk_length_limit_checked_before_payload():
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        parser.feed(b"*2\r\n$3\r\nSET\r\n$2000000\r\n")
+
+
+def test_multibulk_length_limit():
+    with pytest.raises(ProtocolError, match="invalid multibulk length"):
+        RequestParser().feed(b"*2000000\r\n$3\r\n")
+
+
+def test_inline_length_limit():
+    with pytest.raises(ProtocolError, match="too big inline request"):
+        feed_all(RequestParser(), b"A" * (70 * 1024), 4096)
+
+
+@pytest.mark.parametrize("element,marker", [(b":5\r\n", ":"), (b"*1\r\n$1\r\na\r\n", "*"), (b"-ERR\r\n", "-")])
+def test_non_bulk_elements_are_refused(element, marker):
+    with pytest.raises(ProtocolError, match=f"expected '\\$', got '\\{marker}'" if marker != ":" else "got ':'"):
+        RequestParser().feed(b"*2\r\n$3\r\nGET\r\n" + element)
+
+
+def test_garbage_multibulk_header():
+    with pytest.raises(ProtocolError):
+        RequestParser().feed(b"*abc\r\n")
+
+
+def test_encoded_length_matches_wire():
+    for req in ([b"PING"], [b"SET", b"k" * 100, b"v" * 1000], [b""]):
+        assert encoded_request_length(req) == len(mb(*req))
+
+
+def test_random_pipelines_random_splits():
+    import random
+    rng = random.Random(1234)
+    for _ in range(300):
+        expected: list[list[bytes]] = []
+        stream = b""
+        for _ in range(rng.randint(1, 12)):
+            if rng.random() < 0.25:
+                words = [rng.choice([b"PING", b"GET", b"ECHO"]), b"w%d" % rng.randint(0, 99)]
+                stream += b" ".join(words) + rng.choice([b"\r\n", b"\n"])
+            else:
+                words = [bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 3, 20, 300])))
+                         for _ in range(rng.randint(1, 4))]
+                words[0] = words[0] or b"X"
+                stream += mb(*words)
+            expected.append(words)
+        cuts = sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randint(0, 8))))
+        parser = RequestParser()
+        got: list[list[bytes]] = []
+        for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            got += parser.feed(stream[a:b])
+        assert got == expected
+
+
+def test_limit_checked_for_request_after_complete_ones_in_the_same_read():
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    assert parser.feed(mb(b"PING") + b"*2\r\n$3\r\nSET\r\n") == [[b"PING"]]
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        parser.feed(b"$99999999\r\n")
