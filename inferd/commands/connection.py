@@ -117,10 +117,11 @@ def client_info_line(c: Client, current: Client | None = None) -> str:
     now = time.monotonic()
     flags = ("x" if c.multi is not None else "") + ("d" if c.dirty_cas else "") or "N"
     multi = -1 if c.multi is None else len(c.multi)
+    last = c.last_command.name if c.last_command is not None else "NULL"
     return (f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.name.decode('utf-8', 'replace')} "
             f"age={int(now - c.created)} idle={int(now - c.last_interaction)} flags={flags} db={c.db.index} "
             f"sub=0 psub=0 ssub=0 multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 "
-            f"oll=0 omem=0 tot-mem=0 events=r cmd={c.last_command.decode('utf-8', 'replace')} user=default "
+            f"oll=0 omem=0 tot-mem=0 events=r cmd={last} user=default "
             f"redir=-1 resp={3 if c.resp3 else 2} lib-name={c.lib_name.decode('utf-8', 'replace')} "
             f"lib-ver={c.lib_ver.decode('utf-8', 'replace')}\n")
 
