@@ -1,10 +1,10 @@
 """Command groups, one module each; :func:`build_table` merges their tables explicitly."""
 from __future__ import annotations
 
-from inferd.commands import connection, introspection, server, strings, transactions
+from inferd.commands import ai_admin, connection, introspection, models, server, strings, tensors, transactions
 from inferd.commands.table import Command, merge_tables
 
-GROUPS = (connection, server, introspection, transactions, strings)
+GROUPS = (connection, server, introspection, transactions, strings, tensors, models, ai_admin)
 
 
 def build_table() -> dict[bytes, Command]:

@@ -1,0 +1,175 @@
+"""ONNX Runtime backend: CPUExecutionProvider, CUDAExecutionProvider for ``GPU``/``GPU:n`` devices.
+
+ONNX-ML operators (scikit-learn models converted with skl2onnx) run through ORT as any other graph. Models whose
+initializers point at external data files are refused before ORT sees them, as RedisAI does: a model loaded from
+bytes must never read files on the server.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from inferd import errors
+from inferd.backends.base import LoadOptions, check_inputs, one_line
+from inferd.errors import CommandError
+
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+
+
+def version() -> str:
+    """Onnxruntime's version."""
+    return str(ort.__version__)
+
+
+def ort_message(exc: BaseException) -> str:
+    """ORT's error text without the Python binding's ``[ONNXRuntimeError] : n : CODE :`` prefix (as the C API)."""
+    return one_line(_ORT_PREFIX.sub("", str(exc)))
+
+
+class OnnxSession:
+    """An ``onnxruntime.InferenceSession``; ORT sessions are safe to run from several threads."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+        self.inputs = [i.name for i in session.get_inputs()]
+        self.outputs: list[str] | None = [o.name for o in session.get_outputs()]
+        self._string_inputs = {i.name for i in session.get_inputs() if i.type == "tensor(string)"}
+
+    def run(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """Run the graph; ORT errors become their one-line texts."""
+        check_inputs(self, inputs)
+        feed = {name: (array.astype(object) if name in self._string_inputs else array)
+                for name, array in zip(self.inputs, inputs, strict=True)}
+        try:
+            results = self.session.run(None, feed)
+        except Exception as exc:
+            raise CommandError(ort_message(exc)) from None
+        for name, result in zip(self.outputs or [], results, strict=False):
+            if not isinstance(result, np.ndarray):
+                raise CommandError(errors.AI_ONNX_NOT_A_TENSOR.format(name))
+        return results  # type: ignore[no-any-return]
+
+
+def load(blob: bytes, options: LoadOptions) -> OnnxSession:
+    """Build an InferenceSession from the model bytes."""
+    if has_external_data(blob):
+        raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
+    session_options = ort.SessionOptions()
+    if options.intra_op_parallelism > 0:
+        session_options.intra_op_num_threads = options.intra_op_parallelism
+    if options.inter_op_parallelism > 0:
+        session_options.inter_op_num_threads = options.inter_op_parallelism
+        session_options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    try:
+        session = ort.InferenceSession(blob, sess_options=session_options, providers=_providers(options))
+    except Exception as exc:
+        raise CommandError(ort_message(exc)) from None
+    return OnnxSession(session)
+
+
+_providers_lock = threading.Lock()
+
+
+def _providers(options: LoadOptions) -> list[Any]:
+    gpu = options.gpu_index
+    if gpu is None:
+        return [_CPU]
+    with _providers_lock:
+        available = ort.get_available_providers()
+    if _CUDA not in available:
+        raise CommandError(errors.AI_DEVICE_UNAVAILABLE.format(options.device, "ONNX"))
+    return [(_CUDA, {"device_id": gpu}), _CPU]
+
+
+# ---- external-data check: a minimal protobuf walk over ModelProto (no dependency on the onnx package) ----------
+_MODEL_GRAPH = 7
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
+_NODE_ATTRIBUTE = 5
+_ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_SPARSE_VALUES, _SPARSE_INDICES = 1, 2
+_TENSOR_DATA_LOCATION = 14
+_EXTERNAL = 1
+
+
+def has_external_data(blob: bytes) -> bool:
+    """Whether any tensor in the model (initializers, attribute tensors, subgraphs) uses external data."""
+    try:
+        data = memoryview(blob)
+        return any(_graph_external(data[a:b]) for num, _, a, b in _fields(data) if num == _MODEL_GRAPH)
+    except (IndexError, ValueError):
+        return False   # not a valid protobuf: ORT reports the parse error itself
+
+
+def _graph_external(graph: memoryview) -> bool:
+    for num, _, a, b in _fields(graph):
+        if num in (_GRAPH_INITIALIZER,) and _tensor_external(graph[a:b]):
+            return True
+        if num == _GRAPH_SPARSE_INITIALIZER and _sparse_external(graph[a:b]):
+            return True
+        if num == _GRAPH_NODE and any(_attribute_external(graph[a:b][c:d]) for n, _, c, d in _fields(graph[a:b])
+                                      if n == _NODE_ATTRIBUTE):
+            return True
+    return False
+
+
+def _attribute_external(attr: memoryview) -> bool:
+    for num, _, a, b in _fields(attr):
+        part = attr[a:b]
+        if num in (_ATTR_TENSOR, _ATTR_TENSORS) and _tensor_external(part):
+            return True
+        if num in (_ATTR_GRAPH, _ATTR_GRAPHS) and _graph_external(part):
+            return True
+        if num in (_ATTR_SPARSE, _ATTR_SPARSES) and _sparse_external(part):
+            return True
+    return False
+
+
+def _sparse_external(sparse: memoryview) -> bool:
+    return any(_tensor_external(sparse[a:b]) for num, _, a, b in _fields(sparse)
+               if num in (_SPARSE_VALUES, _SPARSE_INDICES))
+
+
+def _tensor_external(tensor: memoryview) -> bool:
+    return any(num == _TENSOR_DATA_LOCATION and value == _EXTERNAL for num, value, _, _ in _fields(tensor))
+
+
+def _fields(buf: memoryview) -> list[tuple[int, int, int, int]]:
+    """Top-level fields of a message: (field number, varint value, start, end of a length-delimited payload)."""
+    out: list[tuple[int, int, int, int]] = []
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            out.append((num, value, pos, pos))
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise ValueError("truncated")
+            out.append((num, 0, pos, pos + length))
+            pos += length
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            raise ValueError("unsupported wire type")
+    return out
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")

@@ -1,0 +1,68 @@
+"""The model value type: what MODELSTORE was given (kept for MODELGET), the loaded backend session, and AI.INFO stats.
+
+A Model is immutable once stored except for its statistics; replacing a key stores a new Model, so runs already
+queued finish on the object they were submitted with. ``run`` is called from device worker threads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inferd.backends.base import Session
+
+
+@dataclass(slots=True)
+class RunStats:
+    """AI.INFO counters of one model or script (in memory only, zeroed when the key is stored again)."""
+
+    calls: int = 0
+    samples: int = 0
+    duration_us: int = 0
+    errors: int = 0
+
+    def record(self, samples: int, duration_us: int, failed: bool) -> None:
+        """Charge one finished request (called on the loop thread)."""
+        self.calls += 1
+        if failed:
+            self.errors += 1
+        else:
+            self.samples += samples
+            self.duration_us += duration_us
+
+    def reset(self) -> None:
+        """AI.INFO key RESETSTAT."""
+        self.calls = self.samples = self.duration_us = self.errors = 0
+
+
+@dataclass(eq=False, slots=True)
+class Model:
+    """A stored model (``TYPE`` reports ``AI__MODEL``)."""
+
+    key: bytes
+    backend: str                 # canonical upper-case: TF, TFLITE, TORCH, ONNX
+    device: str                  # as the client typed it (queues key on its upper-case form)
+    tag: bytes
+    batchsize: int
+    minbatchsize: int
+    minbatchtimeout: int
+    inputs: list[str]
+    outputs: list[str] | None    # None: the count is only known after a run (TorchScript returning a list)
+    blob: bytes
+    session: Session
+    stats: RunStats = field(default_factory=RunStats)
+
+    redis_type = "AI__MODEL"
+    ai_type = "MODEL"
+
+    def run(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """Run the backend session (thread-safe; raises CommandError with the backend's text)."""
+        return self.session.run(inputs)
+
+    def meta(self) -> list[Any]:
+        """MODELGET META: 16 elements in RedisAI's order."""
+        return [b"backend", self.backend.encode(), b"device", self.device.encode(), b"tag", self.tag,
+                b"batchsize", self.batchsize, b"minbatchsize", self.minbatchsize,
+                b"inputs", [n.encode() for n in self.inputs], b"outputs", [n.encode() for n in self.outputs or []],
+                b"minbatchtimeout", self.minbatchtimeout]
