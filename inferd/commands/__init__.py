@@ -1,10 +1,25 @@
 """Command groups, one module each; :func:`build_table` merges their tables explicitly."""
 from __future__ import annotations
 
-from inferd.commands import ai_admin, connection, introspection, models, server, strings, tensors, transactions
+from inferd.commands import (
+    ai_admin,
+    connection,
+    hashes,
+    introspection,
+    keys,
+    lists,
+    models,
+    server,
+    sets,
+    strings,
+    tensors,
+    transactions,
+    zsets,
+)
 from inferd.commands.table import Command, merge_tables
 
-GROUPS = (connection, server, introspection, transactions, strings, tensors, models, ai_admin)
+GROUPS = (connection, server, introspection, transactions, strings, tensors, models, ai_admin, keys, hashes, lists,
+          sets, zsets)
 
 
 def build_table() -> dict[bytes, Command]:

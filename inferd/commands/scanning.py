@@ -44,7 +44,7 @@ def _match_all(item: bytes) -> bool:
 
 
 def compile_glob(pattern: bytes) -> Matcher:
-    """A matcher for a Redis glob pattern (``*``, ``?``, ``[a-z]``, ``[^x]``, ``\\`` escapes), as stringmatchlen."""
+    """A matcher for a Redis glob pattern (star, question mark, classes, backslash escapes), as stringmatchlen."""
     if pattern == b"*":
         return _match_all
     return re.compile(_glob_regex(pattern), re.DOTALL).fullmatch

@@ -51,8 +51,9 @@ def onnx_doubler(features: int = 4) -> bytes:
     from onnx import TensorProto, helper
     two = helper.make_tensor("two", TensorProto.FLOAT, [1], [2.0])
     node = helper.make_node("Mul", ["x", "two"], ["y"])
-    graph = helper.make_graph([node], "doubler", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", features])], [two])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", features])
+    graph = helper.make_graph([node], "doubler", [x], [y], [two])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)

@@ -1,6 +1,7 @@
 """/metrics, /healthz and /readyz on a real server, scraped with httpx after real traffic."""
 from __future__ import annotations
 
+import socket
 import threading
 
 import httpx
@@ -97,18 +98,18 @@ def test_healthz_answers_while_the_loop_is_busy(metered):
     sleeper = metered.client(protocol=2)
     thread = threading.Thread(target=lambda: sleeper.execute_command("DEBUG", "SLEEP", "3"))
     thread.start()
-    probe = metered.client(protocol=2, socket_timeout=0.2)
 
     def loop_blocked() -> bool:
-        try:
-            probe.ping()
-        except redis.TimeoutError:
-            return True
-        return False
+        with socket.create_connection(("127.0.0.1", metered.port), timeout=5) as probe:
+            probe.settimeout(0.2)
+            probe.sendall(b"PING\r\n")
+            try:
+                return probe.recv(16) == b""
+            except TimeoutError:
+                return True
     wait_for(loop_blocked, "the event loop to be busy with DEBUG SLEEP")
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
     thread.join(10)
-    probe.close()
 
 
 def test_readyz_is_503_once_shutdown_begins(metered):

@@ -1,0 +1,281 @@
+"""List commands; a list is a ``collections.deque``, deleted from the keyspace when it becomes empty."""
+from __future__ import annotations
+
+from collections import deque
+from itertools import islice
+from typing import Any
+
+from inferd import errors
+from inferd.commands.args import parse_int, parse_nonneg
+from inferd.commands.context import Client
+from inferd.commands.table import command
+from inferd.errors import CommandError
+from inferd.resp.encoder import NULL_ARRAY, OK
+
+_LONG_MAX = (1 << 63) - 1
+
+
+def _list(c: Client, key: bytes) -> deque[bytes] | None:
+    return c.db.get_typed(key, deque)
+
+
+def _push(c: Client, argv: list[bytes], left: bool, only_existing: bool) -> int:
+    items = _list(c, argv[1])
+    if items is None:
+        if only_existing:
+            return 0
+        items = deque()
+        c.db.set(argv[1], items)
+    if left:
+        items.extendleft(argv[2:])
+    else:
+        items.extend(argv[2:])
+    return len(items)
+
+
+def lpush(c: Client, argv: list[bytes]) -> int:
+    """LPUSH key element [element ...]: the new length."""
+    return _push(c, argv, True, False)
+
+
+def rpush(c: Client, argv: list[bytes]) -> int:
+    """RPUSH key element [element ...]: the new length."""
+    return _push(c, argv, False, False)
+
+
+def lpushx(c: Client, argv: list[bytes]) -> int:
+    """LPUSHX key element [element ...]: only when the list exists."""
+    return _push(c, argv, True, True)
+
+
+def rpushx(c: Client, argv: list[bytes]) -> int:
+    """RPUSHX key element [element ...]: only when the list exists."""
+    return _push(c, argv, False, True)
+
+
+def _pop(c: Client, argv: list[bytes], left: bool) -> Any:
+    if len(argv) > 3:
+        raise errors.wrong_arity(argv[0].decode("utf-8", "replace").lower())
+    count = parse_nonneg(argv[2], errors.NOT_POSITIVE) if len(argv) == 3 else None
+    items = _list(c, argv[1])
+    if items is None:
+        return None if count is None else NULL_ARRAY
+    take = items.popleft if left else items.pop
+    value: Any
+    if count is None:
+        value = take()
+    else:
+        value = [take() for _ in range(min(count, len(items)))]
+    if not items:
+        c.db.delete(argv[1])
+    return value
+
+
+def lpop(c: Client, argv: list[bytes]) -> Any:
+    """LPOP key [count]."""
+    return _pop(c, argv, True)
+
+
+def rpop(c: Client, argv: list[bytes]) -> Any:
+    """RPOP key [count]."""
+    return _pop(c, argv, False)
+
+
+def _span(start: int, end: int, n: int) -> tuple[int, int]:
+    """Redis's inclusive index range normalised to [start, stop) (empty when start >= stop)."""
+    if start < 0:
+        start = max(0, n + start)
+    if end < 0:
+        end = n + end
+    if start > end or start >= n:
+        return 0, 0
+    return start, min(end, n - 1) + 1
+
+
+def lrange(c: Client, argv: list[bytes]) -> list[bytes]:
+    """LRANGE key start stop."""
+    start, end = parse_int(argv[2]), parse_int(argv[3])
+    items = _list(c, argv[1])
+    if items is None:
+        return []
+    lo, hi = _span(start, end, len(items))
+    if hi - lo == len(items):
+        return list(items)
+    if lo > len(items) // 2:
+        tail = list(islice(reversed(items), len(items) - hi, len(items) - lo))
+        tail.reverse()
+        return tail
+    return list(islice(items, lo, hi))
+
+
+def llen(c: Client, argv: list[bytes]) -> int:
+    """LLEN key."""
+    items = _list(c, argv[1])
+    return 0 if items is None else len(items)
+
+
+def lindex(c: Client, argv: list[bytes]) -> bytes | None:
+    """LINDEX key index."""
+    items = _list(c, argv[1])
+    if items is None:
+        return None
+    index = parse_int(argv[2])
+    return items[index] if -len(items) <= index < len(items) else None
+
+
+def lset(c: Client, argv: list[bytes]) -> Any:
+    """LSET key index element."""
+    items = _list(c, argv[1])
+    if items is None:
+        raise CommandError(errors.NO_SUCH_KEY)
+    index = parse_int(argv[2])
+    if not -len(items) <= index < len(items):
+        raise CommandError(errors.INDEX_OUT_OF_RANGE)
+    items[index] = argv[3]
+    return OK
+
+
+def lrem(c: Client, argv: list[bytes]) -> int:
+    """LREM key count element: 0 removes all, >0 from the head, <0 from the tail."""
+    count = parse_int(argv[2])
+    items = _list(c, argv[1])
+    if items is None:
+        return 0
+    target = argv[3]
+    limit = abs(count) or len(items)
+    source = list(reversed(items)) if count < 0 else list(items)
+    kept: list[bytes] = []
+    removed = 0
+    for item in source:
+        if removed < limit and item == target:
+            removed += 1
+        else:
+            kept.append(item)
+    if removed:
+        if count < 0:
+            kept.reverse()
+        items.clear()
+        items.extend(kept)
+        if not items:
+            c.db.delete(argv[1])
+    return removed
+
+
+def ltrim(c: Client, argv: list[bytes]) -> Any:
+    """LTRIM key start stop: keep only the given range."""
+    start, end = parse_int(argv[2]), parse_int(argv[3])
+    items = _list(c, argv[1])
+    if items is None:
+        return OK
+    lo, hi = _span(start, end, len(items))
+    for _ in range(len(items) - hi):
+        items.pop()
+    for _ in range(lo):
+        items.popleft()
+    if not items or hi == lo:
+        c.db.delete(argv[1])
+    return OK
+
+
+def linsert(c: Client, argv: list[bytes]) -> int:
+    """LINSERT key BEFORE|AFTER pivot element: the new length, -1 without the pivot, 0 without the key."""
+    where = argv[2].upper()
+    if where not in (b"BEFORE", b"AFTER"):
+        raise CommandError(errors.SYNTAX)
+    items = _list(c, argv[1])
+    if items is None:
+        return 0
+    try:
+        index = items.index(argv[3])
+    except ValueError:
+        return -1
+    items.insert(index + (where == b"AFTER"), argv[4])
+    return len(items)
+
+
+def _lpos_options(argv: list[bytes]) -> tuple[int, int | None, int]:
+    rank, count, maxlen = 1, None, 0
+    i = 3
+    while i < len(argv):
+        word = argv[i].upper()
+        if i + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if word == b"RANK":
+            rank = parse_int(argv[i + 1])
+            if rank == -(1 << 63):
+                raise CommandError(errors.RANGE_OUT_OF_RANGE)
+            if rank == 0:
+                raise CommandError(errors.LPOS_RANK_ZERO)
+        elif word == b"COUNT":
+            count = parse_int(argv[i + 1], errors.LPOS_COUNT_NEGATIVE)
+            if count < 0:
+                raise CommandError(errors.LPOS_COUNT_NEGATIVE)
+        elif word == b"MAXLEN":
+            maxlen = parse_int(argv[i + 1], errors.LPOS_MAXLEN_NEGATIVE)
+            if maxlen < 0:
+                raise CommandError(errors.LPOS_MAXLEN_NEGATIVE)
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    return rank, count, maxlen
+
+
+def lpos(c: Client, argv: list[bytes]) -> Any:
+    """LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]."""
+    rank, count, maxlen = _lpos_options(argv)
+    items = _list(c, argv[1])
+    if items is None:
+        return [] if count is not None else None
+    n = len(items)
+    indexes = range(n) if rank > 0 else range(n - 1, -1, -1)
+    if maxlen:
+        indexes = indexes[:maxlen]
+    skip = abs(rank) - 1
+    wanted = count if count else n
+    found: list[int] = []
+    target = argv[2]
+    for i in indexes:
+        if items[i] == target:
+            if skip:
+                skip -= 1
+                continue
+            found.append(i)
+            if len(found) >= wanted:
+                break
+    if count is None:
+        return found[0] if found else None
+    return found
+
+
+def _l(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "1.0.0") -> Any:
+    return command(name, handler, arity, flags, keys=(1, 1, 1), group="list", summary=summary, arguments=arguments,
+                   since=since)
+
+
+COMMANDS = [
+    _l("lpush", lpush, -3, "write denyoom fast", "Prepends one or more elements to a list. Creates the key if it "
+       "doesn't exist.", "key element..."),
+    _l("rpush", rpush, -3, "write denyoom fast", "Appends one or more elements to a list. Creates the key if it "
+       "doesn't exist.", "key element..."),
+    _l("lpushx", lpushx, -3, "write denyoom fast", "Prepends one or more elements to a list only when the list "
+       "exists.", "key element...", "2.2.0"),
+    _l("rpushx", rpushx, -3, "write denyoom fast", "Appends an element to a list only when the list exists.",
+       "key element...", "2.2.0"),
+    _l("lpop", lpop, -2, "write fast", "Returns the first elements in a list after removing it. Deletes the list if "
+       "the last element was popped.", "key [count]"),
+    _l("rpop", rpop, -2, "write fast", "Returns and removes the last elements of a list. Deletes the list if the "
+       "last element was popped.", "key [count]"),
+    _l("lrange", lrange, 4, "readonly", "Returns a range of elements from a list.", "key start stop"),
+    _l("llen", llen, 2, "readonly fast", "Returns the length of a list.", "key"),
+    _l("lindex", lindex, 3, "readonly", "Returns an element from a list by its index.", "key index"),
+    _l("lset", lset, 4, "write denyoom", "Sets the value of an element in a list by its index.",
+       "key index element"),
+    _l("lrem", lrem, 4, "write", "Removes elements from a list. Deletes the list if the last element was removed.",
+       "key count element"),
+    _l("ltrim", ltrim, 4, "write", "Removes elements from both ends a list. Deletes the list if all elements were "
+       "trimmed.", "key start stop"),
+    _l("linsert", linsert, 5, "write denyoom", "Inserts an element before or after another element in a list.",
+       "key where pivot element", "2.2.0"),
+    _l("lpos", lpos, -3, "readonly", "Returns the index of matching elements in a list.",
+       "key element [rank] [num-matches] [len]", "6.0.6"),
+]

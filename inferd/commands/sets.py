@@ -1,0 +1,268 @@
+"""Set commands; a set is a Python ``set`` of bytes, deleted from the keyspace when it becomes empty."""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from inferd import errors
+from inferd.commands.args import parse_int, parse_nonneg
+from inferd.commands.context import Client
+from inferd.commands.scanning import parse_cursor, parse_scan_options, scan_collection
+from inferd.commands.table import command
+from inferd.errors import CommandError
+
+_LONG_MAX = (1 << 63) - 1
+
+
+def _set(c: Client, key: bytes) -> set[bytes] | None:
+    return c.db.get_typed(key, set)
+
+
+def sadd(c: Client, argv: list[bytes]) -> int:
+    """SADD key member [member ...]: the number of new members."""
+    members = _set(c, argv[1])
+    if members is None:
+        members = set()
+        c.db.set(argv[1], members)
+    before = len(members)
+    members.update(argv[2:])
+    return len(members) - before
+
+
+def srem(c: Client, argv: list[bytes]) -> int:
+    """SREM key member [member ...]: the number removed."""
+    members = _set(c, argv[1])
+    if members is None:
+        return 0
+    before = len(members)
+    members.difference_update(argv[2:])
+    if not members:
+        c.db.delete(argv[1])
+    return before - len(members)
+
+
+def smembers(c: Client, argv: list[bytes]) -> set[bytes]:
+    """SMEMBERS key: a set in RESP3."""
+    return set(_set(c, argv[1]) or ())
+
+
+def sismember(c: Client, argv: list[bytes]) -> int:
+    """SISMEMBER key member."""
+    members = _set(c, argv[1])
+    return int(members is not None and argv[2] in members)
+
+
+def smismember(c: Client, argv: list[bytes]) -> list[int]:
+    """SMISMEMBER key member [member ...]."""
+    members = _set(c, argv[1]) or set()
+    return [int(m in members) for m in argv[2:]]
+
+
+def scard(c: Client, argv: list[bytes]) -> int:
+    """SCARD key."""
+    return len(_set(c, argv[1]) or ())
+
+
+def spop(c: Client, argv: list[bytes]) -> Any:
+    """SPOP key [count]: a random member, or a set of up to count members."""
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2:
+        members = _set(c, argv[1])
+        if members is None:
+            return None
+        chosen = random.choice(tuple(members)) if len(members) < 64 else _any(members)
+        members.discard(chosen)
+        if not members:
+            c.db.delete(argv[1])
+        return chosen
+    count = parse_nonneg(argv[2], errors.NOT_POSITIVE)
+    members = _set(c, argv[1])
+    if members is None or count == 0:
+        return set()
+    if count >= len(members):
+        c.db.delete(argv[1])
+        return set(members)
+    popped = set(random.sample(tuple(members), count))
+    members.difference_update(popped)
+    return popped
+
+
+def _any(members: set[bytes]) -> bytes:
+    """A member of a large set without copying it: a random step into its iteration order."""
+    skip = random.randrange(min(len(members), 64))
+    for i, member in enumerate(members):
+        if i == skip:
+            return member
+    raise AssertionError("unreachable")
+
+
+def srandmember(c: Client, argv: list[bytes]) -> Any:
+    """SRANDMEMBER key [count]: a negative count may repeat members."""
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2:
+        members = _set(c, argv[1])
+        return random.choice(tuple(members)) if members else None
+    count = parse_int(argv[2])
+    if count < -_LONG_MAX:
+        raise CommandError(errors.RANGE_OUT_OF_RANGE)
+    members = _set(c, argv[1])
+    if not members or count == 0:
+        return []
+    pool = tuple(members)
+    if count < 0:
+        return random.choices(pool, k=-count)
+    if count >= len(pool):
+        return list(pool)
+    return random.sample(pool, count)
+
+
+def sscan(c: Client, argv: list[bytes]) -> list[Any]:
+    """SSCAN key cursor [MATCH pattern] [COUNT count]."""
+    cursor = parse_cursor(argv[2])
+    members = _set(c, argv[1])
+    if members is None:
+        return [b"0", []]
+    match, count, _ = parse_scan_options(argv, 3, allow_type=False)
+    next_cursor, found = scan_collection(members, len(members), cursor, count)
+    return [b"%d" % next_cursor, [m for m in found if match(m)]]
+
+
+def smove(c: Client, argv: list[bytes]) -> int:
+    """SMOVE source destination member: 1 if moved."""
+    src = c.db.get(argv[1])
+    if src is None:
+        return 0
+    src = _set(c, argv[1])
+    dst = _set(c, argv[2])
+    if src is None or argv[3] not in src:
+        return 0
+    if src is dst:
+        return 1
+    src.discard(argv[3])
+    if not src:
+        c.db.delete(argv[1])
+    if dst is None:
+        dst = set()
+        c.db.set(argv[2], dst)
+    dst.add(argv[3])
+    return 1
+
+
+# ---- algebra --------------------------------------------------------------------------------------------
+def _operands(c: Client, keys: list[bytes]) -> list[set[bytes] | None]:
+    return [_set(c, key) for key in keys]
+
+
+def _inter(c: Client, keys: list[bytes]) -> set[bytes]:
+    sets = _operands(c, keys)
+    if any(s is None for s in sets):
+        return set()
+    ordered = sorted((s for s in sets if s is not None), key=len)
+    return ordered[0].intersection(*ordered[1:])
+
+
+def _union(c: Client, keys: list[bytes]) -> set[bytes]:
+    return set().union(*(s for s in _operands(c, keys) if s is not None))
+
+
+def _diff(c: Client, keys: list[bytes]) -> set[bytes]:
+    sets = _operands(c, keys)
+    if sets[0] is None:
+        return set()
+    return sets[0].difference(*(s for s in sets[1:] if s is not None))
+
+
+def _store(c: Client, key: bytes, result: set[bytes]) -> int:
+    c.db.delete(key)
+    if result:
+        c.db.set(key, result)
+    return len(result)
+
+
+def sinter(c: Client, argv: list[bytes]) -> set[bytes]:
+    """SINTER key [key ...]."""
+    return _inter(c, argv[1:])
+
+
+def sinterstore(c: Client, argv: list[bytes]) -> int:
+    """SINTERSTORE destination key [key ...]."""
+    return _store(c, argv[1], _inter(c, argv[2:]))
+
+
+def sintercard(c: Client, argv: list[bytes]) -> int:
+    """SINTERCARD numkeys key [key ...] [LIMIT limit]."""
+    numkeys = parse_int(argv[1], errors.NUMKEYS_NOT_POSITIVE)
+    if numkeys <= 0:
+        raise CommandError(errors.NUMKEYS_NOT_POSITIVE)
+    if numkeys > len(argv) - 2:
+        raise CommandError(errors.NUMKEYS_TOO_MANY)
+    limit = 0
+    rest = argv[2 + numkeys:]
+    while rest:
+        if rest[0].upper() != b"LIMIT" or len(rest) < 2:
+            raise CommandError(errors.SYNTAX)
+        limit = parse_int(rest[1], errors.LIMIT_NEGATIVE)
+        if limit < 0:
+            raise CommandError(errors.LIMIT_NEGATIVE)
+        rest = rest[2:]
+    size = len(_inter(c, argv[2:2 + numkeys]))
+    return min(size, limit) if limit else size
+
+
+def sunion(c: Client, argv: list[bytes]) -> set[bytes]:
+    """SUNION key [key ...]."""
+    return _union(c, argv[1:])
+
+
+def sunionstore(c: Client, argv: list[bytes]) -> int:
+    """SUNIONSTORE destination key [key ...]."""
+    return _store(c, argv[1], _union(c, argv[2:]))
+
+
+def sdiff(c: Client, argv: list[bytes]) -> set[bytes]:
+    """SDIFF key [key ...]."""
+    return _diff(c, argv[1:])
+
+
+def sdiffstore(c: Client, argv: list[bytes]) -> int:
+    """SDIFFSTORE destination key [key ...]."""
+    return _store(c, argv[1], _diff(c, argv[2:]))
+
+
+def _z(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "1.0.0",
+       keys: tuple[int, int, int] = (1, 1, 1)) -> Any:
+    return command(name, handler, arity, flags, keys=keys, group="set", summary=summary, arguments=arguments,
+                   since=since)
+
+
+COMMANDS = [
+    _z("sadd", sadd, -3, "write denyoom fast", "Adds one or more members to a set. Creates the key if it doesn't "
+       "exist.", "key member..."),
+    _z("srem", srem, -3, "write fast", "Removes one or more members from a set. Deletes the set if the last member "
+       "was removed.", "key member..."),
+    _z("smembers", smembers, 2, "readonly", "Returns all members of a set.", "key"),
+    _z("sismember", sismember, 3, "readonly fast", "Determines whether a member belongs to a set.", "key member"),
+    _z("smismember", smismember, -3, "readonly fast", "Determines whether multiple members belong to a set.",
+       "key member...", "6.2.0"),
+    _z("scard", scard, 2, "readonly fast", "Returns the number of members in a set.", "key"),
+    _z("spop", spop, -2, "write fast", "Returns one or more random members from a set after removing them. Deletes "
+       "the set if the last member was popped.", "key [count]"),
+    _z("srandmember", srandmember, -2, "readonly", "Get one or multiple random members from a set",
+       "key [count]"),
+    _z("sscan", sscan, -3, "readonly", "Iterates over members of a set.", "key cursor [pattern] [count]", "2.8.0"),
+    _z("smove", smove, 4, "write fast", "Moves a member from one set to another.", "source destination member",
+       keys=(1, 2, 1)),
+    _z("sinter", sinter, -2, "readonly", "Returns the intersect of multiple sets.", "key...", keys=(1, -1, 1)),
+    _z("sinterstore", sinterstore, -3, "write denyoom", "Stores the intersect of multiple sets in a key.",
+       "destination key...", keys=(1, -1, 1)),
+    _z("sintercard", sintercard, -3, "readonly", "Returns the number of members of the intersect of multiple sets.",
+       "numkeys key... [limit]", "7.0.0", keys=(0, 0, 0)),
+    _z("sunion", sunion, -2, "readonly", "Returns the union of multiple sets.", "key...", keys=(1, -1, 1)),
+    _z("sunionstore", sunionstore, -3, "write denyoom", "Stores the union of multiple sets in a key.",
+       "destination key...", keys=(1, -1, 1)),
+    _z("sdiff", sdiff, -2, "readonly", "Returns the difference of multiple sets.", "key...", keys=(1, -1, 1)),
+    _z("sdiffstore", sdiffstore, -3, "write denyoom", "Stores the difference of multiple sets in a key.",
+       "destination key...", keys=(1, -1, 1)),
+]
