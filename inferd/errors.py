@@ -193,3 +193,28 @@ INCR_NOT_FINITE = "ERR value is NaN or Infinity"
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+
+# ---- DAGs (spec/redisai-commands.md section 4) ---------------------------------------------------------------
+DAG_MISSING_ARGS = "ERR missing arguments for '{}' command"
+DAG_NO_KEYWORD = ("ERR AI.DAGEXECUTE and AI.DAGEXECUTE_RO commands must contain at least one out of ROUTING, LOAD, "
+                  "PERSIST keywords")
+DAG_UNEXPECTED = "ERR Invalid DAG command. Unexpected argument:  {}"   # two spaces, as RedisAI
+DAG_EMPTY = "ERR DAG is empty"
+DAG_LOAD_MISSING = "ERR missing arguments after LOAD keyword in DAG command"
+DAG_LOAD_COUNT = "ERR invalid or negative value found in number of keys to LOAD"
+DAG_LOAD_MISMATCH = "ERR number of keys to LOAD into DAG does not match the number of given arguments"
+DAG_PERSIST_MISSING = "ERR missing arguments after PERSIST keyword in DAG command"
+DAG_PERSIST_COUNT = "ERR invalid or negative value found in number of keys to PERSIST"
+DAG_PERSIST_UNIQUE = "ERR PERSIST keys must be unique"
+DAG_PERSIST_MISMATCH = "ERR number of keys to PERSIST after DAG execution does not match the number of given arguments"
+DAG_PERSIST_IN_RO = "ERR PERSIST cannot be specified in a read-only DAG"
+DAG_PERSIST_NOT_FOUND = "ERR PERSIST key cannot be found in DAG"
+DAG_ROUTING_MISSING = "ERR Missing ROUTING value"
+DAG_INPUT_NOT_FOUND = "ERR INPUT key cannot be found in DAG"
+DAG_TIMEOUT_IN_OP = "ERR TIMEOUT not allowed within a DAG command"
+DAG_SCRIPT_IN_RO = "ERR AI.SCRIPTEXECUTE command cannot be specified in a read-only DAG"
+DAG_DEPRECATED_OP = "Deprecated {} cannot be used in AI.DAGEXECUTE command"
+DAG_NEW_OP_IN_DAGRUN = "{} cannot be used in a deprecated AI.DAGRUN command"
+DAG_UNSUPPORTED_OP = "Unsupported command within DAG"
+DAG_OP_ARITY = "wrong number of arguments for '{}' command"           # DAG ops: no ERR prefix, as RedisAI
+DAG_SCRIPTS_UNAVAILABLE = "ERR TorchScript scripts are not available in DAGs in this version of inferd"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from inferd.commands import (
     ai_admin,
     connection,
+    dag,
     hashes,
     introspection,
     keys,
@@ -19,7 +20,7 @@ from inferd.commands import (
 from inferd.commands.table import Command, merge_tables
 
 GROUPS = (connection, server, introspection, transactions, strings, tensors, models, ai_admin, keys, hashes, lists,
-          sets, zsets)
+          sets, zsets, dag)
 
 
 def build_table() -> dict[bytes, Command]:

@@ -1,0 +1,157 @@
+"""Running a parsed DAG: model ops go through the device queues, event-driven, with no task per DAG.
+
+Each device gets its model ops in DAG order and runs one at a time; an op is submitted as soon as it is the next one
+of its device and its inputs exist, so ops on different devices run in parallel. After the first failing op no
+other op is submitted (the rest reply ``NA``); ops already running on other devices are awaited before replying.
+A TIMEDOUT op makes the whole reply ``+TIMEDOUT``. PERSIST happens only when every op succeeded. Cancelling the
+returned future (the client went away) cancels the queued runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from inferd import errors
+from inferd.commands.tensors import tensorget_reply
+from inferd.errors import CommandError
+from inferd.resp.encoder import OK, Status
+from inferd.scheduler import TIMEDOUT, RunOutcome
+from inferd.store.tensor import Tensor
+
+if TYPE_CHECKING:
+    from inferd.commands.dag import Dag, Op
+
+NA = Status(b"NA")
+
+
+class DagRun:
+    """The execution of one DAG; :meth:`start` returns the future of its reply."""
+
+    def __init__(self, dag: Dag, schedulers: Any) -> None:
+        self.dag = dag
+        self.schedulers = schedulers
+        self.reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting: dict[str, deque[Op]] = {}
+        self.running: dict[str, asyncio.Future[Any]] = {}
+        self.failed = False
+        self.timed_out = False
+        self.deadline = time.monotonic() + dag.timeout_ms / 1000 if dag.timeout_ms else None
+        for op in dag.ops:
+            if op.kind == "MODEL":
+                self.waiting.setdefault(op.device, deque()).append(op)
+
+    def start(self) -> asyncio.Future[Any]:
+        """Submit what can run now; the future resolves to the per-op replies, TIMEDOUT or an error."""
+        self.reply.add_done_callback(self._reply_done)
+        self._advance()
+        return self.reply
+
+    def _ready(self, op: Op) -> bool:
+        slots = self.dag.slots
+        return all(slots[i] is not None for i in op.inputs)
+
+    def _advance(self) -> None:
+        """Submit each idle device's next op whose inputs exist; finish when nothing is left to wait for."""
+        if self.reply.done():
+            return
+        if not self.failed:
+            for device, ops in self.waiting.items():
+                if ops and device not in self.running and self._ready(ops[0]):
+                    self._submit(device, ops.popleft())
+        if self.running:
+            return
+        if self.failed or not any(self.waiting.values()):
+            self._finish()
+
+    def _submit(self, device: str, op: Op) -> None:
+        assert op.run is not None
+        model = op.run.model
+        inputs = [self._input(i) for i in op.inputs]
+        future = self.schedulers.submit(device, model, inputs, deadline=self.deadline, on_done=_charger(model))
+        self.running[device] = future
+        future.add_done_callback(lambda f, d=device, o=op: self._op_done(d, o, f))
+
+    def _input(self, slot: int) -> np.ndarray[Any, Any]:
+        tensor = self.dag.slots[slot]
+        assert tensor is not None
+        return tensor.array
+
+    def _op_done(self, device: str, op: Op, future: asyncio.Future[Any]) -> None:
+        self.running.pop(device, None)
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            op.result = error if isinstance(error, CommandError) else CommandError(f"ERR {error}")
+            self.failed = True
+        elif future.result() is TIMEDOUT:
+            self.timed_out = self.failed = True
+        else:
+            self._store_outputs(op, future.result())
+        self._advance()
+
+    def _store_outputs(self, op: Op, outputs: list[Any]) -> None:
+        if len(outputs) != len(op.outputs):
+            op.result = CommandError(errors.AI_OUTPUT_COUNT_FROM_MODEL)
+            self.failed = True
+            return
+        try:
+            tensors = [Tensor.from_array(np.asarray(array)) for array in outputs]
+        except CommandError as exc:
+            op.result = exc
+            self.failed = True
+            return
+        for slot, tensor in zip(op.outputs, tensors, strict=True):
+            self.dag.slots[slot] = tensor
+        op.result = OK
+
+    def _finish(self) -> None:
+        if self.timed_out:
+            self.reply.set_result(TIMEDOUT)
+            return
+        replies = [self._op_reply(op) for op in self.dag.ops]
+        error = None if self.failed else self._persist()
+        if error is not None:
+            self.reply.set_exception(error)
+        else:
+            self.reply.set_result(replies)
+
+    def _op_reply(self, op: Op) -> Any:
+        if op.kind == "TENSORSET":
+            return OK
+        if op.kind == "TENSORGET":
+            tensor = self.dag.slots[op.inputs[0]]
+            return NA if tensor is None else tensorget_reply(tensor, op.formats)
+        return NA if op.result is None else op.result
+
+    def _persist(self) -> CommandError | None:
+        """Write the PERSIST keys, all or none (types are checked again: the keyspace may have changed meanwhile)."""
+        db = self.dag.db
+        values = [(key, self.dag.slots[self.dag.names[key]]) for key in self.dag.persist]
+        for key, tensor in values:
+            existing = db.get(key)
+            if tensor is None or (existing is not None and existing.__class__ is not Tensor):
+                return CommandError(errors.WRONGTYPE if tensor is not None else errors.DAG_PERSIST_NOT_FOUND)
+        for key, tensor in values:
+            db.set(key, tensor)
+            db.touch(key)
+        return None
+
+    def _reply_done(self, reply: asyncio.Future[Any]) -> None:
+        """The client went away: drop the DAG's queued runs."""
+        if reply.cancelled():
+            for future in list(self.running.values()):
+                future.cancel()
+
+
+def _charger(model: Any) -> Any:
+    """The scheduler's on_done hook: charge this op to the model's AI.INFO statistics."""
+    def charge(outcome: RunOutcome) -> None:
+        stats = getattr(model, "stats", None)
+        if stats is not None and not outcome.timed_out:
+            stats.record(outcome.samples, outcome.duration_us, outcome.error is not None)
+    return charge
