@@ -17,6 +17,9 @@ from inferd.commands.args import parse_float, parse_int
 from inferd.errors import CommandError
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
 @dataclass(frozen=True, slots=True)
 class DType:
     """One tensor element type: its RedisAI name and numpy dtype (little-endian, as RedisAI blobs are)."""
@@ -103,7 +106,10 @@ class Tensor:
             return array.astype(np.float64).ravel().tolist()  # type: ignore[no-any-return]
         if self.dtype.kind == "bool":
             return array.astype(np.uint8).ravel().tolist()  # type: ignore[no-any-return]
-        return array.ravel().tolist()  # type: ignore[no-any-return]
+        values: list[Any] = array.ravel().tolist()
+        if self.dtype.name == "UINT64":  # RESP integers are signed 64-bit: larger values go as decimal text
+            values = [v if v <= _INT64_MAX else b"%d" % v for v in values]
+        return values
 
     def meta(self) -> list[Any]:
         """The META part of a TENSORGET reply."""
