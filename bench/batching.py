@@ -1,0 +1,110 @@
+"""Batching: inferd under saturating load on dense ONNX models vs the raw onnxruntime call in-process.
+
+For each model of the settings (the issue's example, 4 x Dense 512, and a compute-bound 8 x Dense 1024):
+
+* raw: the model called in this process with onnxruntime's default session options, at each batch size of a sweep;
+  the best rows/s is the ceiling inferd is compared with (no protocol, no client, no scheduler);
+* inferd: ``AI.MODELEXECUTE <model> INPUTS 1 x:<u> OUTPUTS 1 y:<u>`` (one 1xW row per request, random input key)
+  from the C load generator, swept over client counts, the model stored with BATCHSIZE n and with BATCHSIZE 0;
+* single client: MODELEXECUTE's median round trip vs (PING's median round trip + the raw 1-row call's median).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from bench import loadgen, models
+from bench.harness import Context, with_cpu
+from bench.procs import BenchError, ServerProcess, short_error
+
+SUITE = "batching"
+INPUT_KEYS = 1000
+
+
+def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
+    """Rows/s of the raw in-process call at each batch size; per-call latency percentiles too."""
+    import onnxruntime as ort
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    width = session.get_inputs()[0].shape[1]
+    rng = np.random.default_rng(1)
+    for batch in ctx.settings.raw_batch_sizes:
+        x = rng.standard_normal((batch, width)).astype(np.float32)
+        for _ in range(3):
+            session.run(None, {"x": x})
+        times: list[float] = []
+        deadline = time.perf_counter() + ctx.settings.raw_seconds
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            session.run(None, {"x": x})
+            times.append(time.perf_counter() - t0)
+        lat = np.array(times) * 1e6
+        ctx.record(SUITE, f"{tag}-raw-b{batch}", {
+            "system": "raw", "model": tag, "batch": batch, "calls": len(times),
+            "rows_per_s": round(batch * len(times) / float(lat.sum()) * 1e6, 1),
+            "latency_us": {"mean": round(float(lat.mean()), 2), "p50": round(float(np.percentile(lat, 50)), 2),
+                           "p99": round(float(np.percentile(lat, 99)), 2)}})
+
+
+def load_inferd(port: int, tag: str, model: bytes, width: int, batchsize: int) -> None:
+    """Store the model (as <tag> with BATCHSIZE, <tag>-nobatch without) and INPUT_KEYS random 1xW inputs."""
+    import redis
+    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=120)
+    rng = np.random.default_rng(2)
+    try:
+        client.execute_command("AI.MODELSTORE", tag, "ONNX", "CPU", "BATCHSIZE", batchsize, "BLOB", model)
+        client.execute_command("AI.MODELSTORE", f"{tag}-nobatch", "ONNX", "CPU", "BLOB", model)
+        pipe = client.pipeline(transaction=False)
+        for i in range(INPUT_KEYS):
+            row = rng.standard_normal((1, width)).astype(np.float32)
+            pipe.execute_command("AI.TENSORSET", f"{tag}:x:{i}", "FLOAT", 1, width, "BLOB", row.tobytes())
+        pipe.execute()
+        client.execute_command("AI.MODELEXECUTE", tag, "INPUTS", 1, f"{tag}:x:0", "OUTPUTS", 1, f"{tag}:y:0")
+    except Exception as exc:  # a missing command or backend makes the inferd side unavailable
+        raise BenchError(f"cannot load {tag} into inferd: {short_error(exc)}") from exc
+    finally:
+        client.close()
+
+
+def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command: list[str],
+          meta: dict[str, Any]) -> None:
+    s = ctx.settings
+    before = inferd.cpu_seconds()
+    try:
+        result = loadgen.run(inferd.port, clients, s.duration_s, s.warmup_s, command, keyspace=INPUT_KEYS,
+                             seed=clients)
+    except BenchError as exc:
+        ctx.record(SUITE, name, {**meta, "clients": clients, "error": short_error(exc)})
+        return
+    result = with_cpu(result, inferd.cpu_seconds() - before)
+    if result["requests"] == 0:
+        result["error"] = short_error(result.get("first_error") or "no request completed")
+    ctx.record(SUITE, name, {**meta, **result})
+
+
+def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, model: bytes) -> None:
+    s = ctx.settings
+    try:
+        load_inferd(inferd.port, tag, model, width, s.batching_batchsize)
+    except BenchError as exc:
+        for clients in s.batching_clients:
+            ctx.record(SUITE, f"{tag}-inferd-c{clients}", {"system": "inferd", "model": tag, "clients": clients,
+                                                           "error": str(exc)})
+        return
+    for clients in s.batching_clients:
+        for system, key, batchsize in (("inferd", tag, s.batching_batchsize), ("inferd-nobatch", f"{tag}-nobatch", 0)):
+            command = ["AI.MODELEXECUTE", key, "INPUTS", "1", f"{tag}:x:__user__", "OUTPUTS", "1", f"{tag}:y:__user__"]
+            _load(ctx, inferd, f"{tag}-{system}-c{clients}", clients, command,
+                  {"system": system, "model": tag, "batchsize": batchsize})
+
+
+def run(ctx: Context) -> None:
+    """Per model: the raw sweep first (inferd idle), then inferd's sweeps; one PING round-trip measurement."""
+    inferd = ctx.procs.start_inferd()
+    _load(ctx, inferd, "ping-c1", 1, ["PING"], {"system": "ping"})
+    for tag, layers, width in ctx.settings.batching_models:
+        model = models.dense_model(layers, width)
+        raw_sweep(ctx, tag, model)
+        _inferd_sweep(ctx, inferd, tag, width, model)
+    ctx.procs.stop_all()

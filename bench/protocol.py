@@ -1,0 +1,67 @@
+"""Protocol: redis-benchmark against inferd and a real redis-server in the same run, with server CPU per operation.
+
+For each test (SET, GET, HSET, LPUSH) and pipeline depth (-P 1, -P 16), redis-benchmark runs once against each
+server, alternating, with -c 50 and -r 100000 (random keys). The server's utime+stime delta from /proc/<pid>/stat
+over that run, divided by the requests, gives the CPU time per operation.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+
+from bench.harness import Context
+from bench.procs import BenchError, ServerProcess, short_error
+
+SUITE = "protocol"
+TESTS = ("set", "get", "hset", "lpush")
+PIPELINES = (1, 16)
+RANDOM_KEYS = 100_000
+
+
+def redis_benchmark(port: int, test: str, requests: int, clients: int, pipeline: int) -> dict[str, float]:
+    """Run one redis-benchmark test; return its CSV row as numbers (rps and latencies in ms)."""
+    binary = shutil.which("redis-benchmark")
+    if binary is None:
+        raise BenchError("redis-benchmark is not installed (make system-deps)")
+    argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n", str(requests), "-c", str(clients),
+            "-P", str(pipeline), "-r", str(RANDOM_KEYS), "--csv"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"redis-benchmark -t {test} timed out") from exc
+    rows = [row for row in csv.reader(io.StringIO(done.stdout)) if row and row[0] != "test"]
+    if done.returncode != 0 or not rows:
+        raise BenchError(f"redis-benchmark -t {test}: {(done.stderr + done.stdout).strip()[-300:]}")
+    header = ["test", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_latency_ms",
+              "p99_latency_ms", "max_latency_ms"]
+    return {key: float(value) for key, value in zip(header[1:], rows[-1][1:], strict=False)}
+
+
+def _measure(ctx: Context, server: ServerProcess, system: str, test: str, pipeline: int) -> None:
+    s = ctx.settings
+    requests = s.protocol_requests if pipeline == 1 else s.protocol_requests_pipelined
+    name = f"{system}-{test}-P{pipeline}"
+    base = {"system": system, "test": test.upper(), "pipeline": pipeline, "clients": s.protocol_clients,
+            "requests": requests}
+    before = server.cpu_seconds()
+    try:
+        row = redis_benchmark(server.port, test, requests, s.protocol_clients, pipeline)
+    except BenchError as exc:
+        ctx.record(SUITE, name, {**base, "error": short_error(exc)})
+        return
+    cpu = server.cpu_seconds() - before
+    ctx.record(SUITE, name, {**base, **row, "server_cpu_s": round(cpu, 3),
+                             "server_cpu_us_per_op": round(cpu / requests * 1e6, 3)})
+
+
+def run(ctx: Context) -> None:
+    """Both servers up, every (test, pipeline) measured on each, alternating."""
+    redis_server = ctx.procs.start_redis()
+    inferd = ctx.procs.start_inferd()
+    for pipeline in PIPELINES:
+        for test in TESTS:
+            _measure(ctx, redis_server, "redis-server", test, pipeline)
+            _measure(ctx, inferd, "inferd", test, pipeline)
+    ctx.procs.stop_all()

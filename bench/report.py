@@ -1,0 +1,164 @@
+"""From the run records to results.json, results.md (tables, ratios, targets) and PNG plots."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench import summary
+
+PLOTS = ("scoring_throughput.png", "scoring_p99.png", "batching_throughput.png")
+
+
+def _ms(us: float | None) -> str:
+    return "-" if us is None else f"{us / 1000:.2f}"
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _ok(flag: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "n/a"}[flag]
+
+
+def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown for the transaction-scoring suite."""
+    runs = summary.by_suite(records, "scoring")
+    setup = next((r for r in runs if r.get("system") == "setup"), {})
+    lines = ["## Transaction scoring", "",
+             "One request = score one transaction (1x30) against a random user's reference tensor (1x256), "
+             f"{setup.get('users', '?')} users. inferd: one `AI.DAGEXECUTE` round trip (model stored with "
+             f"BATCHSIZE {setup.get('scoring_batchsize', '?')}; `inferd-nobatch`: BATCHSIZE 0). peer: redis-server "
+             f"GET + FastAPI/uvicorn POST ({setup.get('peer_workers', '?')} workers, onnxruntime 1 thread each). "
+             "Same C closed-loop client for both.", "",
+             "Correctness checks (score equals in-process onnxruntime): "
+             + "; ".join(f"{k}: {_errors({'error': v})}" for k, v in setup.get("checks", {}).items()), "",
+             "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/inference | errors |",
+             "|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in runs:
+        if r.get("system") == "setup":
+            continue
+        lat = r.get("latency_us", {})
+        lines.append(f"| {r.get('clients')} | {r['system']} | {_num(r.get('rps'))} | {_ms(lat.get('p50'))} | "
+                     f"{_ms(lat.get('p99'))} | {_ms(lat.get('p999'))} | {_num(r.get('server_cpu_us_per_op'), 1)} | "
+                     f"{_errors(r)} |")
+    lines += ["", "| clients | inferd/peer throughput | inferd/peer p99 | inferd-nobatch/peer throughput | "
+              "inferd-nobatch/peer p99 |", "|---:|---:|---:|---:|---:|"]
+    for row in summary.scoring_ratios(records):
+        lines.append(f"| {row['clients']} | {_ratio(row['inferd_rps'])} | {_ratio(row['inferd_p99'])} | "
+                     f"{_ratio(row['inferd-nobatch_rps'])} | {_ratio(row['inferd-nobatch_p99'])} |")
+    lines += ["", "![throughput vs clients](scoring_throughput.png) ![p99 vs clients](scoring_p99.png)", ""]
+    return lines
+
+
+def protocol_tables(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown for the protocol suite."""
+    lines = ["## Protocol (redis-benchmark, -c 50, -r 100000)", "",
+             "| test | -P | redis-server req/s | inferd req/s | ratio | redis p50/p99 ms | inferd p50/p99 ms | "
+             "redis CPU µs/op | inferd CPU µs/op | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in summary.protocol_pairs(records):
+        redis, inferd = row["redis-server"], row["inferd"]
+        errors = "; ".join(f"{name}: {_errors(r)}" for name, r in (("redis", redis), ("inferd", inferd))
+                           if r.get("error")) or "0"
+        lines.append(f"| {row['test']} | {row['pipeline']} | {_num(redis.get('rps'))} | {_num(inferd.get('rps'))} | "
+                     f"{_ratio(row['ratio'])} | {_lat(redis)} | {_lat(inferd)} | "
+                     f"{_num(redis.get('server_cpu_us_per_op'), 2)} | {_num(inferd.get('server_cpu_us_per_op'), 2)} | "
+                     f"{errors} |")
+    return lines + [""]
+
+
+def _lat(r: dict[str, Any]) -> str:
+    if r.get("p50_latency_ms") is None:
+        return "-"
+    return f"{r['p50_latency_ms']:.3f} / {r['p99_latency_ms']:.3f}"
+
+
+def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> list[str]:
+    tag = b["model"]
+    lines = [f"### {tag}", "", "Raw onnxruntime, in-process, default session options:", "",
+             "| batch | rows/s | call p50 µs | call p99 µs |", "|---:|---:|---:|---:|"]
+    for r in runs:
+        if r.get("system") == "raw" and r.get("model") == tag:
+            lat = r["latency_us"]
+            lines.append(f"| {r['batch']} | {_num(r['rows_per_s'])} | {_num(lat['p50'], 1)} | {_num(lat['p99'], 1)} |")
+    lines += ["", "inferd, `AI.MODELEXECUTE` of one row per request (C closed-loop client):", "",
+              "| clients | system | rows/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | errors |",
+              "|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in runs:
+        if r.get("system") in ("inferd", "inferd-nobatch") and r.get("model") == tag:
+            lat = r.get("latency_us", {})
+            lines.append(f"| {r.get('clients')} | {r['system']} (BATCHSIZE {r.get('batchsize', '?')}) | "
+                         f"{_num(r.get('rps'))} | {_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | "
+                         f"{_ms(lat.get('p999'))} | {_num(r.get('server_cpu_us_per_op'), 1)} | {_errors(r)} |")
+    lines += ["", f"Best raw: {_num(b['raw_best_rows_per_s'])} rows/s at batch {b['raw_best_batch']}; best inferd: "
+              f"{_num(b['inferd_best_rows_per_s'])} rows/s ({b['inferd_best_clients']} clients) -> "
+              f"**{_ratio(b['saturation_ratio'])}**. Single client: MODELEXECUTE p50 "
+              f"{_num(b['modelexecute_p50_us'], 1)} µs vs PING p50 {_num(b['ping_p50_us'], 1)} µs + raw 1-row call "
+              f"p50 {_num(b['raw_single_p50_us'], 1)} µs -> **{_ratio(b['single_client_ratio'])}**.", ""]
+    return lines
+
+
+def batching_tables(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown for the batching suite, one section per model."""
+    runs = summary.by_suite(records, "batching")
+    lines = ["## Batching (dense ONNX models: N x W -> layers x (Dense W + ReLU))", ""]
+    ping = next((r for r in runs if r.get("system") == "ping"), None)
+    if ping is not None:
+        lat = ping.get("latency_us", {})
+        lines += [f"PING, 1 client: p50 {_num(lat.get('p50'), 1)} µs, p99 {_num(lat.get('p99'), 1)} µs "
+                  f"({_errors(ping)} errors).", ""]
+    for tag in summary.batching_models(records):
+        lines += _batching_model_tables(runs, summary.batching_summary(records, tag))
+    return lines + ["![batching](batching_throughput.png)", ""]
+
+
+def _errors(r: dict[str, Any]) -> str:
+    text = r.get("error") or (str(r.get("errors")) if r.get("errors") else "0")
+    text = str(text).replace("|", "/")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def targets_table(records: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, what was measured, and whether each is met."""
+    lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for target, measured, met in summary.targets(records):
+        lines.append(f"| {target} | {measured} | {_ok(met)} |")
+    return lines + [""]
+
+
+def machine_lines(machine: dict[str, Any], command: str) -> list[str]:
+    """The header: command, machine, software versions, load."""
+    packages = ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items())
+    return ["# inferd benchmark results", "", f"Command: `{command}`", "",
+            f"Date (UTC): {machine.get('date_utc')}; commit {machine.get('git_commit')}", "",
+            f"Machine: {machine.get('nproc')} CPUs ({machine.get('cpu_model')}), {machine.get('memory_gib')} GiB "
+            f"memory, Linux {machine.get('kernel')}; Python {machine.get('python')}; {machine.get('redis_server')}; "
+            f"{machine.get('gcc')}.", "", f"Packages: {packages}.", "",
+            f"Load average (1/5/15 min) at start {machine.get('load_average_start')}, at end "
+            f"{machine.get('load_average_end')}. Client and servers share the machine; all traffic is loopback.", ""]
+
+
+def write(out: Path, records: list[dict[str, Any]], machine: dict[str, Any], command: str,
+          settings: dict[str, Any]) -> None:
+    """Write results.json, results.md and the plots into ``out``."""
+    from bench import plots
+    doc = {"command": command, "machine": machine, "settings": settings, "targets": [
+        {"target": t, "measured": m, "met": ok} for t, m, ok in summary.targets(records)], "records": records}
+    (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    lines = machine_lines(machine, command) + targets_table(records)
+    suites = {r["suite"] for r in records}
+    if "scoring" in suites:
+        lines += scoring_tables(records)
+    if "protocol" in suites:
+        lines += protocol_tables(records)
+    if "batching" in suites:
+        lines += batching_tables(records)
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    plots.write_all(out, records)

@@ -1,0 +1,162 @@
+"""Transaction scoring: inferd's one-round-trip DAG vs the two-hop stack (redis-server GET + FastAPI/ORT POST).
+
+Both paths are driven by the same C closed-loop load generator, picking a random user per request:
+
+* inferd: ``AI.DAGEXECUTE LOAD 1 ref:<u> |> AI.TENSORSET tx FLOAT 1 30 VALUES ... |> AI.MODELEXECUTE fraud
+  INPUTS 2 tx ref:<u> OUTPUTS 1 out |> AI.TENSORGET out VALUES`` (one round trip);
+* peer: ``GET ref:<u>`` from redis-server, then ``POST /score`` (transaction + reference as float32 bytes) to
+  uvicorn/FastAPI running the same ONNX model with onnxruntime.
+
+All servers stay up for the whole suite and the client counts are interleaved (peer, inferd, ... per count), so
+background noise hits both sides alike.
+"""
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+import numpy as np
+
+from bench import loadgen, models
+from bench.harness import Context, cpu_of, with_cpu
+from bench.procs import BenchError, ServerProcess, short_error
+
+SUITE = "scoring"
+MODEL_KEY = "fraud"
+NOBATCH_KEY = "fraud_nobatch"
+LOAD_CHUNK = 1000
+
+
+def dag_command(model_key: str) -> list[str]:
+    """The loadgen template of one scoring request (``__user__`` and ``__rand_float__`` filled per request)."""
+    return ["AI.DAGEXECUTE", "LOAD", "1", "ref:__user__", "|>",
+            "AI.TENSORSET", "tx", "FLOAT", "1", str(models.TX_FLOATS), "VALUES",
+            *["__rand_float__"] * models.TX_FLOATS, "|>",
+            "AI.MODELEXECUTE", model_key, "INPUTS", "2", "tx", "ref:__user__", "OUTPUTS", "1", "out", "|>",
+            "AI.TENSORGET", "out", "VALUES"]
+
+
+def _client(port: int) -> Any:
+    import redis
+    return redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=60)
+
+
+def load_peer_data(port: int, refs: np.ndarray) -> None:
+    """SET ref:<i> to user i's reference tensor as raw float32 bytes, in redis-server."""
+    client = _client(port)
+    for start in range(0, len(refs), LOAD_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(start + LOAD_CHUNK, len(refs))):
+            pipe.set(f"ref:{i}", refs[i].tobytes())
+        pipe.execute()
+    client.close()
+
+
+def load_inferd_data(port: int, refs: np.ndarray, model: bytes, batchsize: int) -> None:
+    """AI.TENSORSET ref:<i> FLOAT 1 256 BLOB ..., and the model twice: batched and with BATCHSIZE 0."""
+    client = _client(port)
+    try:
+        for start in range(0, len(refs), LOAD_CHUNK):
+            pipe = client.pipeline(transaction=False)
+            for i in range(start, min(start + LOAD_CHUNK, len(refs))):
+                pipe.execute_command("AI.TENSORSET", f"ref:{i}", "FLOAT", 1, models.REF_FLOATS, "BLOB",
+                                     refs[i].tobytes())
+            pipe.execute()
+        client.execute_command("AI.MODELSTORE", MODEL_KEY, "ONNX", "CPU", "BATCHSIZE", batchsize, "BLOB", model)
+        client.execute_command("AI.MODELSTORE", NOBATCH_KEY, "ONNX", "CPU", "BLOB", model)
+    except Exception as exc:  # redis-py raises ResponseError for a missing command: the inferd path is unavailable
+        raise BenchError(f"cannot load the scoring data into inferd: {short_error(exc)}") from exc
+    finally:
+        client.close()
+
+
+def expected_score(model: bytes, tx: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The model's output computed in-process with onnxruntime (the reference for the correctness checks)."""
+    import onnxruntime as ort
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {"transaction": tx, "reference": ref})[0])
+
+
+def check_inferd(port: int, model_key: str, model: bytes, refs: np.ndarray) -> str:
+    """Run one scoring DAG with redis-py and compare its score with in-process onnxruntime."""
+    tx = np.linspace(0, 1, models.TX_FLOATS, dtype=np.float32).reshape(1, -1)
+    client = _client(port)
+    try:
+        reply = client.execute_command("AI.DAGEXECUTE", "LOAD", 1, "ref:5", "|>",
+                                       "AI.TENSORSET", "tx", "FLOAT", 1, models.TX_FLOATS, "VALUES",
+                                       *[repr(float(v)) for v in tx[0]], "|>",
+                                       "AI.MODELEXECUTE", model_key, "INPUTS", 2, "tx", "ref:5", "OUTPUTS", 1, "out",
+                                       "|>", "AI.TENSORGET", "out", "VALUES")
+        got = np.array([float(v) for v in reply[-1]], dtype=np.float32)
+    except Exception as exc:
+        return f"failed: {short_error(exc)}"
+    finally:
+        client.close()
+    want = expected_score(model, tx, refs[5:6])[0]
+    return "ok" if np.allclose(got, want, atol=1e-4) else f"mismatch: got {got.tolist()}, want {want.tolist()}"
+
+
+def check_peer(http_port: int, model: bytes, refs: np.ndarray) -> str:
+    """POST one scoring request to the model server and compare its score with in-process onnxruntime."""
+    tx = np.linspace(0, 1, models.TX_FLOATS, dtype=np.float32).reshape(1, -1)
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/score", data=tx.tobytes() + refs[5].tobytes(),
+                                     headers={"Content-Type": "application/octet-stream"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        got = np.frombuffer(response.read(), dtype=np.float32)
+    want = expected_score(model, tx, refs[5:6])[0]
+    return "ok" if np.allclose(got, want, atol=1e-4) else f"mismatch: got {got.tolist()}, want {want.tolist()}"
+
+
+def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProcess], **load: Any) -> None:
+    s = ctx.settings
+    before = cpu_of(servers)
+    try:
+        result = loadgen.run(clients=clients, duration=s.duration_s, warmup=s.warmup_s, keyspace=s.users,
+                             seed=clients, **load)
+    except BenchError as exc:
+        ctx.record(SUITE, f"{system}-c{clients}", {"system": system, "clients": clients, "error": short_error(exc)})
+        return
+    result = with_cpu(result, cpu_of(servers) - before)
+    if result["requests"] == 0:
+        result["error"] = short_error(result.get("first_error") or "no request completed")
+    ctx.record(SUITE, f"{system}-c{clients}", {"system": system, **result})
+
+
+def _start_peer(ctx: Context, model_path: str, refs: np.ndarray) -> tuple[ServerProcess, ServerProcess]:
+    redis_server = ctx.procs.start_redis()
+    load_peer_data(redis_server.port, refs)
+    uvicorn = ctx.procs.start_uvicorn("bench.peer_app:app", ctx.settings.peer_workers,
+                                      {"BENCH_PEER_MODEL": model_path, "BENCH_PEER_THREADS": "1"})
+    return redis_server, uvicorn
+
+
+def run(ctx: Context) -> None:
+    """The whole scoring suite: set up both stacks, check they compute the same score, sweep the client counts."""
+    s = ctx.settings
+    model = models.fraud_model()
+    model_path = ctx.workdir / "fraud.onnx"
+    model_path.write_bytes(model)
+    refs = models.reference_blobs(s.users)
+    redis_server, uvicorn = _start_peer(ctx, str(model_path), refs)
+    checks = {"peer": check_peer(uvicorn.port, model, refs)}
+    inferd = ctx.procs.start_inferd()
+    inferd_ready = True
+    try:
+        load_inferd_data(inferd.port, refs, model, s.scoring_batchsize)
+        checks["inferd"] = check_inferd(inferd.port, MODEL_KEY, model, refs)
+        checks["inferd-nobatch"] = check_inferd(inferd.port, NOBATCH_KEY, model, refs)
+    except BenchError as exc:
+        checks["inferd"] = checks["inferd-nobatch"] = f"unavailable: {exc}"
+        inferd_ready = False
+    ctx.record(SUITE, "setup", {"system": "setup", "users": s.users, "checks": checks,
+                                "peer_workers": s.peer_workers, "scoring_batchsize": s.scoring_batchsize,
+                                "inferd_command": " ".join(dag_command(MODEL_KEY))})
+    for clients in s.clients:
+        _measure(ctx, "peer", clients, [redis_server, uvicorn], port=redis_server.port, http_port=uvicorn.port)
+        for system, key in (("inferd", MODEL_KEY), ("inferd-nobatch", NOBATCH_KEY)):
+            if not inferd_ready:
+                ctx.record(SUITE, f"{system}-c{clients}", {"system": system, "clients": clients,
+                                                           "error": checks[system]})
+                continue
+            _measure(ctx, system, clients, [inferd], port=inferd.port, command=dag_command(key))
+    ctx.procs.stop_all()

@@ -1,0 +1,149 @@
+"""Ratios and target checks computed from the run records (pure functions, no I/O)."""
+from __future__ import annotations
+
+from typing import Any
+
+SCORING_TARGET_CLIENTS = 16
+SCORING_MIN_RPS = 15_000
+SCORING_MAX_P99_US = 3_000
+SCORING_MIN_RPS_RATIO = 5.0
+SCORING_MAX_P99_RATIO = 0.3
+PROTOCOL_MIN_RATIO = {1: 0.9, 16: 0.6}
+BATCHING_MIN_SATURATION = 0.8
+BATCHING_MAX_SINGLE = 1.3
+
+
+def by_suite(records: list[dict[str, Any]], suite: str) -> list[dict[str, Any]]:
+    """The records of one suite, in run order."""
+    return [r for r in records if r.get("suite") == suite]
+
+
+def _ok(r: dict[str, Any] | None) -> bool:
+    return r is not None and not r.get("error") and bool(r.get("rps"))
+
+
+def _find(records: list[dict[str, Any]], suite: str, **match: Any) -> dict[str, Any] | None:
+    for r in by_suite(records, suite):
+        if all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def scoring_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per client count: inferd (and inferd-nobatch) throughput and p99 divided by the peer's."""
+    rows = []
+    counts = sorted({r["clients"] for r in by_suite(records, "scoring") if "clients" in r})
+    for clients in counts:
+        peer = _find(records, "scoring", system="peer", clients=clients)
+        row: dict[str, Any] = {"clients": clients}
+        for system in ("inferd", "inferd-nobatch"):
+            ours = _find(records, "scoring", system=system, clients=clients)
+            good = _ok(ours) and _ok(peer)
+            row[f"{system}_rps"] = _div(ours["rps"], peer["rps"]) if good and ours and peer else None
+            row[f"{system}_p99"] = (_div(ours["latency_us"]["p99"], peer["latency_us"]["p99"])
+                                    if good and ours and peer else None)
+        rows.append(row)
+    return rows
+
+
+def protocol_pairs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (test, pipeline): the redis-server and inferd records and inferd's throughput ratio."""
+    rows = []
+    seen: list[tuple[str, int]] = []
+    for r in by_suite(records, "protocol"):
+        key = (r["test"], r["pipeline"])
+        if key not in seen:
+            seen.append(key)
+    for test, pipeline in seen:
+        redis = _find(records, "protocol", system="redis-server", test=test, pipeline=pipeline) or {}
+        inferd = _find(records, "protocol", system="inferd", test=test, pipeline=pipeline) or {}
+        ratio = _div(inferd.get("rps"), redis.get("rps")) if _ok(inferd) and _ok(redis) else None
+        rows.append({"test": test, "pipeline": pipeline, "redis-server": redis, "inferd": inferd, "ratio": ratio})
+    return rows
+
+
+def batching_models(records: list[dict[str, Any]]) -> list[str]:
+    """The batching suite's model tags, in run order (the first is the small one, the last the compute-bound one)."""
+    tags: list[str] = []
+    for r in by_suite(records, "batching"):
+        if r.get("model") and r["model"] not in tags:
+            tags.append(r["model"])
+    return tags
+
+
+def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    """For one model: best raw rows/s, best inferd rows/s, and the saturation and single-client ratios."""
+    runs = by_suite(records, "batching")
+    raw = [r for r in runs if r.get("system") == "raw" and r.get("model") == model]
+    best_raw = max(raw, key=lambda r: r["rows_per_s"], default=None)
+    inferd = [r for r in runs if r.get("system") == "inferd" and r.get("model") == model and _ok(r)]
+    best = max(inferd, key=lambda r: r["rps"], default=None)
+    single = next((r for r in inferd if r.get("clients") == 1), None)
+    ping = next((r for r in runs if r.get("system") == "ping" and _ok(r)), None)
+    raw_one = next((r for r in raw if r["batch"] == 1), None)
+    base = (ping["latency_us"]["p50"] + raw_one["latency_us"]["p50"]) if ping and raw_one else None
+    return {
+        "model": model,
+        "raw_best_rows_per_s": best_raw["rows_per_s"] if best_raw else None,
+        "raw_best_batch": best_raw["batch"] if best_raw else None,
+        "inferd_best_rows_per_s": best["rps"] if best else None,
+        "inferd_best_clients": best["clients"] if best else None,
+        "saturation_ratio": _div(best["rps"] if best else None, best_raw["rows_per_s"] if best_raw else None),
+        "modelexecute_p50_us": single["latency_us"]["p50"] if single else None,
+        "ping_p50_us": ping["latency_us"]["p50"] if ping else None,
+        "raw_single_p50_us": raw_one["latency_us"]["p50"] if raw_one else None,
+        "single_client_ratio": _div(single["latency_us"]["p50"] if single else None, base),
+    }
+
+
+def _check(value: float | None, good: bool) -> bool | None:
+    return None if value is None else good
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
+    return "not measured" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _scoring_targets(records: list[dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    c = SCORING_TARGET_CLIENTS
+    ours = _find(records, "scoring", system="inferd", clients=c)
+    ours = ours if _ok(ours) else None
+    rps = ours["rps"] if ours else None
+    p99 = ours["latency_us"]["p99"] if ours else None
+    ratios = next((row for row in scoring_ratios(records) if row["clients"] == c), {})
+    rps_ratio, p99_ratio = ratios.get("inferd_rps"), ratios.get("inferd_p99")
+    return [
+        (f"scoring, {c} clients: >= {SCORING_MIN_RPS:,} inferences/s", _fmt(rps, "/s", 0),
+         _check(rps, rps is not None and rps >= SCORING_MIN_RPS)),
+        (f"scoring, {c} clients: p99 <= {SCORING_MAX_P99_US / 1000:g} ms", _fmt(p99 / 1000 if p99 else None, " ms"),
+         _check(p99, p99 is not None and p99 <= SCORING_MAX_P99_US)),
+        (f"scoring, {c} clients: >= {SCORING_MIN_RPS_RATIO:g}x the peer's throughput", _fmt(rps_ratio, "x"),
+         _check(rps_ratio, rps_ratio is not None and rps_ratio >= SCORING_MIN_RPS_RATIO)),
+        (f"scoring, {c} clients: <= {SCORING_MAX_P99_RATIO:g}x the peer's p99", _fmt(p99_ratio, "x"),
+         _check(p99_ratio, p99_ratio is not None and p99_ratio <= SCORING_MAX_P99_RATIO)),
+    ]
+
+
+def targets(records: list[dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target of the issue; met is None when it was not measured."""
+    rows = _scoring_targets(records)
+    pairs = protocol_pairs(records)
+    for pipeline, minimum in PROTOCOL_MIN_RATIO.items():
+        ratios = {p["test"]: p["ratio"] for p in pairs if p["pipeline"] == pipeline}
+        known = [v for v in ratios.values() if v is not None]
+        worst = min(known) if known and len(known) == len(ratios) else None
+        measured = ", ".join(f"{t} {_fmt(v, 'x')}" for t, v in ratios.items()) or "not measured"
+        rows.append((f"protocol -P {pipeline}: >= {minimum:g}x redis-server (every test)", measured,
+                     _check(worst, worst is not None and worst >= minimum)))
+    tags = batching_models(records) or ["(not run)"]
+    sat = batching_summary(records, tags[-1])["saturation_ratio"]
+    single = batching_summary(records, tags[0])["single_client_ratio"]
+    rows.append((f"batching ({tags[-1]}): saturating throughput >= {BATCHING_MIN_SATURATION:g}x raw best batch",
+                 _fmt(sat, "x"), _check(sat, sat is not None and sat >= BATCHING_MIN_SATURATION)))
+    rows.append((f"batching ({tags[0]}): single-client MODELEXECUTE <= {BATCHING_MAX_SINGLE:g}x (PING + raw call)",
+                 _fmt(single, "x"), _check(single, single is not None and single <= BATCHING_MAX_SINGLE)))
+    return rows

@@ -1,0 +1,109 @@
+"""``python -m bench --quick`` end to end: every suite runs, and the JSON, markdown and PNG outputs are well-formed.
+
+Timing figures are never asserted; only that runs completed, without errors where the path is known to exist.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    return out, done
+
+
+def _records(out: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads((out / "results.json").read_text())["records"]
+    return records
+
+
+def _completed(r: dict[str, Any]) -> bool:
+    return not r.get("error") and r.get("errors") == 0 and r.get("requests", 0) > 0
+
+
+@pytest.mark.slow
+def test_exits_cleanly_and_prints_the_report(quick_run: Any) -> None:
+    _out, done = quick_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "# inferd benchmark results" in done.stdout
+
+
+@pytest.mark.slow
+def test_results_json_describes_machine_and_runs(quick_run: Any) -> None:
+    out, _ = quick_run
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["command"].startswith("python -m bench") and "--quick" in doc["command"]
+    machine = doc["machine"]
+    for key in ("nproc", "cpu_model", "memory_gib", "python", "packages", "redis_server", "load_average_end"):
+        assert machine[key], key
+    assert machine["packages"]["onnxruntime"] != "not installed"
+    assert {r["suite"] for r in doc["records"]} == {"scoring", "protocol", "batching"}
+    assert len(doc["targets"]) == 8 and all(set(t) == {"target", "measured", "met"} for t in doc["targets"])
+
+
+@pytest.mark.slow
+def test_one_raw_json_per_run(quick_run: Any) -> None:
+    out, _ = quick_run
+    raw = sorted((out / "raw").glob("*.json"))
+    names = {(r["suite"], r["name"]) for r in _records(out)}
+    assert len(raw) == len(names) > 10
+    for path in raw:
+        data = json.loads(path.read_text())
+        assert (data["suite"], data["name"]) in names
+
+
+@pytest.mark.slow
+def test_peer_stack_and_redis_server_runs_complete(quick_run: Any) -> None:
+    records = _records(quick_run[0])
+    setup = next(r for r in records if r["suite"] == "scoring" and r["system"] == "setup")
+    assert setup["checks"]["peer"] == "ok"
+    peer = [r for r in records if r["suite"] == "scoring" and r["system"] == "peer"]
+    assert [r["clients"] for r in peer] == [1, 16] and all(_completed(r) for r in peer)
+    redis = [r for r in records if r["suite"] == "protocol" and r["system"] == "redis-server"]
+    assert len(redis) == 8 and all(r["rps"] > 0 and r["server_cpu_us_per_op"] >= 0 for r in redis)
+
+
+@pytest.mark.slow
+def test_inferd_runs_complete(quick_run: Any) -> None:
+    records = _records(quick_run[0])
+    protocol = [r for r in records if r["suite"] == "protocol" and r["system"] == "inferd"]
+    assert len(protocol) == 8 and all(not r.get("error") and r["rps"] > 0 for r in protocol)
+    batching = [r for r in records if r["suite"] == "batching" and r["system"] in ("inferd", "inferd-nobatch", "ping")]
+    assert batching and all(_completed(r) for r in batching), [r.get("error") for r in batching]
+    raw = [r for r in records if r["suite"] == "batching" and r["system"] == "raw"]
+    assert raw and all(r["rows_per_s"] > 0 for r in raw)
+
+
+@pytest.mark.slow
+def test_markdown_has_every_section_and_table(quick_run: Any) -> None:
+    text = (quick_run[0] / "results.md").read_text()
+    for heading in ("## Targets", "## Transaction scoring", "## Protocol", "## Batching"):
+        assert heading in text
+    assert "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms |" in text
+    assert "| test | -P | redis-server req/s | inferd req/s | ratio |" in text
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert line.endswith("|"), line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["scoring_throughput.png", "scoring_p99.png", "batching_throughput.png"])
+def test_plots_are_png_images(quick_run: Any, name: str) -> None:
+    path = quick_run[0] / name
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    import matplotlib.image
+    image = matplotlib.image.imread(str(path))
+    assert image.shape[0] > 100 and image.shape[1] > 100

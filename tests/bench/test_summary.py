@@ -1,0 +1,61 @@
+"""Ratios and target checks computed from run records (pure functions)."""
+from __future__ import annotations
+
+from typing import Any
+
+from bench import summary
+
+
+def _load(system: str, clients: int, rps: float, p99: float, suite: str = "scoring", **extra: Any) -> dict[str, Any]:
+    return {"suite": suite, "system": system, "clients": clients, "rps": rps,
+            "latency_us": {"p50": p99 / 2, "p99": p99, "p999": p99 * 2}, **extra}
+
+
+def _met(records: list[dict[str, Any]]) -> dict[str, bool | None]:
+    return {target: met for target, _measured, met in summary.targets(records)}
+
+
+def test_scoring_targets_met_and_missed() -> None:
+    good = [_load("peer", 16, 2000, 20_000), _load("inferd", 16, 16_000, 2_000)]
+    met = _met(good)
+    assert all(v for k, v in met.items() if k.startswith("scoring"))
+    slow = [_load("peer", 16, 2000, 20_000), _load("inferd", 16, 9_000, 7_000)]
+    met = _met(slow)
+    assert met["scoring, 16 clients: >= 15,000 inferences/s"] is False
+    assert met["scoring, 16 clients: p99 <= 3 ms"] is False
+    assert met["scoring, 16 clients: >= 5x the peer's throughput"] is False
+    assert met["scoring, 16 clients: <= 0.3x the peer's p99"] is False
+
+
+def test_failed_runs_count_as_not_measured() -> None:
+    records = [_load("peer", 16, 2000, 20_000), {"suite": "scoring", "system": "inferd", "clients": 16,
+                                                  "error": "unknown command"}]
+    assert all(v is None for k, v in _met(records).items() if k.startswith("scoring"))
+    assert summary.scoring_ratios(records)[0]["inferd_rps"] is None
+
+
+def test_protocol_ratio_uses_the_worst_test() -> None:
+    records = [{"suite": "protocol", "system": s, "test": t, "pipeline": 1, "rps": rps}
+               for s, t, rps in (("redis-server", "SET", 100.0), ("inferd", "SET", 95.0),
+                                 ("redis-server", "GET", 100.0), ("inferd", "GET", 80.0))]
+    pairs = summary.protocol_pairs(records)
+    assert [round(p["ratio"], 2) for p in pairs] == [0.95, 0.8]
+    assert _met(records)["protocol -P 1: >= 0.9x redis-server (every test)"] is False
+    assert _met(records)["protocol -P 16: >= 0.6x redis-server (every test)"] is None
+
+
+def test_batching_ratios() -> None:
+    raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r,
+            "latency_us": {"p50": p50, "p99": p50}} for b, r, p50 in ((1, 1000.0, 100.0), (8, 4000.0, 500.0))]
+    ping = _load("ping", 1, 10_000, 60, suite="batching")
+    ping["latency_us"]["p50"] = 30.0
+    one = _load("inferd", 1, 700, 300, suite="batching", model="m")
+    one["latency_us"]["p50"] = 150.0
+    many = _load("inferd", 16, 3600, 9000, suite="batching", model="m")
+    b = summary.batching_summary([*raw, ping, one, many], "m")
+    assert b["raw_best_batch"] == 8 and b["inferd_best_clients"] == 16
+    assert b["saturation_ratio"] == 3600 / 4000
+    assert b["single_client_ratio"] == 150.0 / (30.0 + 100.0)
+    met = _met([*raw, ping, one, many])
+    assert met["batching (m): saturating throughput >= 0.8x raw best batch"] is True
+    assert met["batching (m): single-client MODELEXECUTE <= 1.3x (PING + raw call)"] is True
