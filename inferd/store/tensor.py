@@ -85,7 +85,8 @@ class Tensor:
             array = _as_bytes_array(array)
         elif array.dtype != dtype.numpy:
             array = array.astype(dtype.numpy)
-        return cls(np.ascontiguousarray(array), dtype)
+        # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
+        return cls(array if array.flags.c_contiguous else array.copy(order="C"), dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -96,7 +97,7 @@ class Tensor:
         """The BLOB encoding: the element buffer (zero-copy), or NUL-terminated elements for STRING."""
         if self.dtype.kind == "string":
             return b"".join(bytes(s) + b"\0" for s in self.array.ravel().tolist())
-        array = self.array if self.array.flags.c_contiguous else np.ascontiguousarray(self.array)
+        array = self.array if self.array.flags.c_contiguous else self.array.copy(order="C")
         return memoryview(array.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
 
     def values(self) -> list[Any]:

@@ -1,0 +1,296 @@
+"""AI.MODELSTORE / MODELSET / MODELGET / MODELDEL / MODELEXECUTE / MODELRUN / _MODELSCAN on ONNX models: replies,
+results checked against numpy, and every error text of the spec, over RESP2 and RESP3."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import redis
+
+from inferd.store.keyspace import type_name
+from tests.ai import models
+from tests.ai.conftest import error_of, raw_reply_line
+
+X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+
+
+def _set(r, key, array, dtype="FLOAT"):
+    r.execute_command("AI.TENSORSET", key, dtype, *array.shape, "BLOB", array.tobytes())
+
+
+def _get(r, key, np_type=np.float32):
+    meta = r.execute_command("AI.TENSORGET", key, "META", "BLOB")
+    return np.frombuffer(meta[5], dtype=np_type).reshape(meta[3])
+
+
+def test_store_execute_linear(r, onnx_linear):
+    assert r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear) == b"OK"
+    _set(r, "x", X)
+    assert r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    np.testing.assert_allclose(_get(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+
+
+def test_two_inputs_two_outputs_and_timeout(r, onnx_two_inputs):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "cpu", "BLOB", onnx_two_inputs)
+    a, b = X, X + 1
+    _set(r, "a", a)
+    _set(r, "b", b)
+    assert r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 2, "a", "b", "OUTPUTS", 2, "s", "p",
+                             "TIMEOUT", 5000) == b"OK"
+    np.testing.assert_array_equal(_get(r, "s"), a + b)
+    np.testing.assert_array_equal(_get(r, "p"), a * b)
+
+
+def test_identity_keeps_int_dtype_and_zero_d(r):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_identity("INT64"))
+    r.execute_command("AI.TENSORSET", "x", "INT64", "VALUES", -42)
+    r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y")
+    assert r.execute_command("AI.TENSORGET", "y", "META", "VALUES") == [b"dtype", b"INT64", b"shape", [],
+                                                                        b"values", [-42]]
+
+
+def test_modelget_meta_blob_and_device_as_typed(r, onnx_linear):
+    r.execute_command("AI.MODELSTORE", "m", "onnx", "cpu:1", "TAG", "v2", "BATCHSIZE", 4,
+                      "MINBATCHSIZE", 2, "MINBATCHTIMEOUT", 10, "BLOB", onnx_linear)
+    meta = [b"backend", b"ONNX", b"device", b"cpu:1", b"tag", b"v2", b"batchsize", 4, b"minbatchsize", 2,
+            b"inputs", [b"x"], b"outputs", [b"y"], b"minbatchtimeout", 10]
+    assert r.execute_command("AI.MODELGET", "m", "META") == meta
+    assert r.execute_command("AI.MODELGET", "m", "BLOB") == onnx_linear
+    assert r.execute_command("AI.MODELGET", "m") == meta + [b"blob", onnx_linear]
+    assert r.execute_command("AI.MODELGET", "m", "META", "BLOB") == meta + [b"blob", onnx_linear]
+    assert r.execute_command("AI.MODELGET", "m", "whatever") == meta + [b"blob", onnx_linear]
+
+
+def test_modelget_chunks_without_empty_trailing_chunk(r, server, onnx_linear):
+    size = len(onnx_linear)
+    try:
+        assert r.execute_command("AI.CONFIG", "MODEL_CHUNK_SIZE", 100) == b"OK"
+        r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear[:150], onnx_linear[150:])
+        chunks = r.execute_command("AI.MODELGET", "m", "BLOB")
+        assert len(chunks) == size // 100 + (1 if size % 100 else 0)
+        assert all(len(c) == 100 for c in chunks[:-1]) and b"".join(chunks) == onnx_linear
+        r.execute_command("AI.CONFIG", "MODEL_CHUNK_SIZE", size)
+        assert r.execute_command("AI.MODELGET", "m", "BLOB") == [onnx_linear]   # exact multiple: one chunk
+    finally:
+        r.execute_command("AI.CONFIG", "MODEL_CHUNK_SIZE", 511 * 1024 * 1024)
+
+
+def test_modeldel_and_type(r, server, onnx_linear):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    assert server.call(lambda: type_name(server.state.keyspace.dbs[0].get(b"m"))) == "AI__MODEL"
+    assert r.execute_command("AI._MODELSCAN") == [[b"m", b""]]
+    assert r.execute_command("AI.MODELDEL", "m") == b"OK"
+    assert error_of(r, "AI.MODELGET", "m") == "model key is empty"
+    assert error_of(r, "AI.MODELDEL", "m") == "model key is empty"
+    assert r.execute_command("AI._MODELSCAN") == []
+
+
+def test_replace_is_atomic_and_resets_stats(r, onnx_linear, onnx_two_inputs):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "a", "BLOB", onnx_linear)
+    _set(r, "x", X)
+    r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y")
+    assert r.execute_command("AI.INFO", "m")[15] == 1
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "b", "BLOB", onnx_two_inputs)
+    info = r.execute_command("AI.INFO", "m")
+    assert info[9] == b"b" and info[15] == 0
+    assert r.execute_command("AI.MODELGET", "m", "META")[11] == [b"a", b"b"]
+
+
+def test_failed_store_changes_nothing(r, onnx_linear):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "keep", "BLOB", onnx_linear)
+    assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", b"garbage")
+    assert r.execute_command("AI.MODELGET", "m", "META")[5] == b"keep"
+
+
+def test_external_data_refused(r):
+    assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_external_data()) == \
+        "Initializer tensors with external data is not allowed."
+
+
+def test_backend_errors_pass_through(r, onnx_linear):
+    assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", b"") == "No graph was found in the protobuf."
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    _set(r, "x3", np.ones((2, 3), dtype=np.float32))
+    text = error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 1, "x3", "OUTPUTS", 1, "y")
+    assert text.startswith("Got invalid dimensions for input: x") and "\n" not in text
+    _set(r, "xd", np.ones((2, 2)), "DOUBLE")
+    assert "Unexpected input data type" in error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 1, "xd", "OUTPUTS", 1, "y")
+    assert r.execute_command("AI.INFO", "m")[17] == 2     # errors are charged
+    assert r.exists("y") == 0
+
+
+def test_gpu_device_without_gpu_is_a_clear_error(r, onnx_linear):
+    import onnxruntime
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        assert r.execute_command("AI.MODELSTORE", "m", "ONNX", "GPU:0", "BLOB", onnx_linear) == b"OK"
+    else:
+        assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "GPU:0", "BLOB", onnx_linear) == \
+            "device GPU:0 is not available to the ONNX backend"
+
+
+def test_deprecated_modelset_and_modelrun(r, onnx_two_inputs):
+    assert r.execute_command("AI.MODELSET", "m", "ONNX", "CPU", "TAG", "old", "BLOB", onnx_two_inputs) == b"OK"
+    _set(r, "a", X)
+    _set(r, "b", X)
+    assert r.execute_command("AI.MODELRUN", "m", "INPUTS", "a", "b", "OUTPUTS", "s", "p") == b"OK"
+    np.testing.assert_array_equal(_get(r, "s"), X + X)
+    assert r.execute_command("AI.MODELRUN", "m", "TIMEOUT", 1000, "INPUTS", "a", "b", "OUTPUTS", "s", "p") == b"OK"
+
+
+def test_runs_refused_inside_multi(r, onnx_linear):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    _set(r, "x", X)
+    pipe = r.pipeline(transaction=True)
+    pipe.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y")
+    pipe.execute_command("AI.TENSORGET", "x", "META")
+    results = pipe.execute(raise_on_error=False)
+    assert isinstance(results[0], redis.ResponseError)
+    assert str(results[0]) == "Cannot run RedisAI command within a transaction or a LUA script"
+    assert results[1] == [b"dtype", b"FLOAT", b"shape", [3, 2]]
+
+
+STORE_ERRORS = [
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB"), "wrong number of arguments for 'AI.MODELSTORE' command"),
+    (("AI.MODELSTORE", "m", "SKLEARN", "CPU", "BLOB", "x"), "unsupported backend"),
+    (("AI.MODELSTORE", "m", "ONNX", "bad_device", "BLOB", "x"), "Invalid DEVICE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU::", "BLOB", "x"), "Invalid DEVICE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU:1.8", "BLOB", "x"), "Invalid DEVICE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU:123456", "BLOB", "x"), "Invalid DEVICE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU:", "BLOB", "x"), "Invalid DEVICE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", "x", "BLOB", "x"), "Invalid argument for BATCHSIZE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", -1, "BLOB", "x"), "Invalid argument for BATCHSIZE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 2, "MINBATCHSIZE", "y", "BLOB", "x"),
+     "Invalid argument for MINBATCHSIZE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 0, "MINBATCHSIZE", 2, "BLOB", "x"),
+     "MINBATCHSIZE specified without BATCHSIZE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 2, "MINBATCHSIZE", 2, "MINBATCHTIMEOUT", "z", "BLOB", "x"),
+     "Invalid argument for MINBATCHTIMEOUT"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 2, "MINBATCHSIZE", 0, "MINBATCHTIMEOUT", 5, "BLOB", "x"),
+     "MINBATCHTIMEOUT specified without MINBATCHSIZE"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "t", "BATCHSIZE", 2), "Insufficient arguments, missing model BLOB"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "INPUTS", 1, "a", "BLOB", "x"),
+     "INPUTS argument should not be specified for this backend"),
+    (("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "t", "NOTBLOB", "x"), "Invalid argument, expected BLOB"),
+    (("AI.MODELSTORE", "m", "TF", "CPU", "TAG", "t", "BLOB", "x"), "INPUTS not specified for TF"),
+    (("AI.MODELSTORE", "m", "TF", "CPU", "INPUTS", 0, "OUTPUTS", 1, "b", "BLOB", "x"),
+     "Invalid argument for input_count"),
+    (("AI.MODELSTORE", "m", "TF", "CPU", "INPUTS", 3, "a", "b"),
+     "number of model inputs does not match the number of given arguments"),
+    (("AI.MODELSTORE", "m", "TF", "CPU", "INPUTS", 1, "a", "BLOB", "x"), "OUTPUTS not specified for TF"),
+    (("AI.MODELSTORE", "m", "TF", "CPU", "INPUTS", 1, "a", "OUTPUTS", "q", "BLOB", "x"),
+     "Invalid argument for output_count"),
+    (("AI.MODELSTORE", "m", "TF", "CPU", "INPUTS", 1, "a", "OUTPUTS", 3, "b"),
+     "number of model outputs does not match the number of given arguments"),
+    (("AI.MODELSET", "m", "TORCH", "BLOB", "x"), "Invalid DEVICE"),
+    (("AI.MODELSET", "m", "TFLITE", "CPU", "BATCHSIZE", 2, "BLOB", "x"),
+     "Auto-batching not supported by the TFLITE backend"),
+    (("AI.MODELSET", "m", "ONNX", "CPU", "MINBATCHTIMEOUT", 5, "BLOB", "x"),
+     "MINBATCHTIMEOUT specified without BATCHSIZE"),
+    (("AI.MODELSET", "m", "TF", "CPU", "BLOB", "x"), "Insufficient arguments, INPUTS and OUTPUTS not specified"),
+    (("AI.MODELSET", "m", "TF", "CPU", "OUTPUTS", "b", "BLOB", "x"), "INPUTS not specified"),
+    (("AI.MODELSET", "m", "TF", "CPU", "INPUTS", "a", "BLOB", "x"), "OUTPUTS not specified"),
+    (("AI.MODELSET", "m", "ONNX", "CPU", "TAG", "t"), "Insufficient arguments, missing model BLOB"),
+]
+
+
+@pytest.mark.parametrize(("args", "text"), STORE_ERRORS)
+def test_store_errors_change_nothing(r, args, text):
+    assert error_of(r, *args) == text
+    assert r.exists("m") == 0
+
+
+def test_store_wrongtype_and_float_batchsize(r, onnx_linear):
+    r.set("s", "v")
+    assert error_of(r, "AI.MODELSTORE", "s", "ONNX", "CPU", "BLOB", onnx_linear).startswith("WRONGTYPE")
+    assert r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", "2.0", "BLOB", onnx_linear) == b"OK"
+    assert r.execute_command("AI.MODELGET", "m", "META")[7] == 2
+
+
+def _execute_errors():
+    m, x, y = "m", "x", "y"
+    return [
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1), "wrong number of arguments for 'AI.MODELEXECUTE' command"),
+        (("AI.MODELEXECUTE", "nomodel", "INPUTS", 1, x, "OUTPUTS", 1, y), "model key is empty"),
+        (("AI.MODELEXECUTE", x, "INPUTS", 1, x, "OUTPUTS", 1, y),
+         "WRONGTYPE Operation against a key holding the wrong kind of value"),
+        (("AI.MODELEXECUTE", m, "INPUT", 1, x, "OUTPUTS", 1, y), "INPUTS not specified"),
+        (("AI.MODELEXECUTE", m, "INPUTS", "a", x, "OUTPUTS", 1, y), "Invalid argument for input_count"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 0, x, "OUTPUTS", 1, y), "Input count must be a positive integer"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 2, x, x, "OUTPUTS", 1, y),
+         "Number of keys given as INPUTS here does not match model definition"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUT", 1, y), "OUTPUTS not specified"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", "b", y), "Invalid argument for output_count"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", -1, y), "Output count must be a positive integer"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 2, y, "z"),
+         "Number of keys given as OUTPUTS here does not match model definition"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1, y, "TIMEOUT"), "No value provided for TIMEOUT"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1, y, "TIMEOUT", 0), "Invalid value for TIMEOUT"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1, y, "TIMEOUT", "abc"), "Invalid value for TIMEOUT"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1, y, "EXTRA"), "Invalid argument: EXTRA"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, "nox", "OUTPUTS", 1, y), "tensor key is empty or in a different shard"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, "str", "OUTPUTS", 1, y),
+         "WRONGTYPE Operation against a key holding the wrong kind of value"),
+        (("AI.MODELRUN", m, "INPUTS", x, "OUTPUTS"), "wrong number of arguments for 'AI.MODELRUN' command"),
+        (("AI.MODELRUN", m, "INPUT", x, "OUTPUTS", y), "INPUTS not specified"),
+        (("AI.MODELRUN", m, "INPUTS", x, x, "OUTPUTS", y),
+         "Number of keys given as INPUTS here does not match model definition"),
+        (("AI.MODELRUN", m, "INPUTS", x, "OUTPUTS", y, "z"),
+         "Number of keys given as OUTPUTS here does not match model definition"),
+    ]
+
+
+@pytest.mark.parametrize(("args", "text"), _execute_errors())
+def test_execute_errors_in_spec_order(r, onnx_linear, args, text):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    _set(r, "x", X)
+    r.set("str", "v")
+    assert error_of(r, *args) == text
+    assert r.exists("y") == 0
+
+
+def test_execute_input_keys_fewer_than_count(r, onnx_two_inputs):
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_two_inputs)
+    assert error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 2, "a", "OUTPUTS", 2, "y", "z") == "OUTPUTS not specified"
+    assert error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 2, "a", "b", "OUTPUTS", 2, "y") == \
+        "number of output keys to AI.MODELEXECUTE command does not match the number of given arguments"
+    assert error_of(r, "AI.MODELEXECUTE", "m", "OUTPUTS", 2, "a", "b", "c", "d") == "INPUTS not specified"
+    assert error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 2, "a", "b", "c", "d") == "OUTPUTS not specified"
+
+
+def test_execute_error_prefixes_on_the_wire(server, onnx_linear):
+    port = server.port
+    client = server.client(protocol=2)
+    client.execute_command("AI.MODELSTORE", "pm", "ONNX", "CPU", "BLOB", onnx_linear)
+    assert raw_reply_line(port, "ai.modelexecute", "pm", "INPUTS") == \
+        b"-ERR wrong number of arguments for 'AI.MODELEXECUTE' command"
+    assert raw_reply_line(port, "AI.MODELEXECUTE", "pm", "INPUTS", 2, "a", "b", "OUTPUTS", 1, "y") == \
+        b"-Number of keys given as INPUTS here does not match model definition"
+    assert raw_reply_line(port, "AI.MODELEXECUTE", "pm", "INPUTS", 1, "a", "OUTPUTS", 1, "y", "X") == \
+        b"-Invalid argument: X"
+    assert raw_reply_line(port, "AI.MODELSTORE", "pm", "ONNX", "CPU", "BLOB", "") == \
+        b"-No graph was found in the protobuf."
+    assert raw_reply_line(port, "AI.MODELGET", "nomodel") == b"-ERR model key is empty"
+    client.execute_command("AI.MODELDEL", "pm")
+    client.close()
+
+
+def test_timedout_is_a_simple_string(r, server, onnx_linear):
+    """A request whose TIMEOUT passes while it waits in the queue replies +TIMEDOUT (not an error)."""
+    r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    _set(r, "x", X)
+    gate = threading.Event()
+    schedulers = server.state.extensions["schedulers"]
+    server.call(lambda: schedulers.call("CPU", lambda: gate.wait(30)))   # occupy the CPU worker
+    replies: list = []
+    protocol = r.connection_pool.connection_kwargs.get("protocol")
+    client = server.client(protocol=protocol)
+    runner = threading.Thread(target=lambda: replies.append(
+        client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y", "TIMEOUT", 1)))
+    runner.start()
+    runner.join(5)        # returns at once if the scheduler times queued work out by itself
+    gate.set()
+    runner.join(30)
+    client.close()
+    assert replies == [b"TIMEDOUT"]
+    assert r.exists("y") == 0
