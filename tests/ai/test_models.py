@@ -210,7 +210,8 @@ def test_store_wrongtype_and_float_batchsize(r, onnx_linear):
 def _execute_errors():
     m, x, y = "m", "x", "y"
     return [
-        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1), "wrong number of arguments for 'AI.MODELEXECUTE' command"),
+        (("AI.MODELEXECUTE", m, "INPUTS", 1, x, "OUTPUTS", 1),
+         "wrong number of arguments for 'AI.MODELEXECUTE' command"),
         (("AI.MODELEXECUTE", "nomodel", "INPUTS", 1, x, "OUTPUTS", 1, y), "model key is empty"),
         (("AI.MODELEXECUTE", x, "INPUTS", 1, x, "OUTPUTS", 1, y),
          "WRONGTYPE Operation against a key holding the wrong kind of value"),
