@@ -1,7 +1,9 @@
 """Test models for the scheduler: a real ONNX model built with onnx.helper, and a worker-holding model."""
 from __future__ import annotations
 
+import concurrent.futures
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -61,3 +63,40 @@ class Blocker:
         if not self.release.wait(30):
             raise RuntimeError("the test never released the blocker")
         return inputs
+
+
+# ---- driving a running server's scheduler from the test thread ---------------------------------------------
+def schedulers(srv: Any) -> Any:
+    return srv.state.extensions["schedulers"]
+
+
+def depth(srv: Any, device: str = "CPU") -> int:
+    return int(srv.call(lambda: schedulers(srv).queue(device).depth))
+
+
+def hold(srv: Any, device: str = "CPU") -> tuple[Blocker, concurrent.futures.Future[Any]]:
+    """Occupy ``device``'s only worker until ``blocker.release`` is set."""
+    blocker = Blocker()
+    result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def go() -> None:
+        fut = schedulers(srv).submit(device, blocker, [np.zeros((1, 1), np.float32)])
+        fut.add_done_callback(lambda f: result.set_result(f.result()))
+    srv.call(go)
+    assert blocker.started.wait(10)
+    return blocker, result
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    """Poll a condition with a deadline (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.002)
+
+
+def observe(srv: Any) -> list[Any]:
+    """Every BatchRecord the server's schedulers finish from now on."""
+    seen: list[Any] = []
+    srv.call(lambda: schedulers(srv).observers.append(seen.append))
+    return seen
