@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -95,7 +96,10 @@ def load(blob: bytes, options: LoadOptions) -> TorchSession:
         raise CommandError(errors.AI_DEVICE_UNAVAILABLE.format(options.device, "TORCH"))
     device = torch.device("cpu") if gpu is None else torch.device("cuda", gpu)
     try:
-        module = torch.jit.load(io.BytesIO(blob), map_location=device)
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript in favour of torch.export; RedisAI clients send TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(io.BytesIO(blob), map_location=device)
         module.eval()
     except Exception as exc:
         raise CommandError(one_line(str(exc)) or type(exc).__name__) from None

@@ -9,6 +9,7 @@ import io
 import os
 import tarfile
 import tempfile
+import warnings
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,9 @@ def torch_two_inputs() -> bytes:
         def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             return a @ b + 1
 
-    return _save_script(torch.jit.script(AddMul()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # TorchScript is deprecated in torch 2.13
+        return _save_script(torch.jit.script(AddMul()))
 
 
 def torch_tuple_outputs() -> bytes:
@@ -128,7 +131,17 @@ def torch_tuple_outputs() -> bytes:
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return x * 2, x.sum(dim=1)
 
-    return _save_script(torch.jit.trace(Pair(), torch.ones(2, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _save_script(torch.jit.trace(Pair(), torch.ones(2, 3)))
+
+
+def torch_load(blob: bytes) -> Any:
+    """Load a TorchScript archive in the test process (the reference for results)."""
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(io.BytesIO(blob))
 
 
 def _save_script(module: Any) -> bytes:
