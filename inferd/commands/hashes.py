@@ -9,7 +9,7 @@ import numpy as np
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.context import Client
-from inferd.commands.scanning import parse_cursor, parse_scan_options, scan_collection
+from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.strings import parse_long_double, sum_long_double
 from inferd.commands.table import command
 from inferd.errors import CommandError
@@ -189,7 +189,7 @@ def hscan(c: Client, argv: list[bytes]) -> list[Any]:
     if h is None:
         return [b"0", []]
     match, count, _ = parse_scan_options(argv, 3, allow_type=False)
-    next_cursor, fields = scan_collection(h, len(h), cursor, count)
+    next_cursor, fields = scan_collection(h, len(h) <= SMALL_COLLECTION, cursor, count)
     return [b"%d" % next_cursor, [x for f in fields if match(f) for x in (f, h[f])]]
 
 

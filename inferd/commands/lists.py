@@ -202,8 +202,8 @@ def _lpos_options(argv: list[bytes]) -> tuple[int, int | None, int]:
             raise CommandError(errors.SYNTAX)
         if word == b"RANK":
             rank = parse_int(argv[i + 1])
-            if rank == -(1 << 63):
-                raise CommandError(errors.RANGE_OUT_OF_RANGE)
+            if rank == -(1 << 63):   # Redis 7.0 negates it into itself: it acts as -1
+                rank = -1
             if rank == 0:
                 raise CommandError(errors.LPOS_RANK_ZERO)
         elif word == b"COUNT":

@@ -13,8 +13,9 @@ element not returned. Hence:
 
 The keyspace SCAN walks a per-database snapshot sorted by position, rebuilt at each cursor 0: any snapshot taken
 during an iteration holds every key present throughout it, so sharing the latest one between clients is correct.
-Collections with at most :data:`SMALL_COLLECTION` elements are returned whole in one call with cursor 0, as Redis
-does for its compact encodings; larger ones select the next ``COUNT`` positions with a heap.
+Collections with at most :data:`SMALL_COLLECTION` elements (512 integers for a set) are returned whole in one call
+with cursor 0, in Redis's order for its compact encodings (insertion order for hashes, score order for sorted sets,
+numeric order for integer sets); larger ones select the next ``COUNT`` positions with a heap.
 """
 from __future__ import annotations
 
@@ -131,9 +132,12 @@ def parse_scan_options(argv: list[bytes], start: int, allow_type: bool) -> tuple
     return match, count, kind
 
 
-def scan_collection(items: Iterable[bytes], size: int, cursor: int, count: int) -> tuple[int, list[bytes]]:
-    """One step over a collection's elements: (next cursor, elements) as described in the module docstring."""
-    if size <= SMALL_COLLECTION:
+def scan_collection(items: Iterable[bytes], whole: bool, cursor: int, count: int) -> tuple[int, list[bytes]]:
+    """One step over a collection's elements: (next cursor, elements) as described in the module docstring.
+
+    ``whole`` returns every element at once (what Redis does for its compact encodings).
+    """
+    if whole:
         return 0, list(items)
     candidates = ((p, item) for item in items if (p := position(item)) >= cursor)
     chosen = heapq.nsmallest(count + 1, candidates)

@@ -7,7 +7,7 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
-from inferd.commands.scanning import parse_cursor, parse_scan_options, scan_collection
+from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.table import command
 from inferd.errors import CommandError
 
@@ -125,8 +125,23 @@ def sscan(c: Client, argv: list[bytes]) -> list[Any]:
     if members is None:
         return [b"0", []]
     match, count, _ = parse_scan_options(argv, 3, allow_type=False)
-    next_cursor, found = scan_collection(members, len(members), cursor, count)
+    order = _intset_order(members)
+    if order is not None:
+        next_cursor, found = 0, order
+    else:
+        next_cursor, found = scan_collection(members, len(members) <= SMALL_COLLECTION, cursor, count)
     return [b"%d" % next_cursor, [m for m in found if match(m)]]
+
+
+def _intset_order(members: set[bytes]) -> list[bytes] | None:
+    """The members in numeric order when Redis would keep the set as an intset (at most 512 integers)."""
+    if len(members) > 512:
+        return None
+    try:
+        numbers = sorted((parse_int(m), m) for m in members)
+    except CommandError:
+        return None
+    return [m for _, m in numbers]
 
 
 def smove(c: Client, argv: list[bytes]) -> int:

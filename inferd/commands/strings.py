@@ -18,6 +18,7 @@ _LLONG_MAX = (1 << 63) - 1
 _LLONG_MIN = -(1 << 63)
 # What strtold accepts (decimal only), checked before numpy parses the text as a C long double.
 _LONG_DOUBLE = re.compile(rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+_HEX_DOUBLE = re.compile(rb"[+-]?0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?\d+)?", re.IGNORECASE)
 
 
 def _get_string(c: Client, key: bytes) -> bytes | None:
@@ -223,6 +224,8 @@ def decrby(c: Client, argv: list[bytes]) -> int:
 
 def parse_long_double(raw: bytes, message: str) -> np.longdouble:
     """A C long double as Redis's string2ld reads it (no spaces, no NaN, no overflow)."""
+    if _HEX_DOUBLE.fullmatch(raw):
+        return np.longdouble(float.fromhex(raw.decode("ascii")))
     if not _LONG_DOUBLE.fullmatch(raw):
         raise CommandError(message)
     with np.errstate(all="ignore"):

@@ -7,7 +7,7 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
-from inferd.commands.scanning import parse_cursor, parse_scan_options, scan_collection
+from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.table import command
 from inferd.errors import CommandError
 from inferd.resp.encoder import RedisDouble
@@ -27,12 +27,22 @@ def parse_score(raw: bytes) -> float:
     if not text or text[0] in " \t\n\v\f\r" or text != text.rstrip() or "_" in text:
         raise CommandError(errors.NOT_FLOAT)
     try:
-        value = float(text)
+        value = c_float(text)
     except ValueError:
         raise CommandError(errors.NOT_FLOAT) from None
     if math.isnan(value) or (math.isinf(value) and "inf" not in text.lower()):
         raise CommandError(errors.NOT_FLOAT)
     return value
+
+
+def c_float(text: str) -> float:
+    """``float`` plus the hexadecimal forms C's strtod also reads (``0x10``, ``0x1p-3``); ValueError otherwise."""
+    try:
+        return float(text)
+    except ValueError:
+        if "x" not in text.lower():
+            raise
+        return float.fromhex(text)
 
 
 def _score_reply(entries: list[tuple[float, bytes]], withscores: bool, resp3: bool) -> list[Any]:
@@ -180,7 +190,7 @@ def _range_float(raw: bytes) -> tuple[float, bool]:
     try:
         if not text or text != text.rstrip() or "_" in text:
             raise ValueError
-        value = float(text)
+        value = c_float(text)
     except ValueError:
         raise CommandError(errors.MIN_MAX_NOT_FLOAT) from None
     if math.isnan(value):
@@ -380,7 +390,9 @@ def zscan(c: Client, argv: list[bytes]) -> list[Any]:
     if zs is None:
         return [b"0", []]
     match, count, _ = parse_scan_options(argv, 3, allow_type=False)
-    next_cursor, found = scan_collection(zs.scores, len(zs), cursor, count)
+    small = len(zs) <= SMALL_COLLECTION
+    members = (m for _, m in zs.items) if small else zs.scores
+    next_cursor, found = scan_collection(members, small, cursor, count)
     scores = zs.scores
     return [b"%d" % next_cursor, [x for m in found if match(m) for x in (m, b"%.17g" % scores[m])]]
 

@@ -1,0 +1,173 @@
+"""Sorted-set commands, compared with redis-server reply by reply (scores as doubles in RESP3)."""
+from __future__ import annotations
+
+import socket
+
+import hiredis
+import pytest
+
+from tests.commands.helpers import compare_scan, run_both
+
+
+def test_zadd_options(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZADD", "z", "1", "a", "2", "b"), ("ZADD", "z", "1.5", "a", "3", "c"),
+             ("ZADD", "z", "CH", "9", "a", "4", "d"),
+             ("ZADD", "z", "NX", "100", "a", "5", "e"), ("ZADD", "z", "XX", "100", "a", "5", "f"),
+             ("ZADD", "z", "XX", "CH", "100", "a", "5", "f"), ("ZADD", "z", "GT", "CH", "50", "a", "200", "b"),
+             ("ZADD", "z", "LT", "CH", "1", "a", "300", "b"), ("ZADD", "z", "GT", "XX", "CH", "1000", "a"),
+             ("ZADD", "z", "INCR", "5", "a"), ("ZADD", "z", "INCR", "NX", "5", "a"),
+             ("ZADD", "z", "INCR", "XX", "5", "zz"),
+             ("ZADD", "z", "INCR", "GT", "-5", "a"), ("ZADD", "z", "INCR", "LT", "-5", "a"),
+             ("ZADD", "z", "NX", "XX", "1", "a"), ("ZADD", "z", "GT", "LT", "1", "a"),
+             ("ZADD", "z", "NX", "GT", "1", "a"),
+             ("ZADD", "z", "INCR", "1", "a", "2", "b"), ("ZADD", "z", "1"), ("ZADD", "z", "1", "a", "2"),
+             ("ZADD", "z", "x", "a"), ("ZADD", "z", "nan", "a"), ("ZADD", "z", "1", "a", "x", "b"), ("ZADD", "z", "CH"),
+             ("ZADD", "z", "inf", "pinf", "-inf", "ninf", "+inf", "p2", "1e400", "x"), ("ZADD", "z", "0x10", "h"),
+             ("ZADD", "z", " 1", "sp"), ("ZADD", "z", "1.1", "f1", "-0.3", "f2", "1e-10", "f3", "123456789.123", "f4"),
+             ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZADD", "xx", "XX", "1", "a"), ("EXISTS", "xx"),
+             ("ZADD", "xx", "XX", "INCR", "1", "a"), ("EXISTS", "xx"), ("ZINCRBY", "z", "inf", "pinf"),
+             ("ZINCRBY", "z", "-inf", "pinf"), ("ZSCORE", "z", "pinf"), ("ZCARD", "z"), ("ZCARD", "nokey"))
+
+
+def test_zincrby_zscore_zmscore_zrem(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZINCRBY", "z", "1.1", "a"), ("ZINCRBY", "z", "0.1", "a"), ("ZINCRBY", "z", "x", "a"),
+             ("ZINCRBY", "z", "inf", "b"), ("ZINCRBY", "z", "-inf", "b"), ("ZSCORE", "z", "a"), ("ZSCORE", "z", "x"),
+             ("ZSCORE", "nokey", "a"), ("ZMSCORE", "z", "a", "x", "b"), ("ZMSCORE", "nokey", "a", "b"),
+             ("ZREM", "z", "a", "x"), ("ZREM", "nokey", "a"), ("ZREM", "z", "b"), ("EXISTS", "z"),
+             ("ZINCRBY", "z", "1"),
+             ("ZMSCORE", "z"), ("ZSCORE", "z"))
+
+
+def test_rank_count(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZADD", "z", "1", "a", "2", "b", "2", "c", "3", "d"), ("ZRANK", "z", "a"), ("ZRANK", "z", "c"),
+             ("ZREVRANK", "z", "a"), ("ZREVRANK", "z", "d"), ("ZRANK", "z", "x"), ("ZRANK", "nokey", "a"),
+             ("ZCOUNT", "z", "-inf", "+inf"), ("ZCOUNT", "z", "2", "2"), ("ZCOUNT", "z", "(1", "(3"),
+             ("ZCOUNT", "z", "(2", "3"), ("ZCOUNT", "z", "3", "1"), ("ZCOUNT", "z", "x", "1"),
+             ("ZCOUNT", "z", "(", "5"),
+             ("ZCOUNT", "nokey", "0", "1"), ("ZCOUNT", "nokey", "x", "1"), ("ZCOUNT", "z", "nan", "1"),
+             ("ZLEXCOUNT", "z", "-", "+"), ("ZLEXCOUNT", "z", "[b", "(d"), ("ZLEXCOUNT", "z", "x", "+"),
+             ("ZRANK", "z"))
+
+
+@pytest.mark.parametrize("args", [
+    ("0", "-1"), ("0", "-1", "WITHSCORES"), ("1", "2"), ("-2", "-1", "WITHSCORES"), ("5", "1"), ("0", "100"),
+    ("0", "-1", "REV"), ("0", "1", "REV", "WITHSCORES"), ("x", "1"), ("0", "1", "LIMIT", "0", "1"),
+    ("-inf", "+inf", "BYSCORE"), ("(1", "3", "BYSCORE", "WITHSCORES"), ("3", "1", "BYSCORE", "REV"),
+    ("+inf", "-inf", "BYSCORE", "REV", "LIMIT", "1", "2"), ("-inf", "+inf", "BYSCORE", "LIMIT", "1", "-1"),
+    ("-inf", "+inf", "BYSCORE", "LIMIT", "-1", "2"), ("-inf", "+inf", "BYSCORE", "LIMIT", "10", "2"),
+    ("x", "1", "BYSCORE"), ("1", "(x", "BYSCORE"), ("-", "+", "BYLEX"), ("[b", "(d", "BYLEX"),
+    ("+", "-", "BYLEX", "REV"),
+    ("-", "+", "BYLEX", "LIMIT", "1", "2"), ("(b", "+", "BYLEX", "REV"), ("a", "+", "BYLEX"),
+    ("-", "+", "BYLEX", "WITHSCORES"), ("0", "1", "BYSCORE", "BYLEX"), ("0", "1", "REV", "REV"),
+    ("0", "1", "LIMIT", "0"), ("0", "1", "LIMIT", "x", "1"), ("0", "1", "FOO"), ("+", "-", "BYLEX"), ("0",),
+])
+def test_zrange(both, args):
+    ours, theirs = both
+    run_both(ours, theirs, ("ZADD", "z", "1", "a", "2", "b", "2", "c", "3", "d", "4.5", "e"), ("ZRANGE", "z", *args),
+             ("ZRANGE", "nokey", *args))
+
+
+def test_range_variants(both):
+    ours, theirs = both
+    run_both(ours, theirs, ("ZADD", "z", "1", "a", "2", "b", "3", "c"), ("ZADD", "lex", "0", "a", "0", "b", "0", "c"))
+    for args in (("ZREVRANGE", "z", "0", "-1"), ("ZREVRANGE", "z", "0", "0", "WITHSCORES"),
+                 ("ZREVRANGE", "z", "0", "1", "REV"),
+                 ("ZRANGEBYSCORE", "z", "1", "2"),
+                 ("ZRANGEBYSCORE", "z", "-inf", "inf", "WITHSCORES", "LIMIT", "1", "1"),
+                 ("ZRANGEBYSCORE", "z", "0", "1", "REV"), ("ZRANGEBYSCORE", "z", "0", "1", "LIMIT", "0"),
+                 ("ZRANGEBYSCORE", "z", "0", "1", "BYLEX"), ("ZREVRANGEBYSCORE", "z", "3", "(1"),
+                 ("ZREVRANGEBYSCORE", "z", "+inf", "-inf", "WITHSCORES"), ("ZREVRANGEBYSCORE", "z", "1", "3"),
+                 ("ZRANGEBYLEX", "lex", "[a", "(c"), ("ZRANGEBYLEX", "lex", "-", "+", "LIMIT", "1", "5"),
+                 ("ZRANGEBYLEX", "lex", "-", "+", "WITHSCORES"), ("ZREVRANGEBYLEX", "lex", "+", "-"),
+                 ("ZREVRANGEBYLEX", "lex", "(c", "[a"), ("ZRANGEBYLEX", "lex", "a", "c"),
+                 ("ZRANGEBYLEX", "z", "-", "+"),
+                 ("ZRANGESTORE", "dst", "z", "0", "1"), ("ZRANGE", "dst", "0", "-1", "WITHSCORES"),
+                 ("ZRANGESTORE", "dst", "z", "(1", "+inf", "BYSCORE", "LIMIT", "0", "1"), ("ZRANGE", "dst", "0", "-1"),
+                 ("ZRANGESTORE", "dst", "lex", "[b", "+", "BYLEX", "REV"),
+                 ("ZRANGESTORE", "dst", "lex", "+", "[b", "BYLEX", "REV"),
+                 ("ZRANGE", "dst", "0", "-1"), ("ZRANGESTORE", "dst", "nokey", "0", "-1"), ("EXISTS", "dst"),
+                 ("ZRANGESTORE", "dst", "z", "0", "-1", "WITHSCORES"), ("ZRANGESTORE", "dst", "z", "0")):
+        run_both(ours, theirs, args)
+
+
+def test_pops(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZADD", "z", "1.1", "a", "2", "b", "3", "c", "4", "d"), ("ZPOPMIN", "z"), ("ZPOPMAX", "z"),
+             ("ZADD", "z", "1", "a", "4", "d"), ("ZPOPMIN", "z", "2"), ("ZPOPMAX", "z", "1"), ("ZPOPMIN", "z", "0"),
+             ("ZPOPMIN", "z", "-1"), ("ZPOPMIN", "z", "x"), ("ZPOPMIN", "z", "1", "2"), ("ZPOPMAX", "z", "10"),
+             ("EXISTS", "z"), ("ZPOPMIN", "nokey"), ("ZPOPMAX", "nokey", "2"), ("ZPOPMIN",))
+
+
+def test_wrong_type(both):
+    ours, theirs = both
+    run_both(ours, theirs, ("SET", "s", "v"))
+    for args in (("ZADD", "s", "1", "a"), ("ZINCRBY", "s", "1", "a"), ("ZSCORE", "s", "a"), ("ZMSCORE", "s", "a"),
+                 ("ZREM", "s", "a"), ("ZCARD", "s"), ("ZRANGE", "s", "0", "1"), ("ZRANGEBYSCORE", "s", "0", "1"),
+                 ("ZREVRANGE", "s", "0", "1"), ("ZRANK", "s", "a"), ("ZREVRANK", "s", "a"), ("ZPOPMIN", "s"),
+                 ("ZPOPMAX", "s", "2"), ("ZCOUNT", "s", "0", "1"), ("ZSCAN", "s", "0"), ("ZLEXCOUNT", "s", "-", "+")):
+        run_both(ours, theirs, args)
+
+
+def test_zscan(both):
+    ours, theirs = both
+    for client in both:
+        client.zadd("small", {"a": 1.1, "b": 2, "c": float("inf")})
+        client.zadd("big", {f"m{i}": i / 3 for i in range(500)})
+    run_both(ours, theirs, ("ZSCAN", "small", "0"), ("ZSCAN", "small", "0", "MATCH", "a*"), ("ZSCAN", "nokey", "0"),
+             ("ZSCAN", "small", "x"), ("ZSCAN", "small", "0", "COUNT", "0"), ("ZSCAN", "small"))
+    compare_scan(ours, theirs, "ZSCAN", "big")
+    compare_scan(ours, theirs, "ZSCAN", "big", "MATCH", "m4*", "COUNT", "20")
+
+
+class RawConnection:
+    """A plain socket speaking RESP, returning each reply's exact bytes (redis-py would hide double formatting)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def call(self, *args: str) -> bytes:
+        self.sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args))
+        reader = hiredis.Reader()
+        data = b""
+        while True:
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed"
+            data += chunk
+            reader.feed(chunk)
+            if reader.gets() is not False:
+                return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+WIRE_COMMANDS = [("ZADD", "z", "1.1", "a", "2", "b", "1e-7", "c", "inf", "d"), ("ZSCORE", "z", "a"),
+                 ("ZSCORE", "z", "d"), ("ZMSCORE", "z", "a", "x"), ("ZINCRBY", "z", "0.1", "b"),
+                 ("ZADD", "z", "INCR", "0.2", "b"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+                 ("ZRANGEBYSCORE", "z", "-inf", "+inf", "WITHSCORES", "LIMIT", "1", "2"), ("ZSCAN", "z", "0"),
+                 ("ZPOPMIN", "z"), ("ZPOPMAX", "z", "2"), ("ZPOPMIN", "nokey"), ("ZPOPMIN", "z", "0"),
+                 ("ZADD", "z", "XX", "INCR", "1", "nomember"), ("HGETALL", "nokey"), ("SMEMBERS", "nokey"),
+                 ("SPOP", "nokey", "2"), ("LPOP", "nokey", "2"), ("HSET", "h", "f", "v"),
+                 ("HRANDFIELD", "h", "1", "WITHVALUES"), ("SET", "f", "1.5"), ("INCRBYFLOAT", "f", "0.1"),
+                 ("TYPE", "h"), ("SCAN", "0", "TYPE", "hash"), ("OBJECT", "ENCODING", "f"), ("DEL", "z", "h", "f")]
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+def test_replies_are_byte_identical_on_the_wire(server, oracle, protocol):
+    ours, theirs = RawConnection(server.port), RawConnection(oracle.port)
+    try:
+        for conn in (ours, theirs):
+            conn.call("HELLO", protocol)   # the HELLO replies differ (server name, version, id)
+            conn.call("FLUSHALL")
+        for args in WIRE_COMMANDS:
+            assert ours.call(*args) == theirs.call(*args), args
+    finally:
+        ours.close()
+        theirs.close()
