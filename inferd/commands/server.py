@@ -8,7 +8,7 @@ from inferd import config as config_module
 from inferd import errors
 from inferd.commands import info
 from inferd.commands.args import parse_float, parse_int
-from inferd.commands.context import Client
+from inferd.commands.context import REPLY_OFF, Client
 from inferd.commands.table import Command, command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK, Verbatim
@@ -148,6 +148,7 @@ def shutdown(c: Client, argv: list[bytes]) -> Any:
     if c.server.shutdown_requested is None:
         raise CommandError(errors.SHUTDOWN_FAILED)
     c.server.shutdown_requested()
+    c.reply_mode = REPLY_OFF      # like Redis, the connection closes without a reply
     c.close_callback()
     return None
 

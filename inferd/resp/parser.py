@@ -308,8 +308,27 @@ def _header_int(text: bytes, error: str) -> int:
 
 
 def _header_error(rest: bytes) -> str:
-    line = rest.split(b"\r\n", 1)[0]
-    return "invalid multibulk length" if line[:1] == b"*" else "invalid request"
+    """Redis's text for a malformed multibulk request, found by walking its headers."""
+    end = rest.find(b"\r\n")
+    try:
+        count = int(rest[1:end])
+    except ValueError:
+        return "invalid multibulk length"
+    if count > MAX_MULTIBULK_LEN:
+        return "invalid multibulk length"
+    pos = end + 2
+    for _ in range(count):
+        end = rest.find(b"\r\n", pos)
+        if end < 0:
+            break
+        if rest[pos:pos + 1] != b"$":
+            return f"expected '$', got '{rest[pos:pos + 1].decode('latin-1')}'"
+        try:
+            size = int(rest[pos + 1:end])
+        except ValueError:
+            return "invalid bulk length"
+        pos = end + 2 + size + 2
+    return "invalid request"
 
 
 def _element_error(request: object) -> str:

@@ -1,0 +1,93 @@
+"""Raw bytes on a real socket, compared with a real redis-server's bytes for the same input."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+
+def exchange(port: int, payload: bytes, expect_close: bool = False, settle: float = 2.0) -> tuple[bytes, bool]:
+    """Send ``payload``; read until the reply stops growing (or the server closes). Returns (bytes, closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=settle) as sock:
+        sock.sendall(payload)
+        if not expect_close:
+            sock.sendall(b"*2\r\n$4\r\nECHO\r\n$8\r\n__done__\r\n")
+        data = b""
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                return data, True
+            data += chunk
+            if not expect_close and data.endswith(b"$8\r\n__done__\r\n"):
+                return data[: -len(b"$8\r\n__done__\r\n")], False
+        return data, False
+
+
+def mb(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+CASES = {
+    "inline": b"PING\r\nPING hello\r\nECHO \"with space\"\r\n",
+    "inline-lf-only": b"PING\nECHO x\n",
+    "inline-quotes": b"SET k 'a b'\r\nGET k\r\nDEL k\r\n",
+    "pipeline": b"".join(mb(b"SET", b"k%d" % i, b"v%d" % i) for i in range(50)) +
+                b"".join(mb(b"GET", b"k%d" % i) for i in range(50)) + mb(b"DEL", *[b"k%d" % i for i in range(50)]),
+    "mixed": mb(b"SET", b"m", b"1") + b"INCR m\r\n" + mb(b"GET", b"m") + b"DEL m\r\n",
+    "empty-lines": b"\r\n\r\nPING\r\n",
+    "empty-multibulk": b"*0\r\n*-1\r\nPING\r\n",
+    "errors": mb(b"NOSUCH", b"a") + mb(b"GET") + mb(b"SET", b"k", b"v", b"BADOPT") + mb(b"GET", b"k"),
+    "hello-bad-version": mb(b"HELLO", b"4") + mb(b"HELLO", b"x") + mb(b"PING"),
+}
+CLOSING = {
+    "unbalanced-quotes": b'SET "abc\r\n',
+    "bad-multibulk-len": b"*abc\r\n",
+    "bad-bulk-len": b"*1\r\n$abc\r\n",
+    "huge-bulk": b"*1\r\n$999999999999\r\n",
+    "huge-multibulk": b"*999999999999\r\n",
+    "expected-dollar": b"*1\r\n:5\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_bytes_as_redis(name, server, oracle):
+    ours = exchange(server.port, CASES[name])
+    theirs = exchange(oracle.port, CASES[name])
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("name", sorted(CLOSING))
+def test_protocol_errors_reply_and_close_like_redis(name, server, oracle):
+    ours = exchange(server.port, CLOSING[name], expect_close=True)
+    theirs = exchange(oracle.port, CLOSING[name], expect_close=True)
+    assert theirs[1], "redis-server is expected to close"
+    assert ours == theirs
+
+
+def test_hello3_switches_to_resp3_maps_and_nulls(server):
+    data, _ = exchange(server.port, mb(b"HELLO", b"3") + mb(b"GET", b"missing") + mb(b"HELLO", b"2") +
+                       mb(b"GET", b"missing"))
+    assert data.startswith(b"%7\r\n$6\r\nserver\r\n")
+    assert data.endswith(b"_\r\n*14\r\n" + data.split(b"*14\r\n", 1)[1].rsplit(b"$-1", 1)[0] + b"$-1\r\n")
+
+
+def test_replies_to_one_read_come_in_one_write(server):
+    """Many pipelined commands: all replies arrive in order even when read back in one recv."""
+    payload = b"".join(mb(b"ECHO", b"%d" % i) for i in range(1000))
+    data, _ = exchange(server.port, payload)
+    assert data == b"".join(b"$%d\r\n%d\r\n" % (len(b"%d" % i), i) for i in range(1000))
+
+
+def test_server_survives_garbage(server):
+    import random
+    rng = random.Random(7)
+    for _ in range(50):
+        junk = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200)))
+        exchange(server.port, junk, expect_close=True, settle=0.02)
+    data, closed = exchange(server.port, b"PING\r\n")
+    assert data == b"+PONG\r\n" and not closed

@@ -1,0 +1,108 @@
+"""The server as users run it: `python -m inferd` in a subprocess, its log line, config precedence, signals."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    """Start inferd on port 0 and return it once its ready line names the bound port."""
+    proc = subprocess.Popen([sys.executable, "-m", "inferd", "--port", "0", *args], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env={**os.environ, **(env or {})})
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:
+        if "ready to accept connections" in line:
+            port = int(line.rsplit("port=", 1)[1].split()[0])
+            return proc, port
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError("inferd did not report readiness")
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    proc.send_signal(sig)
+    code = proc.wait(30)
+    if proc.stderr:
+        proc.stderr.close()
+    return code
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_with_exit_0(sig):
+    proc, port = start()
+    with redis.Redis(port=port) as client:
+        assert client.ping()
+    assert stop(proc, sig) == 0
+
+
+def test_shutdown_command_exits_0():
+    proc, port = start()
+    client = redis.Redis(port=port, protocol=2)
+    client.set("k", "v")
+    client.shutdown()          # redis-py treats the connection closing without a reply as success
+    assert proc.wait(30) == 0
+    assert proc.stderr is not None
+    proc.stderr.close()
+    client.close()
+
+
+def test_banner_names_version_address_and_backends():
+    proc = subprocess.Popen([sys.executable, "-m", "inferd", "--port", "0"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    while "ready" not in line:
+        line = proc.stderr.readline()
+    assert "inferd 0.1.0" in line and "127.0.0.1" in line and "backends:" in line
+    assert stop(proc) == 0
+
+
+def test_config_file_env_and_flags_precedence(tmp_path):
+    conf = tmp_path / "inferd.toml"
+    conf.write_text('databases = 4\nslowlog-max-len = 7\nhz = 20\n')
+    proc, port = start("--config", str(conf), "--hz", "30", env={"INFERD_SLOWLOG_MAX_LEN": "9"})
+    try:
+        with redis.Redis(port=port, decode_responses=True) as client:
+            assert client.config_get("databases") == {"databases": "4"}          # file
+            assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "9"}  # env over file
+            assert client.config_get("hz") == {"hz": "30"}                      # flag over file
+            with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+                client.select(4)
+    finally:
+        assert stop(proc) == 0
+
+
+def test_bad_option_fails_start_with_a_clear_message(tmp_path):
+    conf = tmp_path / "bad.toml"
+    conf.write_text("no-such-option = 1\n")
+    done = subprocess.run([sys.executable, "-m", "inferd", "--config", str(conf)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "unknown option 'no-such-option'" in done.stderr
+
+
+def test_port_in_use_fails_start_with_exit_1():
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "inferd", "--port", str(port)], capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 1
+    assert "cannot start" in done.stderr and "address already in use" in done.stderr.lower()
+
+
+def test_help_lists_every_option():
+    from inferd.config import OPTIONS
+    done = subprocess.run([sys.executable, "-m", "inferd", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for option in OPTIONS:
+        assert f"--{option.name}" in done.stdout
