@@ -79,11 +79,14 @@ def test_modelget_chunks_without_empty_trailing_chunk(r, server, onnx_linear):
 def test_modeldel_and_type(r, server, onnx_linear):
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
     assert server.call(lambda: type_name(server.state.keyspace.dbs[0].get(b"m"))) == "AI__MODEL"
+    assert r.type("m") in (b"AI__MODEL", "AI__MODEL")
     assert r.execute_command("AI._MODELSCAN") == [[b"m", b""]]
     assert r.execute_command("AI.MODELDEL", "m") == b"OK"
     assert error_of(r, "AI.MODELGET", "m") == "model key is empty"
     assert error_of(r, "AI.MODELDEL", "m") == "model key is empty"
     assert r.execute_command("AI._MODELSCAN") == []
+    r.execute_command("AI.MODELSTORE", "m2", "ONNX", "CPU", "BLOB", onnx_linear)
+    assert r.delete("m2") == 1 and r.execute_command("AI._MODELSCAN") == []    # DEL works the same way
 
 
 def test_replace_is_atomic_and_resets_stats(r, onnx_linear, onnx_two_inputs):

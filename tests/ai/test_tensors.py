@@ -103,6 +103,7 @@ def test_overwrite_and_type_name(r, server):
     r.execute_command("AI.TENSORSET", "t", "INT8", 2, "VALUES", 1, 2)
     assert r.execute_command("AI.TENSORGET", "t", "META") == [b"dtype", b"INT8", b"shape", [2]]
     assert server.call(lambda: type_name(server.state.keyspace.dbs[0].get(b"t"))) == "AI_TENSOR"
+    assert r.type("t") in (b"AI_TENSOR", "AI_TENSOR")
 
 
 def test_wrongtype(r):
