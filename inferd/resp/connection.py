@@ -14,11 +14,12 @@ from typing import Any
 
 from inferd.commands.context import REPLY_ON, Client, ServerState
 from inferd.errors import CommandError, ProtocolError
-from inferd.resp.encoder import encode
+from inferd.resp.encoder import OK, encode
 from inferd.resp.parser import RequestParser
 
 log = logging.getLogger("inferd.resp")
 _Future = asyncio.Future
+_OK = b"+OK\r\n"
 MAX_BACKLOG = 4096   # requests held behind a waiting command before reading pauses
 
 
@@ -100,11 +101,18 @@ class Connection(asyncio.Protocol):
         it = iter(requests)
         for argv in it:
             reply = dispatch(client, argv)
-            if reply.__class__ is _Future:   # handlers wait with loop.create_future() futures
+            cls = reply.__class__
+            if cls is _Future:   # handlers wait with loop.create_future() futures
                 self._wait_for(reply, it)
                 break
             if client.reply_mode is REPLY_ON:
-                encode(reply, client.resp3, out)
+                # The commonest replies are encoded here; encode() handles every type.
+                if reply is OK:
+                    out.append(_OK)
+                elif cls is bytes:
+                    out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                else:
+                    encode(reply, client.resp3, out)
             else:
                 client.advance_reply_mode()
             if client.closing:
