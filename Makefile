@@ -46,7 +46,8 @@ bench: install-test
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 docs: $(STAMP)
-	$(BIN)/python -m inferd.docs > docs/commands.md
+	$(BIN)/python -m inferd.docs commands > docs/commands.md
+	$(BIN)/python -m inferd.docs operations docs/operations.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -262,6 +262,7 @@ class MetricsEndpoint:
         self._sampler = info_ai.RateSampler(server.state)
         self._sampler.start()
         server.state.extensions["instantaneous"] = self._sampler
+        server.state.extensions.setdefault("config_hooks", []).append(_follow_loglevel)
         schedulers = server.state.extensions.get("schedulers")
         if schedulers is not None and self.models.observe_batch not in schedulers.observers:
             schedulers.observers.append(self.models.observe_batch)
@@ -330,6 +331,14 @@ class MetricsEndpoint:
                 return metrics_app(environ, start_response)  # type: ignore[no-any-return]
             return _plain(start_response, "404 Not Found", b"not found: try /metrics, /healthz, /readyz\n")
         return app
+
+
+def _follow_loglevel(config: Any) -> None:
+    """CONFIG SET loglevel takes effect at once (a config hook)."""
+    from inferd.cli import LOG_LEVELS
+    level = LOG_LEVELS.get(config.loglevel, logging.INFO)
+    if logging.getLogger().level != level:
+        logging.getLogger().setLevel(level)
 
 
 def _plain(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
