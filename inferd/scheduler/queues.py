@@ -173,6 +173,16 @@ class DeviceQueue:
             except Exception:
                 log.exception("device %s: batch observer failed", self.device)
 
+    def drain(self) -> None:
+        """Server shutdown (loop thread): requests still pending get an error instead of waiting forever."""
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = self._wake_at = None
+        for request in list(self.pending.values()):
+            self._remove(request)
+            if not request.future.done():
+                request.future.set_exception(CommandError(errors.SHUTTING_DOWN))
+
     # ---- worker threads ----------------------------------------------------------------------------
     def stop(self) -> None:
         """Let the workers finish what they hold and exit."""
@@ -228,7 +238,9 @@ class Schedulers:
         self.queue("CPU")
 
     async def stop(self) -> None:
-        """Subsystem stop."""
+        """Subsystem stop: fail what is still pending, then let the workers finish what they hold and exit."""
+        for q in self.queues.values():
+            q.drain()
         for q in self.queues.values():
             await asyncio.get_running_loop().run_in_executor(None, q.stop)
         self.queues.clear()

@@ -233,3 +233,13 @@ def test_call_runs_on_a_worker_and_errors_are_replies(srv):
     result, _ = submit(srv, bad, [np.zeros((1, 4), np.int32)])
     with pytest.raises(CommandError):
         result.result(10)
+
+
+def test_drain_fails_waiting_requests(srv):
+    model = OrtModel(BLOB, batchsize=8, minbatchsize=4)
+    waiting, _ = submit(srv, model, [rows(1, 0)])
+    assert depth(srv) == 1
+    srv.call(lambda: schedulers(srv).queue("CPU").drain())   # what the server's shutdown does
+    with pytest.raises(CommandError) as info:
+        waiting.result(10)
+    assert info.value.text == errors.SHUTTING_DOWN and depth(srv) == 0 and model.ran == []
