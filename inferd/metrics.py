@@ -99,6 +99,11 @@ class ModelMetrics:
         """A model was loaded (MODELSTORE or preload)."""
         self.load_seconds.labels(model, backend, device).observe(seconds)
 
+    def model_loaded_hook(self, model: Any, seconds: float) -> None:
+        """The models' load hook (``extensions['model_loaded_hooks']``): one MODELSTORE finished."""
+        key = model.key.decode("utf-8", "replace") if isinstance(model.key, bytes) else str(model.key)
+        self.model_loaded(key, str(model.backend), str(model.device).upper(), seconds)
+
 
 @dataclass
 class Snapshot:
@@ -263,6 +268,7 @@ class MetricsEndpoint:
         self._sampler.start()
         server.state.extensions["instantaneous"] = self._sampler
         server.state.extensions.setdefault("config_hooks", []).append(_follow_loglevel)
+        server.state.extensions.setdefault("model_loaded_hooks", []).append(self.models.model_loaded_hook)
         schedulers = server.state.extensions.get("schedulers")
         if schedulers is not None and self.models.observe_batch not in schedulers.observers:
             schedulers.observers.append(self.models.observe_batch)

@@ -113,10 +113,7 @@ class Preloader:
             argv += ["INPUTS", len(inputs), *inputs, "OUTPUTS", len(outputs), *outputs]
         started = time.monotonic()
         await self.call(*argv, "BLOB", blob)
-        seconds = time.monotonic() - started
-        metrics = self._client.server.extensions.get("metrics") if self._client else None
-        if metrics is not None:
-            metrics.models.model_loaded(key, backend, device.upper(), seconds)
+        seconds = time.monotonic() - started   # the metrics endpoint records it through the MODELSTORE hook
         log.info("preloaded model %s (%s on %s, %d bytes) in %.3fs", key, backend, device, len(blob), seconds)
         if "warmup" in entry:
             await self._warmup(key, entry["warmup"])

@@ -12,6 +12,7 @@ submits to the model's device queue, and writes its outputs on the loop when the
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,7 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
                           intra_op_parallelism=config.intra_op_parallelism,
                           inter_op_parallelism=config.inter_op_parallelism)
     loop = asyncio.get_running_loop()
+    started = time.monotonic()
     loading = loop.run_in_executor(None, build_model, spec, options)
     reply: asyncio.Future[Any] = loop.create_future()
 
@@ -83,6 +85,8 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
             return
         db.set(spec.key, model)
         db.touch(spec.key)
+        for hook in c.server.extensions.get("model_loaded_hooks", ()):   # metrics: model load duration
+            hook(model, time.monotonic() - started)
         _settle(reply, OK)
 
     loading.add_done_callback(loaded)

@@ -74,6 +74,8 @@ def test_failures_are_counted_with_a_bounded_reason(metered):
     with pytest.raises(redis.ResponseError):
         r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "bad", "OUTPUTS", 1, "out")
     samples = scrape(port)
+    assert value(samples, "inferd_model_load_duration_seconds_count", model="m", backend="ONNX", device="CPU") == 1
+    assert value(samples, "inferd_model_load_duration_seconds_sum", model="m", backend="ONNX", device="CPU") > 0
     assert value(samples, "inferd_model_request_failure_total", model="m", device="CPU", reason="backend_error") == 1
     assert value(samples, "inferd_model_request_success_total", model="m", device="CPU") == 0
 
