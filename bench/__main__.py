@@ -23,6 +23,7 @@ from bench.harness import Context, Settings
 from bench.procs import ROOT, ProcessGroup, short_error
 
 SUITES = {"scoring": scoring.run, "protocol": protocol.run, "batching": batching.run}
+OWNER = {"profile": "scoring"}  # records a suite writes under another name
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
     parser.add_argument("--duration", type=float, help="seconds measured per load run (after warm-up)")
     parser.add_argument("--clients", help="comma-separated client counts for the scoring sweep")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="sample inferd with py-spy on one extra scoring run (default: on, off with --quick)")
     return parser.parse_args(argv)
 
 
@@ -44,6 +47,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings.duration_s = args.duration
     if args.clients:
         settings.clients = tuple(int(c) for c in args.clients.split(","))
+    if args.profile is not None:
+        settings.profile = args.profile
     return settings
 
 
@@ -52,7 +57,8 @@ def kept_records(out: Path, rerun: set[str]) -> list[dict[str, Any]]:
     kept = []
     for path in sorted((out / "raw").glob("*.json")):
         data = json.loads(path.read_text())
-        if data.get("suite") in rerun or data.get("suite") not in SUITES:
+        owner = OWNER.get(data.get("suite"), data.get("suite"))
+        if owner in rerun or owner not in SUITES:
             path.unlink()
         else:
             kept.append(data)

@@ -31,6 +31,8 @@ class Settings:
     batching_models: tuple[tuple[str, int, int], ...] = (("dense-4x512", 4, 512), ("dense-8x1024", 8, 1024))
     raw_batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     raw_seconds: float = 1.5
+    profile: bool = True  # one extra, unmeasured scoring run of inferd under py-spy and per-thread CPU accounting
+    profile_clients: int = 16
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:
@@ -39,7 +41,7 @@ class Settings:
             return cls()
         return cls(quick=True, clients=(1, 16), duration_s=1.0, warmup_s=0.3, users=1000,
                    protocol_requests=10_000, protocol_requests_pipelined=50_000, batching_clients=(1, 16),
-                   raw_batch_sizes=(1, 16, 64), raw_seconds=0.2)
+                   raw_batch_sizes=(1, 16, 64), raw_seconds=0.2, profile=False)
 
 
 @dataclass

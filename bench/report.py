@@ -125,6 +125,28 @@ def _errors(r: dict[str, Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def profile_tables(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown for the profile of inferd's scoring path (per-thread CPU and the hottest Python functions)."""
+    lines: list[str] = []
+    for r in summary.by_suite(records, "profile"):
+        load = r.get("load", {})
+        lines += [f"## Where inferd's time goes (scoring, {r.get('clients')} clients, profiled run)", "",
+                  f"An extra run, not one of the measured ones: {_num(load.get('rps'))} inferences/s while sampled "
+                  f"by py-spy at 100 Hz (--nonblocking). Raw stacks: `profile/{r['name']}.stacks.txt`. "
+                  f"{r.get('error') or r.get('py_spy_error') or ''}", "",
+                  "| thread | CPU s | CPU µs per inference |", "|---|---:|---:|"]
+        for t in r.get("threads", []):
+            lines.append(f"| {t['kind']} ({t['tid']}) | {t['cpu_s']:.2f} | {_num(t['cpu_us_per_op'], 1)} |")
+        lines += ["", f"Event-loop thread, hottest functions by own time ({r.get('loop_samples', 0)} samples "
+                  "while not idle):", "", "| function | share |", "|---|---:|"]
+        lines += [f"| `{row['function']}` | {row['share']:.1%} |" for row in r.get("top_self", [])]
+        lines += ["", "Event-loop thread, inferd functions by inclusive time:", "", "| function | share |",
+                  "|---|---:|"]
+        lines += [f"| `{row['function']}` | {row['share']:.1%} |" for row in r.get("top_inclusive", [])]
+        lines.append("")
+    return lines
+
+
 def targets_table(records: list[dict[str, Any]]) -> list[str]:
     """The issue's targets, what was measured, and whether each is met."""
     lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
@@ -160,5 +182,7 @@ def write(out: Path, records: list[dict[str, Any]], machine: dict[str, Any], com
         lines += protocol_tables(records)
     if "batching" in suites:
         lines += batching_tables(records)
+    if "profile" in suites:
+        lines += profile_tables(records)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plots.write_all(out, records)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import loadgen, models
+from bench import loadgen, models, profile
 from bench.harness import Context, cpu_of, with_cpu
 from bench.procs import BenchError, ServerProcess, short_error
 
@@ -159,4 +159,23 @@ def run(ctx: Context) -> None:
                                                            "error": checks[system]})
                 continue
             _measure(ctx, system, clients, [inferd], port=inferd.port, command=dag_command(key))
+    if s.profile and inferd_ready:
+        _profile(ctx, inferd)
     ctx.procs.stop_all()
+
+
+def _profile(ctx: Context, inferd: ServerProcess) -> None:
+    """One more inferd run at the target client count, sampled (not a measurement: sampling perturbs it)."""
+    s = ctx.settings
+    clients = s.profile_clients
+    folder = ctx.out / "profile"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def load() -> dict[str, Any]:
+        return loadgen.run(inferd.port, clients, s.duration_s, 1.0, dag_command(MODEL_KEY), keyspace=s.users)
+
+    try:
+        data = profile.profile_load(inferd, load, s.duration_s, folder, f"scoring-inferd-c{clients}")
+    except BenchError as exc:
+        data = {"error": short_error(exc)}
+    ctx.record("profile", f"scoring-inferd-c{clients}", {"system": "inferd", "clients": clients, **data})

@@ -1,0 +1,104 @@
+"""Where inferd's time goes under load: CPU per thread from /proc/<pid>/task and a py-spy sample of the Python stacks.
+
+Run on an extra load run that is not one of the measured ones (sampling perturbs the server). Threads py-spy sees
+are Python threads (the event loop is the one whose id is the pid; the others are scheduler workers); threads it
+does not see are native (onnxruntime's intra-op pool and the like).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.procs import CLOCK_TICKS, ROOT, ServerProcess
+
+TOP = 15
+SAMPLE_RATE = 100
+THREAD_RE = re.compile(r"thread \((0x[0-9a-fA-F]+|\d+)\)")
+
+
+def thread_ticks(pid: int) -> dict[int, int]:
+    """utime+stime clock ticks of every thread of ``pid``."""
+    ticks: dict[int, int] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def py_spy() -> str | None:
+    """The py-spy executable (the project's venv first), or None."""
+    local = ROOT / ".venv" / "bin" / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+def summarize_stacks(raw: str, pid: int) -> dict[str, Any]:
+    """Top self and inclusive functions of the event-loop thread, and which thread ids py-spy saw."""
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    seen: set[int] = set()
+    loop_samples = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        match = THREAD_RE.match(frames[0])
+        tid = int(match.group(1), 0) if match else -1
+        seen.add(tid)
+        if tid != pid or len(frames) < 2:
+            continue
+        loop_samples += int(count)
+        self_time[frames[-1]] += int(count)
+        for frame in set(frames[1:]):
+            inclusive[frame] += int(count)
+    def top(counter: Counter[str]) -> list[dict[str, Any]]:
+        return [{"function": f, "samples": n, "share": round(n / loop_samples, 3) if loop_samples else 0.0}
+                for f, n in counter.most_common(TOP)]
+    return {"loop_samples": loop_samples, "python_threads": sorted(seen), "top_self": top(self_time),
+            "top_inclusive": [row for row in top(inclusive) if "inferd/" in row["function"]
+                              or "prometheus" in row["function"] or "numpy" in row["function"]]}
+
+
+def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path, name: str) -> dict[str, Any]:
+    """Run ``run_load()`` while sampling; return per-thread CPU per request and the stack summary."""
+    pid = server.proc.pid
+    before = thread_ticks(pid)
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(run_load()))
+    worker.start()
+    spy = py_spy()
+    stacks = ""
+    spy_error = "py-spy not installed" if spy is None else ""
+    if spy is not None:
+        target = out / f"{name}.stacks.txt"
+        done = subprocess.run([spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r",
+                               str(SAMPLE_RATE), "--nonblocking", "--threads", "-f", "raw", "-o", str(target)],
+                              capture_output=True, text=True)
+        if done.returncode == 0 and target.exists():
+            stacks = target.read_text()
+        else:
+            spy_error = (done.stderr or done.stdout).strip()[-300:]
+    worker.join()
+    after = thread_ticks(pid)
+    requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
+    summary = summarize_stacks(stacks, pid)
+    threads = []
+    for tid, ticks in sorted(after.items()):
+        used = (ticks - before.get(tid, 0)) / CLOCK_TICKS
+        if used <= 0:
+            continue
+        kind = "event loop" if tid == pid else ("python worker" if tid in summary["python_threads"]
+                                                 else "native (not seen by py-spy)")
+        threads.append({"tid": tid, "kind": kind, "cpu_s": round(used, 3),
+                        "cpu_us_per_op": round(used / requests * 1e6, 1) if requests else None})
+    return {"load": result, "threads": threads, "py_spy_error": spy_error, **summary}
