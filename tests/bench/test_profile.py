@@ -16,7 +16,7 @@ thread (0x7f): worker;_work (inferd/scheduler/queues.py:5) 50
 def test_summarize_stacks_counts_only_the_event_loop_thread() -> None:
     summary = summarize_stacks(RAW, pid=100)
     assert summary["loop_samples"] == 10
-    assert summary["python_threads"] == [0x7F, 100]
+    assert summary["python_threads"] == [100, 0x7F]
     top = {row["function"]: row["share"] for row in summary["top_self"]}
     assert top == {"data_received (inferd/resp/connection.py:9)": 0.6, "_write (inferd/resp/connection.py:20)": 0.3,
                    "run (inferd/server.py:1)": 0.1}
