@@ -87,6 +87,16 @@ def test_inferd_runs_complete(quick_run: Any) -> None:
 
 
 @pytest.mark.slow
+def test_inferd_scoring_path_is_correct_and_completes(quick_run: Any) -> None:
+    records = _records(quick_run[0])
+    setup = next(r for r in records if r["suite"] == "scoring" and r["system"] == "setup")
+    assert setup["checks"]["inferd"] == "ok" and setup["checks"]["inferd-nobatch"] == "ok"
+    assert setup["inferd_command"].startswith("AI.DAGEXECUTE LOAD 1 ref:__user__ |> AI.TENSORSET tx FLOAT 1 30")
+    runs = [r for r in records if r["suite"] == "scoring" and r["system"] in ("inferd", "inferd-nobatch")]
+    assert len(runs) == 4 and all(_completed(r) for r in runs), [r.get("error") for r in runs]
+
+
+@pytest.mark.slow
 def test_markdown_has_every_section_and_table(quick_run: Any) -> None:
     text = (quick_run[0] / "results.md").read_text()
     for heading in ("## Targets", "## Transaction scoring", "## Protocol", "## Batching"):
