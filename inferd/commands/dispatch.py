@@ -59,15 +59,14 @@ class Dispatcher:
         The common case (a known command without subcommands, right arity, authenticated, outside MULTI) runs
         straight through; everything else goes through :meth:`lookup` and the gates.
         """
-        cmd = self.table.get(argv[0])
+        cmd: Any = self.table.get(argv[0])
         if cmd is None or cmd.subcommands or (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
-            found = self.lookup(argv)
-            if found.__class__ is CommandError:
+            cmd = self.lookup(argv)
+            if cmd.__class__ is CommandError:
                 if client.multi is not None:
                     client.multi_dirty = True
                 self.server.record_error("ERR")
-                return found
-            cmd = found  # type: ignore[assignment]
+                return cmd
         if client.multi is not None or not client.authenticated:
             gated = self._gate(client, cmd, argv)
             if gated is not None:
@@ -75,7 +74,7 @@ class Dispatcher:
         client.last_command = cmd
         start = _perf_ns()
         try:
-            reply = cmd.handler(client, argv)  # type: ignore[misc]
+            reply = cmd.handler(client, argv)
         except CommandError as exc:
             reply = exc
         except Exception:  # a bug in a handler must never reach the client as a traceback or kill the server
