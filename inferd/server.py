@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -80,6 +81,11 @@ class Server:
         for sub in self.subsystems:
             await sub.start(self)
         self._cron = loop.create_task(self._run_cron())
+        # The keyspace holds millions of long-lived containers (hashes, lists, sets) that rarely form cycles: move
+        # what start-up created out of the collector's sight and collect less often, so a full collection does not
+        # walk the reference data in the middle of a request.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         log.info("inferd %s ready to accept connections tcp %s port=%d (backends: %s)", __version__,
                  " ".join(hosts), state.bound_port, self.state.extensions.get("backends_summary", "none loaded"))
         self.ready.set()
