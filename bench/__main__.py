@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
     parser.add_argument("--duration", type=float, help="seconds measured per load run (after warm-up)")
     parser.add_argument("--clients", help="comma-separated client counts for the scoring sweep")
+    parser.add_argument("--inferd-args", default="", metavar="ARGS",
+                        help="extra options for every inferd started, e.g. '--intra-op-parallelism 1' "
+                             "(default: none; the published figures use inferd's defaults)")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="sample inferd with py-spy on one extra scoring run (default: on, off with --quick)")
     return parser.parse_args(argv)
@@ -47,6 +50,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings.duration_s = args.duration
     if args.clients:
         settings.clients = tuple(int(c) for c in args.clients.split(","))
+    if args.inferd_args:
+        settings.inferd_args = tuple(shlex.split(args.inferd_args))
     if args.profile is not None:
         settings.profile = args.profile
     return settings

@@ -93,6 +93,8 @@ def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, mod
                                                            "error": str(exc)})
         return
     for clients in s.batching_clients:
+        if clients == 1:  # the round-trip floor, measured right before the single-client runs it is compared with
+            _load(ctx, inferd, f"{tag}-ping-c1", 1, ["PING"], {"system": "ping", "model": tag})
         for system, key, batchsize in (("inferd", tag, s.batching_batchsize), ("inferd-nobatch", f"{tag}-nobatch", 0)):
             command = ["AI.MODELEXECUTE", key, "INPUTS", "1", f"{tag}:x:__user__", "OUTPUTS", "1", f"{tag}:y:__user__"]
             _load(ctx, inferd, f"{tag}-{system}-c{clients}", clients, command,
@@ -100,9 +102,8 @@ def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, mod
 
 
 def run(ctx: Context) -> None:
-    """Per model: the raw sweep first (inferd idle), then inferd's sweeps; one PING round-trip measurement."""
-    inferd = ctx.procs.start_inferd()
-    _load(ctx, inferd, "ping-c1", 1, ["PING"], {"system": "ping"})
+    """Per model: the raw sweep first (inferd idle), then inferd's sweeps, with a PING run before the 1-client ones."""
+    inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     for tag, layers, width in ctx.settings.batching_models:
         model = models.dense_model(layers, width)
         raw_sweep(ctx, tag, model)

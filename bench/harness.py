@@ -33,6 +33,7 @@ class Settings:
     raw_seconds: float = 1.5
     profile: bool = True  # one extra, unmeasured scoring run of inferd under py-spy and per-thread CPU accounting
     profile_clients: int = 16
+    inferd_args: tuple[str, ...] = ()  # extra command-line options for every inferd started (default: none)
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:

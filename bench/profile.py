@@ -17,21 +17,23 @@ from typing import Any
 
 from bench.procs import CLOCK_TICKS, ROOT, ServerProcess
 
-TOP = 15
+TOP = 20
+INCLUSIVE_PARTS = ("inferd/", "prometheus_client/", "numpy/")
+ENTRY_FRAMES = ("inferd/cli.py", "inferd/__main__.py", "inferd/server.py")
 SAMPLE_RATE = 100
 THREAD_RE = re.compile(r"thread \((0x[0-9a-fA-F]+|\d+)\)")
 
 
-def thread_ticks(pid: int) -> dict[int, int]:
-    """utime+stime clock ticks of every thread of ``pid``."""
-    ticks: dict[int, int] = {}
+def thread_ticks(pid: int) -> dict[int, tuple[int, int]]:
+    """(utime, stime) clock ticks of every thread of ``pid``: user-space and kernel CPU."""
+    ticks: dict[int, tuple[int, int]] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2:].split()
-        ticks[int(tid)] = int(fields[11]) + int(fields[12])
+        ticks[int(tid)] = (int(fields[11]), int(fields[12]))
     return ticks
 
 
@@ -64,9 +66,15 @@ def summarize_stacks(raw: str, pid: int) -> dict[str, Any]:
     def top(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "samples": n, "share": round(n / loop_samples, 3) if loop_samples else 0.0}
                 for f, n in counter.most_common(TOP)]
+    for frame in list(inclusive):
+        if not any(part in frame for part in INCLUSIVE_PARTS) or any(part in frame for part in ENTRY_FRAMES):
+            del inclusive[frame]
     return {"loop_samples": loop_samples, "python_threads": sorted(seen), "top_self": top(self_time),
-            "top_inclusive": [row for row in top(inclusive) if "inferd/" in row["function"]
-                              or "prometheus" in row["function"] or "numpy" in row["function"]]}
+            "top_inclusive": top(inclusive)}
+
+
+def _per_op(seconds: float, requests: int) -> float | None:
+    return round(seconds / requests * 1e6, 1) if requests else None
 
 
 def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path, name: str) -> dict[str, Any]:
@@ -93,12 +101,14 @@ def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path
     requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
     summary = summarize_stacks(stacks, pid)
     threads = []
-    for tid, ticks in sorted(after.items()):
-        used = (ticks - before.get(tid, 0)) / CLOCK_TICKS
-        if used <= 0:
+    for tid, (utime, stime) in sorted(after.items()):
+        user = (utime - before.get(tid, (0, 0))[0]) / CLOCK_TICKS
+        kernel = (stime - before.get(tid, (0, 0))[1]) / CLOCK_TICKS
+        if user + kernel <= 0:
             continue
         kind = "event loop" if tid == pid else ("python worker" if tid in summary["python_threads"]
                                                  else "native (not seen by py-spy)")
-        threads.append({"tid": tid, "kind": kind, "cpu_s": round(used, 3),
-                        "cpu_us_per_op": round(used / requests * 1e6, 1) if requests else None})
+        threads.append({"tid": tid, "kind": kind, "cpu_s": round(user + kernel, 3),
+                        "cpu_us_per_op": _per_op(user + kernel, requests), "user_us_per_op": _per_op(user, requests),
+                        "kernel_us_per_op": _per_op(kernel, requests)})
     return {"load": result, "threads": threads, "py_spy_error": spy_error, **summary}

@@ -59,7 +59,7 @@ def _measure(ctx: Context, server: ServerProcess, system: str, test: str, pipeli
 def run(ctx: Context) -> None:
     """Both servers up, every (test, pipeline) measured on each, alternating."""
     redis_server = ctx.procs.start_redis()
-    inferd = ctx.procs.start_inferd()
+    inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     for pipeline in PIPELINES:
         for test in TESTS:
             _measure(ctx, redis_server, "redis-server", test, pipeline)

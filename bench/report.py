@@ -92,9 +92,10 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
               "| clients | system | rows/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | errors |",
               "|---:|---|---:|---:|---:|---:|---:|---|"]
     for r in runs:
-        if r.get("system") in ("inferd", "inferd-nobatch") and r.get("model") == tag:
+        if r.get("system") in ("inferd", "inferd-nobatch", "ping") and r.get("model") == tag:
             lat = r.get("latency_us", {})
-            lines.append(f"| {r.get('clients')} | {r['system']} (BATCHSIZE {r.get('batchsize', '?')}) | "
+            what = "PING" if r["system"] == "ping" else f"{r['system']} (BATCHSIZE {r.get('batchsize', '?')})"
+            lines.append(f"| {r.get('clients')} | {what} | "
                          f"{_num(r.get('rps'))} | {_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | "
                          f"{_ms(lat.get('p999'))} | {_num(r.get('server_cpu_us_per_op'), 1)} | {_errors(r)} |")
     lines += ["", f"Best raw: {_num(b['raw_best_rows_per_s'])} rows/s at batch {b['raw_best_batch']}; best inferd: "
@@ -109,11 +110,6 @@ def batching_tables(records: list[dict[str, Any]]) -> list[str]:
     """Markdown for the batching suite, one section per model."""
     runs = summary.by_suite(records, "batching")
     lines = ["## Batching (dense ONNX models: N x W -> layers x (Dense W + ReLU))", ""]
-    ping = next((r for r in runs if r.get("system") == "ping"), None)
-    if ping is not None:
-        lat = ping.get("latency_us", {})
-        lines += [f"PING, 1 client: p50 {_num(lat.get('p50'), 1)} µs, p99 {_num(lat.get('p99'), 1)} µs "
-                  f"({_errors(ping)} errors).", ""]
     for tag in summary.batching_models(records):
         lines += _batching_model_tables(runs, summary.batching_summary(records, tag))
     return lines + ["![batching](batching_throughput.png)", ""]
@@ -134,9 +130,11 @@ def profile_tables(records: list[dict[str, Any]]) -> list[str]:
                   f"An extra run, not one of the measured ones: {_num(load.get('rps'))} inferences/s while sampled "
                   f"by py-spy at 100 Hz (--nonblocking). Raw stacks: `profile/{r['name']}.stacks.txt`. "
                   f"{r.get('error') or r.get('py_spy_error') or ''}", "",
-                  "| thread | CPU s | CPU µs per inference |", "|---|---:|---:|"]
+                  "| thread | CPU s | CPU µs per inference | of which user | of which kernel |",
+                  "|---|---:|---:|---:|---:|"]
         for t in r.get("threads", []):
-            lines.append(f"| {t['kind']} ({t['tid']}) | {t['cpu_s']:.2f} | {_num(t['cpu_us_per_op'], 1)} |")
+            lines.append(f"| {t['kind']} ({t['tid']}) | {t['cpu_s']:.2f} | {_num(t['cpu_us_per_op'], 1)} | "
+                         f"{_num(t.get('user_us_per_op'), 1)} | {_num(t.get('kernel_us_per_op'), 1)} |")
         lines += ["", f"Event-loop thread, hottest functions by own time ({r.get('loop_samples', 0)} samples "
                   "while not idle):", "", "| function | share |", "|---|---:|"]
         lines += [f"| `{row['function']}` | {row['share']:.1%} |" for row in r.get("top_self", [])]
@@ -155,15 +153,17 @@ def targets_table(records: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def machine_lines(machine: dict[str, Any], command: str) -> list[str]:
+def machine_lines(machine: dict[str, Any], command: str, settings: dict[str, Any]) -> list[str]:
     """The header: command, machine, software versions, load."""
+    inferd_args = " ".join(settings.get("inferd_args") or ()) or "none (defaults)"
     packages = ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items())
     return ["# inferd benchmark results", "", f"Command: `{command}`", "",
             f"Date (UTC): {machine.get('date_utc')}; commit {machine.get('git_commit')}", "",
             f"Machine: {machine.get('nproc')} CPUs ({machine.get('cpu_model')}), {machine.get('memory_gib')} GiB "
             f"memory, Linux {machine.get('kernel')}; Python {machine.get('python')}; {machine.get('redis_server')}; "
             f"{machine.get('gcc')}.", "", f"Packages: {packages}.", "",
-            f"Load average (1/5/15 min) at start {machine.get('load_average_start')}, at end "
+            f"inferd options: {inferd_args}. Load average (1/5/15 min) at start "
+            f"{machine.get('load_average_start')}, at end "
             f"{machine.get('load_average_end')}. Client and servers share the machine; all traffic is loopback.", ""]
 
 
@@ -174,7 +174,7 @@ def write(out: Path, records: list[dict[str, Any]], machine: dict[str, Any], com
     doc = {"command": command, "machine": machine, "settings": settings, "targets": [
         {"target": t, "measured": m, "met": ok} for t, m, ok in summary.targets(records)], "records": records}
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    lines = machine_lines(machine, command) + targets_table(records)
+    lines = machine_lines(machine, command, settings) + targets_table(records)
     suites = {r["suite"] for r in records}
     if "scoring" in suites:
         lines += scoring_tables(records)

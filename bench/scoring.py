@@ -139,7 +139,7 @@ def run(ctx: Context) -> None:
     refs = models.reference_blobs(s.users)
     redis_server, uvicorn = _start_peer(ctx, str(model_path), refs)
     checks = {"peer": check_peer(uvicorn.port, model, refs)}
-    inferd = ctx.procs.start_inferd()
+    inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     inferd_ready = True
     try:
         load_inferd_data(inferd.port, refs, model, s.scoring_batchsize)

@@ -83,7 +83,7 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
     inferd = [r for r in runs if r.get("system") == "inferd" and r.get("model") == model and _ok(r)]
     best = max(inferd, key=lambda r: r["rps"], default=None)
     single = next((r for r in inferd if r.get("clients") == 1), None)
-    ping = next((r for r in runs if r.get("system") == "ping" and _ok(r)), None)
+    ping = next((r for r in runs if r.get("system") == "ping" and r.get("model") == model and _ok(r)), None)
     raw_one = next((r for r in raw if r["batch"] == 1), None)
     base = (ping["latency_us"]["p50"] + raw_one["latency_us"]["p50"]) if ping and raw_one else None
     return {

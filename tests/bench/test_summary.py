@@ -47,7 +47,7 @@ def test_protocol_ratio_uses_the_worst_test() -> None:
 def test_batching_ratios() -> None:
     raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r,
             "latency_us": {"p50": p50, "p99": p50}} for b, r, p50 in ((1, 1000.0, 100.0), (8, 4000.0, 500.0))]
-    ping = _load("ping", 1, 10_000, 60, suite="batching")
+    ping = _load("ping", 1, 10_000, 60, suite="batching", model="m")
     ping["latency_us"]["p50"] = 30.0
     one = _load("inferd", 1, 700, 300, suite="batching", model="m")
     one["latency_us"]["p50"] = 150.0
