@@ -1,0 +1,64 @@
+"""The data-type commands inside MULTI/EXEC and under WATCH, compared with redis-server."""
+from __future__ import annotations
+
+import pytest
+
+
+def _transaction(client, *commands):
+    pipe = client.pipeline(transaction=True)
+    for args in commands:
+        pipe.execute_command(*args)
+    return pipe.execute(raise_on_error=False)
+
+
+def _normalise(replies):
+    return [repr(r) if isinstance(r, Exception) else sorted(r) if isinstance(r, set) else r for r in replies]
+
+
+def test_replies_inside_exec_are_snapshots(both):
+    commands = [("SADD", "s", "a"), ("SMEMBERS", "s"), ("SADD", "s", "b"), ("HSET", "h", "f", "1"), ("HGETALL", "h"),
+                ("HSET", "h", "g", "2"), ("RPUSH", "l", "x"), ("LRANGE", "l", "0", "-1"), ("RPUSH", "l", "y"),
+                ("ZADD", "z", "1", "m"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZADD", "z", "2", "n"),
+                ("INCR", "s"), ("SMEMBERS", "s")]
+    ours, theirs = (_normalise(_transaction(client, *commands)) for client in both)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("write", [("HSET", "k", "f", "v"), ("RPUSH", "k", "x"), ("SADD", "k", "m"),
+                                   ("ZADD", "k", "1", "m"), ("EXPIRE", "k", "100"), ("RENAME", "other", "k"),
+                                   ("COPY", "other", "k"), ("SWAPDB", "0", "1"), ("DEL", "k"), ("APPEND", "k", "x"),
+                                   ("MSET", "a", "1", "k", "2"), ("SETRANGE", "k", "0", "x"), ("PERSIST", "k")])
+def test_writes_abort_watchers(both, write):
+    results = []
+    for client in both:
+        client.set("other", "o")
+        client.delete("k")
+        if write[0] not in ("HSET", "RPUSH", "SADD", "ZADD", "COPY"):   # those create k; the others modify it
+            client.set("k", "1", ex=1000)
+        watcher = client.pipeline(transaction=True)
+        watcher.watch("k")
+        client.execute_command(*write)   # another connection of the pool writes the watched key
+        watcher.multi()
+        watcher.set("k", "from-transaction")
+        try:
+            results.append(watcher.execute())
+        except Exception as exc:   # redis-py raises WatchError for an aborted EXEC
+            results.append(type(exc).__name__)
+        finally:
+            watcher.reset()
+        client.execute_command("SWAPDB", "0", "1") if write[0] == "SWAPDB" else None
+    assert results[0] == results[1] == "WatchError"
+
+
+def test_copy_to_another_db_aborts_watchers_there(server):
+    writer, watcher_client = server.client(), server.client()
+    writer.flushall()
+    writer.set("src", "v")
+    watcher_client.select(1)
+    watcher = watcher_client.pipeline(transaction=True)
+    watcher.watch("dst")
+    writer.copy("src", "dst", destination_db=1)
+    watcher.multi()
+    watcher.set("dst", "x")
+    with pytest.raises(Exception, match="Watched variable changed"):
+        watcher.execute()
