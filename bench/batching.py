@@ -10,6 +10,9 @@ For each model of the settings (the issue's example, 4 x Dense 512, and a comput
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -17,7 +20,7 @@ import numpy as np
 
 from bench import loadgen, models
 from bench.harness import Context, with_cpu
-from bench.procs import BenchError, ServerProcess, short_error
+from bench.procs import ROOT, BenchError, ServerProcess, short_error
 
 SUITE = "batching"
 INPUT_KEYS = 1000
@@ -101,6 +104,21 @@ def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, mod
                   {"system": system, "model": tag, "batchsize": batchsize})
 
 
+def batching_gain(ctx: Context) -> None:
+    """The scheduler's own check, bench/batching_gain.py (BATCHSIZE 16 vs 0, 32 redis-py clients), recorded as is."""
+    seconds = 0.5 if ctx.settings.quick else 5.0
+    argv = [sys.executable, str(ROOT / "bench" / "batching_gain.py"), "--seconds", str(seconds)]
+    try:
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode != 0 or not lines:
+            raise BenchError(f"batching_gain.py failed: {(done.stderr or done.stdout).strip()[-300:]}")
+        data = json.loads(lines[-1])
+    except (BenchError, subprocess.TimeoutExpired, ValueError) as exc:
+        data = {"error": short_error(exc)}
+    ctx.record(SUITE, "batching-gain", {"system": "batching_gain", **data})
+
+
 def run(ctx: Context) -> None:
     """Per model: the raw sweep first (inferd idle), then inferd's sweeps, with a PING run before the 1-client ones."""
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
@@ -109,3 +127,5 @@ def run(ctx: Context) -> None:
         raw_sweep(ctx, tag, model)
         _inferd_sweep(ctx, inferd, tag, width, model)
     ctx.procs.stop_all()
+    if (ROOT / "bench" / "batching_gain.py").exists():
+        batching_gain(ctx)

@@ -112,7 +112,20 @@ def batching_tables(records: list[dict[str, Any]]) -> list[str]:
     lines = ["## Batching (dense ONNX models: N x W -> layers x (Dense W + ReLU))", ""]
     for tag in summary.batching_models(records):
         lines += _batching_model_tables(runs, summary.batching_summary(records, tag))
+    gain = next((r for r in runs if r.get("system") == "batching_gain"), None)
+    if gain is not None:
+        lines += ["### Scheduler batching gain (bench/batching_gain.py)", "", _gain_line(gain), ""]
     return lines + ["![batching](batching_throughput.png)", ""]
+
+
+def _gain_line(r: dict[str, Any]) -> str:
+    if r.get("error"):
+        return f"Not measured: {_errors(r)}"
+    batched, unbatched = r.get("batched", {}), r.get("unbatched", {})
+    return (f"{r.get('clients')} redis-py clients, 256 -> 3 x Dense 2048 model: BATCHSIZE {r.get('batchsize')} "
+            f"{_num(batched.get('requests_per_s'))} req/s (mean batch {batched.get('mean_batch')}) vs BATCHSIZE 0 "
+            f"{_num(unbatched.get('requests_per_s'))} req/s -> **{_ratio(r.get('throughput_gain'))}** "
+            f"(raw per-row cost at batch 64 / batch 1: {r.get('raw_batch64_over_batch1_per_row')}).")
 
 
 def _errors(r: dict[str, Any]) -> str:

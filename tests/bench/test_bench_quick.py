@@ -81,6 +81,8 @@ def test_inferd_runs_complete(quick_run: Any) -> None:
     protocol = [r for r in records if r["suite"] == "protocol" and r["system"] == "inferd"]
     assert len(protocol) == 8 and all(not r.get("error") and r["rps"] > 0 for r in protocol)
     batching = [r for r in records if r["suite"] == "batching" and r["system"] in ("inferd", "inferd-nobatch", "ping")]
+    gain = next(r for r in records if r["suite"] == "batching" and r["system"] == "batching_gain")
+    assert not gain.get("error") and gain["batched"]["requests_per_s"] > 0, gain
     assert batching and all(_completed(r) for r in batching), [r.get("error") for r in batching]
     raw = [r for r in records if r["suite"] == "batching" and r["system"] == "raw"]
     assert raw and all(r["rows_per_s"] > 0 for r in raw)
