@@ -25,7 +25,7 @@ def test_expire_family(both):
              ("EXPIRE", "nokey", "100"), ("EXPIRE", "k", "100", "XX"), ("EXPIRE", "k", "100", "NX"),
              ("TTL", "k"), ("EXPIRE", "k", "50", "NX"), ("EXPIRE", "k", "50", "GT"), ("EXPIRE", "k", "200", "GT"),
              ("TTL", "k"), ("EXPIRE", "k", "300", "LT"), ("EXPIRE", "k", "100", "LT"), ("TTL", "k"),
-             ("EXPIRE", "k", "100", "XX", "GT"), ("EXPIRE", "k", "10", "NX", "XX"), ("EXPIRE", "k", "10", "GT", "LT"),
+             ("EXPIRE", "k", "150", "XX", "GT"), ("EXPIRE", "k", "10", "NX", "XX"), ("EXPIRE", "k", "10", "GT", "LT"),
              ("EXPIRE", "k", "10", "foo"), ("EXPIRE", "k", "abc"), ("EXPIRE", "k", "9223372036854775807"),
              ("PEXPIRE", "k", "9223372036854775807"), ("EXPIREAT", "k", "9223372036854775807"),
              ("PEXPIRE", "k", "100000"), ("PERSIST", "k"), ("PERSIST", "k"), ("TTL", "k"), ("PERSIST", "nokey"),
