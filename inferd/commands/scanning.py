@@ -25,6 +25,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.errors import CommandError
@@ -156,9 +158,11 @@ class KeySnapshot:
     __slots__ = ("positions", "keys")
 
     def __init__(self, keys: Iterable[bytes]) -> None:
-        pairs = sorted((position(k), k) for k in keys)
-        self.positions = [p for p, _ in pairs]
-        self.keys = [k for _, k in pairs]
+        listed = list(keys)
+        positions = np.fromiter(map(position, listed), dtype=np.int64, count=len(listed))
+        order = np.argsort(positions, kind="stable")
+        self.positions: list[int] = positions[order].tolist()
+        self.keys = [listed[i] for i in order.tolist()]
 
     def step(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
         """Up to about ``count`` keys from ``cursor`` on, and the next cursor (0 at the end)."""
