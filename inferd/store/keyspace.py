@@ -6,6 +6,7 @@ The event loop thread owns the keyspace, so nothing here locks.
 """
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import deque
@@ -72,11 +73,11 @@ class Database:
         return -1 if deadline is None else max(0, deadline - now_ms())
 
     def random_key(self) -> bytes | None:
-        """A random live key or None."""
+        """A random live key or None (uniform; O(n) in the number of keys, like a dict must be walked)."""
         for _ in range(100):
             if not self.data:
                 return None
-            key = random.choice(list(self.data)) if len(self.data) < 64 else next(iter(self.data))
+            key = next(itertools.islice(iter(self.data), random.randrange(len(self.data)), None))
             if self.get(key) is not None:
                 return key
         return None

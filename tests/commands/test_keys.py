@@ -166,3 +166,10 @@ def test_object_and_memory(both):
     for key in ("int", "emb", "l", "h", "z", "is"):
         assert ours.memory_usage(key) > 0
     assert ours.object("idletime", "emb") == 0
+
+
+def test_randomkey_is_random_in_a_large_database(r):
+    r.mset({f"k{i}": i for i in range(200)})
+    seen = {r.randomkey() for _ in range(60)}
+    assert len(seen) > 10
+    assert all(key.startswith(b"k") for key in seen)
