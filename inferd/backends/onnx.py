@@ -61,6 +61,11 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
     if has_external_data(blob):
         raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
     session_options = ort.SessionOptions()
+    # ORT's thread pools spin-wait after each run by default; in a server those threads share the cores with the
+    # event loop and the other queues, and the spinning takes CPU they need (it cost more CPU than the model
+    # itself on small models). Idle pool threads sleep instead.
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session_options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if options.intra_op_parallelism > 0:
         session_options.intra_op_num_threads = options.intra_op_parallelism
     if options.inter_op_parallelism > 0:
