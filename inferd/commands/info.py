@@ -166,13 +166,19 @@ def all_sections(s: ServerState) -> dict[str, Callable[[ServerState], Section]]:
 
 
 def render(s: ServerState, requested: list[str]) -> str:
-    """The INFO text for the requested section names (``default``, ``all``, ``everything`` or names)."""
+    """The INFO text for the requested section names (``default``, ``all``, ``everything``, ``modules`` or names).
+
+    Sections that subsystems register (``ai``) are not in the default set, as Redis keeps module sections out of
+    it: ``INFO ai``, ``INFO modules`` and ``INFO everything`` show them (``ai`` counts AI values over the keyspace).
+    """
     sections = all_sections(s)
     names: list[str] = []
     for word in requested or ["default"]:
         word = word.lower()
         if word == "default":
-            names += [n for n in DEFAULT_SECTIONS if n in sections] + [n for n in sections if n not in BUILTIN_SECTIONS]
+            names += [n for n in DEFAULT_SECTIONS if n in sections]
+        elif word == "modules":
+            names += [n for n in sections if n not in BUILTIN_SECTIONS]
         elif word in ("all", "everything"):
             names += list(sections)
         elif word in sections:

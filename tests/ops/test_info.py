@@ -138,7 +138,8 @@ def test_ai_section(r):
     assert cpu["threads"] == 1 and cpu["depth"] == 0
     for name in ("ai_models", "ai_scripts", "ai_tensors"):
         assert isinstance(ai[name], int)
-    assert "ai" in r.info("everything") or "ai_queues" in r.info("everything")
+    assert "ai_queues" in r.info("everything") and "ai_queues" in r.info("modules")
+    assert "ai_queues" not in r.info()          # like Redis's module sections: not in the default set
     assert "# AI\r\n" in raw_info(r, "ai")
 
 
