@@ -1,28 +1,24 @@
-"""Command groups, one module each; :func:`build_table` merges their tables explicitly."""
+"""Command groups, one module each; :func:`build_table` merges their tables explicitly.
+
+The groups are imported when the table is built, not when this package is imported, so that the value types in
+``store/`` can use the argument parsers in :mod:`inferd.commands.args` without pulling every command group in.
+"""
 from __future__ import annotations
 
-from inferd.commands import (
-    ai_admin,
-    connection,
-    dag,
-    hashes,
-    introspection,
-    keys,
-    lists,
-    models,
-    server,
-    sets,
-    strings,
-    tensors,
-    transactions,
-    zsets,
-)
+import importlib
+from types import ModuleType
+
 from inferd.commands.table import Command, merge_tables
 
-GROUPS = (connection, server, introspection, transactions, strings, tensors, models, ai_admin, keys, hashes, lists,
-          sets, zsets, dag)
+GROUP_NAMES = ("connection", "server", "introspection", "transactions", "strings", "keys", "hashes", "lists", "sets",
+               "zsets", "tensors", "models", "ai_admin", "dag")
+
+
+def groups() -> list[ModuleType]:
+    """Every command group module, in table order."""
+    return [importlib.import_module(f"inferd.commands.{name}") for name in GROUP_NAMES]
 
 
 def build_table() -> dict[bytes, Command]:
     """The merged command table of every group (a name declared twice is an error)."""
-    return merge_tables(*(group.COMMANDS for group in GROUPS))
+    return merge_tables(*(group.COMMANDS for group in groups()))

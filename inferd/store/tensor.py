@@ -6,6 +6,7 @@ over the received bytes (zero-copy); TENSORGET BLOB replies with a memoryview of
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,12 +156,26 @@ def from_values(dtype: DType, shape: tuple[int, ...], values: Sequence[bytes]) -
     if dtype.kind == "string":
         return Tensor(_string_array([_string_value(v) for v in values], shape), dtype)
     if dtype.kind == "float":
-        parsed: list[Any] = [parse_float(v, errors.AI_INVALID_VALUE) for v in values]
+        parsed: list[Any] = _plain_floats(values) or [parse_float(v, errors.AI_INVALID_VALUE) for v in values]
     else:
         low, high = (0, 1) if dtype.kind == "bool" else _int_bounds(dtype.numpy)
         parsed = [_int_value(v, low, high) for v in values]
     with np.errstate(over="ignore"):
         return Tensor(np.array(parsed, dtype=dtype.numpy).reshape(shape), dtype)
+
+
+_NOT_PLAIN_NUMBER = re.compile(rb"[^0-9eE.+\-\x00]")
+
+
+def _plain_floats(values: Sequence[bytes]) -> list[float] | None:
+    """Fast path for VALUES: when every value is made of digits, sign, point and exponent only, float() reads them
+    exactly as the careful parser would; None sends anything else (and every error) to the careful parser."""
+    if not values or _NOT_PLAIN_NUMBER.search(b"\x00".join(values)) is not None:
+        return None
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return None
 
 
 def zeros(dtype: DType, shape: tuple[int, ...]) -> Tensor:
