@@ -17,7 +17,6 @@ from inferd import errors
 from inferd.commands.args import parse_float, parse_int
 from inferd.errors import CommandError
 
-
 _INT64_MAX = (1 << 63) - 1
 
 
@@ -168,8 +167,10 @@ _NOT_PLAIN_NUMBER = re.compile(rb"[^0-9eE.+\-\x00]")
 
 
 def _plain_floats(values: Sequence[bytes]) -> list[float] | None:
-    """Fast path for VALUES: when every value is made of digits, sign, point and exponent only, float() reads them
-    exactly as the careful parser would; None sends anything else (and every error) to the careful parser."""
+    """Fast path for VALUES: plain numbers (digits, sign, point, exponent) read in one pass.
+
+    float() reads such values exactly as the careful parser would; None sends anything else (and every error) to it.
+    """
     if not values or _NOT_PLAIN_NUMBER.search(b"\x00".join(values)) is not None:
         return None
     try:
