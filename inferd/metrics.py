@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, make_wsgi_app
@@ -38,6 +38,18 @@ MAX_ERROR_PREFIXES = 64   # errorstats prefixes exported (DEBUG ERROR can invent
 def failure_reason(reason: str) -> str:
     """Bound the ``reason`` label to :data:`FAILURE_REASONS`."""
     return reason if reason in FAILURE_REASONS else "other"
+
+
+class _ModelChildren(NamedTuple):
+    """The per-(model, device) series a batch updates."""
+
+    success: Any
+    inferences: Any
+    executions: Any
+    request_seconds: Any
+    queue_seconds: Any
+    compute_seconds: Any
+    batch_size: Any
 
 
 class ModelMetrics:
@@ -64,23 +76,37 @@ class ModelMetrics:
                                     buckets=BATCH_BUCKETS, registry=registry)
         self.load_seconds = Histogram("inferd_model_load_duration_seconds", "Model load (compile) time",
                                       ["model", "backend", "device"], buckets=LOAD_BUCKETS, registry=registry)
+        self._by_model: dict[tuple[str, str], _ModelChildren] = {}
+
+    def _children(self, model: str, device: str) -> _ModelChildren:
+        """The labelled series of one (model, device), looked up once: labels() takes a lock and builds a key."""
+        children = self._by_model.get((model, device))
+        if children is None:
+            children = self._by_model[(model, device)] = _ModelChildren(
+                self.success.labels(model, device), self.inferences.labels(model, device),
+                self.executions.labels(model, device), self.request_seconds.labels(model, device),
+                self.queue_seconds.labels(model, device), self.compute_seconds.labels(model, device),
+                self.batch_size.labels(model, device))
+        return children
 
     def request_done(self, model: str, device: str, ok: bool, reason: str = "", queue_s: float = 0.0,
                      total_s: float = 0.0) -> None:
         """One request finished (success or failure); ``reason`` is bounded by :func:`failure_reason`."""
         if ok:
-            self.success.labels(model, device).inc()
-            self.queue_seconds.labels(model, device).observe(queue_s)
-            self.request_seconds.labels(model, device).observe(total_s)
+            children = self._children(model, device)
+            children.success.inc()
+            children.queue_seconds.observe(queue_s)
+            children.request_seconds.observe(total_s)
         else:
             self.failure.labels(model, device, failure_reason(reason)).inc()
 
     def execution_done(self, model: str, device: str, rows: int, compute_s: float) -> None:
         """One backend execution (a batch of ``rows`` rows) finished."""
-        self.executions.labels(model, device).inc()
-        self.inferences.labels(model, device).inc(rows)
-        self.batch_size.labels(model, device).observe(rows)
-        self.compute_seconds.labels(model, device).observe(compute_s)
+        children = self._children(model, device)
+        children.executions.inc()
+        children.inferences.inc(rows)
+        children.batch_size.observe(rows)
+        children.compute_seconds.observe(compute_s)
 
     def observe_batch(self, record: Any) -> None:
         """Scheduler observer (:attr:`inferd.scheduler.Schedulers.observers`): one finished model batch."""
@@ -88,10 +114,13 @@ class ModelMetrics:
         device = record.device
         if record.error is None:
             self.execution_done(model, device, record.rows, record.compute)
+            children = self._children(model, device)
+            children.success.inc(len(record.waits))
             for wait in record.waits:
-                self.request_done(model, device, True, queue_s=wait, total_s=wait + record.compute)
+                children.queue_seconds.observe(wait)
+                children.request_seconds.observe(wait + record.compute)
         else:
-            self.executions.labels(model, device).inc()
+            self._children(model, device).executions.inc()
             reason = "batch_size" if "batch size" in record.error else "backend_error"
             self.failure.labels(model, device, reason).inc(record.requests)
 
