@@ -297,12 +297,13 @@ class MetricsEndpoint:
         self._sampler.start()
         server.state.extensions["instantaneous"] = self._sampler
         server.state.extensions.setdefault("config_hooks", []).append(_follow_loglevel)
+        if not self.port:
+            return   # nobody can scrape: the per-batch and per-load hooks would be work for nothing
         server.state.extensions.setdefault("model_loaded_hooks", []).append(self.models.model_loaded_hook)
         schedulers = server.state.extensions.get("schedulers")
         if schedulers is not None and self.models.observe_batch not in schedulers.observers:
             schedulers.observers.append(self.models.observe_batch)
-        if self.port:
-            self._serve()
+        self._serve()
 
     def _serve(self) -> None:
         app = self.wsgi_app()
