@@ -37,6 +37,7 @@ def _scoring_plot(out: Path, records: list[dict[str, Any]], metric: str) -> None
     ax.set_xscale("log", base=2)
     ax.set_xlabel("concurrent clients (closed loop)")
     if metric == "rps":
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("inferences / s")
         ax.set_title("Transaction scoring: throughput")
         name = "scoring_throughput.png"
@@ -70,6 +71,7 @@ def _batching_plot(out: Path, records: list[dict[str, Any]]) -> None:
                         label=f"{LABELS[system].split(' (')[0]} MODELEXECUTE (x = clients)")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size (raw) / concurrent clients (inferd)")
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("rows / s")
         ax.set_title(tag)
         ax.grid(True, which="both", alpha=0.3)

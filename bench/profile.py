@@ -77,6 +77,20 @@ def _per_op(seconds: float, requests: int) -> float | None:
     return round(seconds / requests * 1e6, 1) if requests else None
 
 
+def _sample(pid: int, seconds: float, out: Path, name: str) -> tuple[str, str]:
+    """py-spy's raw stacks of ``pid`` over ``seconds`` (without pausing it), and an error text if it failed."""
+    spy = py_spy()
+    if spy is None:
+        return "", "py-spy not installed"
+    target = out / f"{name}.stacks.txt"
+    argv = [spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(SAMPLE_RATE), "--nonblocking",
+            "--threads", "-f", "raw", "-o", str(target)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode == 0 and target.exists():
+        return target.read_text(), ""
+    return "", (done.stderr or done.stdout).strip()[-300:]
+
+
 def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path, name: str) -> dict[str, Any]:
     """Run ``run_load()`` while sampling; return per-thread CPU per request and the stack summary."""
     pid = server.proc.pid
@@ -84,18 +98,7 @@ def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path
     result: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: result.update(run_load()))
     worker.start()
-    spy = py_spy()
-    stacks = ""
-    spy_error = "py-spy not installed" if spy is None else ""
-    if spy is not None:
-        target = out / f"{name}.stacks.txt"
-        done = subprocess.run([spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r",
-                               str(SAMPLE_RATE), "--nonblocking", "--threads", "-f", "raw", "-o", str(target)],
-                              capture_output=True, text=True)
-        if done.returncode == 0 and target.exists():
-            stacks = target.read_text()
-        else:
-            spy_error = (done.stderr or done.stdout).strip()[-300:]
+    stacks, spy_error = _sample(pid, seconds, out, name)
     worker.join()
     after = thread_ticks(pid)
     requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))

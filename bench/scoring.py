@@ -130,6 +130,19 @@ def _start_peer(ctx: Context, model_path: str, refs: np.ndarray) -> tuple[Server
     return redis_server, uvicorn
 
 
+def _setup_inferd(inferd: ServerProcess, model: bytes, refs: np.ndarray, batchsize: int,
+                  checks: dict[str, str]) -> bool:
+    """Load the data and models into inferd and check its scores; False when the inferd path is unavailable."""
+    try:
+        load_inferd_data(inferd.port, refs, model, batchsize)
+    except BenchError as exc:
+        checks["inferd"] = checks["inferd-nobatch"] = f"unavailable: {exc}"
+        return False
+    checks["inferd"] = check_inferd(inferd.port, MODEL_KEY, model, refs)
+    checks["inferd-nobatch"] = check_inferd(inferd.port, NOBATCH_KEY, model, refs)
+    return True
+
+
 def run(ctx: Context) -> None:
     """The whole scoring suite: set up both stacks, check they compute the same score, sweep the client counts."""
     s = ctx.settings
@@ -140,14 +153,7 @@ def run(ctx: Context) -> None:
     redis_server, uvicorn = _start_peer(ctx, str(model_path), refs)
     checks = {"peer": check_peer(uvicorn.port, model, refs)}
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
-    inferd_ready = True
-    try:
-        load_inferd_data(inferd.port, refs, model, s.scoring_batchsize)
-        checks["inferd"] = check_inferd(inferd.port, MODEL_KEY, model, refs)
-        checks["inferd-nobatch"] = check_inferd(inferd.port, NOBATCH_KEY, model, refs)
-    except BenchError as exc:
-        checks["inferd"] = checks["inferd-nobatch"] = f"unavailable: {exc}"
-        inferd_ready = False
+    inferd_ready = _setup_inferd(inferd, model, refs, s.scoring_batchsize, checks)
     ctx.record(SUITE, "setup", {"system": "setup", "users": s.users, "checks": checks,
                                 "peer_workers": s.peer_workers, "scoring_batchsize": s.scoring_batchsize,
                                 "inferd_command": " ".join(dag_command(MODEL_KEY))})
