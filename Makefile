@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 # Tests need every backend (torch is pinned to the local CPU build), the client libraries, and Debian's
-# redis-server/redis-tools as the oracle and load generator.
+# redis-server/redis-tools as the oracle and load generator, and gcc for the benchmark's C load generator.
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[test,torch,tensorflow,bench,lint]"
@@ -27,9 +27,9 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 install-test: $(TEST_STAMP) system-deps
 
 system-deps:
-	@if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then \
+	@if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v gcc >/dev/null; then \
 		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
-		$$SUDO apt-get update && $$SUDO apt-get install -y redis-server redis-tools; \
+		$$SUDO apt-get update && $$SUDO apt-get install -y redis-server redis-tools gcc; \
 	fi
 
 serve: $(STAMP)
