@@ -58,12 +58,10 @@ class ModelRun:
 
 def fetch_model(db: Database, key: bytes) -> Model:
     """The model at ``key``: ``ERR model key is empty`` if missing, WRONGTYPE if the key holds something else."""
-    value = db.get(key)
+    value = db.get_typed(key, Model)
     if value is None:
         raise CommandError(errors.AI_MODEL_EMPTY)
-    if value.__class__ is not Model:
-        raise CommandError(errors.WRONGTYPE)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def parse_backend(raw: bytes) -> str:

@@ -23,12 +23,10 @@ _META = b"META"
 
 def fetch_tensor(db: Database, key: bytes) -> Tensor:
     """The tensor at ``key``: ``ERR tensor key is empty or in a different shard`` if missing, WRONGTYPE if not one."""
-    value = db.get(key)
+    value = db.get_typed(key, Tensor)
     if value is None:
         raise CommandError(errors.AI_TENSOR_EMPTY)
-    if value.__class__ is not Tensor:
-        raise CommandError(errors.WRONGTYPE)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def parse_tensorset(argv: list[bytes], max_bytes: int = 0) -> Tensor:
