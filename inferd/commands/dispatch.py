@@ -87,12 +87,24 @@ class Dispatcher:
         if reply.__class__ is CommandError:
             stats.failed_calls += 1
             self.server.record_error(reply.prefix)
+        elif cmd.counts_hits:
+            self._count_lookups(client, cmd, argv)
         elif cmd.is_write and client.db.watched:
             for key in cmd.keys(argv):
                 client.db.touch(key)
         if elapsed_us >= self.slowlog_threshold >= 0:
             self._slowlog(client, argv, elapsed_us)
         return reply
+
+    def _count_lookups(self, client: Client, cmd: Command, argv: list[bytes]) -> None:
+        """INFO keyspace_hits/misses: each key a read-only command looked up, found or not (as Redis's read lookups)."""
+        data = client.db.data
+        stats = self.server.stats
+        for key in cmd.keys(argv):
+            if key in data:
+                stats.keyspace_hits += 1
+            else:
+                stats.keyspace_misses += 1
 
     def _gate(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
         """Authentication and MULTI queueing; None when the command may run now."""

@@ -53,6 +53,7 @@ class Command:
     is_write: bool = False
     no_auth: bool = False
     no_multi: bool = False
+    counts_hits: bool = False     # a read-only command with key arguments: INFO keyspace_hits/misses
 
     def arity_name(self, typed: bytes) -> str:
         """The name in an arity error: as typed for AI.* commands (RedisAI), the registered name otherwise."""
@@ -77,7 +78,7 @@ def command(name: str, handler: Handler | None, arity: int, flags: str = "", key
     return Command(name=name, handler=handler, arity=arity, flags=flag_set, first_key=keys[0],
                    last_key=keys[1], step=keys[2], group=group, summary=summary, arguments=arguments, since=since,
                    subcommands=subs, is_write=WRITE in flag_set, no_auth=NOAUTH in flag_set,
-                   no_multi=NOMULTI in flag_set)
+                   no_multi=NOMULTI in flag_set, counts_hits=READONLY in flag_set and keys[0] > 0)
 
 
 def merge_tables(*tables: Iterable[Command]) -> dict[bytes, Command]:

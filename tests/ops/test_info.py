@@ -152,3 +152,28 @@ def test_ai_section_imports_no_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert importlib.metadata.version("torch") in out.stdout
+
+
+def _lookups(client) -> tuple[int, int]:
+    stats = client.info("stats")
+    return int(stats["keyspace_hits"]), int(stats["keyspace_misses"])
+
+
+def test_keyspace_hits_and_misses_move_like_redis(both):
+    ours, theirs = both
+    deltas = []
+    for client in (ours, theirs):
+        client.set("a", "1")
+        client.hset("h", "f", "v")
+        client.rpush("l", "x")
+        before = _lookups(client)
+        client.get("a")
+        client.get("missing")
+        client.mget("a", "missing", "a")
+        client.hget("h", "f")
+        client.hget("nohash", "f")
+        client.lrange("l", 0, -1)
+        client.incr("counter")          # a write: not a read lookup
+        after = _lookups(client)
+        deltas.append((after[0] - before[0], after[1] - before[1]))
+    assert deltas[0] == deltas[1] == (5, 3)
