@@ -24,7 +24,14 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,torch,tensorflow,bench,lint]"
 	touch $@
 
-install-test: $(TEST_STAMP) system-deps
+# redisai-py 1.3 pins redis-py < 5 (RESP2): it gets its own environment, driven by tests/ai/test_redisai_client.py.
+REDISAI_VENV := .venv-redisai
+$(REDISAI_VENV)/.installed:
+	$(PY) -m venv $(REDISAI_VENV)
+	$(REDISAI_VENV)/bin/pip install -q "redisai==1.3.0" numpy
+	touch $@
+
+install-test: $(TEST_STAMP) $(REDISAI_VENV)/.installed system-deps
 
 system-deps:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v gcc >/dev/null; then \
@@ -50,4 +57,4 @@ docs: $(STAMP)
 	$(BIN)/python -m inferd.docs operations docs/operations.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(REDISAI_VENV) build *.egg-info .pytest_cache
