@@ -100,6 +100,12 @@ class Dispatcher:
         """INFO keyspace_hits/misses: each key a read-only command looked up, found or not (as Redis's read lookups)."""
         data = client.db.data
         stats = self.server.stats
+        if cmd.first_key == cmd.last_key:   # one key: GET, HGET, LRANGE...
+            if argv[cmd.first_key] in data:
+                stats.keyspace_hits += 1
+            else:
+                stats.keyspace_misses += 1
+            return
         for key in cmd.keys(argv):
             if key in data:
                 stats.keyspace_hits += 1
