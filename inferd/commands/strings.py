@@ -22,15 +22,12 @@ _HEX_DOUBLE = re.compile(rb"[+-]?0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]
 
 
 def _get_string(c: Client, key: bytes) -> bytes | None:
-    value = c.db.get(key)
-    if value is None or value.__class__ is bytes:
-        return value
-    raise CommandError(errors.WRONGTYPE)
+    return c.db.get_typed(key, bytes)
 
 
 def get(c: Client, argv: list[bytes]) -> bytes | None:
     """GET key."""
-    return _get_string(c, argv[1])
+    return c.db.get_typed(argv[1], bytes)
 
 
 def set_(c: Client, argv: list[bytes]) -> Any:
