@@ -144,8 +144,11 @@ class Connection(asyncio.Protocol):
             log.exception("a deferred command failed")
             reply = CommandError("ERR internal error")
         out: list[bytes] = []
-        encode(reply, client.resp3, out)
-        self._write(out)
+        if client.reply_mode is REPLY_ON:
+            encode(reply, client.resp3, out)
+            self._write(out)
+        else:
+            client.advance_reply_mode()
         if client.closing:
             self.transport.close()
             return

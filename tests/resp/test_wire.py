@@ -91,3 +91,12 @@ def test_server_survives_garbage(server):
         exchange(server.port, junk, expect_close=True, settle=0.02)
     data, closed = exchange(server.port, b"PING\r\n")
     assert data == b"+PONG\r\n" and not closed
+
+
+def test_client_reply_off_and_skip_cover_deferred_replies(server):
+    """A command that waits on a device queue (here a DAG) obeys CLIENT REPLY like any other."""
+    dag = mb(b"AI.DAGEXECUTE", b"ROUTING", b"k", b"|>", b"AI.TENSORSET", b"t", b"FLOAT", b"1", b"VALUES", b"1",
+             b"|>", b"AI.TENSORGET", b"t", b"VALUES")
+    data, _ = exchange(server.port, mb(b"CLIENT", b"REPLY", b"SKIP") + dag + mb(b"PING") +
+                       mb(b"CLIENT", b"REPLY", b"OFF") + dag + mb(b"CLIENT", b"REPLY", b"ON") + dag)
+    assert data == b"+PONG\r\n+OK\r\n*2\r\n+OK\r\n*1\r\n$1\r\n1\r\n"
