@@ -58,6 +58,8 @@ def ai_config(c: Client, argv: list[bytes]) -> Any:
     if sub == b"LOADBACKEND":
         if n < 4:
             raise errors.wrong_arity(argv[0].decode("utf-8", "replace"))
+        if c.in_exec:   # importing a framework takes seconds: it cannot run inside a transaction
+            raise CommandError(errors.AI_IN_TRANSACTION)
         return _load_backend(argv[2])
     if sub == b"GET":
         if n < 3:

@@ -11,7 +11,7 @@ from typing import Any
 
 from inferd import errors
 from inferd.commands.context import Client, ServerState, SlowlogEntry
-from inferd.commands.table import RUNS_MODEL, Command, unique_commands
+from inferd.commands.table import Command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import QUEUED
 
@@ -132,7 +132,7 @@ class Dispatcher:
             client.multi = saved
 
     def exec_queued(self, client: Client) -> list[Any]:
-        """Run a MULTI block's queued commands in order (EXEC), refusing those that would wait on a model."""
+        """Run a MULTI block's queued commands in order (EXEC), refusing those that would have to wait."""
         replies: list[Any] = []
         client.in_exec = True
         try:
@@ -140,7 +140,7 @@ class Dispatcher:
                 cmd = self.lookup(argv)
                 if isinstance(cmd, CommandError):
                     replies.append(cmd)
-                elif RUNS_MODEL in cmd.flags:
+                elif cmd.waits:
                     replies.append(CommandError(errors.AI_IN_TRANSACTION))
                 else:
                     replies.append(self.execute(client, cmd, argv))

@@ -223,10 +223,10 @@ def modelrun(c: Client, argv: list[bytes]) -> Any:
 
 
 COMMANDS = [
-    command("ai.modelstore", modelstore, -6, "write denyoom", keys=(1, 1, 1), group="module", since="1.2.5",
+    command("ai.modelstore", modelstore, -6, "write denyoom waits", keys=(1, 1, 1), group="module", since="1.2.5",
             summary="Stores a model (RedisAI).", arguments="key backend device [TAG tag] [BATCHSIZE n [MINBATCHSIZE "
             "m [MINBATCHTIMEOUT ms]]] [INPUTS n name ... OUTPUTS n name ...] BLOB chunk [chunk ...]"),
-    command("ai.modelset", modelset, -4, "write denyoom", keys=(1, 1, 1), group="module", since="1.0.0",
+    command("ai.modelset", modelset, -4, "write denyoom waits", keys=(1, 1, 1), group="module", since="1.0.0",
             summary="Stores a model (deprecated: use AI.MODELSTORE).", arguments="key backend device [TAG tag] "
             "[BATCHSIZE n [MINBATCHSIZE m]] [INPUTS name ... OUTPUTS name ...] BLOB chunk [chunk ...]"),
     command("ai.modelget", modelget, -2, "readonly", keys=(1, 1, 1), group="module", since="1.0.0",

@@ -15,6 +15,7 @@ ADMIN = "admin"
 NOAUTH = "no-auth"          # allowed before AUTH
 NOMULTI = "no-multi"        # runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET)
 RUNS_MODEL = "runs-model"   # may wait on a device queue: refused inside MULTI with RedisAI's text
+WAITS = "waits"             # the handler may return a Future (e.g. a model loading off the loop): refused in EXEC
 FAST = "fast"
 LOADING = "loading"
 STALE = "stale"
@@ -54,6 +55,7 @@ class Command:
     no_auth: bool = False
     no_multi: bool = False
     counts_hits: bool = False     # a read-only command with key arguments: INFO keyspace_hits/misses
+    waits: bool = False           # may return a Future: cannot run inside EXEC
 
     def arity_name(self, typed: bytes) -> str:
         """The name in an arity error: as typed for AI.* commands (RedisAI), the registered name otherwise."""
@@ -78,7 +80,8 @@ def command(name: str, handler: Handler | None, arity: int, flags: str = "", key
     return Command(name=name, handler=handler, arity=arity, flags=flag_set, first_key=keys[0],
                    last_key=keys[1], step=keys[2], group=group, summary=summary, arguments=arguments, since=since,
                    subcommands=subs, is_write=WRITE in flag_set, no_auth=NOAUTH in flag_set,
-                   no_multi=NOMULTI in flag_set, counts_hits=READONLY in flag_set and keys[0] > 0)
+                   no_multi=NOMULTI in flag_set, counts_hits=READONLY in flag_set and keys[0] > 0,
+                   waits=WAITS in flag_set or RUNS_MODEL in flag_set)
 
 
 def merge_tables(*tables: Iterable[Command]) -> dict[bytes, Command]:

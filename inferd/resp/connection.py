@@ -112,7 +112,13 @@ class Connection(asyncio.Protocol):
                 elif cls is bytes:
                     out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
                 else:
-                    encode(reply, client.resp3, out)
+                    mark = len(out)
+                    try:
+                        encode(reply, client.resp3, out)
+                    except TypeError:   # a handler bug: the client gets an error, the connection lives on
+                        log.exception("cannot encode the reply to %r", argv[0][:64])
+                        del out[mark:]
+                        out.append(b"-ERR internal error\r\n")
             else:
                 client.advance_reply_mode()
             if client.closing:

@@ -298,3 +298,23 @@ def test_timedout_is_a_simple_string(r, server, onnx_linear):
     client.close()
     assert replies == [b"TIMEDOUT"]
     assert r.exists("y") == 0
+
+
+def test_commands_that_wait_are_refused_inside_exec_and_change_nothing(server):
+    """MODELSTORE loads off the loop and LOADBACKEND imports a framework: inside EXEC they are refused (RedisAI's
+    text) while the rest of the transaction runs, and the connection stays usable."""
+    with server.client(protocol=2) as r:
+        r.flushall()
+        pipe = r.pipeline(transaction=True)
+        pipe.set("a", "1")
+        pipe.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_linear())
+        pipe.execute_command("AI.CONFIG", "LOADBACKEND", "ONNX", "x")
+        pipe.execute_command("AI.CONFIG", "MODEL_CHUNK_SIZE", "1000")
+        pipe.get("a")
+        replies = pipe.execute(raise_on_error=False)
+        assert replies[0] is True and replies[3] == b"OK" and replies[4] == b"1"
+        for refused in replies[1:3]:
+            assert isinstance(refused, redis.ResponseError)
+            assert str(refused) == "Cannot run RedisAI command within a transaction or a LUA script"
+        assert r.exists("m") == 0
+        assert r.ping() is True

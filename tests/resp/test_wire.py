@@ -54,8 +54,14 @@ CLOSING = {
 }
 
 
+def flush(*ports: int) -> None:
+    for port in ports:
+        assert exchange(port, b"FLUSHALL\r\n") == (b"+OK\r\n", False)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_bytes_as_redis(name, server, oracle):
+    flush(server.port, oracle.port)
     ours = exchange(server.port, CASES[name])
     theirs = exchange(oracle.port, CASES[name])
     assert ours == theirs
@@ -63,6 +69,7 @@ def test_same_bytes_as_redis(name, server, oracle):
 
 @pytest.mark.parametrize("name", sorted(CLOSING))
 def test_protocol_errors_reply_and_close_like_redis(name, server, oracle):
+    flush(server.port, oracle.port)
     ours = exchange(server.port, CLOSING[name], expect_close=True)
     theirs = exchange(oracle.port, CLOSING[name], expect_close=True)
     assert theirs[1], "redis-server is expected to close"
