@@ -52,7 +52,7 @@ class Connection(asyncio.Protocol):
             transport.close()
             return
         server.clients[client.id] = client
-        transport.set_write_buffer_limits(high=4 * 1024 * 1024)
+        transport.set_write_buffer_limits(high=server.config.client_output_buffer_limit_bytes)
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
         client = self.client

@@ -107,3 +107,33 @@ def test_client_reply_off_and_skip_cover_deferred_replies(server):
     data, _ = exchange(server.port, mb(b"CLIENT", b"REPLY", b"SKIP") + dag + mb(b"PING") +
                        mb(b"CLIENT", b"REPLY", b"OFF") + dag + mb(b"CLIENT", b"REPLY", b"ON") + dag)
     assert data == b"+PONG\r\n+OK\r\n*2\r\n+OK\r\n*1\r\n$1\r\n1\r\n"
+
+
+def test_reading_pauses_while_replies_are_unsent(start_server):
+    """A client that pipelines large replies without reading them: past client-output-buffer-limit-bytes of unsent
+    replies the server stops reading it instead of buffering without bound; other clients are still served."""
+    limit = 64 * 1024
+    srv = start_server(**{"client-output-buffer-limit-bytes": limit})
+    value = b"v" * 60_000
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(mb(b"SET", b"big", value))
+        assert sock.recv(5) == b"+OK\r\n"
+        sock.setblocking(False)
+        request = mb(b"GET", b"big") * 50
+        try:
+            for _ in range(100):             # up to 5000 replies of 60 kB asked for, none read
+                sock.send(request)
+        except BlockingIOError:
+            pass
+
+        def connections() -> list:
+            return [c.close_callback.__self__ for c in srv.state.clients.values()]
+
+        deadline = time.monotonic() + 10
+        while not any(conn.read_paused for conn in srv.call(connections)):
+            assert time.monotonic() < deadline, "the server kept reading a client that does not read its replies"
+            time.sleep(0.01)
+        limits = srv.call(lambda: [conn.transport.get_write_buffer_limits() for conn in connections()])
+        assert all(high == limit for _, high in limits)
+        with srv.client() as other:
+            assert other.ping() is True
