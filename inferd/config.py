@@ -61,7 +61,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("intra-op-parallelism", int, 0, "threads inside one backend op (0: backend default)", minimum=0),
     Option("inter-op-parallelism", int, 0, "threads across backend ops (0: backend default)", minimum=0),
     Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
-    Option("model-execution-timeout", int, 5000, "ONNX run time limit in ms", minimum=1000),
+    Option("model-execution-timeout", int, 5000, "ONNX runs longer than this many ms are stopped (models stored "
+           "after a change get the new limit)", runtime=True, minimum=1000),
     Option("queue-max-depth", int, 10000, "requests a device queue holds before refusing new ones", runtime=True,
            minimum=1),
     Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",

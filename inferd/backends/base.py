@@ -33,6 +33,7 @@ class LoadOptions:
     outputs: tuple[str, ...] = ()
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
+    execution_timeout_ms: int = 0     # ONNX only: runs longer than this are stopped (0: no limit)
 
     @property
     def gpu_index(self) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -32,11 +33,57 @@ def ort_message(exc: BaseException) -> str:
     return one_line(_ORT_PREFIX.sub("", str(exc)))
 
 
+class RunWatchdog:
+    """Stops ORT runs that pass their deadline (MODEL_EXECUTION_TIMEOUT), as RedisAI's kill switch does.
+
+    One daemon thread sleeps until the earliest deadline of the runs in progress (woken when an earlier one
+    arrives) and sets ``terminate`` on the overdue runs' RunOptions; ORT then fails the run with "Exiting due to
+    terminate flag being set to true".
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[int, tuple[float, ort.RunOptions]] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, options: ort.RunOptions, timeout_s: float) -> None:
+        """Watch one run (call :meth:`forget` when it ends)."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            earliest = min((d for d, _ in self._runs.values()), default=None)
+            self._runs[id(options)] = (deadline, options)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._patrol, name="inferd-onnx-watchdog", daemon=True)
+                self._thread.start()
+            elif earliest is None or deadline < earliest:
+                self._changed.notify()
+
+    def forget(self, options: ort.RunOptions) -> None:
+        """The run ended."""
+        with self._changed:
+            self._runs.pop(id(options), None)
+
+    def _patrol(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for key, (deadline, options) in list(self._runs.items()):
+                    if deadline <= now:
+                        options.terminate = True
+                        del self._runs[key]
+                earliest = min((d for d, _ in self._runs.values()), default=None)
+                self._changed.wait(None if earliest is None else earliest - now)
+
+
+WATCHDOG = RunWatchdog()
+
+
 class OnnxSession:
     """An ``onnxruntime.InferenceSession``; ORT sessions are safe to run from several threads."""
 
-    def __init__(self, session: ort.InferenceSession) -> None:
+    def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0) -> None:
         self.session = session
+        self.timeout_s = execution_timeout_ms / 1000
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs: list[str] | None = [o.name for o in session.get_outputs()]
         self._string_inputs = {i.name for i in session.get_inputs() if i.type == "tensor(string)"}
@@ -46,10 +93,18 @@ class OnnxSession:
         check_inputs(self, inputs)
         feed = {name: (array.astype(object) if name in self._string_inputs else array)
                 for name, array in zip(self.inputs, inputs, strict=True)}
+        options = None
+        if self.timeout_s > 0:
+            options = ort.RunOptions()
+            options.log_severity_level = 4     # a stopped or failed run is reported to the client, not logged
+            WATCHDOG.watch(options, self.timeout_s)
         try:
-            results = self.session.run(None, feed)
+            results = self.session.run(None, feed, options)
         except Exception as exc:
             raise CommandError(ort_message(exc)) from None
+        finally:
+            if options is not None:
+                WATCHDOG.forget(options)
         for name, result in zip(self.outputs or [], results, strict=False):
             if not isinstance(result, np.ndarray):
                 raise CommandError(errors.AI_ONNX_NOT_A_TENSOR.format(name))
@@ -75,7 +130,7 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
         session = ort.InferenceSession(blob, sess_options=session_options, providers=_providers(options))
     except Exception as exc:
         raise CommandError(ort_message(exc)) from None
-    return OnnxSession(session)
+    return OnnxSession(session, options.execution_timeout_ms)
 
 
 _providers_lock = threading.Lock()

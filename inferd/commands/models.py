@@ -67,7 +67,8 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
     config = c.server.config
     options = LoadOptions(device=spec.device, inputs=tuple(spec.inputs), outputs=tuple(spec.outputs),
                           intra_op_parallelism=config.intra_op_parallelism,
-                          inter_op_parallelism=config.inter_op_parallelism)
+                          inter_op_parallelism=config.inter_op_parallelism,
+                          execution_timeout_ms=config.model_execution_timeout)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     loading = loop.run_in_executor(None, build_model, spec, options)

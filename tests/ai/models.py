@@ -190,3 +190,24 @@ def tflite_model() -> bytes:
     fn = _tf_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     return bytes(converter.convert())
+
+
+def onnx_slow(trips: int = 200_000_000) -> bytes:
+    """y = x + trips, one Add per Loop iteration: takes far longer than a second on purpose (kill-switch tests)."""
+    from onnx import TensorProto, helper, numpy_helper
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [None, 1])],
+        [numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")])
+    return _onnx_model(
+        [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        [numpy_helper.from_array(np.array(trips, dtype=np.int64), "trips"),
+         numpy_helper.from_array(np.array(True), "cond")])

@@ -318,3 +318,16 @@ def test_commands_that_wait_are_refused_inside_exec_and_change_nothing(server):
             assert str(refused) == "Cannot run RedisAI command within a transaction or a LUA script"
         assert r.exists("m") == 0
         assert r.ping() is True
+
+
+def test_model_execution_timeout_stops_an_overrunning_onnx_run(start_server):
+    srv = start_server(**{"model-execution-timeout": 1000})
+    with srv.client(protocol=2, socket_timeout=60) as r:
+        assert r.execute_command("AI.MODELSTORE", "slow", "ONNX", "CPU", "BLOB", models.onnx_slow()) == b"OK"
+        r.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 1, "VALUES", 0)
+        with pytest.raises(redis.ResponseError, match="Exiting due to terminate flag being set to true"):
+            r.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "x", "OUTPUTS", 1, "y")
+        assert r.exists("y") == 0
+        info = r.execute_command("AI.INFO", "slow")
+        assert dict(zip(info[::2], info[1::2], strict=True))[b"errors"] == 1
+        assert r.ping() is True
