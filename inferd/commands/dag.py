@@ -79,10 +79,10 @@ class Dag:
 # ---- header ------------------------------------------------------------------------------------------------
 def _until_arrow(argv: list[bytes], start: int) -> int:
     """Index of the next ``|>`` at or after ``start`` (len(argv) if none)."""
-    for i in range(start, len(argv)):
-        if argv[i] == ARROW:
-            return i
-    return len(argv)
+    try:
+        return argv.index(ARROW, start)
+    except ValueError:
+        return len(argv)
 
 
 def _counted_keys(argv: list[bytes], i: int, missing: str, bad: str, mismatch: str) -> tuple[list[bytes], int]:
