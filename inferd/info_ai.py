@@ -58,6 +58,11 @@ def queue_figures(state: Any) -> list[dict[str, Any]]:
     return out
 
 
+def available_backends() -> list[str]:
+    """The backends whose framework is installed (from package metadata: nothing is imported)."""
+    return [backend for backend in BACKEND_PACKAGES if backend_version(backend)]
+
+
 def ai_object_counts(state: Any) -> dict[str, int]:
     """Models, scripts and tensors held, from the values' ``redis_type`` (AI__MODEL, AI_SCRIPT, AI_TENSOR)."""
     counts = {"AI__MODEL": 0, "AI_SCRIPT": 0, "AI_TENSOR": 0}
@@ -72,8 +77,7 @@ def ai_object_counts(state: Any) -> dict[str, int]:
 def ai_section(state: Any) -> Section:
     """INFO ai."""
     config = state.config
-    available = [b for b in BACKEND_PACKAGES if backend_version(b)]
-    out: Section = [("ai_backends_available", ",".join(available))]
+    out: Section = [("ai_backends_available", ",".join(available_backends()))]
     for backend in BACKEND_PACKAGES:
         out.append((f"ai_backend_{backend.lower()}_version", backend_version(backend) or "none"))
         out.append((f"ai_backend_{backend.lower()}_loaded", int(backend_loaded(backend))))

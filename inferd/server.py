@@ -13,6 +13,7 @@ from inferd import __version__, systemd
 from inferd.commands import build_table
 from inferd.commands.context import ServerState
 from inferd.commands.dispatch import Dispatcher
+from inferd.info_ai import available_backends
 from inferd.resp.connection import Connection
 from inferd.store.keyspace import Keyspace
 
@@ -87,7 +88,7 @@ class Server:
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
         log.info("inferd %s ready to accept connections tcp %s port=%d (backends: %s)", __version__,
-                 " ".join(hosts), state.bound_port, self.state.extensions.get("backends_summary", "none loaded"))
+                 " ".join(hosts), state.bound_port, " ".join(available_backends()) or "none installed")
         self.ready.set()
         systemd.ready(f"ready to accept connections on port {state.bound_port}")
 
