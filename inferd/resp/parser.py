@@ -102,6 +102,8 @@ class RequestParser:
         self._inline = b""
         self._at_start = True            # nothing fed to the current hiredis reader yet
         self._fed = 0                    # bytes fed to the current reader
+        self._span_start = 0             # start of the read in which the last request completed: every request
+                                         # completed later lies after it
         self._window: list[tuple[int, bytes]] = []   # (position, chunk) from the chunk that completed the last request
         self._last: list[bytes] | None = None        # the last complete request
         self._pending_start = 0          # where the request still arriving starts (-1: find it in the window)
@@ -148,9 +150,9 @@ class RequestParser:
         self._fed += len(data)
         before = len(requests)
         ignored = 0
-        # Every element must be a bulk string. For a small read one C-level join checks that (TypeError
-        # otherwise) for a bounded copy; requests in large reads are checked element by element.
-        small = len(data) <= SMALL_REQUESTS
+        # Every element must be a bulk string. While the bytes since the span start are few, one C-level join
+        # checks that (TypeError otherwise) for a bounded copy; larger requests are checked element by element.
+        small = self._fed - self._span_start <= SMALL_REQUESTS
         last = None
         try:
             while True:
@@ -176,6 +178,7 @@ class RequestParser:
         if last is not None:
             self._last = last if last.__class__ is list else []
             self._window = [(position, data)]
+            self._span_start = position
             self._pending_start = -1
             self._next_check = position
             self._header_pos = -1
@@ -189,6 +192,7 @@ class RequestParser:
         self._reader = hiredis.Reader()
         self._at_start = True
         self._fed = 0
+        self._span_start = 0
         self._window = []
         self._last = None
         self._pending_start = 0
