@@ -8,7 +8,7 @@ import dataclasses
 import fnmatch
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,8 +177,3 @@ def with_values(config: Any, changes: Mapping[str, object]) -> Any:
             raise ConfigError(name)
         updates[option.field] = convert(option, raw)
     return dataclasses.replace(config, **updates)
-
-
-def help_lines(format_default: Callable[[Option], str] = lambda o: repr(o.default)) -> list[str]:
-    """Lines for ``--help``: one per option with its default."""
-    return [f"--{o.name:<34} {o.help} (default {format_default(o)})" for o in OPTIONS]

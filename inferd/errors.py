@@ -54,7 +54,6 @@ EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
 WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
-COMMAND_NOT_ALLOWED_IN_MULTI = "ERR Command not allowed inside a transaction"
 UNKNOWN_COMMAND = "ERR unknown command '{}', with args beginning with: {}"
 UNKNOWN_SUBCOMMAND = "ERR unknown subcommand '{}'. Try {} HELP."
 WRONG_ARITY = "ERR wrong number of arguments for '{}' command"
@@ -72,10 +71,7 @@ CONFIG_UNKNOWN_OPTION = "ERR Unknown option or number of arguments for CONFIG SE
 CONFIG_SET_FAILED = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"
 CLIENT_NO_SUCH = "ERR No such client"
 CLIENT_NAME_SPACES = "ERR Client names cannot contain spaces, newlines or special characters."
-DEBUG_ERROR_PREFIX = ""
 SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
-OOM = "OOM command not allowed when used memory > 'maxmemory'."
-TYPE_ARG_INVALID = "ERR unknown type name"
 SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
 
 # ---- RedisAI (spec/redisai-commands.md) -----------------------------------------------------------------

@@ -41,16 +41,3 @@ def parse_float(raw: bytes, message: str = errors.NOT_FLOAT, allow_nan: bool = F
     if math.isnan(value) and not allow_nan:
         raise CommandError(message)
     return value
-
-
-def parse_keyword(raw: bytes, choices: tuple[str, ...]) -> str:
-    """Match a case-insensitive keyword among ``choices``; ERR syntax error otherwise."""
-    word = raw.decode("ascii", "replace").upper()
-    if word not in choices:
-        raise CommandError(errors.SYNTAX)
-    return word
-
-
-def upper(raw: bytes) -> bytes:
-    """Upper-cased keyword bytes (for comparisons)."""
-    return raw.upper()

@@ -47,11 +47,6 @@ class ModelQueueStats:
     compute_seconds: float = 0.0
     batch_sizes: Counter[int] = field(default_factory=Counter)   # requests per batch -> number of batches
 
-    @property
-    def mean_batch_requests(self) -> float:
-        """Mean requests per batch."""
-        return self.requests / self.batches if self.batches else 0.0
-
 
 @dataclass
 class DeviceStats:
