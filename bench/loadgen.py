@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.models import TX_FLOATS
 from bench.procs import ROOT, BenchError
 
 SOURCE = ROOT / "bench" / "loadgen.c"
@@ -34,10 +35,14 @@ def build() -> Path:
 
 
 def run(port: int, clients: int, duration: float, warmup: float, command: list[str] | None = None,
-        keyspace: int = 1, http_port: int = 0, get_prefix: str = "ref:", seed: int = 1) -> dict[str, Any]:
-    """Run one closed-loop load: RESP ``command`` (resp mode) or, with ``http_port``, the GET + POST peer path."""
+        keyspace: int = 1, http_port: int = 0, get_prefix: str = "ref:", seed: int = 1,
+        tx_floats: int = TX_FLOATS) -> dict[str, Any]:
+    """Run one closed-loop load: RESP ``command`` (resp mode) or, with ``http_port``, the GET + POST peer path.
+
+    ``tx_floats`` float32 values make the binary transaction: the ``__tx_blob__`` argument and the POST body's head.
+    """
     argv = [str(build()), "--port", str(port), "--clients", str(clients), "--duration", str(duration),
-            "--warmup", str(warmup), "--keyspace", str(keyspace), "--seed", str(seed)]
+            "--warmup", str(warmup), "--keyspace", str(keyspace), "--seed", str(seed), "--tx-floats", str(tx_floats)]
     if http_port:
         argv += ["--mode", "peer", "--http-port", str(http_port), "--get-prefix", get_prefix]
     else:

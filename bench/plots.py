@@ -6,9 +6,10 @@ from typing import Any
 
 from bench import summary
 
-COLORS = {"inferd": "tab:blue", "inferd-nobatch": "tab:cyan", "peer": "tab:red"}
-LABELS = {"inferd": "inferd (one DAG round trip)", "inferd-nobatch": "inferd, BATCHSIZE 0",
-          "peer": "redis-server GET + FastAPI POST"}
+COLORS = {"inferd": "tab:blue", "inferd-values": "tab:purple", "inferd-nobatch": "tab:cyan", "peer": "tab:red"}
+SCORING_LABELS = {"inferd": "inferd (one DAG round trip, BLOB)", "inferd-values": "inferd, VALUES (text floats)",
+                  "inferd-nobatch": "inferd, BLOB, BATCHSIZE 0", "peer": "redis-server GET + FastAPI POST"}
+BATCHING_LABELS = {"inferd": "inferd", "inferd-nobatch": "inferd, BATCHSIZE 0"}
 
 
 def _pyplot() -> Any:
@@ -27,13 +28,13 @@ def _series(records: list[dict[str, Any]], suite: str, system: str) -> list[dict
 def _scoring_plot(out: Path, records: list[dict[str, Any]], metric: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for system in ("inferd", "inferd-nobatch", "peer"):
+    for system in (*summary.SCORING_SYSTEMS, "peer"):
         runs = _series(records, "scoring", system)
         if not runs:
             continue
         xs = [r["clients"] for r in runs]
         ys = [r["rps"] for r in runs] if metric == "rps" else [r["latency_us"]["p99"] / 1000 for r in runs]
-        ax.plot(xs, ys, marker="o", color=COLORS[system], label=LABELS[system])
+        ax.plot(xs, ys, marker="o", color=COLORS[system], label=SCORING_LABELS[system])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("concurrent clients (closed loop)")
     if metric == "rps":
@@ -68,7 +69,7 @@ def _batching_plot(out: Path, records: list[dict[str, Any]]) -> None:
             runs = [r for r in _series(records, "batching", system) if r.get("model") == tag]
             if runs:
                 ax.plot([r["clients"] for r in runs], [r["rps"] for r in runs], marker="o", color=COLORS[system],
-                        label=f"{LABELS[system].split(' (')[0]} MODELEXECUTE (x = clients)")
+                        label=f"{BATCHING_LABELS[system]} MODELEXECUTE (x = clients)")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size (raw) / concurrent clients (inferd)")
         ax.set_ylim(bottom=0)

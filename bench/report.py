@@ -28,16 +28,43 @@ def _ok(flag: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "n/a"}[flag]
 
 
+def _template(command: str) -> str:
+    """A loadgen template for the reader: runs of one repeated argument shortened to ``arg x N``."""
+    words, out = command.split(" "), []
+    i = 0
+    while i < len(words):
+        n = 1
+        while i + n < len(words) and words[i + n] == words[i]:
+            n += 1
+        out.append(f"{words[i]} x {n}" if n > 2 else " ".join(words[i:i + n]))
+        i += n
+    return " ".join(out)
+
+
+def _scoring_setup_lines(setup: dict[str, Any]) -> list[str]:
+    commands = setup.get("inferd_command") or {}
+    if isinstance(commands, str):  # records written before each system's command was stored
+        commands = {"inferd": commands}
+    tx = setup.get("tx_floats", 30)
+    lines = ["One request = score one transaction (1x30) against a random user's reference tensor (1x256), "
+             f"{setup.get('users', '?')} users; every system is driven by the same C closed-loop client. "
+             "Each inferd system makes one `AI.DAGEXECUTE` round trip, to the model stored with BATCHSIZE "
+             f"{setup.get('scoring_batchsize', '?')} (`fraud`) or BATCHSIZE 0 (`fraud_nobatch`). Commands sent, "
+             f"with `__user__` the user id, `__tx_blob__` {tx} random float32 as {tx * 4} raw bytes (as RedisAI's "
+             "aibench and redisai-py send tensors) and `__rand_float__` a random decimal in [0, 1) as text "
+             "(e.g. `0.123456`):", ""]
+    lines += [f"* {system}: `{_template(command)}`" for system, command in commands.items()]
+    lines += [f"* peer: redis-server `GET ref:__user__`, then `POST /score` to FastAPI/uvicorn with body {tx} "
+              "random float32 + the reference's bytes, reply the score as raw float32 "
+              f"({setup.get('peer_workers', '?')} workers, onnxruntime 1 thread each).", ""]
+    return lines
+
+
 def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
     """Markdown for the transaction-scoring suite."""
     runs = summary.by_suite(records, "scoring")
     setup = next((r for r in runs if r.get("system") == "setup"), {})
-    lines = ["## Transaction scoring", "",
-             "One request = score one transaction (1x30) against a random user's reference tensor (1x256), "
-             f"{setup.get('users', '?')} users. inferd: one `AI.DAGEXECUTE` round trip (model stored with "
-             f"BATCHSIZE {setup.get('scoring_batchsize', '?')}; `inferd-nobatch`: BATCHSIZE 0). peer: redis-server "
-             f"GET + FastAPI/uvicorn POST ({setup.get('peer_workers', '?')} workers, onnxruntime 1 thread each). "
-             "Same C closed-loop client for both.", "",
+    lines = ["## Transaction scoring", "", *_scoring_setup_lines(setup),
              "Correctness checks (score equals in-process onnxruntime): "
              + "; ".join(f"{k}: {_errors({'error': v})}" for k, v in setup.get("checks", {}).items()), "",
              "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/inference | errors |",
@@ -49,11 +76,12 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {r.get('clients')} | {r['system']} | {_num(r.get('rps'))} | {_ms(lat.get('p50'))} | "
                      f"{_ms(lat.get('p99'))} | {_ms(lat.get('p999'))} | {_num(r.get('server_cpu_us_per_op'), 1)} | "
                      f"{_errors(r)} |")
-    lines += ["", "| clients | inferd/peer throughput | inferd/peer p99 | inferd-nobatch/peer throughput | "
-              "inferd-nobatch/peer p99 |", "|---:|---:|---:|---:|---:|"]
+    systems = summary.SCORING_SYSTEMS
+    lines += ["", "| clients | " + " | ".join(f"{s}/peer throughput | {s}/peer p99" for s in systems) + " |",
+              "|---:|" + "---:|" * (2 * len(systems))]
     for row in summary.scoring_ratios(records):
-        lines.append(f"| {row['clients']} | {_ratio(row['inferd_rps'])} | {_ratio(row['inferd_p99'])} | "
-                     f"{_ratio(row['inferd-nobatch_rps'])} | {_ratio(row['inferd-nobatch_p99'])} |")
+        cells = " | ".join(f"{_ratio(row[f'{s}_rps'])} | {_ratio(row[f'{s}_p99'])}" for s in systems)
+        lines.append(f"| {row['clients']} | {cells} |")
     lines += ["", "![throughput vs clients](scoring_throughput.png) ![p99 vs clients](scoring_p99.png)", ""]
     return lines
 

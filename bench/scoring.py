@@ -1,14 +1,18 @@
 """Transaction scoring: inferd's one-round-trip DAG vs the two-hop stack (redis-server GET + FastAPI/ORT POST).
 
-Both paths are driven by the same C closed-loop load generator, picking a random user per request:
+Every path is driven by the same C closed-loop load generator, picking a random user per request:
 
-* inferd: ``AI.DAGEXECUTE LOAD 1 ref:<u> |> AI.TENSORSET tx FLOAT 1 30 VALUES ... |> AI.MODELEXECUTE fraud
-  INPUTS 2 tx ref:<u> OUTPUTS 1 out |> AI.TENSORGET out VALUES`` (one round trip);
-* peer: ``GET ref:<u>`` from redis-server, then ``POST /score`` (transaction + reference as float32 bytes) to
-  uvicorn/FastAPI running the same ONNX model with onnxruntime.
+* inferd: ``AI.DAGEXECUTE LOAD 1 ref:<u> |> AI.TENSORSET tx FLOAT 1 30 BLOB <120 bytes> |> AI.MODELEXECUTE fraud
+  INPUTS 2 tx ref:<u> OUTPUTS 1 out |> AI.TENSORGET out BLOB`` (one round trip; the transaction as raw float32, as
+  RedisAI's aibench fraud benchmark and redisai-py send it);
+* inferd-values: the same DAG with the transaction as 30 text floats (``VALUES ...``) and ``TENSORGET out VALUES``,
+  so the cost of the text path stays visible;
+* inferd-nobatch: the BLOB DAG on the model stored with BATCHSIZE 0;
+* peer: ``GET ref:<u>`` from redis-server, then ``POST /score`` (transaction + reference as float32 bytes, reply
+  float32 bytes) to uvicorn/FastAPI running the same ONNX model with onnxruntime.
 
 All servers stay up for the whole suite and the client counts are interleaved (peer, inferd, ... per count), so
-background noise hits both sides alike.
+background noise hits every system alike.
 """
 from __future__ import annotations
 
@@ -27,13 +31,23 @@ NOBATCH_KEY = "fraud_nobatch"
 LOAD_CHUNK = 1000
 
 
-def dag_command(model_key: str) -> list[str]:
-    """The loadgen template of one scoring request (``__user__`` and ``__rand_float__`` filled per request)."""
+# system -> (model key, tensor format of the transaction sent and of the score read back)
+INFERD_SYSTEMS = {"inferd": (MODEL_KEY, "BLOB"), "inferd-values": (MODEL_KEY, "VALUES"),
+                  "inferd-nobatch": (NOBATCH_KEY, "BLOB")}
+
+
+def dag_command(model_key: str, tensor_format: str = "BLOB") -> list[str]:
+    """The loadgen template of one scoring request; loadgen fills ``__user__``, ``__tx_blob__``, ``__rand_float__``."""
+    tx = ["__tx_blob__"] if tensor_format == "BLOB" else ["__rand_float__"] * models.TX_FLOATS
     return ["AI.DAGEXECUTE", "LOAD", "1", "ref:__user__", "|>",
-            "AI.TENSORSET", "tx", "FLOAT", "1", str(models.TX_FLOATS), "VALUES",
-            *["__rand_float__"] * models.TX_FLOATS, "|>",
+            "AI.TENSORSET", "tx", "FLOAT", "1", str(models.TX_FLOATS), tensor_format, *tx, "|>",
             "AI.MODELEXECUTE", model_key, "INPUTS", "2", "tx", "ref:__user__", "OUTPUTS", "1", "out", "|>",
-            "AI.TENSORGET", "out", "VALUES"]
+            "AI.TENSORGET", "out", tensor_format]
+
+
+def system_command(system: str) -> list[str]:
+    """The loadgen template that an inferd system sends."""
+    return dag_command(*INFERD_SYSTEMS[system])
 
 
 def _client(port: int) -> Any:
@@ -77,23 +91,31 @@ def expected_score(model: bytes, tx: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(None, {"transaction": tx, "reference": ref})[0])
 
 
-def check_inferd(port: int, model_key: str, model: bytes, refs: np.ndarray) -> str:
-    """Run one scoring DAG with redis-py and compare its score with in-process onnxruntime."""
+def _compare(got: np.ndarray, want: np.ndarray) -> str:
+    if got.shape == want.shape and np.allclose(got, want, atol=1e-4):
+        return "ok"
+    return f"mismatch: got {got.tolist()}, want {want.tolist()}"
+
+
+def check_inferd(port: int, model_key: str, model: bytes, refs: np.ndarray, tensor_format: str = "BLOB") -> str:
+    """Run one scoring DAG with redis-py (tx and score as BLOB or VALUES) and compare with in-process onnxruntime."""
     tx = np.linspace(0, 1, models.TX_FLOATS, dtype=np.float32).reshape(1, -1)
+    data = [tx.tobytes()] if tensor_format == "BLOB" else [repr(float(v)) for v in tx[0]]
     client = _client(port)
     try:
         reply = client.execute_command("AI.DAGEXECUTE", "LOAD", 1, "ref:5", "|>",
-                                       "AI.TENSORSET", "tx", "FLOAT", 1, models.TX_FLOATS, "VALUES",
-                                       *[repr(float(v)) for v in tx[0]], "|>",
-                                       "AI.MODELEXECUTE", model_key, "INPUTS", 2, "tx", "ref:5", "OUTPUTS", 1, "out",
-                                       "|>", "AI.TENSORGET", "out", "VALUES")
-        got = np.array([float(v) for v in reply[-1]], dtype=np.float32)
+                                       "AI.TENSORSET", "tx", "FLOAT", 1, models.TX_FLOATS, tensor_format, *data,
+                                       "|>", "AI.MODELEXECUTE", model_key, "INPUTS", 2, "tx", "ref:5", "OUTPUTS", 1,
+                                       "out", "|>", "AI.TENSORGET", "out", tensor_format)
+        if tensor_format == "BLOB":
+            got = np.frombuffer(reply[-1], dtype=np.float32)
+        else:
+            got = np.array([float(v) for v in reply[-1]], dtype=np.float32)
     except Exception as exc:
         return f"failed: {short_error(exc)}"
     finally:
         client.close()
-    want = expected_score(model, tx, refs[5:6])[0]
-    return "ok" if np.allclose(got, want, atol=1e-4) else f"mismatch: got {got.tolist()}, want {want.tolist()}"
+    return _compare(got, expected_score(model, tx, refs[5:6])[0])
 
 
 def check_peer(http_port: int, model: bytes, refs: np.ndarray) -> str:
@@ -103,8 +125,7 @@ def check_peer(http_port: int, model: bytes, refs: np.ndarray) -> str:
                                      headers={"Content-Type": "application/octet-stream"}, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         got = np.frombuffer(response.read(), dtype=np.float32)
-    want = expected_score(model, tx, refs[5:6])[0]
-    return "ok" if np.allclose(got, want, atol=1e-4) else f"mismatch: got {got.tolist()}, want {want.tolist()}"
+    return _compare(got, expected_score(model, tx, refs[5:6])[0])
 
 
 def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProcess], **load: Any) -> None:
@@ -132,14 +153,14 @@ def _start_peer(ctx: Context, model_path: str, refs: np.ndarray) -> tuple[Server
 
 def _setup_inferd(inferd: ServerProcess, model: bytes, refs: np.ndarray, batchsize: int,
                   checks: dict[str, str]) -> bool:
-    """Load the data and models into inferd and check its scores; False when the inferd path is unavailable."""
+    """Load the data and models into inferd and check each system's scores; False when inferd is unavailable."""
     try:
         load_inferd_data(inferd.port, refs, model, batchsize)
     except BenchError as exc:
-        checks["inferd"] = checks["inferd-nobatch"] = f"unavailable: {exc}"
+        checks.update(dict.fromkeys(INFERD_SYSTEMS, f"unavailable: {exc}"))
         return False
-    checks["inferd"] = check_inferd(inferd.port, MODEL_KEY, model, refs)
-    checks["inferd-nobatch"] = check_inferd(inferd.port, NOBATCH_KEY, model, refs)
+    for system, (key, tensor_format) in INFERD_SYSTEMS.items():
+        checks[system] = check_inferd(inferd.port, key, model, refs, tensor_format)
     return True
 
 
@@ -156,15 +177,17 @@ def run(ctx: Context) -> None:
     inferd_ready = _setup_inferd(inferd, model, refs, s.scoring_batchsize, checks)
     ctx.record(SUITE, "setup", {"system": "setup", "users": s.users, "checks": checks,
                                 "peer_workers": s.peer_workers, "scoring_batchsize": s.scoring_batchsize,
-                                "inferd_command": " ".join(dag_command(MODEL_KEY))})
+                                "tx_floats": models.TX_FLOATS,
+                                "inferd_command": {system: " ".join(system_command(system))
+                                                   for system in INFERD_SYSTEMS}})
     for clients in s.clients:
         _measure(ctx, "peer", clients, [redis_server, uvicorn], port=redis_server.port, http_port=uvicorn.port)
-        for system, key in (("inferd", MODEL_KEY), ("inferd-nobatch", NOBATCH_KEY)):
+        for system in INFERD_SYSTEMS:
             if not inferd_ready:
                 ctx.record(SUITE, f"{system}-c{clients}", {"system": system, "clients": clients,
                                                            "error": checks[system]})
                 continue
-            _measure(ctx, system, clients, [inferd], port=inferd.port, command=dag_command(key))
+            _measure(ctx, system, clients, [inferd], port=inferd.port, command=system_command(system))
     if s.profile and inferd_ready:
         _profile(ctx, inferd)
     ctx.procs.stop_all()
@@ -178,7 +201,7 @@ def _profile(ctx: Context, inferd: ServerProcess) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
     def load() -> dict[str, Any]:
-        return loadgen.run(inferd.port, clients, s.duration_s, 1.0, dag_command(MODEL_KEY), keyspace=s.users)
+        return loadgen.run(inferd.port, clients, s.duration_s, 1.0, system_command("inferd"), keyspace=s.users)
 
     try:
         data = profile.profile_load(inferd, load, s.duration_s, folder, f"scoring-inferd-c{clients}")

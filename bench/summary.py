@@ -11,6 +11,8 @@ SCORING_MAX_P99_RATIO = 0.3
 PROTOCOL_MIN_RATIO = {1: 0.9, 16: 0.6}
 BATCHING_MIN_SATURATION = 0.8
 BATCHING_MAX_SINGLE = 1.3
+# the inferd systems of the scoring suite, each compared with the peer; the targets are read from "inferd" alone
+SCORING_SYSTEMS = ("inferd", "inferd-values", "inferd-nobatch")
 
 
 def by_suite(records: list[dict[str, Any]], suite: str) -> list[dict[str, Any]]:
@@ -34,13 +36,13 @@ def _div(a: float | None, b: float | None) -> float | None:
 
 
 def scoring_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per client count: inferd (and inferd-nobatch) throughput and p99 divided by the peer's."""
+    """Per client count: each inferd system's throughput and p99 divided by the peer's."""
     rows = []
     counts = sorted({r["clients"] for r in by_suite(records, "scoring") if "clients" in r})
     for clients in counts:
         peer = _find(records, "scoring", system="peer", clients=clients)
         row: dict[str, Any] = {"clients": clients}
-        for system in ("inferd", "inferd-nobatch"):
+        for system in SCORING_SYSTEMS:
             ours = _find(records, "scoring", system=system, clients=clients)
             good = _ok(ours) and _ok(peer)
             row[f"{system}_rps"] = _div(ours["rps"], peer["rps"]) if good and ours and peer else None

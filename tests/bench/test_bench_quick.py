@@ -89,13 +89,22 @@ def test_inferd_runs_complete(quick_run: Any) -> None:
 
 
 @pytest.mark.slow
-def test_inferd_scoring_path_is_correct_and_completes(quick_run: Any) -> None:
+def test_inferd_scoring_paths_are_correct_and_complete(quick_run: Any) -> None:
     records = _records(quick_run[0])
     setup = next(r for r in records if r["suite"] == "scoring" and r["system"] == "setup")
-    assert setup["checks"]["inferd"] == "ok" and setup["checks"]["inferd-nobatch"] == "ok"
-    assert setup["inferd_command"].startswith("AI.DAGEXECUTE LOAD 1 ref:__user__ |> AI.TENSORSET tx FLOAT 1 30")
-    runs = [r for r in records if r["suite"] == "scoring" and r["system"] in ("inferd", "inferd-nobatch")]
-    assert len(runs) == 4 and all(_completed(r) for r in runs), [r.get("error") for r in runs]
+    systems = ("inferd", "inferd-values", "inferd-nobatch")
+    assert {s: setup["checks"][s] for s in systems} == dict.fromkeys(systems, "ok")
+    commands = setup["inferd_command"]
+    assert set(commands) == set(systems)
+    head = "AI.DAGEXECUTE LOAD 1 ref:__user__ |> AI.TENSORSET tx FLOAT 1 30 "
+    for system in ("inferd", "inferd-nobatch"):
+        assert commands[system].startswith(head + "BLOB __tx_blob__ |> AI.MODELEXECUTE ")
+        assert commands[system].endswith("|> AI.TENSORGET out BLOB")
+    assert commands["inferd-values"].startswith(head + "VALUES " + "__rand_float__ " * 30 + "|> AI.MODELEXECUTE ")
+    assert commands["inferd-values"].endswith("|> AI.TENSORGET out VALUES")
+    runs = [r for r in records if r["suite"] == "scoring" and r["system"] in systems]
+    assert sorted((r["system"], r["clients"]) for r in runs) == sorted((s, c) for s in systems for c in (1, 16))
+    assert all(_completed(r) for r in runs), [r.get("error") for r in runs]
 
 
 @pytest.mark.slow
@@ -105,6 +114,8 @@ def test_markdown_has_every_section_and_table(quick_run: Any) -> None:
         assert heading in text
     assert "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms |" in text
     assert "| test | -P | redis-server req/s | inferd req/s | ratio |" in text
+    assert "| clients | inferd/peer throughput | inferd/peer p99 | inferd-values/peer throughput |" in text
+    assert "* inferd-values: `AI.DAGEXECUTE" in text and "__rand_float__ x 30" in text
     for line in text.splitlines():
         if line.startswith("|"):
             assert line.endswith("|"), line

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import summary
+from bench import report, scoring, summary
 
 
 def _load(system: str, clients: int, rps: float, p99: float, suite: str = "scoring", **extra: Any) -> dict[str, Any]:
@@ -32,6 +32,29 @@ def test_failed_runs_count_as_not_measured() -> None:
                                                   "error": "unknown command"}]
     assert all(v is None for k, v in _met(records).items() if k.startswith("scoring"))
     assert summary.scoring_ratios(records)[0]["inferd_rps"] is None
+
+
+def test_every_inferd_scoring_system_is_compared_with_the_peer_and_targets_read_inferd() -> None:
+    assert summary.SCORING_SYSTEMS == tuple(scoring.INFERD_SYSTEMS)
+    records = [_load("peer", 16, 2000, 20_000), _load("inferd", 16, 4000, 10_000),
+               _load("inferd-values", 16, 20_000, 1_000), _load("inferd-nobatch", 16, 1000, 40_000)]
+    row = summary.scoring_ratios(records)[0]
+    assert (row["inferd_rps"], row["inferd-values_rps"], row["inferd-nobatch_rps"]) == (2.0, 10.0, 0.5)
+    assert (row["inferd_p99"], row["inferd-values_p99"], row["inferd-nobatch_p99"]) == (0.5, 0.05, 2.0)
+    assert not any(v for k, v in _met(records).items() if k.startswith("scoring"))
+
+
+def test_scoring_report_names_each_system_s_command() -> None:
+    setup = {"suite": "scoring", "system": "setup", "users": 10, "scoring_batchsize": 64, "peer_workers": 2,
+             "checks": {"peer": "ok", "inferd": "ok", "inferd-values": "ok", "inferd-nobatch": "ok"},
+             "inferd_command": {s: " ".join(scoring.system_command(s)) for s in scoring.INFERD_SYSTEMS}}
+    text = "\n".join(report.scoring_tables([setup, _load("peer", 1, 100, 1000), _load("inferd-values", 1, 50, 900)]))
+    assert ("* inferd: `AI.DAGEXECUTE LOAD 1 ref:__user__ |> AI.TENSORSET tx FLOAT 1 30 BLOB __tx_blob__ |> "
+            "AI.MODELEXECUTE fraud INPUTS 2 tx ref:__user__ OUTPUTS 1 out |> AI.TENSORGET out BLOB`") in text
+    assert "* inferd-values: `AI.DAGEXECUTE LOAD 1 ref:__user__ |> AI.TENSORSET tx FLOAT 1 30 VALUES " \
+           "__rand_float__ x 30 |> AI.MODELEXECUTE fraud " in text
+    assert "* inferd-nobatch: `" in text and "MODELEXECUTE fraud_nobatch INPUTS" in text
+    assert "| 1 | - | - | 0.50x | 0.90x | - | - |" in text
 
 
 def test_protocol_ratio_uses_the_worst_test() -> None:
