@@ -8,10 +8,15 @@ from inferd.errors import CommandError
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
+# The canonical spelling of every small integer: dims, counts, indexes and timeouts take one dict lookup.
+_SMALL_INTS = {b"%d" % i: i for i in range(-1024, 10_000)}
 
 
 def parse_int(raw: bytes, message: str = errors.NOT_INTEGER) -> int:
     """A signed 64-bit integer written the way Redis's ``string2ll`` accepts it (no spaces, no '+', no '0x')."""
+    small = _SMALL_INTS.get(raw)
+    if small is not None:
+        return small
     if not raw or len(raw) > 20 or not (raw.isdigit() or (raw[0] == 45 and raw[1:].isdigit())) or (
             raw[0] == 48 and len(raw) > 1) or raw.startswith(b"-0"):
         raise CommandError(message)

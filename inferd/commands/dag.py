@@ -18,15 +18,13 @@ from inferd.commands.context import Client
 from inferd.commands.dag_run import DagRun
 from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun
 from inferd.commands.table import command
-from inferd.commands.tensors import fetch_tensor, parse_tensorset, tensorget_reply
+from inferd.commands.tensors import fetch_tensor, parse_tensorset, tensorget_formats
 from inferd.errors import CommandError
-from inferd.store import tensor as tensors
 from inferd.store.keyspace import Database
 from inferd.store.tensor import Tensor
 
 ARROW = b"|>"
 TENSORSET, TENSORGET, MODEL, SCRIPT = "TENSORSET", "TENSORGET", "MODEL", "SCRIPT"
-_SCALAR = tensors.zeros(tensors.DTYPES["FLOAT"], ())
 
 
 @dataclass(slots=True, eq=False)
@@ -34,9 +32,9 @@ class Op:
     """One parsed DAG op; ``inputs``/``outputs`` are slot numbers in :attr:`Dag.slots`."""
 
     kind: str
-    inputs: list[int] = field(default_factory=list)
-    outputs: list[int] = field(default_factory=list)
-    formats: list[bytes] = field(default_factory=list)   # TENSORGET's format words
+    inputs: list[int]
+    outputs: list[int]
+    formats: tuple[bool, bool, bool] = (False, False, False)   # TENSORGET's (meta, blob, values)
     run: ModelRun | None = None
     result: Any = None                                    # None: not run; OK; a CommandError
 
@@ -164,15 +162,14 @@ def _op_tensorset(dag: Dag, argv: list[bytes]) -> Op:
     if len(argv) < 4:
         raise CommandError(errors.DAG_OP_ARITY.format(argv[0].decode("utf-8", "replace")))
     tensor = parse_tensorset(argv, dag.max_bytes)
-    return Op(TENSORSET, outputs=[dag.define(argv[1], tensor)])
+    return Op(TENSORSET, [], [dag.define(argv[1], tensor)])
 
 
 def _op_tensorget(dag: Dag, argv: list[bytes]) -> Op:
     if not 2 <= len(argv) <= 4:
         raise CommandError(errors.DAG_OP_ARITY.format(argv[0].decode("utf-8", "replace")))
     slot = dag.lookup(argv[1])
-    tensorget_reply(_SCALAR, argv[2:])   # checks the format words now, before anything runs
-    return Op(TENSORGET, inputs=[slot], formats=argv[2:])
+    return Op(TENSORGET, [slot], [], tensorget_formats(argv[2:]))   # format words checked before anything runs
 
 
 def _model_op(dag: Dag, run: ModelRun) -> Op:
@@ -180,7 +177,7 @@ def _model_op(dag: Dag, run: ModelRun) -> Op:
         raise CommandError(errors.DAG_TIMEOUT_IN_OP)
     inputs = [dag.lookup(name) for name in run.input_keys]
     outputs = [dag.define(name, None) for name in run.output_keys]
-    return Op(MODEL, inputs=inputs, outputs=outputs, run=run)
+    return Op(MODEL, inputs, outputs, run=run)
 
 
 def _op_modelexecute(dag: Dag, argv: list[bytes]) -> Op:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inferd import errors
-from inferd.commands.tensors import tensorget_reply
+from inferd.commands.tensors import tensor_reply
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK, Status
-from inferd.scheduler import TIMEDOUT, RunOutcome
+from inferd.scheduler import TIMEDOUT
 from inferd.store.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ NA = Status(b"NA")
 
 class DagRun:
     """The execution of one DAG; :meth:`start` returns the future of its reply."""
+
+    __slots__ = ("dag", "schedulers", "reply", "waiting", "running", "failed", "timed_out", "deadline")
 
     def __init__(self, dag: Dag, schedulers: Any) -> None:
         self.dag = dag
@@ -50,17 +52,14 @@ class DagRun:
         self._advance()
         return self.reply
 
-    def _ready(self, op: Op) -> bool:
-        slots = self.dag.slots
-        return all(slots[i] is not None for i in op.inputs)
-
     def _advance(self) -> None:
         """Submit each idle device's next op whose inputs exist; finish when nothing is left to wait for."""
         if self.reply.done():
             return
         if not self.failed:
+            slots = self.dag.slots
             for device, ops in self.waiting.items():
-                if ops and device not in self.running and self._ready(ops[0]):
+                if ops and device not in self.running and all(slots[i] is not None for i in ops[0].inputs):
                     self._submit(device, ops.popleft())
         if self.running:
             return
@@ -71,7 +70,7 @@ class DagRun:
         assert op.run is not None
         model = op.run.model
         inputs = [self._input(i) for i in op.inputs]
-        future = self.schedulers.submit(device, model, inputs, deadline=self.deadline, on_done=_charger(model))
+        future = self.schedulers.submit(device, model, inputs, deadline=self.deadline, on_done=model.stats.charge)
         self.running[device] = future
         future.add_done_callback(lambda f, d=device, o=op: self._op_done(d, o, f))
 
@@ -125,7 +124,7 @@ class DagRun:
             return OK
         if op.kind == "TENSORGET":
             tensor = self.dag.slots[op.inputs[0]]
-            return NA if tensor is None else tensorget_reply(tensor, op.formats)
+            return NA if tensor is None else tensor_reply(tensor, *op.formats)
         return NA if op.result is None else op.result
 
     def _persist(self) -> CommandError | None:
@@ -146,12 +145,3 @@ class DagRun:
         if reply.cancelled():
             for future in list(self.running.values()):
                 future.cancel()
-
-
-def _charger(model: Any) -> Any:
-    """The scheduler's on_done hook: charge this op to the model's AI.INFO statistics."""
-    def charge(outcome: RunOutcome) -> None:
-        stats = getattr(model, "stats", None)
-        if stats is not None and not outcome.timed_out:
-            stats.record(outcome.samples, outcome.duration_us, outcome.error is not None)
-    return charge

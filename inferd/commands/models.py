@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -164,14 +163,6 @@ def write_outputs(db: Database, keys: list[bytes], outputs: list[np.ndarray[Any,
         db.touch(key)
 
 
-def _charger(model: Model) -> Callable[[Any], None]:
-    """The scheduler's on_done hook: charge the request to the model's AI.INFO stats (on the loop thread)."""
-    def charge(outcome: Any) -> None:
-        if not outcome.timed_out:
-            model.stats.record(outcome.samples, outcome.duration_us, outcome.error is not None)
-    return charge
-
-
 def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) -> asyncio.Future[Any]:
     """Submit ``run`` to its model's device queue; the future resolves to OK (outputs written), TIMEDOUT or an error.
 
@@ -180,7 +171,7 @@ def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) ->
     model = run.model
     db = c.db
     submitted = c.server.extensions["schedulers"].submit(model.device, model, inputs, run.timeout_ms,
-                                                         on_done=_charger(model))
+                                                         on_done=model.stats.charge)
     reply: asyncio.Future[Any] = submitted.get_loop().create_future()
 
     def finished(done: asyncio.Future[Any]) -> None:

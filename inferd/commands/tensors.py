@@ -69,8 +69,8 @@ def tensorset(c: Client, argv: list[bytes]) -> Any:
     return OK
 
 
-def tensorget_reply(tensor: Tensor, formats: list[bytes]) -> Any:
-    """The TENSORGET reply for ``formats`` (the words after the key): META, BLOB, VALUES in any combination."""
+def tensorget_formats(formats: list[bytes]) -> tuple[bool, bool, bool]:
+    """(meta, blob, values) of TENSORGET's format words (META, BLOB, VALUES in any combination; none: META BLOB)."""
     meta = blob = values = False
     for raw in formats:
         word = raw.upper()
@@ -86,6 +86,11 @@ def tensorget_reply(tensor: Tensor, formats: list[bytes]) -> Any:
         raise CommandError(errors.AI_BLOB_AND_VALUES)
     if not formats:
         meta = blob = True
+    return meta, blob, values
+
+
+def tensor_reply(tensor: Tensor, meta: bool, blob: bool, values: bool) -> Any:
+    """The TENSORGET reply for already checked formats (see :func:`tensorget_formats`)."""
     if not meta:
         return tensor.blob() if blob else tensor.values()
     reply = tensor.meta()
@@ -94,6 +99,11 @@ def tensorget_reply(tensor: Tensor, formats: list[bytes]) -> Any:
     elif values:
         reply += [b"values", tensor.values()]
     return reply
+
+
+def tensorget_reply(tensor: Tensor, formats: list[bytes]) -> Any:
+    """The TENSORGET reply for ``formats`` (the words after the key): META, BLOB, VALUES in any combination."""
+    return tensor_reply(tensor, *tensorget_formats(formats))
 
 
 def tensorget(c: Client, argv: list[bytes]) -> Any:

@@ -9,12 +9,12 @@ a disconnect (cancelled future) removes the request at once, and workers block o
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from inferd import errors
@@ -41,10 +41,8 @@ class DeviceQueue:
         self.max_depth = max_depth
         self.observers: list[Observer] = observers if observers is not None else []
         self.stats = DeviceStats(device)
-        self.pending: dict[int, RunRequest] = {}      # insertion order is arrival order
+        self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
         self.idle = threads
-        self._seq = itertools.count()
-        self._ids: dict[int, int] = {}                 # id(request) -> its key in ``pending``
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -68,26 +66,22 @@ class DeviceQueue:
             return
         if not request.enqueued:
             request.enqueued = _monotonic()
-        key = next(self._seq)
-        self.pending[key] = request
-        self._ids[id(request)] = key
-        request.future.add_done_callback(lambda _f, r=request: self._discard(r))
+        self.pending[id(request)] = request
+        request.future.add_done_callback(partial(self._discard, request))
         if request.deadline is not None:
             request.timer = self.loop.call_later(max(0.0, request.deadline - _monotonic()), self._expire, request)
         if self.idle:
             self._dispatch()
 
     def _remove(self, request: RunRequest) -> bool:
-        key = self._ids.pop(id(request), None)
-        if key is None:
+        if self.pending.pop(id(request), None) is None:
             return False
-        del self.pending[key]
         if request.timer is not None:
             request.timer.cancel()
             request.timer = None
         return True
 
-    def _discard(self, request: RunRequest) -> None:
+    def _discard(self, request: RunRequest, _future: Any) -> None:
         """Done callback: a request cancelled while pending (its client went away) is dropped."""
         if request.future.cancelled() and self._remove(request):
             self.stats.cancelled += 1

@@ -31,6 +31,11 @@ class RunStats:
             self.samples += samples
             self.duration_us += duration_us
 
+    def charge(self, outcome: Any) -> None:
+        """The scheduler's ``on_done`` hook: charge one request's RunOutcome (a timed-out request is not a call)."""
+        if not outcome.timed_out:
+            self.record(outcome.samples, outcome.duration_us, outcome.error is not None)
+
     def reset(self) -> None:
         """AI.INFO key RESETSTAT."""
         self.calls = self.samples = self.duration_us = self.errors = 0

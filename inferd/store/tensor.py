@@ -6,7 +6,6 @@ over the received bytes (zero-copy); TENSORGET BLOB replies with a memoryview of
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +162,7 @@ def from_values(dtype: DType, shape: tuple[int, ...], values: Sequence[bytes]) -
         return Tensor(np.array(parsed, dtype=dtype.numpy).reshape(shape), dtype)
 
 
-_NOT_PLAIN_NUMBER = re.compile(rb"[^0-9eE.+\-\x00]")
+_PLAIN_NUMBER_CHARS = b"0123456789eE.+-"
 
 
 def _plain_floats(values: Sequence[bytes]) -> list[float] | None:
@@ -171,10 +170,10 @@ def _plain_floats(values: Sequence[bytes]) -> list[float] | None:
 
     float() reads such values exactly as the careful parser would; None sends anything else (and every error) to it.
     """
-    if not values or _NOT_PLAIN_NUMBER.search(b"\x00".join(values)) is not None:
+    if not values or b"".join(values).translate(None, _PLAIN_NUMBER_CHARS):
         return None
     try:
-        return [float(v) for v in values]
+        return list(map(float, values))
     except ValueError:
         return None
 
