@@ -52,7 +52,7 @@ def queue_figures(state: Any) -> list[dict[str, Any]]:
         st = q.stats
         out.append({"device": device, "depth": q.depth, "threads": threads, "busy": threads - q.idle,
                     "batches": st.batches, "requests": st.requests, "rows": st.rows, "refused": st.refused,
-                    "timed_out": st.timed_out, "cancelled": st.cancelled,
+                    "timed_out": st.timed_out, "cancelled": st.cancelled, "inline": st.inline,
                     "queue_wait_usec": int(sum(m.wait_seconds for m in st.models.values()) * 1e6),
                     "compute_usec": int(sum(m.compute_seconds for m in st.models.values()) * 1e6)})
     return out
@@ -87,6 +87,7 @@ def ai_section(state: Any) -> Section:
             ("ai_inter_op_parallelism", config.inter_op_parallelism),
             ("ai_model_execution_timeout", config.model_execution_timeout),
             ("ai_queue_max_depth", config.queue_max_depth),
+            ("ai_inline_run_max_us", config.inline_run_max_us),
             ("ai_models", counts["AI__MODEL"]), ("ai_scripts", counts["AI_SCRIPT"]),
             ("ai_tensors", counts["AI_TENSOR"])]
     queues = queue_figures(state)

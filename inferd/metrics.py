@@ -244,14 +244,17 @@ class ServerCollector(Collector):
         dropped = CounterMetricFamily("inferd_queue_dropped_requests", "Requests that never ran, by reason "
                                       "(timeout: TIMEOUT passed while queued; cancelled: client gone; queue_full: "
                                       "queue-max-depth reached)", labels=["device", "reason"])
+        inline = CounterMetricFamily("inferd_queue_inline_runs", "Runs done on the event loop at an idle queue "
+                                     "(inline-run-max-us) instead of on a worker", labels=["device"])
         for q in snap.queues:
             device = q["device"]
             depth.add_metric([device], q.get("depth", 0))
             threads.add_metric([device], q.get("threads", 0))
             busy.add_metric([device], q.get("busy", 0))
+            inline.add_metric([device], q.get("inline", 0))
             for reason, field_name in (("timeout", "timed_out"), ("cancelled", "cancelled"), ("queue_full", "refused")):
                 dropped.add_metric([device, reason], q.get(field_name, 0))
-        return (depth, threads, busy, dropped)
+        return (depth, threads, busy, dropped, inline)
 
 
 class _QuietHandler(WSGIRequestHandler):

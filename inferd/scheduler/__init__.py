@@ -1,4 +1,9 @@
-"""Device queues: backend calls run on each device's worker threads, never on the event loop.
+"""Device queues: backend calls run on each device's worker threads, except one small run at an idle queue.
+
+A model run that reaches a device queue with nothing queued or running, whose last unbatched run took at most
+``inline-run-max-us``, runs on the event loop thread itself: the two thread hand-offs would cost a lone request more
+than the model does, and with nothing else waiting there is nothing to batch it with. Under load requests find the
+queue busy and batch as below; model loading (``call``) always runs on the workers.
 
 The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 

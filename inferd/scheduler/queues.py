@@ -5,6 +5,7 @@ Each :class:`DeviceQueue` keeps its pending requests in arrival order and a coun
 hands a batch back, or a MINBATCHTIMEOUT timer fires; while every worker is busy, compatible requests simply
 accumulate and later form larger batches. Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT use loop timers,
 a disconnect (cancelled future) removes the request at once, and workers block on a queue of ready batches.
+The one exception, :meth:`DeviceQueue._runs_inline`: a small model's run reaching an idle queue runs on the loop.
 """
 from __future__ import annotations
 
@@ -35,10 +36,13 @@ class DeviceQueue:
     """A device's pending requests, its worker threads and its statistics (:attr:`stats`)."""
 
     def __init__(self, device: str, threads: int, loop: asyncio.AbstractEventLoop,
-                 max_depth: Callable[[], int] = lambda: 1 << 62, observers: list[Observer] | None = None) -> None:
+                 max_depth: Callable[[], int] = lambda: 1 << 62, observers: list[Observer] | None = None,
+                 inline_max_us: Callable[[], int] = lambda: 0) -> None:
         self.device = device
         self.loop = loop
         self.max_depth = max_depth
+        self.inline_max_us = inline_max_us
+        self.workers = threads
         self.observers: list[Observer] = observers if observers is not None else []
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
@@ -66,12 +70,30 @@ class DeviceQueue:
             return
         if not request.enqueued:
             request.enqueued = _monotonic()
+        if self.idle == self.workers and not self.pending and self._runs_inline(request):
+            self.stats.inline += 1
+            batch = Batch([request], request.rows)
+            self._settle(batch, *self._execute(batch))
+            return
         self.pending[id(request)] = request
         request.future.add_done_callback(partial(self._discard, request))
         if request.deadline is not None:
             request.timer = self.loop.call_later(max(0.0, request.deadline - _monotonic()), self._expire, request)
         if self.idle:
             self._dispatch()
+
+    def _runs_inline(self, request: RunRequest) -> bool:
+        """Whether a request reaching an idle queue runs right here on the loop thread (``inline-run-max-us``).
+
+        Only a model whose last unbatched run was measured at most that long, with no MINBATCHSIZE to wait for, and
+        only while nothing else is queued or running: a lone request then skips the two thread hand-offs (on a small
+        machine they cost more than a small model), while under load requests still queue up and batch.
+        """
+        model = request.model
+        stats = getattr(model, "stats", None)
+        if request.fn is not None or stats is None or stats.solo_us < 0 or getattr(model, "minbatchsize", 0):
+            return False
+        return stats.solo_us <= self.inline_max_us() and (request.deadline is None or request.deadline > _monotonic())
 
     def _remove(self, request: RunRequest) -> bool:
         if self.pending.pop(id(request), None) is None:
@@ -136,8 +158,17 @@ class DeviceQueue:
         self.idle += 1
         if self.pending:
             self._dispatch()
+        self._settle(batch, results, error, started, duration_us)
+
+    def _settle(self, batch: Batch, results: list[Any], error: CommandError | None, started: float,
+                duration_us: int) -> None:
+        """Statistics, then every request's result or error (loop thread)."""
         head = batch.requests[0]
         if head.fn is None:
+            if not batch.batched and error is None:
+                stats = getattr(head.model, "stats", None)
+                if stats is not None:
+                    stats.solo_us = duration_us
             self._account(batch, results if error is None else None, error, started, duration_us)
         for index, request in enumerate(batch.requests):
             future = request.future
@@ -187,19 +218,22 @@ class DeviceQueue:
 
     def _work(self) -> None:
         while (batch := self._ready.get()) is not None:
-            started = _monotonic()
-            t0 = _perf_ns()
-            results: list[Any] = []
-            error: CommandError | None = None
-            try:
-                results = self._run(batch)
-            except CommandError as exc:
-                error = exc
-            except Exception as exc:  # backend errors are wrapped at the backend boundary; this is a safety net
-                log.exception("device %s: unexpected error", self.device)
-                error = CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
-            duration_us = (_perf_ns() - t0) // 1000
-            self.loop.call_soon_threadsafe(self._finished, batch, results, error, started, duration_us)
+            self.loop.call_soon_threadsafe(self._finished, batch, *self._execute(batch))
+
+    def _execute(self, batch: Batch) -> tuple[list[Any], CommandError | None, float, int]:
+        """Run one batch (a worker thread, or the loop for an inline run): (results, error, started, duration_us)."""
+        started = _monotonic()
+        t0 = _perf_ns()
+        results: list[Any] = []
+        error: CommandError | None = None
+        try:
+            results = self._run(batch)
+        except CommandError as exc:
+            error = exc
+        except Exception as exc:  # backend errors are wrapped at the backend boundary; this is a safety net
+            log.exception("device %s: unexpected error", self.device)
+            error = CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
+        return results, error, started, (_perf_ns() - t0) // 1000
 
     @staticmethod
     def _run(batch: Batch) -> list[Any]:
@@ -243,6 +277,10 @@ class Schedulers:
         config = getattr(self._config, "config", None)
         return int(getattr(config, "queue_max_depth", 1 << 62))
 
+    def _inline_max_us(self) -> int:
+        config = getattr(self._config, "config", None)
+        return int(getattr(config, "inline_run_max_us", 0))
+
     def queue(self, device: str) -> DeviceQueue:
         """The queue of ``device`` (upper-cased, as RedisAI keys its queues), created if needed."""
         name = device.upper()
@@ -250,7 +288,7 @@ class Schedulers:
         if q is None:
             assert self._loop is not None
             q = self.queues[name] = DeviceQueue(name, self.threads_per_queue, self._loop, self._max_depth,
-                                                self.observers)
+                                                self.observers, self._inline_max_us)
         return q
 
     def submit(self, device: str, model: Any, inputs: list[Any], timeout_ms: int = 0, *,

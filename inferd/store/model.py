@@ -21,6 +21,7 @@ class RunStats:
     samples: int = 0
     duration_us: int = 0
     errors: int = 0
+    solo_us: int = -1       # compute time of the last unbatched run (-1: none yet); the scheduler's inline rule
 
     def record(self, samples: int, duration_us: int, failed: bool) -> None:
         """Charge one finished request (called on the loop thread)."""
@@ -39,6 +40,7 @@ class RunStats:
     def reset(self) -> None:
         """AI.INFO key RESETSTAT."""
         self.calls = self.samples = self.duration_us = self.errors = 0
+        self.solo_us = -1
 
 
 @dataclass(eq=False, slots=True)

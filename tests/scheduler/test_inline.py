@@ -1,0 +1,122 @@
+"""inline-run-max-us: a lone run at an idle device queue runs on the event loop; anything else still queues.
+
+The first run of a model always goes to a worker (its cost is unknown until measured); later runs that find the
+queue idle run inline when that measured cost is within the limit. A held worker (see
+:func:`tests.scheduler.models.hold`) makes the queue busy deterministically.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from tests.ai.conftest import encode_command
+from tests.scheduler.models import affine_onnx, depth, hold, observe, schedulers, wait_until
+
+BLOB = affine_onnx()
+LIMIT = 100_000   # µs: far above what the 4-wide affine model takes, so qualifying never depends on the machine
+
+
+def store(client: redis.Redis, key: str = "m", *options: Any) -> None:
+    assert client.execute_command("AI.MODELSTORE", key, "ONNX", "CPU", *options, "BLOB", BLOB) == b"OK"
+
+
+def execute(client: redis.Redis, x: np.ndarray, key: str = "m") -> np.ndarray:
+    client.execute_command("AI.TENSORSET", "x", "FLOAT", *x.shape, "BLOB", x.tobytes())
+    assert client.execute_command("AI.MODELEXECUTE", key, "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    return np.frombuffer(client.execute_command("AI.TENSORGET", "y", "BLOB"), np.float32).reshape(x.shape)
+
+
+def inline_runs(srv: Any) -> int:
+    return int(srv.call(lambda: schedulers(srv).queue("CPU").stats.inline))
+
+
+def test_lone_runs_after_the_first_run_inline_and_are_counted(start_server):
+    srv = start_server(inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client, "m", "BATCHSIZE", 8)
+    records = observe(srv)
+    for i in range(4):
+        x = np.full((1, 4), i, np.float32)
+        np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 3                      # the first run measured the model on a worker
+    assert [r.requests for r in records if r.model_key == b"m"] == [1, 1, 1, 1]
+    info = dict(zip(*[iter(client.execute_command("AI.INFO", "m"))] * 2, strict=True))
+    assert info[b"calls"] == 4 and info[b"samples"] == 4 and info[b"errors"] == 0
+    assert client.info("ai")["ai_queue_CPU"]["inline"] == 3
+
+
+def test_zero_limit_turns_inline_runs_off_at_runtime(start_server):
+    srv = start_server(inline_run_max_us=0)
+    client = srv.client(protocol=2)
+    store(client)
+    for _ in range(3):
+        execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 0
+    assert client.config_set("inline-run-max-us", str(LIMIT))
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 1
+
+
+def test_a_model_slower_than_the_limit_never_runs_inline(start_server):
+    srv = start_server(inline_run_max_us=0)
+    client = srv.client(protocol=2)
+    store(client)
+    execute(client, np.ones((1, 4), np.float32))
+    solo_us = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.solo_us))
+    assert solo_us > 0
+    assert client.config_set("inline-run-max-us", str(solo_us - 1))
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 0
+
+
+def test_a_busy_queue_never_runs_inline(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client)
+    execute(client, np.ones((1, 4), np.float32))            # measured: the model now qualifies
+    client.execute_command("AI.TENSORSET", "x2", "FLOAT", 1, 4, "VALUES", 1, 2, 3, 4)
+    blocker, held = hold(srv)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(encode_command("AI.MODELEXECUTE", "m", "INPUTS", "1", "x2", "OUTPUTS", "1", "y2"))
+        wait_until(lambda: depth(srv) == 1)                 # queued behind the held worker, not run inline
+        blocker.release.set()
+        held.result(10)
+        assert sock.recv(64) == b"+OK\r\n"
+    assert client.execute_command("AI.TENSORGET", "y2", "VALUES") == [b"3", b"5", b"7", b"9"]
+    assert inline_runs(srv) == 0
+
+
+def test_minbatchsize_models_never_run_inline(start_server):
+    srv = start_server(inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client, "m", "BATCHSIZE", 4, "MINBATCHSIZE", 2, "MINBATCHTIMEOUT", 1)
+    for _ in range(3):
+        execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 0
+
+
+def test_inline_errors_and_dag_ops_behave_as_on_a_worker(start_server):
+    srv = start_server(inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client)
+    execute(client, np.ones((1, 4), np.float32))
+    client.execute_command("AI.TENSORSET", "bad", "FLOAT", 1, 3, "VALUES", 1, 2, 3)
+    with pytest.raises(redis.ResponseError) as inline_error:
+        client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "bad", "OUTPUTS", 1, "y")
+    assert inline_runs(srv) == 1
+    assert client.config_set("inline-run-max-us", "0")
+    with pytest.raises(redis.ResponseError) as worker_error:
+        client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "bad", "OUTPUTS", 1, "y")
+    assert str(inline_error.value) == str(worker_error.value)
+    assert client.config_set("inline-run-max-us", str(LIMIT))
+    execute(client, np.ones((1, 4), np.float32))              # an error does not count as a measurement
+    reply = client.execute_command("AI.DAGEXECUTE", "ROUTING", "t", "|>",
+                                   "AI.TENSORSET", "a", "FLOAT", 1, 4, "VALUES", 1, 2, 3, 4, "|>",
+                                   "AI.MODELEXECUTE", "m", "INPUTS", 1, "a", "OUTPUTS", 1, "b", "|>",
+                                   "AI.TENSORGET", "b", "VALUES")
+    assert reply == [b"OK", b"OK", [b"3", b"5", b"7", b"9"]]
+    assert inline_runs(srv) == 3
