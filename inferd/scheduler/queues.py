@@ -5,7 +5,7 @@ Each :class:`DeviceQueue` keeps its pending requests in arrival order and a coun
 hands a batch back, or a MINBATCHTIMEOUT timer fires; while every worker is busy, compatible requests simply
 accumulate and later form larger batches. Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT use loop timers,
 a disconnect (cancelled future) removes the request at once, and workers block on a queue of ready batches.
-The one exception, :meth:`DeviceQueue._runs_inline`: a small model's run reaching an idle queue runs on the loop.
+The one exception, :meth:`DeviceQueue._run_lone`: a small model's run that is alone at an idle queue runs on the loop.
 """
 from __future__ import annotations
 
@@ -70,30 +70,44 @@ class DeviceQueue:
             return
         if not request.enqueued:
             request.enqueued = _monotonic()
-        if self.idle == self.workers and not self.pending and self._runs_inline(request):
-            self.stats.inline += 1
-            batch = Batch([request], request.rows)
-            self._settle(batch, *self._execute(batch))
-            return
+        lone = self.idle == self.workers and not self.pending and self._may_run_inline(request)
         self.pending[id(request)] = request
         request.future.add_done_callback(partial(self._discard, request))
         if request.deadline is not None:
             request.timer = self.loop.call_later(max(0.0, request.deadline - _monotonic()), self._expire, request)
-        if self.idle:
+        if lone:
+            self.loop.call_soon(self._run_lone, request)
+        elif self.idle:
             self._dispatch()
 
-    def _runs_inline(self, request: RunRequest) -> bool:
-        """Whether a request reaching an idle queue runs right here on the loop thread (``inline-run-max-us``).
+    def _may_run_inline(self, request: RunRequest) -> bool:
+        """Whether a request may run on the loop thread itself (``inline-run-max-us``), if it stays alone.
 
-        Only a model whose last unbatched run was measured at most that long, with no MINBATCHSIZE to wait for, and
-        only while nothing else is queued or running: a lone request then skips the two thread hand-offs (on a small
-        machine they cost more than a small model), while under load requests still queue up and batch.
+        Only a model whose last unbatched run was measured at most that long, with no MINBATCHSIZE to wait for: a lone
+        request then skips the two thread hand-offs (on a small machine they cost more than a small model).
         """
         model = request.model
         stats = getattr(model, "stats", None)
         if request.fn is not None or stats is None or stats.solo_us < 0 or getattr(model, "minbatchsize", 0):
             return False
         return stats.solo_us <= self.inline_max_us() and (request.deadline is None or request.deadline > _monotonic())
+
+    def _run_lone(self, request: RunRequest) -> None:
+        """Run a request that reached an idle queue inline if it is still alone, else hand it off as usual.
+
+        Called with ``call_soon``, once the loop has read everything that arrived with the request: requests that
+        arrive together, or while an inline run held the loop, still form a batch on a worker.
+        """
+        if len(self.pending) != 1 or id(request) not in self.pending or self.idle != self.workers:
+            if self.idle and self.pending:
+                self._dispatch()
+            return
+        self._remove(request)
+        if request.future.done():
+            return
+        self.stats.inline += 1
+        batch = Batch([request], request.rows)
+        self._settle(batch, *self._execute(batch))
 
     def _remove(self, request: RunRequest) -> bool:
         if self.pending.pop(id(request), None) is None:

@@ -120,3 +120,24 @@ def test_inline_errors_and_dag_ops_behave_as_on_a_worker(start_server):
                                    "AI.TENSORGET", "b", "VALUES")
     assert reply == [b"OK", b"OK", [b"3", b"5", b"7", b"9"]]
     assert inline_runs(srv) == 3
+
+
+def test_requests_arriving_together_at_an_idle_queue_still_batch(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client, "m", "BATCHSIZE", 8)
+    execute(client, np.ones((1, 4), np.float32))            # measured: the model now qualifies
+    records = observe(srv)
+    results: list[Any] = []
+
+    def submit_two() -> None:   # one loop callback: both are queued before the loop decides anything
+        model = srv.state.keyspace.dbs[0].get(b"m")
+        for i in range(2):
+            future = schedulers(srv).submit("CPU", model, [np.full((1, 4), i, np.float32)])
+            future.add_done_callback(lambda f: results.append(f.result()))
+    srv.call(submit_two)
+    wait_until(lambda: len(results) == 2)
+    assert [(r.requests, r.rows) for r in records if r.model_key == b"m"] == [(2, 2)]
+    assert inline_runs(srv) == 0
+    for i, outputs in enumerate(results):
+        np.testing.assert_array_equal(outputs[0], np.full((1, 4), i * 2 + 1, np.float32))
