@@ -158,10 +158,11 @@ class Connection(asyncio.Protocol):
         if client.closing:
             self.transport.close()
             return
-        backlog, self.backlog = self.backlog, deque()
-        if backlog:
+        if self.backlog:
+            backlog, self.backlog = self.backlog, deque()
             self._run(backlog)
-        self._maybe_resume_reading()
+        if self.read_paused:
+            self._maybe_resume_reading()
 
     def _write(self, out: list[bytes]) -> None:
         if not out:
