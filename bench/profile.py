@@ -91,14 +91,58 @@ def _sample(pid: int, seconds: float, out: Path, name: str) -> tuple[str, str]:
     return "", (done.stderr or done.stdout).strip()[-300:]
 
 
+PERF_RATE = 499
+PERF_TOP = 15
+
+
+def _perf_start(tid: int, seconds: float, out: Path, name: str) -> tuple[subprocess.Popen[str] | None, Path, str]:
+    """Start ``perf record`` (software cpu-clock) on one thread: where its CPU goes in native code and the kernel.
+
+    py-spy sees Python frames only: time in the interpreter's C, uvloop, numpy or the kernel lands on the innermost
+    Python frame (``Runner.run`` for the loop's own work). perf attributes it to the library and symbol.
+    """
+    target = out / f"{name}.perf.data"
+    perf = shutil.which("perf")
+    if perf is None:
+        return None, target, "perf not installed (Debian: linux-perf)"
+    argv = [perf, "record", "-q", "-e", "cpu-clock", "-F", str(PERF_RATE), "-t", str(tid), "-o", str(target),
+            "--", "sleep", str(max(1, int(seconds)))]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), target, ""
+
+
+def _perf_report(target: Path, sort: str) -> list[dict[str, Any]]:
+    done = subprocess.run(["perf", "report", "-i", str(target), "--no-children", "--sort", sort, "-q", "-g", "none"],
+                          capture_output=True, text=True)
+    rows = []
+    for line in done.stdout.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0].endswith("%"):
+            rows.append({"where": " ".join(parts[1].split()), "share": round(float(parts[0][:-1]) / 100, 4)})
+    return rows[:PERF_TOP]
+
+
+def _perf_finish(proc: subprocess.Popen[str] | None, target: Path, error: str) -> dict[str, Any]:
+    if proc is None:
+        return {"perf_error": error}
+    _, stderr = proc.communicate()
+    if proc.returncode != 0 or not target.exists():
+        return {"perf_error": (stderr or f"perf exited {proc.returncode}").strip()[-300:]}
+    by_dso = _perf_report(target, "dso")
+    by_symbol = _perf_report(target, "dso,sym")
+    target.unlink()   # binary and large; the summary is what the report uses
+    return {"perf_by_dso": by_dso, "perf_by_symbol": by_symbol, "perf_error": "" if by_dso else "no samples"}
+
+
 def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path, name: str) -> dict[str, Any]:
-    """Run ``run_load()`` while sampling; return per-thread CPU per request and the stack summary."""
+    """Run ``run_load()`` while sampling; return per-thread CPU per request, the stack and the native summaries."""
     pid = server.proc.pid
     before = thread_ticks(pid)
     result: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: result.update(run_load()))
     worker.start()
+    perf, perf_target, perf_error = _perf_start(pid, seconds, out, name)
     stacks, spy_error = _sample(pid, seconds, out, name)
+    native = _perf_finish(perf, perf_target, perf_error)
     worker.join()
     after = thread_ticks(pid)
     requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
@@ -114,4 +158,4 @@ def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path
         threads.append({"tid": tid, "kind": kind, "cpu_s": round(user + kernel, 3),
                         "cpu_us_per_op": _per_op(user + kernel, requests), "user_us_per_op": _per_op(user, requests),
                         "kernel_us_per_op": _per_op(kernel, requests)})
-    return {"load": result, "threads": threads, "py_spy_error": spy_error, **summary}
+    return {"load": result, "threads": threads, "py_spy_error": spy_error, **summary, **native}

@@ -182,6 +182,13 @@ def profile_tables(records: list[dict[str, Any]]) -> list[str]:
         lines += ["", "Event-loop thread, inferd functions by inclusive time:", "", "| function | share |",
                   "|---|---:|"]
         lines += [f"| `{row['function']}` | {row['share']:.1%} |" for row in r.get("top_inclusive", [])]
+        lines += ["", "Event-loop thread by library and symbol (`perf record -e cpu-clock`, same run): py-spy puts "
+                  "time spent outside Python frames (the interpreter's own C, uvloop, the kernel) on the innermost "
+                  "Python frame, so its `Runner.run` line is this table's kernel and C rows. "
+                  f"{r.get('perf_error') or ''}", "", "| library | share |", "|---|---:|"]
+        lines += [f"| `{row['where']}` | {row['share']:.1%} |" for row in r.get("perf_by_dso", [])]
+        lines += ["", "| library and symbol | share |", "|---|---:|"]
+        lines += [f"| `{row['where']}` | {row['share']:.1%} |" for row in r.get("perf_by_symbol", [])]
         lines.append("")
     return lines
 

@@ -137,8 +137,8 @@ class Connection(asyncio.Protocol):
         self.waiting = None
         client = self.client
         client.in_flight -= 1
-        if client.closing and future.cancelled():
-            return
+        if self.transport.is_closing() or (client.closing and future.cancelled()):
+            return   # the client is gone (its connection_lost may still be queued behind this callback)
         try:
             reply = future.result()
         except CommandError as exc:
