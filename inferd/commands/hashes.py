@@ -40,6 +40,11 @@ def _field_pairs(argv: list[bytes]) -> list[tuple[bytes, bytes]]:
 
 def hset(c: Client, argv: list[bytes]) -> int:
     """HSET key field value [field value ...]: the number of new fields."""
+    if len(argv) == 4:   # the common single-field form, without building pairs
+        h = _hash_for_write(c, argv[1])
+        new = argv[2] not in h
+        h[argv[2]] = argv[3]
+        return 1 if new else 0
     pairs = _field_pairs(argv)
     h = _hash_for_write(c, argv[1])
     before = len(h)

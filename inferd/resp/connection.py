@@ -111,6 +111,8 @@ class Connection(asyncio.Protocol):
                     out.append(_OK)
                 elif cls is bytes:
                     out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                elif cls is int:
+                    out.append(b":%d\r\n" % reply)
                 else:
                     mark = len(out)
                     try:
