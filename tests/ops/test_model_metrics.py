@@ -97,3 +97,16 @@ def test_queue_depth_gauge_follows_waiting_requests(metered):
     wait_for(lambda: value(scrape(port), "inferd_queue_depth", device="CPU") == 0, "queue depth 0")
     samples = scrape(port)
     assert value(samples, "inferd_queue_dropped_requests_total", device="CPU", reason="cancelled") == 3
+
+
+def test_inline_runs_are_counted_per_device(start_server):
+    srv = start_server(metrics_port=free_port(), inline_run_max_us=100_000)
+    port = port_of(srv)
+    admin = srv.client(protocol=2)
+    admin.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_doubler())
+    put_row(admin, "in", 1.0)
+    for _ in range(3):   # the first run measures the model on a worker; the next two find the queue idle
+        assert admin.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "in", "OUTPUTS", 1, "out") == b"OK"
+    samples = scrape(port)
+    assert value(samples, "inferd_queue_inline_runs_total", device="CPU") == 2
+    assert value(samples, "inferd_model_execution_count_total", model="m", device="CPU") == 3
