@@ -182,7 +182,7 @@ class DeviceQueue:
             if not batch.batched and error is None:
                 stats = getattr(head.model, "stats", None)
                 if stats is not None:
-                    stats.solo_us = duration_us
+                    stats.note_solo_run(duration_us)
             self._account(batch, results if error is None else None, error, started, duration_us)
         for index, request in enumerate(batch.requests):
             future = request.future

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import redis
 
+from inferd.store.model import RunStats
 from tests.ai.conftest import encode_command
 from tests.scheduler.models import affine_onnx, depth, hold, observe, schedulers, wait_until
 
@@ -141,3 +142,18 @@ def test_requests_arriving_together_at_an_idle_queue_still_batch(start_server):
     assert inline_runs(srv) == 0
     for i, outputs in enumerate(results):
         np.testing.assert_array_equal(outputs[0], np.full((1, 4), i * 2 + 1, np.float32))
+
+
+def test_solo_run_time_falls_at_once_and_rises_by_an_eighth():
+    stats = RunStats()
+    stats.note_solo_run(100)
+    assert stats.solo_us == 100
+    stats.note_solo_run(20)
+    assert stats.solo_us == 20
+    stats.note_solo_run(820)                  # one slow sample (a GIL wait after the run) moves it a little
+    assert stats.solo_us == 120
+    for _ in range(40):                       # a model that is really slow gets there
+        stats.note_solo_run(820)
+    assert 800 <= stats.solo_us <= 820
+    stats.reset()
+    assert stats.solo_us == -1
