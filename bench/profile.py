@@ -78,12 +78,16 @@ def _per_op(seconds: float, requests: int) -> float | None:
 
 
 def _sample(pid: int, seconds: float, out: Path, name: str) -> tuple[str, str]:
-    """py-spy's raw stacks of ``pid`` over ``seconds`` (without pausing it), and an error text if it failed."""
+    """py-spy's raw stacks of ``pid`` over ``seconds``, and an error text if it failed.
+
+    py-spy pauses the process for each sample (a few µs at 100 Hz): with ``--nonblocking`` it read stacks while
+    the interpreter changed them, and most of the loop's samples fell on ``Runner.run``.
+    """
     spy = py_spy()
     if spy is None:
         return "", "py-spy not installed"
     target = out / f"{name}.stacks.txt"
-    argv = [spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(SAMPLE_RATE), "--nonblocking",
+    argv = [spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(SAMPLE_RATE),
             "--threads", "-f", "raw", "-o", str(target)]
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode == 0 and target.exists():

@@ -169,7 +169,8 @@ def profile_tables(records: list[dict[str, Any]]) -> list[str]:
         load = r.get("load", {})
         lines += [f"## Where inferd's time goes (scoring, {r.get('clients')} clients, profiled run)", "",
                   f"An extra run, not one of the measured ones: {_num(load.get('rps'))} inferences/s while sampled "
-                  f"by py-spy at 100 Hz (--nonblocking). Raw stacks: `profile/{r['name']}.stacks.txt`. "
+                  "by py-spy at 100 Hz (each sample pauses the process briefly). "
+                  f"Raw stacks: `profile/{r['name']}.stacks.txt`. "
                   f"{r.get('error') or r.get('py_spy_error') or ''}", "",
                   "| thread | CPU s | CPU µs per inference | of which user | of which kernel |",
                   "|---|---:|---:|---:|---:|"]
