@@ -57,7 +57,9 @@ def load_average() -> list[float]:
 def describe() -> dict[str, Any]:
     """Everything that identifies this machine and software stack, as a JSON-ready dict."""
     commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = _first_line(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    # the results folder is this run's output, not a change to what is measured
+    dirty = _first_line(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                         ":(exclude)bench/results"])
     return {
         "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "nproc": os.cpu_count(),

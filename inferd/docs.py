@@ -42,6 +42,11 @@ def _default(option: Option) -> str:
     return f"`{option.default}`"
 
 
+def _bound(value: float) -> str:
+    """An option bound as written: integers in full (1048576, not 1.04858e+06)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def options_markdown() -> str:
     """The options table: name, type, default, bounds, CONFIG SET-able, meaning."""
     rows = ["| option | type | default | CONFIG SET | meaning |", "|---|---|---|---|---|"]
@@ -50,8 +55,8 @@ def options_markdown() -> str:
         if o.choices:
             meaning += f" ({' / '.join(o.choices)})"
         if o.minimum is not None or o.maximum is not None:
-            low = "" if o.minimum is None else f"{o.minimum:g}"
-            high = "" if o.maximum is None else f"{o.maximum:g}"
+            low = "" if o.minimum is None else _bound(o.minimum)
+            high = "" if o.maximum is None else _bound(o.maximum)
             meaning += f"; range {low}..{high}"
         rows.append(f"| `{o.name}` | {o.kind.__name__} | {_default(o)} | {'yes' if o.runtime else 'no'} | "
                     f"{_cell(meaning)} |")
