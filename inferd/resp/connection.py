@@ -140,7 +140,10 @@ class Connection(asyncio.Protocol):
         client = self.client
         client.in_flight -= 1
         if self.transport.is_closing() or (client.closing and future.cancelled()):
-            return   # the client is gone (its connection_lost may still be queued behind this callback)
+            # the client is gone (its connection_lost may still be queued behind this callback)
+            if not future.cancelled():
+                future.exception()   # read, so that asyncio does not report an error nobody could receive
+            return
         try:
             reply = future.result()
         except CommandError as exc:

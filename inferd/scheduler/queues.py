@@ -83,8 +83,9 @@ class DeviceQueue:
     def _may_run_inline(self, request: RunRequest) -> bool:
         """Whether a request may run on the loop thread itself (``inline-run-max-us``), if it stays alone.
 
-        Only a model whose last unbatched run was measured at most that long, with no MINBATCHSIZE to wait for: a lone
-        request then skips the two thread hand-offs (on a small machine they cost more than a small model).
+        Only a model whose unbatched runs take at most that long (:meth:`~inferd.store.model.RunStats.note_solo_run`),
+        with no MINBATCHSIZE to wait for: a lone request then skips the two thread hand-offs (on a small machine they
+        cost more than a small model).
         """
         model = request.model
         stats = getattr(model, "stats", None)
@@ -104,6 +105,9 @@ class DeviceQueue:
             return
         self._remove(request)
         if request.future.done():
+            return
+        if request.deadline is not None and request.deadline <= _monotonic():
+            self._timed_out(request)
             return
         self.stats.inline += 1
         batch = Batch([request], request.rows)

@@ -7,9 +7,12 @@ gone. The sequence is replayed on the loop, in the order the loop would see it.
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import redis
+
+from inferd.errors import CommandError
 
 
 def _connection_of(srv: Any, name: str) -> Any:
@@ -35,4 +38,23 @@ def test_reply_resolving_after_the_connection_closed_is_dropped_without_error(st
     assert other.ping()                       # the loop is alive and serving
     assert done == [True]
     srv.stop()                                # fails on any exception that reached the loop's handler
+    gone.close()
+
+
+def test_failed_reply_of_a_gone_client_is_not_reported_as_unretrieved(start_server):
+    srv = start_server()
+    gone = redis.Redis(host="127.0.0.1", port=srv.port, client_name="gone")
+    assert gone.ping()
+
+    def replay() -> None:
+        conn = _connection_of(srv, "gone")
+        future = asyncio.get_running_loop().create_future()
+        conn._wait_for(future, iter([]))
+        conn.transport.close()
+        future.set_exception(CommandError("ERR the run failed"))
+    srv.call(replay)
+    assert srv.client(protocol=2).ping()
+    gc.collect()                              # an unretrieved exception is reported when its future is collected
+    assert srv.client(protocol=2).ping()
+    srv.stop()
     gone.close()
