@@ -65,9 +65,10 @@ OPTIONS: tuple[Option, ...] = (
            "after a change get the new limit)", runtime=True, minimum=1000),
     Option("queue-max-depth", int, 10000, "requests a device queue holds before refusing new ones", runtime=True,
            minimum=1),
-    Option("inline-run-max-us", int, 200, "a model run arriving at an idle device queue runs on the event loop "
-           "itself, without the two thread hand-offs, when that model's last unbatched run took at most this many "
-           "µs (0: always hand runs to the queue's workers)", runtime=True, minimum=0, maximum=100_000),
+    Option("inline-run-max-us", int, 200, "a lone model run at an idle device queue runs on the event loop itself, "
+           "without the two thread hand-offs, when it is expected to take at most this many µs (the model's "
+           "unbatched time per row times the request's rows; 0: always hand runs to the queue's workers)",
+           runtime=True, minimum=0, maximum=100_000),
     Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",
            runtime=True),
     Option("save", str, "", "compatibility: inferd keeps no snapshots", runtime=True),

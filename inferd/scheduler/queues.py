@@ -83,15 +83,17 @@ class DeviceQueue:
     def _may_run_inline(self, request: RunRequest) -> bool:
         """Whether a request may run on the loop thread itself (``inline-run-max-us``), if it stays alone.
 
-        Only a model whose unbatched runs take at most that long (:meth:`~inferd.store.model.RunStats.note_solo_run`),
-        with no MINBATCHSIZE to wait for: a lone request then skips the two thread hand-offs (on a small machine they
-        cost more than a small model).
+        Only when the model's unbatched runs, per row (:meth:`~inferd.store.model.RunStats.note_solo_run`), times
+        this request's rows come to at most that long (a request of many rows runs on a worker), and with no
+        MINBATCHSIZE to wait for: a lone request then skips the two thread hand-offs (on a small machine they cost
+        more than a small model).
         """
         model = request.model
         stats = getattr(model, "stats", None)
         if request.fn is not None or stats is None or stats.solo_us < 0 or getattr(model, "minbatchsize", 0):
             return False
-        return stats.solo_us <= self.inline_max_us() and (request.deadline is None or request.deadline > _monotonic())
+        estimate = stats.solo_us * max(request.rows, 1)
+        return estimate <= self.inline_max_us() and (request.deadline is None or request.deadline > _monotonic())
 
     def _run_lone(self, request: RunRequest) -> None:
         """Run a request that reached an idle queue inline if it is still alone, else hand it off as usual.
@@ -186,7 +188,7 @@ class DeviceQueue:
             if not batch.batched and error is None:
                 stats = getattr(head.model, "stats", None)
                 if stats is not None:
-                    stats.note_solo_run(duration_us)
+                    stats.note_solo_run(duration_us, head.rows)
             self._account(batch, results if error is None else None, error, started, duration_us)
         for index, request in enumerate(batch.requests):
             future = request.future

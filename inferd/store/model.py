@@ -21,7 +21,7 @@ class RunStats:
     samples: int = 0
     duration_us: int = 0
     errors: int = 0
-    solo_us: int = -1       # typical unbatched run time in µs (-1: none yet), see note_solo_run; the inline rule
+    solo_us: int = -1       # typical unbatched run time per row in µs (-1: none yet), see note_solo_run
 
     def record(self, samples: int, duration_us: int, failed: bool) -> None:
         """Charge one finished request (called on the loop thread)."""
@@ -32,17 +32,18 @@ class RunStats:
             self.samples += samples
             self.duration_us += duration_us
 
-    def note_solo_run(self, duration_us: int) -> None:
-        """Fold in one unbatched run's time: a lower time is taken at once, a higher one by an eighth of the gap.
+    def note_solo_run(self, duration_us: int, rows: int = 1) -> None:
+        """Fold in one unbatched run's time per row: a lower figure is taken at once, a higher one by an eighth.
 
         A run measured on a worker includes the wait for the GIL after the backend returns, which under load can
         be several times the run itself; a few such samples must not hide what the model costs, while a model that
-        is really slow still rises past the limit within a few dozen runs.
+        is really slow still rises past the limit within a few runs (one sample far above moves it far).
         """
-        if self.solo_us < 0 or duration_us <= self.solo_us:
-            self.solo_us = duration_us
+        per_row = duration_us // max(rows, 1)
+        if self.solo_us < 0 or per_row <= self.solo_us:
+            self.solo_us = per_row
         else:
-            self.solo_us += (duration_us - self.solo_us + 7) // 8
+            self.solo_us += (per_row - self.solo_us + 7) // 8
 
     def charge(self, outcome: Any) -> None:
         """The scheduler's ``on_done`` hook: charge one request's RunOutcome (a timed-out request is not a call)."""

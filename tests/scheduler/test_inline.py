@@ -144,6 +144,28 @@ def test_requests_arriving_together_at_an_idle_queue_still_batch(start_server):
         np.testing.assert_array_equal(outputs[0], np.full((1, 4), i * 2 + 1, np.float32))
 
 
+def test_a_request_of_many_rows_runs_on_a_worker(start_server):
+    srv = start_server(inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client)
+    execute(client, np.ones((1, 4), np.float32))            # measured: a 1-row run qualifies ...
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 1
+    per_row = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.solo_us))
+    rows = LIMIT // max(per_row, 1) + 1                       # ... but this many rows would hold the loop too long
+    x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
+    np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 1
+
+
+def test_solo_run_time_is_per_row():
+    stats = RunStats()
+    stats.note_solo_run(800, rows=8)
+    assert stats.solo_us == 100
+    stats.note_solo_run(50, rows=0)            # inputs without a shared batch dim count as one row
+    assert stats.solo_us == 50
+
+
 def test_solo_run_time_falls_at_once_and_rises_by_an_eighth():
     stats = RunStats()
     stats.note_solo_run(100)
