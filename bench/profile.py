@@ -114,15 +114,20 @@ def _perf_start(tid: int, seconds: float, out: Path, name: str) -> tuple[subproc
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), target, ""
 
 
-def _perf_report(target: Path, sort: str) -> list[dict[str, Any]]:
-    done = subprocess.run(["perf", "report", "-i", str(target), "--no-children", "--sort", sort, "-q", "-g", "none"],
-                          capture_output=True, text=True)
+def parse_perf_report(text: str) -> list[dict[str, Any]]:
+    """The rows of ``perf report -q -g none`` ("12.34%  library  [.] symbol"), largest first, at most PERF_TOP."""
     rows = []
-    for line in done.stdout.splitlines():
+    for line in text.splitlines():
         parts = line.split(None, 1)
         if len(parts) == 2 and parts[0].endswith("%"):
             rows.append({"where": " ".join(parts[1].split()), "share": round(float(parts[0][:-1]) / 100, 4)})
     return rows[:PERF_TOP]
+
+
+def _perf_report(target: Path, sort: str) -> list[dict[str, Any]]:
+    done = subprocess.run(["perf", "report", "-i", str(target), "--no-children", "--sort", sort, "-q", "-g", "none"],
+                          capture_output=True, text=True)
+    return parse_perf_report(done.stdout)
 
 
 def _perf_finish(proc: subprocess.Popen[str] | None, target: Path, error: str) -> dict[str, Any]:

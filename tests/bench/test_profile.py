@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import threading
 
-from bench.profile import summarize_stacks, thread_ticks
+from bench.profile import PERF_TOP, parse_perf_report, summarize_stacks, thread_ticks
 
 RAW = """thread (100): MainThread;run (inferd/server.py:1);data_received (inferd/resp/connection.py:9) 6
 thread (100): MainThread;run (inferd/server.py:1);_write (inferd/resp/connection.py:20) 3
@@ -41,3 +41,19 @@ def test_thread_ticks_lists_every_thread_of_this_process() -> None:
     finally:
         stop.set()
         extra.join()
+
+
+PERF = """
+    61.90%  libpython3.11.so.1.0                               [.] _PyEval_EvalFrameDefault
+    13.20%  [kernel.kallsyms]                                  [k] _raw_spin_unlock_irqrestore
+
+
+"""
+
+
+def test_parse_perf_report_keeps_share_library_and_symbol() -> None:
+    rows = parse_perf_report(PERF)
+    assert rows == [{"where": "libpython3.11.so.1.0 [.] _PyEval_EvalFrameDefault", "share": 0.619},
+                    {"where": "[kernel.kallsyms] [k] _raw_spin_unlock_irqrestore", "share": 0.132}]
+    many = "\n".join(f"{50 - i:.2f}%  lib{i}.so" for i in range(PERF_TOP + 5))
+    assert [row["where"] for row in parse_perf_report(many)] == [f"lib{i}.so" for i in range(PERF_TOP)]
