@@ -11,7 +11,7 @@ from inferd.commands.args import parse_int
 from inferd.commands.context import Client
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.strings import parse_long_double, sum_long_double
-from inferd.commands.table import command
+from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK
 
@@ -198,9 +198,7 @@ def hscan(c: Client, argv: list[bytes]) -> list[Any]:
     return [b"%d" % next_cursor, [x for f in fields if match(f) for x in (f, h[f])]]
 
 
-def _h(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "2.0.0") -> Any:
-    return command(name, handler, arity, flags, keys=(1, 1, 1), group="hash", summary=summary, arguments=arguments,
-                   since=since)
+_h = keyed_commands("hash", since="2.0.0")
 
 
 COMMANDS = [

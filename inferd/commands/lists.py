@@ -8,7 +8,7 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
-from inferd.commands.table import command
+from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import NULL_ARRAY, OK
 
@@ -247,9 +247,7 @@ def lpos(c: Client, argv: list[bytes]) -> Any:
     return found
 
 
-def _l(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "1.0.0") -> Any:
-    return command(name, handler, arity, flags, keys=(1, 1, 1), group="list", summary=summary, arguments=arguments,
-                   since=since)
+_l = keyed_commands("list")
 
 
 COMMANDS = [

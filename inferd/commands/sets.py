@@ -8,7 +8,7 @@ from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
-from inferd.commands.table import command
+from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 
 _LONG_MAX = (1 << 63) - 1
@@ -246,38 +246,35 @@ def sdiffstore(c: Client, argv: list[bytes]) -> int:
     return _store(c, argv[1], _diff(c, argv[2:]))
 
 
-def _z(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "1.0.0",
-       keys: tuple[int, int, int] = (1, 1, 1)) -> Any:
-    return command(name, handler, arity, flags, keys=keys, group="set", summary=summary, arguments=arguments,
-                   since=since)
+_sc = keyed_commands("set")
 
 
 COMMANDS = [
-    _z("sadd", sadd, -3, "write denyoom fast", "Adds one or more members to a set. Creates the key if it doesn't "
+    _sc("sadd", sadd, -3, "write denyoom fast", "Adds one or more members to a set. Creates the key if it doesn't "
        "exist.", "key member..."),
-    _z("srem", srem, -3, "write fast", "Removes one or more members from a set. Deletes the set if the last member "
+    _sc("srem", srem, -3, "write fast", "Removes one or more members from a set. Deletes the set if the last member "
        "was removed.", "key member..."),
-    _z("smembers", smembers, 2, "readonly", "Returns all members of a set.", "key"),
-    _z("sismember", sismember, 3, "readonly fast", "Determines whether a member belongs to a set.", "key member"),
-    _z("smismember", smismember, -3, "readonly fast", "Determines whether multiple members belong to a set.",
+    _sc("smembers", smembers, 2, "readonly", "Returns all members of a set.", "key"),
+    _sc("sismember", sismember, 3, "readonly fast", "Determines whether a member belongs to a set.", "key member"),
+    _sc("smismember", smismember, -3, "readonly fast", "Determines whether multiple members belong to a set.",
        "key member...", "6.2.0"),
-    _z("scard", scard, 2, "readonly fast", "Returns the number of members in a set.", "key"),
-    _z("spop", spop, -2, "write fast", "Returns one or more random members from a set after removing them. Deletes "
+    _sc("scard", scard, 2, "readonly fast", "Returns the number of members in a set.", "key"),
+    _sc("spop", spop, -2, "write fast", "Returns one or more random members from a set after removing them. Deletes "
        "the set if the last member was popped.", "key [count]"),
-    _z("srandmember", srandmember, -2, "readonly", "Get one or multiple random members from a set",
+    _sc("srandmember", srandmember, -2, "readonly", "Get one or multiple random members from a set",
        "key [count]"),
-    _z("sscan", sscan, -3, "readonly", "Iterates over members of a set.", "key cursor [pattern] [count]", "2.8.0"),
-    _z("smove", smove, 4, "write fast", "Moves a member from one set to another.", "source destination member",
+    _sc("sscan", sscan, -3, "readonly", "Iterates over members of a set.", "key cursor [pattern] [count]", "2.8.0"),
+    _sc("smove", smove, 4, "write fast", "Moves a member from one set to another.", "source destination member",
        keys=(1, 2, 1)),
-    _z("sinter", sinter, -2, "readonly", "Returns the intersect of multiple sets.", "key...", keys=(1, -1, 1)),
-    _z("sinterstore", sinterstore, -3, "write denyoom", "Stores the intersect of multiple sets in a key.",
+    _sc("sinter", sinter, -2, "readonly", "Returns the intersect of multiple sets.", "key...", keys=(1, -1, 1)),
+    _sc("sinterstore", sinterstore, -3, "write denyoom", "Stores the intersect of multiple sets in a key.",
        "destination key...", keys=(1, -1, 1)),
-    _z("sintercard", sintercard, -3, "readonly", "Returns the number of members of the intersect of multiple sets.",
+    _sc("sintercard", sintercard, -3, "readonly", "Returns the number of members of the intersect of multiple sets.",
        "numkeys key... [limit]", "7.0.0", keys=(0, 0, 0)),
-    _z("sunion", sunion, -2, "readonly", "Returns the union of multiple sets.", "key...", keys=(1, -1, 1)),
-    _z("sunionstore", sunionstore, -3, "write denyoom", "Stores the union of multiple sets in a key.",
+    _sc("sunion", sunion, -2, "readonly", "Returns the union of multiple sets.", "key...", keys=(1, -1, 1)),
+    _sc("sunionstore", sunionstore, -3, "write denyoom", "Stores the union of multiple sets in a key.",
        "destination key...", keys=(1, -1, 1)),
-    _z("sdiff", sdiff, -2, "readonly", "Returns the difference of multiple sets.", "key...", keys=(1, -1, 1)),
-    _z("sdiffstore", sdiffstore, -3, "write denyoom", "Stores the difference of multiple sets in a key.",
+    _sc("sdiff", sdiff, -2, "readonly", "Returns the difference of multiple sets.", "key...", keys=(1, -1, 1)),
+    _sc("sdiffstore", sdiffstore, -3, "write denyoom", "Stores the difference of multiple sets in a key.",
        "destination key...", keys=(1, -1, 1)),
 ]

@@ -9,7 +9,7 @@ import numpy as np
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.context import Client
-from inferd.commands.table import command
+from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK
 from inferd.store.keyspace import now_ms
@@ -320,10 +320,7 @@ def setrange(c: Client, argv: list[bytes]) -> int:
     return len(value)
 
 
-def _s(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "1.0.0",
-       keys: tuple[int, int, int] = (1, 1, 1)) -> Any:
-    return command(name, handler, arity, flags, keys=keys, group="string", summary=summary, arguments=arguments,
-                   since=since)
+_s = keyed_commands("string")
 
 
 COMMANDS = [

@@ -84,6 +84,21 @@ def command(name: str, handler: Handler | None, arity: int, flags: str = "", key
                    waits=WAITS in flag_set or RUNS_MODEL in flag_set)
 
 
+def keyed_commands(group: str, since: str = "1.0.0") -> Callable[..., Command]:
+    """The table helper of a data-type module: ``(name, handler, arity, flags, summary, arguments[, since][, keys])``.
+
+    Commands of ``group`` whose key is argument 1 unless ``keys`` says otherwise; ``since`` is the group's usual
+    version.
+    """
+    group_since = since
+
+    def build(name: str, handler: Handler, arity: int, flags: str, summary: str, arguments: str,
+              since: str = group_since, keys: tuple[int, int, int] = (1, 1, 1)) -> Command:
+        return command(name, handler, arity, flags, keys=keys, group=group, summary=summary, arguments=arguments,
+                       since=since)
+    return build
+
+
 def merge_tables(*tables: Iterable[Command]) -> dict[bytes, Command]:
     """Merge the modules' tables into one lookup keyed by lower- and upper-case name; refuses duplicates."""
     merged: dict[bytes, Command] = {}

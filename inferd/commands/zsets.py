@@ -8,7 +8,7 @@ from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
-from inferd.commands.table import command
+from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import RedisDouble
 from inferd.store.zset import ZSet
@@ -397,10 +397,7 @@ def zscan(c: Client, argv: list[bytes]) -> list[Any]:
     return [b"%d" % next_cursor, [x for m in found if match(m) for x in (m, b"%.17g" % scores[m])]]
 
 
-def _zc(name: str, handler: Any, arity: int, flags: str, summary: str, arguments: str, since: str = "1.2.0",
-        keys: tuple[int, int, int] = (1, 1, 1)) -> Any:
-    return command(name, handler, arity, flags, keys=keys, group="sorted-set", summary=summary,
-                   arguments=arguments, since=since)
+_zc = keyed_commands("sorted-set", since="1.2.0")
 
 
 COMMANDS = [

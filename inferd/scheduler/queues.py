@@ -293,13 +293,15 @@ class Schedulers:
             await asyncio.get_running_loop().run_in_executor(None, q.stop)
         self.queues.clear()
 
+    def _setting(self, name: str, default: int) -> int:
+        """A live config value (CONFIG SET applies to queues already created); ``default`` before start-up."""
+        return int(getattr(getattr(self._config, "config", None), name, default))
+
     def _max_depth(self) -> int:
-        config = getattr(self._config, "config", None)
-        return int(getattr(config, "queue_max_depth", 1 << 62))
+        return self._setting("queue_max_depth", 1 << 62)
 
     def _inline_max_us(self) -> int:
-        config = getattr(self._config, "config", None)
-        return int(getattr(config, "inline_run_max_us", 0))
+        return self._setting("inline_run_max_us", 0)
 
     def queue(self, device: str) -> DeviceQueue:
         """The queue of ``device`` (upper-cased, as RedisAI keys its queues), created if needed."""
