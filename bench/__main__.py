@@ -1,8 +1,9 @@
-"""``python -m bench [--quick] [--only scoring|protocol|batching] [--out DIR]``: run the benchmarks, write results.
+"""``python -m bench [--quick] [--rounds N] [--only scoring|protocol|batching] [--out DIR]``: run, write results.
 
-Loopback only; every server is started here on a free port and stopped at the end, on failure too. Writes
-raw/<suite>-<run>.json per run, results.json, results.md and PNG plots into DIR (default bench/results). With
---only, the other suites' raw records already in DIR are kept and the report covers all of them.
+Loopback only; every server is started here on a free port and stopped at the end, on failure too. Every suite
+runs --rounds times, one round after the other. Writes raw/<suite>-<run>-r<round>.json per run, and results.json,
+results.md and PNG plots (each figure the median over the rounds) into DIR (default bench/results). With --only,
+the other suites' raw records already in DIR are kept and the report covers all of them.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=sorted(SUITES), action="append",
                         help="run only this suite (repeatable); default: all")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    parser.add_argument("--rounds", type=int, help="times every suite runs (default 3, 1 with --quick); "
+                        "the report gives medians")
     parser.add_argument("--duration", type=float, help="seconds measured per load run (after warm-up)")
     parser.add_argument("--clients", help="comma-separated client counts for the scoring sweep")
     parser.add_argument("--inferd-args", default="", metavar="ARGS",
@@ -46,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings for the mode, with the command line's overrides."""
     settings = Settings.for_mode(args.quick)
+    if args.rounds:
+        settings.rounds = max(1, args.rounds)
     if args.duration:
         settings.duration_s = args.duration
     if args.clients:
@@ -71,20 +76,23 @@ def kept_records(out: Path, rerun: set[str]) -> list[dict[str, Any]]:
 
 
 def run_suites(ctx: Context, names: list[str]) -> list[str]:
-    """Run each suite; a failing suite is recorded and the others still run. Returns the failures."""
+    """Run each suite, round after round; a failing suite is recorded and the others still run. Returns the failures."""
     failures = []
-    for name in names:
-        started = time.monotonic()
-        print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        try:
-            SUITES[name](ctx)
-        except Exception as exc:  # one broken suite must not lose the others' results
-            traceback.print_exc()
-            failures.append(f"{name}: {short_error(exc)}")
-            ctx.record(name, "failure", {"system": "failure", "error": short_error(exc)})
-        finally:
-            ctx.procs.stop_all()
-        print(f"bench: {name} done in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    rounds = ctx.settings.rounds
+    for round_index in range(rounds):
+        ctx.round = round_index
+        for name in names:
+            started = time.monotonic()
+            print(f"bench: {name}, round {round_index + 1} of {rounds} ...", file=sys.stderr, flush=True)
+            try:
+                SUITES[name](ctx)
+            except Exception as exc:  # one broken suite must not lose the others' results
+                traceback.print_exc()
+                failures.append(f"{name}, round {round_index + 1}: {short_error(exc)}")
+                ctx.record(name, "failure", {"system": "failure", "error": short_error(exc)})
+            finally:
+                ctx.procs.stop_all()
+            print(f"bench: {name} done in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return failures
 
 

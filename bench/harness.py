@@ -15,8 +15,9 @@ class Settings:
     """Sizes and durations of one benchmark run (``quick`` shrinks them so a test can exercise the harness)."""
 
     quick: bool = False
+    rounds: int = 3  # every suite runs this many times, one after the other; reports fold rounds into medians
     clients: tuple[int, ...] = (1, 4, 16, 64)
-    duration_s: float = 10.0
+    duration_s: float = 6.0
     warmup_s: float = 2.0
     users: int = 10_000
     peer_workers: int = 2
@@ -40,7 +41,7 @@ class Settings:
         """Full settings, or the quick ones (well under a minute for everything)."""
         if not quick:
             return cls()
-        return cls(quick=True, clients=(1, 16), duration_s=1.0, warmup_s=0.3, users=1000,
+        return cls(quick=True, rounds=1, clients=(1, 16), duration_s=1.0, warmup_s=0.3, users=1000,
                    protocol_requests=10_000, protocol_requests_pipelined=50_000, batching_clients=(1, 16),
                    raw_batch_sizes=(1, 16, 64), raw_seconds=0.2, profile=False)
 
@@ -54,14 +55,15 @@ class Context:
     workdir: Path
     procs: ProcessGroup
     records: list[dict[str, Any]] = field(default_factory=list)
+    round: int = 0
 
     def record(self, suite: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Keep one run's result and write it as raw/<suite>-<name>.json."""
-        entry = {"suite": suite, "name": name, **data}
+        """Keep one run's result and write it as raw/<suite>-<name>-r<round>.json."""
+        entry = {"suite": suite, "name": name, "round": self.round, **data}
         self.records.append(entry)
         raw = self.out / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{suite}-{name}")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{suite}-{name}-r{self.round}")
         (raw / f"{safe}.json").write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
         return entry
 

@@ -20,6 +20,12 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _spread(r: dict[str, Any]) -> str:
+    """`` (lowest-highest)`` of a merged record's per-round throughput; nothing for a single round."""
+    values = [v for v in r.get("rps_rounds") or () if v is not None]
+    return f" ({min(values):,.0f}-{max(values):,.0f})" if len(values) > 1 else ""
+
+
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -73,9 +79,9 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
         if r.get("system") == "setup":
             continue
         lat = r.get("latency_us", {})
-        lines.append(f"| {r.get('clients')} | {r['system']} | {_num(r.get('rps'))} | {_ms(lat.get('p50'))} | "
-                     f"{_ms(lat.get('p99'))} | {_ms(lat.get('p999'))} | {_num(r.get('server_cpu_us_per_op'), 1)} | "
-                     f"{_errors(r)} |")
+        lines.append(f"| {r.get('clients')} | {r['system']} | {_num(r.get('rps'))}{_spread(r)} | "
+                     f"{_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('p999'))} | "
+                     f"{_num(r.get('server_cpu_us_per_op'), 1)} | {_errors(r)} |")
     systems = summary.SCORING_SYSTEMS
     lines += ["", "| clients | " + " | ".join(f"{s}/peer throughput | {s}/peer p99" for s in systems) + " |",
               "|---:|" + "---:|" * (2 * len(systems))]
@@ -95,7 +101,8 @@ def protocol_tables(records: list[dict[str, Any]]) -> list[str]:
         redis, inferd = row["redis-server"], row["inferd"]
         errors = "; ".join(f"{name}: {_errors(r)}" for name, r in (("redis", redis), ("inferd", inferd))
                            if r.get("error")) or "0"
-        lines.append(f"| {row['test']} | {row['pipeline']} | {_num(redis.get('rps'))} | {_num(inferd.get('rps'))} | "
+        lines.append(f"| {row['test']} | {row['pipeline']} | {_num(redis.get('rps'))}{_spread(redis)} | "
+                     f"{_num(inferd.get('rps'))}{_spread(inferd)} | "
                      f"{_ratio(row['ratio'])} | {_lat(redis)} | {_lat(inferd)} | "
                      f"{_num(redis.get('server_cpu_us_per_op'), 2)} | {_num(inferd.get('server_cpu_us_per_op'), 2)} | "
                      f"{errors} |")
@@ -115,7 +122,8 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
     for r in runs:
         if r.get("system") == "raw" and r.get("model") == tag:
             lat = r["latency_us"]
-            lines.append(f"| {r['batch']} | {_num(r['rows_per_s'])} | {_num(lat['p50'], 1)} | {_num(lat['p99'], 1)} |")
+            lines.append(f"| {r['batch']} | {_num(r['rows_per_s'])}{_spread(r)} | {_num(lat['p50'], 1)} | "
+                         f"{_num(lat['p99'], 1)} |")
     lines += ["", "inferd, `AI.MODELEXECUTE` of one row per request (C closed-loop client):", "",
               "| clients | system | rows/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | errors |",
               "|---:|---|---:|---:|---:|---:|---:|---|"]
@@ -124,7 +132,7 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
             lat = r.get("latency_us", {})
             what = "PING" if r["system"] == "ping" else f"{r['system']} (BATCHSIZE {r.get('batchsize', '?')})"
             lines.append(f"| {r.get('clients')} | {what} | "
-                         f"{_num(r.get('rps'))} | {_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | "
+                         f"{_num(r.get('rps'))}{_spread(r)} | {_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | "
                          f"{_ms(lat.get('p999'))} | {_num(r.get('server_cpu_us_per_op'), 1)} | {_errors(r)} |")
     lines += ["", f"Best raw: {_num(b['raw_best_rows_per_s'])} rows/s at batch {b['raw_best_batch']}; best inferd: "
               f"{_num(b['inferd_best_rows_per_s'])} rows/s ({b['inferd_best_clients']} clients) -> "
@@ -213,15 +221,20 @@ def machine_lines(machine: dict[str, Any], command: str, settings: dict[str, Any
             f"{machine.get('gcc')}.", "", f"Packages: {packages}.", "",
             f"inferd options: {inferd_args}. Load average (1/5/15 min) at start "
             f"{machine.get('load_average_start')}, at end "
-            f"{machine.get('load_average_end')}. Client and servers share the machine; all traffic is loopback.", ""]
+            f"{machine.get('load_average_end')}. Client and servers share the machine; all traffic is loopback.", "",
+            f"Rounds: {settings.get('rounds', 1)}, {settings.get('duration_s')} s measured per load run. Every suite "
+            "runs once per round, one round after the other; each figure below is the median over the rounds, and "
+            "a throughput followed by (a-b) shows the rounds' lowest and highest.", ""]
 
 
 def write(out: Path, records: list[dict[str, Any]], machine: dict[str, Any], command: str,
           settings: dict[str, Any]) -> None:
-    """Write results.json, results.md and the plots into ``out``."""
+    """Write results.json, results.md and the plots into ``out``; every figure is the median over the rounds."""
     from bench import plots
+    rounds, records = records, summary.merge_rounds(records)
     doc = {"command": command, "machine": machine, "settings": settings, "targets": [
-        {"target": t, "measured": m, "met": ok} for t, m, ok in summary.targets(records)], "records": records}
+        {"target": t, "measured": m, "met": ok} for t, m, ok in summary.targets(records)], "records": rounds,
+        "medians": records}
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     lines = machine_lines(machine, command, settings) + targets_table(records)
     suites = {r["suite"] for r in records}

@@ -188,7 +188,7 @@ def run(ctx: Context) -> None:
                                                            "error": checks[system]})
                 continue
             _measure(ctx, system, clients, [inferd], port=inferd.port, command=system_command(system))
-    if s.profile and inferd_ready:
+    if s.profile and inferd_ready and ctx.round == s.rounds - 1:   # once, after the last round's measurements
         _profile(ctx, inferd)
     ctx.procs.stop_all()
 

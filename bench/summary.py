@@ -1,6 +1,7 @@
 """Ratios and target checks computed from the run records (pure functions, no I/O)."""
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 SCORING_TARGET_CLIENTS = 16
@@ -13,6 +14,53 @@ BATCHING_MIN_SATURATION = 0.8
 BATCHING_MAX_SINGLE = 1.3
 # the inferd systems of the scoring suite, each compared with the peer; the targets are read from "inferd" alone
 SCORING_SYSTEMS = ("inferd", "inferd-values", "inferd-nobatch")
+
+
+def _median_of(values: list[Any]) -> Any:
+    """The median of numbers; of dicts, the median of each key; otherwise the first value."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        middle = statistics.median(values)
+        return int(middle) if all(isinstance(v, int) for v in values) and middle == int(middle) else middle
+    if all(isinstance(v, dict) for v in values):
+        keys = [k for k in values[0] if all(k in v for v in values)]
+        return {k: _median_of([v[k] for v in values]) for k in keys}
+    return values[0]
+
+
+def merge_rounds(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per measurement: its rounds (``--rounds``) folded into the median of every figure.
+
+    A measurement is a (suite, name) pair; rounds that failed are left out while any round succeeded. The merged
+    record keeps ``rounds`` (how many were folded), ``failed_rounds`` and ``rps_rounds`` (each round's throughput,
+    in run order) so the spread stays visible; error replies (``errors``) are summed. Records without a ``round``
+    pass through unchanged.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    order: list[dict[str, Any] | tuple[str, str]] = []
+    for r in records:
+        if "round" not in r:
+            order.append(r)
+            continue
+        key = (r["suite"], r["name"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(r)
+    merged: list[dict[str, Any]] = []
+    for item in order:
+        if isinstance(item, dict):
+            merged.append(item)
+            continue
+        rounds = groups[item]
+        good = [r for r in rounds if not r.get("error")] or rounds[:1]
+        one = {k: _median_of([r[k] for r in good]) for k in good[0] if k != "round" and all(k in r for r in good)}
+        one["rounds"] = len(good)
+        one["failed_rounds"] = sum(1 for r in rounds if r.get("error"))
+        if all(isinstance(r.get("errors"), int) for r in good):
+            one["errors"] = sum(r["errors"] for r in good)   # error replies add up; a median would hide them
+        one["rps_rounds"] = [r.get("rps", r.get("rows_per_s")) for r in good]
+        merged.append(one)
+    return merged
 
 
 def by_suite(records: list[dict[str, Any]], suite: str) -> list[dict[str, Any]]:

@@ -82,3 +82,53 @@ def test_batching_ratios() -> None:
     met = _met([*raw, ping, one, many])
     assert met["batching (m): saturating throughput >= 0.8x raw best batch"] is True
     assert met["batching (m): single-client MODELEXECUTE <= 1.3x (PING + raw call)"] is True
+
+
+def test_rounds_fold_into_medians_with_their_spread() -> None:
+    rounds = [{**_load("inferd", 16, rps, p99, errors=errors), "name": "inferd-c16", "round": i}
+              for i, (rps, p99, errors) in enumerate(((9000.0, 4000.0, 0), (6000.0, 9000.0, 2), (8000.0, 3000.0, 1)))]
+    setup = {"suite": "scoring", "system": "setup", "name": "setup"}   # written without a round: kept as is
+    merged = summary.merge_rounds([setup, *rounds])
+    assert merged[0] is setup and len(merged) == 2
+    one = merged[1]
+    assert one["rps"] == 8000.0 and one["latency_us"]["p99"] == 4000.0 and one["latency_us"]["p50"] == 2000.0
+    assert one["rps_rounds"] == [9000.0, 6000.0, 8000.0] and one["rounds"] == 3 and one["failed_rounds"] == 0
+    assert one["errors"] == 3 and "round" not in one
+    text = "\n".join(report.scoring_tables(merged))
+    assert "| 16 | inferd | 8,000 (6,000-9,000) | 2.00 | 4.00 | 8.00 |" in text
+
+
+def test_a_failed_round_is_left_out_and_counted() -> None:
+    good = {**_load("peer", 4, 500.0, 100.0), "name": "peer-c4", "round": 0}
+    bad = {"suite": "scoring", "system": "peer", "clients": 4, "name": "peer-c4", "round": 1, "error": "refused"}
+    one = summary.merge_rounds([good, bad])[0]
+    assert one["rps"] == 500.0 and one["rounds"] == 1 and one["failed_rounds"] == 1 and not one.get("error")
+    only_bad = summary.merge_rounds([bad])[0]
+    assert only_bad["error"] == "refused" and only_bad["failed_rounds"] == 1
+
+
+def test_every_suite_runs_once_per_round(tmp_path: Any) -> None:
+    from bench import __main__ as main
+    from bench.harness import Context, Settings
+    from bench.procs import ProcessGroup
+    seen: list[tuple[str, int]] = []
+
+    def suite(name: str) -> Any:
+        def run(ctx: Context) -> None:
+            seen.append((name, ctx.round))
+            ctx.record(name, "only", {"system": "x", "rps": 10.0 * (ctx.round + 1)})
+        return run
+
+    saved = dict(main.SUITES)
+    main.SUITES.update({"a": suite("a"), "b": suite("b")})
+    try:
+        with ProcessGroup(tmp_path) as procs:
+            ctx = Context(Settings(rounds=3), tmp_path, tmp_path, procs)
+            assert main.run_suites(ctx, ["a", "b"]) == []
+    finally:
+        main.SUITES.clear()
+        main.SUITES.update(saved)
+    assert seen == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert sorted(p.name for p in (tmp_path / "raw").glob("a-*.json")) == ["a-only-r0.json", "a-only-r1.json",
+                                                                          "a-only-r2.json"]
+    assert [r["rps"] for r in summary.merge_rounds(ctx.records) if r["suite"] == "a"] == [20.0]
