@@ -60,6 +60,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("threads-per-queue", int, 1, "worker threads per device queue", minimum=1, maximum=256),
     Option("intra-op-parallelism", int, 0, "threads inside one backend op (0: backend default)", minimum=0),
     Option("inter-op-parallelism", int, 0, "threads across backend ops (0: backend default)", minimum=0),
+    Option("intra-op-spin-us", int, 5, "ONNX Runtime: µs an idle intra-op pool thread spins before it sleeps (0: "
+           "sleep at once; models stored after a change get the new value)", runtime=True, minimum=0,
+           maximum=100_000),
     Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
     Option("model-execution-timeout", int, 5000, "ONNX runs longer than this many ms are stopped (models stored "
            "after a change get the new limit)", runtime=True, minimum=1000),

@@ -33,6 +33,7 @@ class LoadOptions:
     outputs: tuple[str, ...] = ()
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
+    intra_op_spin_us: int = 0         # ONNX only: how long idle intra-op pool threads spin before sleeping
     execution_timeout_ms: int = 0     # ONNX only: runs longer than this are stopped (0: no limit)
 
     @property

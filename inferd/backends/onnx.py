@@ -114,10 +114,14 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
     if has_external_data(blob):
         raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
     session_options = ort.SessionOptions()
-    # ORT's thread pools spin-wait after each run by default; in a server those threads share the cores with the
-    # event loop and the other queues, and the spinning takes CPU they need (it cost more CPU than the model
-    # itself on small models). Idle pool threads sleep instead.
-    session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # ORT's pool threads spin-wait after each parallel section, by default for long enough to cost more CPU than a
+    # small model itself; in a server those threads share the cores with the event loop and the other queues. A
+    # few microseconds of spinning still bridge the gaps between one run's ops (sleeping at once paid a futex wake
+    # per op: slower and, on small models, no cheaper), so idle threads spin that long and then sleep.
+    spin_us = options.intra_op_spin_us
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_us else "0")
+    if spin_us:
+        session_options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     session_options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if options.intra_op_parallelism > 0:
         session_options.intra_op_num_threads = options.intra_op_parallelism

@@ -9,7 +9,7 @@ every op succeeded. The execution itself lives in :mod:`inferd.commands.dag_run`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from inferd import errors
@@ -44,21 +44,23 @@ class Op:
         return self.run.model.device.upper() if self.run is not None else "CPU"
 
 
-@dataclass(slots=True, eq=False)
 class Dag:
     """A parsed DAG: header options, SSA slots, ops."""
 
-    name: str                                 # the command as typed, for error texts
-    readonly: bool
-    deprecated: bool
-    db: Database
-    max_bytes: int = 0                        # bound on a zero-filled TENSORSET op (proto-max-bulk-len)
-    persist: list[bytes] = field(default_factory=list)
-    timeout_ms: int = 0
-    keywords: set[bytes] = field(default_factory=set)
-    slots: list[Tensor | None] = field(default_factory=list)
-    names: dict[bytes, int] = field(default_factory=dict)
-    ops: list[Op] = field(default_factory=list)
+    __slots__ = ("readonly", "deprecated", "db", "max_bytes", "persist", "timeout_ms", "keywords", "slots", "names",
+                 "ops")
+
+    def __init__(self, readonly: bool, deprecated: bool, db: Database, max_bytes: int = 0) -> None:
+        self.readonly = readonly
+        self.deprecated = deprecated
+        self.db = db
+        self.max_bytes = max_bytes                  # bound on a zero-filled TENSORSET op (proto-max-bulk-len)
+        self.persist: list[bytes] = []
+        self.timeout_ms = 0
+        self.keywords: set[bytes] = set()
+        self.slots: list[Tensor | None] = []
+        self.names: dict[bytes, int] = {}
+        self.ops: list[Op] = []
 
     def define(self, name: bytes, value: Tensor | None) -> int:
         """A new version of ``name``; returns its slot."""
@@ -129,6 +131,7 @@ def _parse_routing(dag: Dag, argv: list[bytes], i: int) -> int:
     return i + 2   # a single-node server: the routing key only pins a slot in a cluster
 
 
+_NEEDS_ONE_OF = (b"LOAD", b"PERSIST", b"ROUTING")   # a DAGEXECUTE must name its keys (the spec's rule)
 _HEADER = {b"LOAD": _parse_load, b"PERSIST": _parse_persist, b"TIMEOUT": _parse_timeout, b"ROUTING": _parse_routing}
 
 
@@ -236,16 +239,15 @@ def parse_op(dag: Dag, argv: list[bytes]) -> Op:
 
 def parse_dag(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) -> Dag:
     """Parse a whole DAG command (nothing runs, nothing is written)."""
-    name = argv[0].decode("utf-8", "replace")
     if not deprecated and len(argv) < 6:
-        raise CommandError(errors.DAG_MISSING_ARGS.format(name))
-    dag = Dag(name, readonly, deprecated, c.db, c.server.config.proto_max_bulk_len)
+        raise CommandError(errors.DAG_MISSING_ARGS.format(argv[0].decode("utf-8", "replace")))
+    dag = Dag(readonly, deprecated, c.db, c.server.config.proto_max_bulk_len)
     op_argvs = split_ops(argv, parse_header(dag, argv))
     for op_argv in op_argvs:
         dag.ops.append(parse_op(dag, op_argv))
     if not dag.ops:
         raise CommandError(errors.DAG_EMPTY)
-    if not deprecated and not dag.keywords & {b"LOAD", b"PERSIST", b"ROUTING"}:
+    if not deprecated and not dag.keywords.intersection(_NEEDS_ONE_OF):
         raise CommandError(errors.DAG_NO_KEYWORD)
     for key in dag.persist:
         if key not in dag.names:

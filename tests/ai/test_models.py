@@ -106,6 +106,31 @@ def test_failed_store_changes_nothing(r, onnx_linear):
     assert r.execute_command("AI.MODELGET", "m", "META")[5] == b"keep"
 
 
+def test_pool_threads_spin_for_intra_op_spin_us(server, r, onnx_linear):
+    def entries(key):
+        options = server.call(lambda: server.state.keyspace.dbs[0].get(key).session.session.get_session_options())
+        return (options.get_session_config_entry("session.intra_op.allow_spinning"),
+                options.get_session_config_entry("session.intra_op.spin_duration_us") if
+                options.get_session_config_entry("session.intra_op.allow_spinning") == "1" else None)
+
+    r.execute_command("AI.MODELSTORE", "m5", "ONNX", "CPU", "BLOB", onnx_linear)
+    assert entries(b"m5") == ("1", "5")                        # the default: spin 5 µs, then sleep
+    try:
+        assert r.config_set("intra-op-spin-us", 0)
+        r.execute_command("AI.MODELSTORE", "m0", "ONNX", "CPU", "BLOB", onnx_linear)
+        assert entries(b"m0") == ("0", None) and entries(b"m5") == ("1", "5")   # stored models keep their sessions
+        assert r.config_set("intra-op-spin-us", 40)
+        r.execute_command("AI.MODELSTORE", "m40", "ONNX", "CPU", "BLOB", onnx_linear)
+        assert entries(b"m40") == ("1", "40")
+        assert r.info("ai")["ai_intra_op_spin_us"] == 40
+    finally:
+        r.config_set("intra-op-spin-us", 5)
+    _set(r, "x", X)
+    for key in ("m0", "m5", "m40"):
+        assert r.execute_command("AI.MODELEXECUTE", key, "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+        np.testing.assert_allclose(_get(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+
+
 def test_external_data_refused(r):
     assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_external_data()) == \
         "Initializer tensors with external data is not allowed."
