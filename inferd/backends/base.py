@@ -34,6 +34,7 @@ class LoadOptions:
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     intra_op_spin_us: int = 0         # ONNX only: how long idle intra-op pool threads spin before sleeping
+    inline_run_spin_us: int = 0       # ONNX only: the same for the second session that serves inline runs (0: none)
     execution_timeout_ms: int = 0     # ONNX only: runs longer than this are stopped (0: no limit)
 
     @property
@@ -58,6 +59,8 @@ class Session(Protocol):
     def run(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
         """Run the model on ``inputs`` (in ``inputs`` order); return the outputs in order."""
         ...
+
+    # A session may also define ``run_inline(inputs)``, used for the scheduler's inline runs (see the ONNX backend).
 
 
 class Backend(Protocol):

@@ -77,16 +77,29 @@ WATCHDOG = RunWatchdog()
 
 
 class OnnxSession:
-    """An ``onnxruntime.InferenceSession``; ORT sessions are safe to run from several threads."""
+    """An ``onnxruntime.InferenceSession``; ORT sessions are safe to run from several threads.
 
-    def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0) -> None:
+    ``inline`` (optional) is a second session of the same model whose pool threads spin longer after a run
+    (``inline-run-spin-us``); :meth:`run_inline` uses it for the scheduler's inline runs, the lone requests of a
+    lightly loaded server. Its spinning keeps a core awake between one client's requests, which on a virtual machine
+    halves a small model's round trip, while batches under load keep the short-spinning session and its CPU budget.
+    """
+
+    def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0,
+                 inline: ort.InferenceSession | None = None) -> None:
         self.session = session
+        self.inline = inline
         self.timeout_s = execution_timeout_ms / 1000
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs: list[str] | None = [o.name for o in session.get_outputs()]
         self._string_inputs = {i.name for i in session.get_inputs() if i.type == "tensor(string)"}
 
-    def run(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+    def run_inline(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """:meth:`run` on the inline session when there is one."""
+        return self.run(inputs, self.inline or self.session)
+
+    def run(self, inputs: list[np.ndarray[Any, Any]], session: ort.InferenceSession | None = None
+            ) -> list[np.ndarray[Any, Any]]:
         """Run the graph; ORT errors become their one-line texts."""
         check_inputs(self, inputs)
         feed = {name: (array.astype(object) if name in self._string_inputs else array)
@@ -97,7 +110,7 @@ class OnnxSession:
             options.log_severity_level = 4     # a stopped or failed run is reported to the client, not logged
             WATCHDOG.watch(options, self.timeout_s)
         try:
-            results = self.session.run(None, feed, options)
+            results = (session or self.session).run(None, feed, options)
         except Exception as exc:
             raise CommandError(ort_message(exc)) from None
         finally:
@@ -109,16 +122,17 @@ class OnnxSession:
         return results  # type: ignore[no-any-return]
 
 
-def load(blob: bytes, options: LoadOptions) -> OnnxSession:
-    """Build an InferenceSession from the model bytes."""
-    if has_external_data(blob):
-        raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
+# A model above this size gets no second session for inline runs (memory for speed only where it is cheap: a model
+# whose rows are fast enough to run inline is almost always far smaller).
+INLINE_SESSION_MAX_BYTES = 32 * 1024 * 1024
+
+
+def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
     session_options = ort.SessionOptions()
     # ORT's pool threads spin-wait after each parallel section, by default for long enough to cost more CPU than a
     # small model itself; in a server those threads share the cores with the event loop and the other queues. A
     # few microseconds of spinning still bridge the gaps between one run's ops (sleeping at once paid a futex wake
-    # per op: slower and, on small models, no cheaper), so idle threads spin that long and then sleep.
-    spin_us = options.intra_op_spin_us
+    # per op: slower and, on small models, no cheaper), so idle threads spin ``spin_us`` and then sleep.
     session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_us else "0")
     if spin_us:
         session_options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
@@ -128,11 +142,25 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
     if options.inter_op_parallelism > 0:
         session_options.inter_op_num_threads = options.inter_op_parallelism
         session_options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    return session_options
+
+
+def load(blob: bytes, options: LoadOptions) -> OnnxSession:
+    """Build an InferenceSession from the model bytes, and a second one for inline runs (see OnnxSession)."""
+    if has_external_data(blob):
+        raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
+    providers = _providers(options)
     try:
-        session = ort.InferenceSession(blob, sess_options=session_options, providers=_providers(options))
+        session = ort.InferenceSession(blob, sess_options=_session_options(options, options.intra_op_spin_us),
+                                       providers=providers)
+        inline = None
+        if (options.inline_run_spin_us and options.gpu_index is None
+                and len(blob) <= INLINE_SESSION_MAX_BYTES):
+            inline = ort.InferenceSession(blob, sess_options=_session_options(options, options.inline_run_spin_us),
+                                          providers=providers)
     except Exception as exc:
         raise CommandError(ort_message(exc)) from None
-    return OnnxSession(session, options.execution_timeout_ms)
+    return OnnxSession(session, options.execution_timeout_ms, inline)
 
 
 _providers_lock = threading.Lock()

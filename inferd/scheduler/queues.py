@@ -113,7 +113,7 @@ class DeviceQueue:
             return
         self.stats.inline += 1
         batch = Batch([request], request.rows)
-        self._settle(batch, *self._execute(batch))
+        self._settle(batch, *self._execute(batch, inline=True))
 
     def _remove(self, request: RunRequest) -> bool:
         if self.pending.pop(id(request), None) is None:
@@ -240,14 +240,14 @@ class DeviceQueue:
         while (batch := self._ready.get()) is not None:
             self.loop.call_soon_threadsafe(self._finished, batch, *self._execute(batch))
 
-    def _execute(self, batch: Batch) -> tuple[list[Any], CommandError | None, float, int]:
+    def _execute(self, batch: Batch, inline: bool = False) -> tuple[list[Any], CommandError | None, float, int]:
         """Run one batch (a worker thread, or the loop for an inline run): (results, error, started, duration_us)."""
         started = _monotonic()
         t0 = _perf_ns()
         results: list[Any] = []
         error: CommandError | None = None
         try:
-            results = self._run(batch)
+            results = self._run(batch, inline)
         except CommandError as exc:
             error = exc
         except Exception as exc:  # backend errors are wrapped at the backend boundary; this is a safety net
@@ -256,11 +256,13 @@ class DeviceQueue:
         return results, error, started, (_perf_ns() - t0) // 1000
 
     @staticmethod
-    def _run(batch: Batch) -> list[Any]:
+    def _run(batch: Batch, inline: bool) -> list[Any]:
         head = batch.requests[0]
         if head.fn is not None:
             return [head.fn()]
-        outputs = head.model.run(batching.concat_inputs(batch))
+        model = head.model
+        run = getattr(model, "run_inline", model.run) if inline else model.run   # the backend's inline session
+        outputs = run(batching.concat_inputs(batch))
         return batching.split_outputs(batch, list(outputs))
 
 

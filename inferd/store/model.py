@@ -80,6 +80,10 @@ class Model:
         """Run the backend session (thread-safe; raises CommandError with the backend's text)."""
         return self.session.run(inputs)
 
+    def run_inline(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """:meth:`run` for an inline run on the event loop: the session's ``run_inline`` where it has one."""
+        return getattr(self.session, "run_inline", self.session.run)(inputs)
+
     def meta(self) -> list[Any]:
         """MODELGET META: 16 elements in RedisAI's order."""
         return [b"backend", self.backend.encode(), b"device", self.device.encode(), b"tag", self.tag,

@@ -179,3 +179,36 @@ def test_solo_run_time_falls_at_once_and_rises_by_an_eighth():
     assert 800 <= stats.solo_us <= 820
     stats.reset()
     assert stats.solo_us == -1
+
+
+class Counting:
+    """Counts the runs of the real onnxruntime session it wraps."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args: Any) -> Any:
+        self.runs += 1
+        return self.session.run(*args)
+
+
+def test_inline_runs_use_the_model_s_inline_session_and_batches_the_main_one(start_server):
+    srv = start_server(inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client)
+    onnx = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session)
+    assert onnx.inline is not None and onnx.inline is not onnx.session
+    main, inline = Counting(onnx.session), Counting(onnx.inline)
+    srv.call(lambda: (setattr(onnx, "session", main), setattr(onnx, "inline", inline)))
+    for i in range(4):
+        x = np.full((1, 4), i, np.float32)
+        np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 3 and (main.runs, inline.runs) == (1, 3)   # the first run measured the model
+    blocker, held = hold(srv)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(encode_command("AI.MODELEXECUTE", "m", "INPUTS", "1", "x", "OUTPUTS", "1", "y"))
+        wait_until(lambda: depth(srv) == 1)                 # queued behind the held worker: a worker runs it
+        blocker.release.set()
+        held.result(10)
+        assert sock.recv(64) == b"+OK\r\n"
+    assert (main.runs, inline.runs) == (2, 3)
