@@ -3,7 +3,8 @@
 A model run that reaches a device queue with nothing queued or running, whose last unbatched run took at most
 ``inline-run-max-us``, runs on the event loop thread itself: the two thread hand-offs would cost a lone request more
 than the model does, and with nothing else waiting there is nothing to batch it with. Under load requests find the
-queue busy and batch as below; model loading (``call``) always runs on the workers.
+queue busy and batch as below; model loading (``call``) always runs on the workers. An inline run calls the
+model's ``run_inline`` where it has one (the ONNX backend's second, longer-spinning session: ``inline-run-spin-us``).
 
 The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 
@@ -16,9 +17,9 @@ The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 * A cancelled future (client disconnected) is dropped before it runs; past ``queue-max-depth`` pending requests a
   request is refused at once (:data:`inferd.errors.QUEUE_FULL`).
 
-``model`` is anything with ``run(list[np.ndarray]) -> list[np.ndarray]`` and the batching attributes
-``batchsize``, ``minbatchsize``, ``minbatchtimeout`` (see :mod:`inferd.backends`). Batch formation is in
-:mod:`inferd.scheduler.batching`; the figures for metrics in :mod:`inferd.scheduler.stats`
+``model`` is anything with ``run(list[np.ndarray]) -> list[np.ndarray]`` (optionally ``run_inline`` too) and the
+batching attributes ``batchsize``, ``minbatchsize``, ``minbatchtimeout`` (see :mod:`inferd.backends`). Batch
+formation is in :mod:`inferd.scheduler.batching`; the figures for metrics in :mod:`inferd.scheduler.stats`
 (``DeviceQueue.stats``, ``Schedulers.observers``).
 """
 from __future__ import annotations
