@@ -36,7 +36,7 @@ class DagRun:
     def __init__(self, dag: Dag, schedulers: Any) -> None:
         self.dag = dag
         self.schedulers = schedulers
-        self.reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.reply: asyncio.Future[Any] = schedulers.loop.create_future()
         self.waiting: dict[str, deque[Op]] = {}
         self.running: dict[str, asyncio.Future[Any]] = {}
         self.failed = False
