@@ -80,6 +80,12 @@ class Model:
         """Run the backend session (thread-safe; raises CommandError with the backend's text)."""
         return self.session.run(inputs)
 
+    @property
+    def nbytes(self) -> int:
+        """MEMORY USAGE's estimate: the blob kept for MODELGET plus about one copy of it per backend session."""
+        sessions = 1 if getattr(self.session, "inline", None) is None else 2
+        return len(self.blob) * (1 + sessions)
+
     def run_inline(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
         """:meth:`run` for an inline run on the event loop: the session's ``run_inline`` where it has one."""
         return getattr(self.session, "run_inline", self.session.run)(inputs)

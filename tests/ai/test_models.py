@@ -141,6 +141,17 @@ def test_pool_threads_spin_for_intra_op_spin_us_and_inline_run_spin_us(server, r
                                    models.BIAS, rtol=1e-6)
 
 
+def test_memory_usage_counts_the_blob_and_each_session(r, onnx_linear):
+    r.execute_command("AI.MODELSTORE", "two", "ONNX", "CPU", "BLOB", onnx_linear)
+    try:
+        assert r.config_set("inline-run-spin-us", 0)
+        r.execute_command("AI.MODELSTORE", "one", "ONNX", "CPU", "BLOB", onnx_linear)
+    finally:
+        r.config_set("inline-run-spin-us", 100)
+    one, two = r.memory_usage("one"), r.memory_usage("two")
+    assert one >= 2 * len(onnx_linear) and two - one == len(onnx_linear)
+
+
 def test_no_inline_session_for_a_large_model(server, r, onnx_linear, monkeypatch):
     from inferd.backends import onnx as onnx_backend
     monkeypatch.setattr(onnx_backend, "INLINE_SESSION_MAX_BYTES", len(onnx_linear) - 1)
