@@ -6,6 +6,7 @@ bytes must never read files on the server.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -145,6 +146,13 @@ def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
     return session_options
 
 
+def _wants_inline_session(blob: bytes, options: LoadOptions) -> bool:
+    """A second session only helps a CPU model whose runs use a pool of more than one thread, and is kept small."""
+    threads = options.intra_op_parallelism or os.cpu_count() or 1
+    return (options.inline_run_spin_us > 0 and options.gpu_index is None and threads > 1
+            and len(blob) <= INLINE_SESSION_MAX_BYTES)
+
+
 def load(blob: bytes, options: LoadOptions) -> OnnxSession:
     """Build an InferenceSession from the model bytes, and a second one for inline runs (see OnnxSession)."""
     if has_external_data(blob):
@@ -154,8 +162,7 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
         session = ort.InferenceSession(blob, sess_options=_session_options(options, options.intra_op_spin_us),
                                        providers=providers)
         inline = None
-        if (options.inline_run_spin_us and options.gpu_index is None
-                and len(blob) <= INLINE_SESSION_MAX_BYTES):
+        if _wants_inline_session(blob, options):
             inline = ort.InferenceSession(blob, sess_options=_session_options(options, options.inline_run_spin_us),
                                           providers=providers)
     except Exception as exc:

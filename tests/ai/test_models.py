@@ -165,6 +165,13 @@ def test_no_inline_session_for_a_large_model(server, r, onnx_linear, monkeypatch
                                rtol=1e-6)
 
 
+def test_no_inline_session_with_one_thread_per_op(start_server, onnx_linear):
+    srv = start_server(intra_op_parallelism=1)    # no pool thread to keep spinning
+    client = srv.client(protocol=2)
+    client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    assert srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session.inline) is None
+
+
 def test_external_data_refused(r):
     assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_external_data()) == \
         "Initializer tensors with external data is not allowed."
