@@ -27,6 +27,13 @@ SUITES = {"scoring": scoring.run, "protocol": protocol.run, "batching": batching
 OWNER = {"profile": "scoring"}  # records a suite writes under another name
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -34,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=sorted(SUITES), action="append",
                         help="run only this suite (repeatable); default: all")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
-    parser.add_argument("--rounds", type=int, help="times every suite runs (default 3, 1 with --quick); "
+    parser.add_argument("--rounds", type=_positive, help="times every suite runs (default 3, 1 with --quick); "
                         "the report gives medians")
     parser.add_argument("--duration", type=float, help="seconds measured per load run (after warm-up)")
     parser.add_argument("--clients", help="comma-separated client counts for the scoring sweep")
@@ -50,7 +57,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Settings for the mode, with the command line's overrides."""
     settings = Settings.for_mode(args.quick)
     if args.rounds:
-        settings.rounds = max(1, args.rounds)
+        settings.rounds = args.rounds
     if args.duration:
         settings.duration_s = args.duration
     if args.clients:

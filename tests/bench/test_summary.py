@@ -132,3 +132,14 @@ def test_every_suite_runs_once_per_round(tmp_path: Any) -> None:
     assert sorted(p.name for p in (tmp_path / "raw").glob("a-*.json")) == ["a-only-r0.json", "a-only-r1.json",
                                                                           "a-only-r2.json"]
     assert [r["rps"] for r in summary.merge_rounds(ctx.records) if r["suite"] == "a"] == [20.0]
+
+
+def test_rounds_default_to_three_one_when_quick_and_follow_the_option() -> None:
+    import pytest
+
+    from bench import __main__ as main
+    assert main.settings_from(main.parse_args([])).rounds == 3
+    assert main.settings_from(main.parse_args(["--quick"])).rounds == 1
+    assert main.settings_from(main.parse_args(["--quick", "--rounds", "2"])).rounds == 2
+    with pytest.raises(SystemExit):
+        main.parse_args(["--rounds", "0"])
