@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bench import report, scoring, summary
 
 
@@ -135,8 +137,6 @@ def test_every_suite_runs_once_per_round(tmp_path: Any) -> None:
 
 
 def test_rounds_default_to_three_one_when_quick_and_follow_the_option() -> None:
-    import pytest
-
     from bench import __main__ as main
     assert main.settings_from(main.parse_args([])).rounds == 3
     assert main.settings_from(main.parse_args(["--quick"])).rounds == 1
