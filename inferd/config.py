@@ -63,10 +63,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("intra-op-spin-us", int, 5, "ONNX Runtime: µs an idle intra-op pool thread spins before it sleeps (0: "
            "sleep at once; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
-    Option("inline-run-spin-us", int, 100, "ONNX Runtime: the same for a second session of each CPU model up to "
-           "32 MB (when ops run on more than one thread) that serves inline runs, keeping a core awake between a "
-           "lone client's requests (0: no second session; models stored after a change get the new value)",
-           runtime=True, minimum=0, maximum=100_000),
+    Option("light-load-spin-us", int, 100, "ONNX Runtime: the same for a second session of each CPU model up to "
+           "32 MB (when ops run on more than one thread) that serves a lightly loaded queue's runs (inline runs, and "
+           "batches while recent ones average at most 2.5 rows), keeping a core awake between requests (0: no "
+           "second session; models stored after a change get the new value)", runtime=True, minimum=0,
+           maximum=100_000),
     Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
     Option("model-execution-timeout", int, 5000, "ONNX runs longer than this many ms are stopped (models stored "
            "after a change get the new limit)", runtime=True, minimum=1000),

@@ -34,7 +34,7 @@ class LoadOptions:
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     intra_op_spin_us: int = 0         # ONNX only: how long idle intra-op pool threads spin before sleeping
-    inline_run_spin_us: int = 0       # ONNX only: the same for the second session that serves inline runs (0: none)
+    light_load_spin_us: int = 0       # ONNX only: the same for the second session of light-load runs (0: none)
     execution_timeout_ms: int = 0     # ONNX only: runs longer than this are stopped (0: no limit)
 
     @property
@@ -60,7 +60,7 @@ class Session(Protocol):
         """Run the model on ``inputs`` (in ``inputs`` order); return the outputs in order."""
         ...
 
-    # A session may also define ``run_inline(inputs)``, used for the scheduler's inline runs (see the ONNX backend).
+    # A session may also define ``run_light(inputs)``, used for a lightly loaded queue's runs (see the ONNX backend).
 
 
 class Backend(Protocol):

@@ -80,24 +80,24 @@ WATCHDOG = RunWatchdog()
 class OnnxSession:
     """An ``onnxruntime.InferenceSession``; ORT sessions are safe to run from several threads.
 
-    ``inline`` (optional) is a second session of the same model whose pool threads spin longer after a run
-    (``inline-run-spin-us``); :meth:`run_inline` uses it for the scheduler's inline runs, the lone requests of a
-    lightly loaded server. Its spinning keeps a core awake between one client's requests, which on a virtual machine
-    halves a small model's round trip, while batches under load keep the short-spinning session and its CPU budget.
+    ``light`` (optional) is a second session of the same model whose pool threads spin longer after a run
+    (``light-load-spin-us``); :meth:`run_light` uses it for the runs of a lightly loaded queue (see
+    :mod:`inferd.scheduler`). Its spinning keeps a core awake between requests, which on a virtual machine halves a
+    small model's round trip at one client, while batches under load keep the short-spinning session and its CPU.
     """
 
     def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0,
-                 inline: ort.InferenceSession | None = None) -> None:
+                 light: ort.InferenceSession | None = None) -> None:
         self.session = session
-        self.inline = inline
+        self.light = light
         self.timeout_s = execution_timeout_ms / 1000
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs: list[str] | None = [o.name for o in session.get_outputs()]
         self._string_inputs = {i.name for i in session.get_inputs() if i.type == "tensor(string)"}
 
-    def run_inline(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
-        """:meth:`run` on the inline session when there is one."""
-        return self.run(inputs, self.inline or self.session)
+    def run_light(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """:meth:`run` on the light-load session when there is one."""
+        return self.run(inputs, self.light or self.session)
 
     def run(self, inputs: list[np.ndarray[Any, Any]], session: ort.InferenceSession | None = None
             ) -> list[np.ndarray[Any, Any]]:
@@ -123,9 +123,9 @@ class OnnxSession:
         return results  # type: ignore[no-any-return]
 
 
-# A model above this size gets no second session for inline runs (memory for speed only where it is cheap: a model
-# whose rows are fast enough to run inline is almost always far smaller).
-INLINE_SESSION_MAX_BYTES = 32 * 1024 * 1024
+# A model above this size gets no light-load session (memory for latency only where it is cheap: spinning matters
+# for models whose runs are short, and those are almost always far smaller).
+LIGHT_SESSION_MAX_BYTES = 32 * 1024 * 1024
 
 
 def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
@@ -146,28 +146,28 @@ def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
     return session_options
 
 
-def _wants_inline_session(blob: bytes, options: LoadOptions) -> bool:
+def _wants_light_session(blob: bytes, options: LoadOptions) -> bool:
     """A second session only helps a CPU model whose runs use a pool of more than one thread, and is kept small."""
     threads = options.intra_op_parallelism or os.cpu_count() or 1
-    return (options.inline_run_spin_us > 0 and options.gpu_index is None and threads > 1
-            and len(blob) <= INLINE_SESSION_MAX_BYTES)
+    return (options.light_load_spin_us > 0 and options.gpu_index is None and threads > 1
+            and len(blob) <= LIGHT_SESSION_MAX_BYTES)
 
 
 def load(blob: bytes, options: LoadOptions) -> OnnxSession:
-    """Build an InferenceSession from the model bytes, and a second one for inline runs (see OnnxSession)."""
+    """Build an InferenceSession from the model bytes, and a second one for light load (see OnnxSession)."""
     if has_external_data(blob):
         raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
     providers = _providers(options)
     try:
         session = ort.InferenceSession(blob, sess_options=_session_options(options, options.intra_op_spin_us),
                                        providers=providers)
-        inline = None
-        if _wants_inline_session(blob, options):
-            inline = ort.InferenceSession(blob, sess_options=_session_options(options, options.inline_run_spin_us),
-                                          providers=providers)
+        light = None
+        if _wants_light_session(blob, options):
+            light = ort.InferenceSession(blob, sess_options=_session_options(options, options.light_load_spin_us),
+                                         providers=providers)
     except Exception as exc:
         raise CommandError(ort_message(exc)) from None
-    return OnnxSession(session, options.execution_timeout_ms, inline)
+    return OnnxSession(session, options.execution_timeout_ms, light)
 
 
 _providers_lock = threading.Lock()

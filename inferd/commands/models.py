@@ -68,7 +68,7 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
                           intra_op_parallelism=config.intra_op_parallelism,
                           inter_op_parallelism=config.inter_op_parallelism,
                           intra_op_spin_us=config.intra_op_spin_us,
-                          inline_run_spin_us=config.inline_run_spin_us,
+                          light_load_spin_us=config.light_load_spin_us,
                           execution_timeout_ms=config.model_execution_timeout)
     loop = asyncio.get_running_loop()
     started = time.monotonic()

@@ -3,8 +3,11 @@
 A model run that reaches a device queue with nothing queued or running, whose last unbatched run took at most
 ``inline-run-max-us``, runs on the event loop thread itself: the two thread hand-offs would cost a lone request more
 than the model does, and with nothing else waiting there is nothing to batch it with. Under load requests find the
-queue busy and batch as below; model loading (``call``) always runs on the workers. An inline run calls the
-model's ``run_inline`` where it has one (the ONNX backend's second, longer-spinning session: ``inline-run-spin-us``).
+queue busy and batch as below; model loading (``call``) always runs on the workers.
+
+While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
+``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,
+whose pool threads spin ``light-load-spin-us`` after a run and so keep a core awake between requests.
 
 The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 
@@ -17,7 +20,7 @@ The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 * A cancelled future (client disconnected) is dropped before it runs; past ``queue-max-depth`` pending requests a
   request is refused at once (:data:`inferd.errors.QUEUE_FULL`).
 
-``model`` is anything with ``run(list[np.ndarray]) -> list[np.ndarray]`` (optionally ``run_inline`` too) and the
+``model`` is anything with ``run(list[np.ndarray]) -> list[np.ndarray]`` (optionally ``run_light`` too) and the
 batching attributes ``batchsize``, ``minbatchsize``, ``minbatchtimeout`` (see :mod:`inferd.backends`). Batch
 formation is in :mod:`inferd.scheduler.batching`; the figures for metrics in :mod:`inferd.scheduler.stats`
 (``DeviceQueue.stats``, ``Schedulers.observers``).

@@ -68,6 +68,7 @@ class Batch:
 
     requests: list[RunRequest]
     rows: int
+    light: bool = False    # run while the queue is lightly loaded (the model's ``run_light``, where it has one)
 
     @property
     def batched(self) -> bool:

@@ -28,6 +28,7 @@ from inferd.scheduler.stats import BatchRecord, DeviceStats
 log = logging.getLogger("inferd.scheduler")
 TIMEDOUT = Status(b"TIMEDOUT")
 _perf_ns = time.perf_counter_ns
+LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
 _monotonic = time.monotonic
 Observer = Callable[[BatchRecord], None]
 
@@ -47,6 +48,7 @@ class DeviceQueue:
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
         self.idle = threads
+        self.recent_rows = 0.0                        # rows per worker batch, a moving average (1/8 per batch)
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -113,7 +115,8 @@ class DeviceQueue:
             return
         self.stats.inline += 1
         batch = Batch([request], request.rows)
-        self._settle(batch, *self._execute(batch, inline=True))
+        batch.light = True
+        self._settle(batch, *self._execute(batch))
 
     def _remove(self, request: RunRequest) -> bool:
         if self.pending.pop(id(request), None) is None:
@@ -158,6 +161,7 @@ class DeviceQueue:
             for request in batch.requests:
                 self._remove(request)
             self.idle -= 1
+            batch.light = self.recent_rows <= LIGHT_BATCH_ROWS
             self._ready.put(batch)
 
     def _arm(self, wake: float | None) -> None:
@@ -176,6 +180,8 @@ class DeviceQueue:
                   duration_us: int) -> None:
         """A worker handed a batch back (loop thread): give the worker its next batch, then settle the requests."""
         self.idle += 1
+        if batch.requests[0].fn is None:
+            self.recent_rows += (batch.rows - self.recent_rows) / 8
         if self.pending:
             self._dispatch()
         self._settle(batch, results, error, started, duration_us)
@@ -240,14 +246,14 @@ class DeviceQueue:
         while (batch := self._ready.get()) is not None:
             self.loop.call_soon_threadsafe(self._finished, batch, *self._execute(batch))
 
-    def _execute(self, batch: Batch, inline: bool = False) -> tuple[list[Any], CommandError | None, float, int]:
+    def _execute(self, batch: Batch) -> tuple[list[Any], CommandError | None, float, int]:
         """Run one batch (a worker thread, or the loop for an inline run): (results, error, started, duration_us)."""
         started = _monotonic()
         t0 = _perf_ns()
         results: list[Any] = []
         error: CommandError | None = None
         try:
-            results = self._run(batch, inline)
+            results = self._run(batch)
         except CommandError as exc:
             error = exc
         except Exception as exc:  # backend errors are wrapped at the backend boundary; this is a safety net
@@ -256,12 +262,12 @@ class DeviceQueue:
         return results, error, started, (_perf_ns() - t0) // 1000
 
     @staticmethod
-    def _run(batch: Batch, inline: bool) -> list[Any]:
+    def _run(batch: Batch) -> list[Any]:
         head = batch.requests[0]
         if head.fn is not None:
             return [head.fn()]
         model = head.model
-        run = getattr(model, "run_inline", model.run) if inline else model.run   # the backend's inline session
+        run = getattr(model, "run_light", model.run) if batch.light else model.run   # the light-load session
         outputs = run(batching.concat_inputs(batch))
         return batching.split_outputs(batch, list(outputs))
 

@@ -83,12 +83,12 @@ class Model:
     @property
     def nbytes(self) -> int:
         """MEMORY USAGE's estimate: the blob kept for MODELGET plus about one copy of it per backend session."""
-        sessions = 1 if getattr(self.session, "inline", None) is None else 2
+        sessions = 1 if getattr(self.session, "light", None) is None else 2
         return len(self.blob) * (1 + sessions)
 
-    def run_inline(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
-        """:meth:`run` for an inline run on the event loop: the session's ``run_inline`` where it has one."""
-        return getattr(self.session, "run_inline", self.session.run)(inputs)
+    def run_light(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """:meth:`run` for a lightly loaded queue: the session's ``run_light`` where it has one."""
+        return getattr(self.session, "run_light", self.session.run)(inputs)
 
     def meta(self) -> list[Any]:
         """MODELGET META: 16 elements in RedisAI's order."""

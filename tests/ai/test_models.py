@@ -106,7 +106,7 @@ def test_failed_store_changes_nothing(r, onnx_linear):
     assert r.execute_command("AI.MODELGET", "m", "META")[5] == b"keep"
 
 
-def test_pool_threads_spin_for_intra_op_spin_us_and_inline_run_spin_us(server, r, onnx_linear):
+def test_pool_threads_spin_for_intra_op_spin_us_and_light_load_spin_us(server, r, onnx_linear):
     def spin(key, which="session"):
         onnx = server.call(lambda: server.state.keyspace.dbs[0].get(key).session)
         session = getattr(onnx, which)
@@ -118,58 +118,58 @@ def test_pool_threads_spin_for_intra_op_spin_us_and_inline_run_spin_us(server, r
         return int(options.get_session_config_entry("session.intra_op.spin_duration_us"))
 
     r.execute_command("AI.MODELSTORE", "m5", "ONNX", "CPU", "BLOB", onnx_linear)
-    assert (spin(b"m5"), spin(b"m5", "inline")) == (5, 100)          # the defaults
+    assert (spin(b"m5"), spin(b"m5", "light")) == (5, 100)          # the defaults
     try:
-        assert r.config_set("intra-op-spin-us", 0) and r.config_set("inline-run-spin-us", 0)
+        assert r.config_set("intra-op-spin-us", 0) and r.config_set("light-load-spin-us", 0)
         r.execute_command("AI.MODELSTORE", "m0", "ONNX", "CPU", "BLOB", onnx_linear)
-        assert (spin(b"m0"), spin(b"m0", "inline")) == (0, None)      # no second session
-        assert (spin(b"m5"), spin(b"m5", "inline")) == (5, 100)       # stored models keep their sessions
-        assert r.config_set("intra-op-spin-us", 40) and r.config_set("inline-run-spin-us", 300)
+        assert (spin(b"m0"), spin(b"m0", "light")) == (0, None)      # no second session
+        assert (spin(b"m5"), spin(b"m5", "light")) == (5, 100)       # stored models keep their sessions
+        assert r.config_set("intra-op-spin-us", 40) and r.config_set("light-load-spin-us", 300)
         r.execute_command("AI.MODELSTORE", "m40", "ONNX", "CPU", "BLOB", onnx_linear)
-        assert (spin(b"m40"), spin(b"m40", "inline")) == (40, 300)
+        assert (spin(b"m40"), spin(b"m40", "light")) == (40, 300)
         info = r.info("ai")
-        assert (info["ai_intra_op_spin_us"], info["ai_inline_run_spin_us"]) == (40, 300)
+        assert (info["ai_intra_op_spin_us"], info["ai_light_load_spin_us"]) == (40, 300)
     finally:
         r.config_set("intra-op-spin-us", 5)
-        r.config_set("inline-run-spin-us", 100)
+        r.config_set("light-load-spin-us", 100)
     _set(r, "x", X)
     for key in ("m0", "m5", "m40"):
         assert r.execute_command("AI.MODELEXECUTE", key, "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
         np.testing.assert_allclose(_get(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
         onnx = server.call(lambda key=key: server.state.keyspace.dbs[0].get(key.encode()).session)
-        np.testing.assert_allclose(server.call(lambda onnx=onnx: onnx.run_inline([X]))[0], X @ models.WEIGHTS +
+        np.testing.assert_allclose(server.call(lambda onnx=onnx: onnx.run_light([X]))[0], X @ models.WEIGHTS +
                                    models.BIAS, rtol=1e-6)
 
 
 def test_memory_usage_counts_the_blob_and_each_session(r, onnx_linear):
     r.execute_command("AI.MODELSTORE", "two", "ONNX", "CPU", "BLOB", onnx_linear)
     try:
-        assert r.config_set("inline-run-spin-us", 0)
+        assert r.config_set("light-load-spin-us", 0)
         r.execute_command("AI.MODELSTORE", "one", "ONNX", "CPU", "BLOB", onnx_linear)
     finally:
-        r.config_set("inline-run-spin-us", 100)
+        r.config_set("light-load-spin-us", 100)
     one, two = r.memory_usage("one"), r.memory_usage("two")
     assert one >= 2 * len(onnx_linear) and two - one == len(onnx_linear)
 
 
-def test_no_inline_session_for_a_large_model(server, r, onnx_linear, monkeypatch):
+def test_no_light_session_for_a_large_model(server, r, onnx_linear, monkeypatch):
     from inferd.backends import onnx as onnx_backend
-    monkeypatch.setattr(onnx_backend, "INLINE_SESSION_MAX_BYTES", len(onnx_linear) - 1)
+    monkeypatch.setattr(onnx_backend, "LIGHT_SESSION_MAX_BYTES", len(onnx_linear) - 1)
     r.execute_command("AI.MODELSTORE", "big", "ONNX", "CPU", "BLOB", onnx_linear)
-    monkeypatch.setattr(onnx_backend, "INLINE_SESSION_MAX_BYTES", len(onnx_linear))
+    monkeypatch.setattr(onnx_backend, "LIGHT_SESSION_MAX_BYTES", len(onnx_linear))
     r.execute_command("AI.MODELSTORE", "fits", "ONNX", "CPU", "BLOB", onnx_linear)
     sessions = server.call(lambda: [server.state.keyspace.dbs[0].get(k).session for k in (b"big", b"fits")])
-    assert sessions[0].inline is None and sessions[1].inline is not None
+    assert sessions[0].light is None and sessions[1].light is not None
     _set(r, "x", X)
-    np.testing.assert_allclose(server.call(lambda: sessions[0].run_inline([X]))[0], X @ models.WEIGHTS + models.BIAS,
+    np.testing.assert_allclose(server.call(lambda: sessions[0].run_light([X]))[0], X @ models.WEIGHTS + models.BIAS,
                                rtol=1e-6)
 
 
-def test_no_inline_session_with_one_thread_per_op(start_server, onnx_linear):
+def test_no_light_session_with_one_thread_per_op(start_server, onnx_linear):
     srv = start_server(intra_op_parallelism=1)    # no pool thread to keep spinning
     client = srv.client(protocol=2)
     client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
-    assert srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session.inline) is None
+    assert srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session.light) is None
 
 
 def test_external_data_refused(r):

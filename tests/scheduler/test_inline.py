@@ -192,23 +192,36 @@ class Counting:
         return self.session.run(*args)
 
 
-def test_inline_runs_use_the_model_s_inline_session_and_batches_the_main_one(start_server):
+def _count_sessions(srv: Any, key: bytes = b"m") -> tuple[Counting, Counting]:
+    onnx = srv.call(lambda: srv.state.keyspace.dbs[0].get(key).session)
+    assert onnx.light is not None and onnx.light is not onnx.session
+    main, light = Counting(onnx.session), Counting(onnx.light)
+    srv.call(lambda: (setattr(onnx, "session", main), setattr(onnx, "light", light)))
+    return main, light
+
+
+def test_inline_runs_use_the_light_load_session(start_server):
     srv = start_server(inline_run_max_us=LIMIT)
     client = srv.client(protocol=2)
     store(client)
-    onnx = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session)
-    assert onnx.inline is not None and onnx.inline is not onnx.session
-    main, inline = Counting(onnx.session), Counting(onnx.inline)
-    srv.call(lambda: (setattr(onnx, "session", main), setattr(onnx, "inline", inline)))
+    main, light = _count_sessions(srv)
     for i in range(4):
         x = np.full((1, 4), i, np.float32)
         np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
-    assert inline_runs(srv) == 3 and (main.runs, inline.runs) == (1, 3)   # the first run measured the model
-    blocker, held = hold(srv)
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
-        sock.sendall(encode_command("AI.MODELEXECUTE", "m", "INPUTS", "1", "x", "OUTPUTS", "1", "y"))
-        wait_until(lambda: depth(srv) == 1)                 # queued behind the held worker: a worker runs it
-        blocker.release.set()
-        held.result(10)
-        assert sock.recv(64) == b"+OK\r\n"
-    assert (main.runs, inline.runs) == (2, 3)
+    assert inline_runs(srv) == 3 and (main.runs, light.runs) == (0, 4)   # the measuring first run: a light worker
+
+
+def test_worker_batches_use_the_light_session_only_while_recent_batches_are_small(start_server):
+    srv = start_server(inline_run_max_us=0)        # every run on the worker
+    client = srv.client(protocol=2)
+    store(client, "m", "BATCHSIZE", 8)
+    main, light = _count_sessions(srv)
+    recent = []
+    for rows in (1, 8, 8, 8, 1, 1, 1):
+        x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
+        np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+        recent.append(round(srv.call(lambda: schedulers(srv).queue("CPU").recent_rows), 3))
+    # the moving average of rows per batch, read when each run is dispatched: 0, 0.125, 1.109, 1.971, then 2.724 and
+    # 2.509 (past 2.5: loaded), then 2.32
+    assert recent == [0.125, 1.109, 1.971, 2.724, 2.509, 2.32, 2.155]
+    assert (light.runs, main.runs) == (5, 2)       # the two runs dispatched above 2.5 used the main session
