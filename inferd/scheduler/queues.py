@@ -28,9 +28,9 @@ from inferd.scheduler.stats import BatchRecord, DeviceStats
 log = logging.getLogger("inferd.scheduler")
 TIMEDOUT = Status(b"TIMEDOUT")
 _perf_ns = time.perf_counter_ns
-LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
 _monotonic = time.monotonic
 Observer = Callable[[BatchRecord], None]
+LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
 
 
 class DeviceQueue:
@@ -114,8 +114,7 @@ class DeviceQueue:
             self._timed_out(request)
             return
         self.stats.inline += 1
-        batch = Batch([request], request.rows)
-        batch.light = True
+        batch = Batch([request], request.rows, light=True)
         self._settle(batch, *self._execute(batch))
 
     def _remove(self, request: RunRequest) -> bool:
