@@ -5,75 +5,23 @@ before anything runs, so a parse error changes nothing. Tensor names are DAG-loc
 output gets a new slot and later ops read the latest earlier version of a name. Model ops run through the device
 queues like any client's request (so they batch with other clients' runs); each device runs its ops in order and
 ops on different devices run in parallel as soon as their inputs exist. PERSIST writes the keyspace only after
-every op succeeded. The execution itself lives in :mod:`inferd.commands.dag_run`.
+every op succeeded. The execution itself lives in :mod:`inferd.commands.dag_run`; the parsed form, and the plans that
+let a DAGEXECUTE of a shape seen before skip most of the parsing, in :mod:`inferd.commands.dag_plan`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.context import Client
+from inferd.commands.dag_plan import ARROW, MODEL, TENSORGET, TENSORSET, Dag, DagPlans, Op
 from inferd.commands.dag_run import DagRun
 from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun
 from inferd.commands.table import command
 from inferd.commands.tensors import fetch_tensor, parse_tensorset, tensorget_formats
 from inferd.errors import CommandError
-from inferd.store.keyspace import Database
 from inferd.store.tensor import Tensor
-
-ARROW = b"|>"
-TENSORSET, TENSORGET, MODEL, SCRIPT = "TENSORSET", "TENSORGET", "MODEL", "SCRIPT"
-
-
-@dataclass(slots=True, eq=False)
-class Op:
-    """One parsed DAG op; ``inputs``/``outputs`` are slot numbers in :attr:`Dag.slots`."""
-
-    kind: str
-    inputs: list[int]
-    outputs: list[int]
-    formats: tuple[bool, bool, bool] = (False, False, False)   # TENSORGET's (meta, blob, values)
-    run: ModelRun | None = None
-    result: Any = None                                    # None: not run; OK; a CommandError
-
-    @property
-    def device(self) -> str:
-        """The queue this op runs on (TENSORSET/TENSORGET belong to CPU and run on the loop)."""
-        return self.run.model.device.upper() if self.run is not None else "CPU"
-
-
-class Dag:
-    """A parsed DAG: header options, SSA slots, ops."""
-
-    __slots__ = ("readonly", "deprecated", "db", "max_bytes", "persist", "timeout_ms", "keywords", "slots", "names",
-                 "ops")
-
-    def __init__(self, readonly: bool, deprecated: bool, db: Database, max_bytes: int = 0) -> None:
-        self.readonly = readonly
-        self.deprecated = deprecated
-        self.db = db
-        self.max_bytes = max_bytes                  # bound on a zero-filled TENSORSET op (proto-max-bulk-len)
-        self.persist: list[bytes] = []
-        self.timeout_ms = 0
-        self.keywords: set[bytes] = set()
-        self.slots: list[Tensor | None] = []
-        self.names: dict[bytes, int] = {}
-        self.ops: list[Op] = []
-
-    def define(self, name: bytes, value: Tensor | None) -> int:
-        """A new version of ``name``; returns its slot."""
-        self.slots.append(value)
-        slot = self.names[name] = len(self.slots) - 1
-        return slot
-
-    def lookup(self, name: bytes) -> int:
-        """The latest version of ``name`` defined so far; ``ERR INPUT key cannot be found in DAG`` otherwise."""
-        slot = self.names.get(name)
-        if slot is None:
-            raise CommandError(errors.DAG_INPUT_NOT_FOUND)
-        return slot
 
 
 # ---- header ------------------------------------------------------------------------------------------------
@@ -238,10 +186,28 @@ def parse_op(dag: Dag, argv: list[bytes]) -> Op:
 
 
 def parse_dag(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) -> Dag:
-    """Parse a whole DAG command (nothing runs, nothing is written)."""
+    """Parse a whole DAG command (nothing runs, nothing is written); a DAGEXECUTE of a known shape uses its plan."""
+    max_bytes = c.server.config.proto_max_bulk_len
+    if not deprecated:
+        plan = PLANS.find(argv)
+        if plan is not None:
+            try:
+                dag = plan.build(c.db, argv, readonly, max_bytes)
+            except CommandError:
+                pass   # the full parse below reports the error exactly
+            else:
+                PLANS.hits += 1
+                return dag
+    dag = _parse_in_full(c, argv, readonly, deprecated, max_bytes)
+    if not deprecated:
+        PLANS.learn(argv, dag)
+    return dag
+
+
+def _parse_in_full(c: Client, argv: list[bytes], readonly: bool, deprecated: bool, max_bytes: int) -> Dag:
     if not deprecated and len(argv) < 6:
         raise CommandError(errors.DAG_MISSING_ARGS.format(argv[0].decode("utf-8", "replace")))
-    dag = Dag(readonly, deprecated, c.db, c.server.config.proto_max_bulk_len)
+    dag = Dag(readonly, deprecated, c.db, max_bytes)
     op_argvs = split_ops(argv, parse_header(dag, argv))
     for op_argv in op_argvs:
         dag.ops.append(parse_op(dag, op_argv))
@@ -256,6 +222,9 @@ def parse_dag(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) ->
         if existing is not None and existing.__class__ is not Tensor:
             raise CommandError(errors.WRONGTYPE)
     return dag
+
+
+PLANS = DagPlans()   # shapes are independent of any server or database: one table per process
 
 
 # ---- handlers ----------------------------------------------------------------------------------------------

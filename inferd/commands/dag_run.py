@@ -23,7 +23,7 @@ from inferd.scheduler import TIMEDOUT
 from inferd.store.tensor import Tensor
 
 if TYPE_CHECKING:
-    from inferd.commands.dag import Dag, Op
+    from inferd.commands.dag_plan import Dag, Op
 
 NA = Status(b"NA")
 

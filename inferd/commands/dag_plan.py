@@ -1,0 +1,241 @@
+"""The parsed form of a DAG (:class:`Dag`, :class:`Op`), and plans that skip re-parsing a DAG shape seen before.
+
+Clients send one DAG shape again and again with other keys and other tensor data (a scoring request per
+transaction). Once an AI.DAGEXECUTE or AI.DAGEXECUTE_RO has parsed without error, :func:`plan_of` records its
+shape: which argument positions decide how it parses (the command name, header keywords and counts, every ``|>``,
+op names, MODELEXECUTE's INPUTS/OUTPUTS words and counts, TENSORGET's format words), where the tensor names are,
+and which of those names are equal. A later DAG of the same length with the same deciding words, no other ``|>``
+and names equal in the same places parses into the same ops over the same slots, so :meth:`DagPlan.build` redoes
+only what depends on the values: LOAD lookups, each TENSORSET's tensor (dtype, shape and data checked by the same
+parser), each model's lookup and its input/output counts, and PERSIST's type checks. Anything wrong there makes
+the caller parse the DAG in full, which reports the error exactly as it would have without plans.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from inferd import errors
+from inferd.commands.args import parse_int
+from inferd.commands.model_args import ModelRun, fetch_model
+from inferd.commands.tensors import fetch_tensor, parse_tensorset
+from inferd.errors import CommandError
+from inferd.store.keyspace import Database
+from inferd.store.tensor import Tensor
+
+ARROW = b"|>"
+TENSORSET, TENSORGET, MODEL, SCRIPT = "TENSORSET", "TENSORGET", "MODEL", "SCRIPT"
+PLANS_PER_SHAPE = 4     # plans kept per (command name, argument count)
+MAX_PLANS = 1024        # plans kept in all (past it, all are dropped and learnt again)
+MAX_PLAN_NAMES = 64     # a DAG naming more tensors is parsed in full (matching compares every pair of names)
+
+
+@dataclass(slots=True, eq=False)
+class Op:
+    """One parsed DAG op; ``inputs``/``outputs`` are slot numbers in :attr:`Dag.slots`."""
+
+    kind: str
+    inputs: list[int]
+    outputs: list[int]
+    formats: tuple[bool, bool, bool] = (False, False, False)   # TENSORGET's (meta, blob, values)
+    run: ModelRun | None = None
+    result: Any = None                                    # None: not run; OK; a CommandError
+
+    @property
+    def device(self) -> str:
+        """The queue this op runs on (TENSORSET/TENSORGET belong to CPU and run on the loop)."""
+        return self.run.model.device.upper() if self.run is not None else "CPU"
+
+
+class Dag:
+    """A parsed DAG: header options, SSA slots, ops."""
+
+    __slots__ = ("readonly", "deprecated", "db", "max_bytes", "persist", "timeout_ms", "keywords", "slots", "names",
+                 "ops")
+
+    def __init__(self, readonly: bool, deprecated: bool, db: Database, max_bytes: int = 0) -> None:
+        self.readonly = readonly
+        self.deprecated = deprecated
+        self.db = db
+        self.max_bytes = max_bytes                  # bound on a zero-filled TENSORSET op (proto-max-bulk-len)
+        self.persist: list[bytes] = []
+        self.timeout_ms = 0
+        self.keywords: set[bytes] = set()
+        self.slots: list[Tensor | None] = []
+        self.names: dict[bytes, int] = {}
+        self.ops: list[Op] = []
+
+    def define(self, name: bytes, value: Tensor | None) -> int:
+        """A new version of ``name``; returns its slot."""
+        self.slots.append(value)
+        slot = self.names[name] = len(self.slots) - 1
+        return slot
+
+    def lookup(self, name: bytes) -> int:
+        """The latest version of ``name`` defined so far; ``ERR INPUT key cannot be found in DAG`` otherwise."""
+        slot = self.names.get(name)
+        if slot is None:
+            raise CommandError(errors.DAG_INPUT_NOT_FOUND)
+        return slot
+
+
+def _getter(positions: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
+    """The words at ``positions`` of an argv, always as a tuple (itemgetter of one position returns the word)."""
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda argv: (argv[only],)
+    return itemgetter(*positions)   # type: ignore[return-value]
+
+
+class DagPlan:
+    """The shape of a DAG that parsed without error, and how to build the same DAG for other keys and data."""
+
+    __slots__ = ("length", "arrows", "fixed_words", "fixed", "name_words", "pattern", "keywords", "timeout_ms",
+                 "slot_count", "loads", "steps", "names", "persist")
+
+    def __init__(self, argv: list[bytes], dag: Dag, fixed: list[int], names: list[int], loads: list[int],
+                 persist: list[int], steps: list[tuple[Any, ...]]) -> None:
+        self.length = len(argv)
+        self.arrows = argv.count(ARROW)
+        self.fixed_words = _getter(fixed)
+        self.fixed = self.fixed_words(argv)
+        self.name_words = _getter(names)
+        self.pattern = _pattern(self.name_words(argv))
+        self.keywords = frozenset(dag.keywords)
+        self.timeout_ms = dag.timeout_ms
+        self.slot_count = len(dag.slots)
+        self.loads = list(enumerate(loads))                   # LOAD keys define slots 0, 1, ... in order
+        self.steps = steps
+        first = {argv[i]: i for i in reversed(names)}        # a position of each distinct name
+        self.names = [(first[name], slot) for name, slot in dag.names.items()]
+        self.persist = persist
+
+    def matches(self, argv: list[bytes]) -> bool:
+        """Whether ``argv`` (of this plan's length) parses into this plan's ops over the same slots."""
+        return (self.fixed_words(argv) == self.fixed and argv.count(ARROW) == self.arrows
+                and _pattern(self.name_words(argv)) == self.pattern)
+
+    def build(self, db: Database, argv: list[bytes], readonly: bool, max_bytes: int) -> Dag:
+        """The DAG that a full parse of ``argv`` gives; raises CommandError where the full parse might fail."""
+        dag = Dag(readonly, False, db, max_bytes)
+        dag.keywords = self.keywords   # type: ignore[assignment]   # read only after parsing
+        dag.timeout_ms = self.timeout_ms
+        slots: list[Tensor | None] = [None] * self.slot_count
+        for slot, index in self.loads:
+            slots[slot] = fetch_tensor(db, argv[index])
+        ops = dag.ops
+        for kind, inputs, outputs, at, detail in self.steps:
+            if kind is TENSORSET:
+                slots[outputs[0]] = parse_tensorset(argv[at:detail], max_bytes)
+                ops.append(Op(TENSORSET, inputs, outputs))
+            elif kind is TENSORGET:
+                ops.append(Op(TENSORGET, inputs, outputs, detail))
+            else:
+                model = fetch_model(db, argv[at])
+                n_in, n_out, first_in, first_out = detail
+                if n_in != len(model.inputs) or (model.outputs is not None and n_out != len(model.outputs)):
+                    raise CommandError(errors.AI_INPUTS_VS_MODEL)   # the full parse says which count is wrong
+                run = ModelRun(model, argv[first_in:first_in + n_in], argv[first_out:first_out + n_out])
+                ops.append(Op(MODEL, inputs, outputs, run=run))
+        dag.slots = slots
+        dag.names = {argv[index]: slot for index, slot in self.names}
+        if self.persist:
+            dag.persist = [argv[index] for index in self.persist]
+            for key in dag.persist:
+                existing = db.get(key)
+                if existing is not None and existing.__class__ is not Tensor:
+                    raise CommandError(errors.WRONGTYPE)
+        return dag
+
+
+def _pattern(names: tuple[bytes, ...]) -> tuple[int, ...]:
+    """Which names are equal: each name's first position among them (``a b a`` -> ``0 1 0``)."""
+    return tuple(map(names.index, names))
+
+
+def plan_of(argv: list[bytes], dag: Dag) -> DagPlan | None:
+    """The plan of an AI.DAGEXECUTE(_RO) that parsed without error (None for ops that have no plan)."""
+    arrows = [i for i, word in enumerate(argv) if word == ARROW]
+    fixed = list(range(arrows[0])) + arrows    # the header's words are fixed except the keys and ROUTING's tag
+    names: list[int] = []
+    loads: list[int] = []
+    persist: list[int] = []
+    free: list[int] = []
+    i = 1
+    while i < arrows[0]:
+        word = argv[i].upper()
+        if word in (b"LOAD", b"PERSIST"):
+            keys = list(range(i + 2, i + 2 + parse_int(argv[i + 1])))
+            (loads if word == b"LOAD" else persist).extend(keys)
+            names.extend(keys)
+            i = keys[-1] + 1
+        else:
+            if word == b"ROUTING":
+                free.append(i + 1)
+            i += 2
+    steps: list[tuple[Any, ...]] = []
+    for op, start, end in zip(dag.ops, arrows, arrows[1:] + [len(argv)], strict=True):
+        at = start + 1                              # the op's name
+        fixed.append(at)
+        if op.kind == TENSORSET:
+            names.append(at + 1)                    # dtype, shape and data: checked again by parse_tensorset
+            steps.append((TENSORSET, op.inputs, op.outputs, at, end))
+        elif op.kind == TENSORGET:
+            names.append(at + 1)
+            fixed.extend(range(at + 2, end))        # the format words
+            steps.append((TENSORGET, op.inputs, op.outputs, at, op.formats))
+        elif op.kind == MODEL and op.run is not None and argv[at].upper() == b"AI.MODELEXECUTE":
+            n_in, n_out = len(op.run.input_keys), len(op.run.output_keys)
+            first_in, first_out = at + 4, at + 4 + n_in + 2
+            if first_out + n_out != end:            # a TIMEOUT (refused in a DAG op): no plan
+                return None
+            fixed.extend([at + 2, at + 3, first_out - 2, first_out - 1])   # INPUTS n, OUTPUTS m
+            names.extend(range(first_in, first_in + n_in))
+            names.extend(range(first_out, first_out + n_out))
+            steps.append((MODEL, op.inputs, op.outputs, at + 1, (n_in, n_out, first_in, first_out)))
+        else:
+            return None
+    if len(names) > MAX_PLAN_NAMES:
+        return None
+    fixed = sorted(set(fixed) - set(names) - set(free))
+    return DagPlan(argv, dag, fixed, names, loads, persist, steps)
+
+
+class DagPlans:
+    """Plans by (command name, argument count), the most recently used first, a few per shape, bounded in all."""
+
+    def __init__(self) -> None:
+        self.by_shape: dict[tuple[bytes, int], list[DagPlan]] = {}
+        self.count = 0
+        self.hits = 0
+
+    def find(self, argv: list[bytes]) -> DagPlan | None:
+        """A plan that ``argv`` matches, if any (moved to the front of its shape's plans)."""
+        plans = self.by_shape.get((argv[0], len(argv)))
+        if plans:
+            for index, plan in enumerate(plans):
+                if plan.matches(argv):
+                    if index:
+                        plans.insert(0, plans.pop(index))
+                    return plan
+        return None
+
+    def learn(self, argv: list[bytes], dag: Dag) -> None:
+        """Keep the plan of a DAG that parsed in full, in place of its shape's least recently used one if need be.
+
+        Past :data:`MAX_PLANS` every plan is dropped: the shapes in use are learnt again as they come.
+        """
+        plan = plan_of(argv, dag)
+        if plan is None:
+            return
+        if self.count >= MAX_PLANS:
+            self.by_shape.clear()
+            self.count = 0
+        plans = self.by_shape.setdefault((argv[0], len(argv)), [])
+        if len(plans) >= PLANS_PER_SHAPE:
+            plans.pop()
+            self.count -= 1
+        plans.insert(0, plan)
+        self.count += 1
