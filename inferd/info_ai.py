@@ -12,6 +12,8 @@ import time
 from collections import deque
 from typing import Any
 
+from inferd.commands.dag import PLANS
+
 Section = list[tuple[str, Any]]
 
 # backend -> (distributions that provide it, module whose presence in sys.modules means "loaded")
@@ -90,6 +92,7 @@ def ai_section(state: Any) -> Section:
             ("ai_model_execution_timeout", config.model_execution_timeout),
             ("ai_queue_max_depth", config.queue_max_depth),
             ("ai_inline_run_max_us", config.inline_run_max_us),
+            ("ai_dag_plans", PLANS.count), ("ai_dag_plan_hits", PLANS.hits),
             ("ai_models", counts["AI__MODEL"]), ("ai_scripts", counts["AI_SCRIPT"]),
             ("ai_tensors", counts["AI_TENSOR"])]
     queues = queue_figures(state)

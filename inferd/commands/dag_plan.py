@@ -92,12 +92,11 @@ def _getter(positions: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
 class DagPlan:
     """The shape of a DAG that parsed without error, and how to build the same DAG for other keys and data."""
 
-    __slots__ = ("length", "arrows", "fixed_words", "fixed", "name_words", "pattern", "keywords", "timeout_ms",
+    __slots__ = ("arrows", "fixed_words", "fixed", "name_words", "pattern", "keywords", "timeout_ms",
                  "slot_count", "loads", "steps", "names", "persist")
 
     def __init__(self, argv: list[bytes], dag: Dag, fixed: list[int], names: list[int], loads: list[int],
                  persist: list[int], steps: list[tuple[Any, ...]]) -> None:
-        self.length = len(argv)
         self.arrows = argv.count(ARROW)
         self.fixed_words = _getter(fixed)
         self.fixed = self.fixed_words(argv)
@@ -113,7 +112,7 @@ class DagPlan:
         self.persist = persist
 
     def matches(self, argv: list[bytes]) -> bool:
-        """Whether ``argv`` (of this plan's length) parses into this plan's ops over the same slots."""
+        """Whether ``argv`` (as long as this plan's DAG) parses into this plan's ops over the same slots."""
         return (self.fixed_words(argv) == self.fixed and argv.count(ARROW) == self.arrows
                 and _pattern(self.name_words(argv)) == self.pattern)
 

@@ -126,6 +126,7 @@ def test_a_repeated_shape_runs_from_its_plan_with_other_keys_and_data(start_serv
     client = srv.client(protocol=2)
     setup(client)
     before = srv.call(lambda: dag_module.PLANS.hits)
+    info_before = client.info("ai")["ai_dag_plan_hits"]
     for i in range(5):
         x = np.array([[i, i + 1]], np.float32)
         reply = client.execute_command("AI.DAGEXECUTE", "LOAD", "1", "a" if i % 2 else "b", "|>",
@@ -135,6 +136,8 @@ def test_a_repeated_shape_runs_from_its_plan_with_other_keys_and_data(start_serv
         assert reply[:2] == [b"OK", b"OK"]
         np.testing.assert_allclose([float(v) for v in reply[2]], (x @ models.WEIGHTS + models.BIAS).ravel(), rtol=1e-6)
     assert srv.call(lambda: dag_module.PLANS.hits) - before == 4     # the first one was parsed in full
+    info = client.info("ai")
+    assert info["ai_dag_plan_hits"] - info_before == 4 and info["ai_dag_plans"] >= 1
 
 
 def test_an_error_in_a_planned_shape_is_the_full_parse_error(start_server):
