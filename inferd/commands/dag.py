@@ -15,13 +15,12 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.context import Client
-from inferd.commands.dag_plan import ARROW, MODEL, TENSORGET, TENSORSET, Dag, DagPlans, Op
+from inferd.commands.dag_plan import ARROW, MODEL, TENSORGET, TENSORSET, Dag, DagPlans, Op, check_persist_target
 from inferd.commands.dag_run import DagRun
 from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun
 from inferd.commands.table import command
 from inferd.commands.tensors import fetch_tensor, parse_tensorset, tensorget_formats
 from inferd.errors import CommandError
-from inferd.store.tensor import Tensor
 
 
 # ---- header ------------------------------------------------------------------------------------------------
@@ -189,15 +188,9 @@ def parse_dag(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) ->
     """Parse a whole DAG command (nothing runs, nothing is written); a DAGEXECUTE of a known shape uses its plan."""
     max_bytes = c.server.config.proto_max_bulk_len
     if not deprecated:
-        plan = PLANS.find(argv)
-        if plan is not None:
-            try:
-                dag = plan.build(c.db, argv, readonly, max_bytes)
-            except CommandError:
-                pass   # the full parse below reports the error exactly
-            else:
-                PLANS.hits += 1
-                return dag
+        planned = PLANS.dag_for(c.db, argv, readonly, max_bytes)
+        if planned is not None:
+            return planned
     dag = _parse_in_full(c, argv, readonly, deprecated, max_bytes)
     if not deprecated:
         PLANS.learn(argv, dag)
@@ -218,9 +211,7 @@ def _parse_in_full(c: Client, argv: list[bytes], readonly: bool, deprecated: boo
     for key in dag.persist:
         if key not in dag.names:
             raise CommandError(errors.DAG_PERSIST_NOT_FOUND)
-        existing = dag.db.get(key)
-        if existing is not None and existing.__class__ is not Tensor:
-            raise CommandError(errors.WRONGTYPE)
+        check_persist_target(dag.db, key)
     return dag
 
 

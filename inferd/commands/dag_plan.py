@@ -26,7 +26,7 @@ from inferd.store.keyspace import Database
 from inferd.store.tensor import Tensor
 
 ARROW = b"|>"
-TENSORSET, TENSORGET, MODEL, SCRIPT = "TENSORSET", "TENSORGET", "MODEL", "SCRIPT"
+TENSORSET, TENSORGET, MODEL = "TENSORSET", "TENSORGET", "MODEL"
 PLANS_PER_SHAPE = 4     # plans kept per (command name, argument count)
 MAX_PLANS = 1024        # plans kept in all (past it, all are dropped and learnt again)
 MAX_PLAN_NAMES = 64     # a DAG naming more tensors is parsed in full (matching compares every pair of names)
@@ -143,10 +143,15 @@ class DagPlan:
         if self.persist:
             dag.persist = [argv[index] for index in self.persist]
             for key in dag.persist:
-                existing = db.get(key)
-                if existing is not None and existing.__class__ is not Tensor:
-                    raise CommandError(errors.WRONGTYPE)
+                check_persist_target(db, key)
         return dag
+
+
+def check_persist_target(db: Database, key: bytes) -> None:
+    """A PERSIST key may hold nothing or a tensor; WRONGTYPE otherwise."""
+    existing = db.get(key)
+    if existing is not None and existing.__class__ is not Tensor:
+        raise CommandError(errors.WRONGTYPE)
 
 
 def _pattern(names: tuple[bytes, ...]) -> tuple[int, ...]:
@@ -209,6 +214,21 @@ class DagPlans:
         self.by_shape: dict[tuple[bytes, int], list[DagPlan]] = {}
         self.count = 0
         self.hits = 0
+
+    def dag_for(self, db: Database, argv: list[bytes], readonly: bool, max_bytes: int) -> Dag | None:
+        """The DAG of ``argv`` built from a plan it matches; None without one or where the build fails.
+
+        After None the caller parses in full, which reports any error exactly as without plans.
+        """
+        plan = self.find(argv)
+        if plan is None:
+            return None
+        try:
+            dag = plan.build(db, argv, readonly, max_bytes)
+        except CommandError:
+            return None
+        self.hits += 1
+        return dag
 
     def find(self, argv: list[bytes]) -> DagPlan | None:
         """A plan that ``argv`` matches, if any (moved to the front of its shape's plans)."""
