@@ -3,14 +3,17 @@
 Each device gets its model ops in DAG order and runs one at a time; an op is submitted as soon as it is the next one
 of its device and its inputs exist, so ops on different devices run in parallel. After the first failing op no
 other op is submitted (the rest reply ``NA``); ops already running on other devices are awaited before replying.
-A TIMEDOUT op makes the whole reply ``+TIMEDOUT``. PERSIST happens only when every op succeeded. Cancelling the
-returned future (the client went away) cancels the queued runs.
+A TIMEDOUT op makes the whole reply ``+TIMEDOUT``. PERSIST happens only when every op succeeded.
+
+The reply future is the only future: every model op is queued with it (:meth:`Schedulers.enqueue`) and a callback
+that takes the op's outcome, so cancelling the reply (the client went away) drops the DAG's queued runs.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +41,7 @@ class DagRun:
         self.schedulers = schedulers
         self.reply: asyncio.Future[Any] = schedulers.loop.create_future()
         self.waiting: dict[str, deque[Op]] = {}
-        self.running: dict[str, asyncio.Future[Any]] = {}
+        self.running: set[str] = set()        # devices with an op queued or running
         self.failed = False
         self.timed_out = False
         self.deadline = time.monotonic() + dag.timeout_ms / 1000 if dag.timeout_ms else None
@@ -48,7 +51,6 @@ class DagRun:
 
     def start(self) -> asyncio.Future[Any]:
         """Submit what can run now; the future resolves to the per-op replies, TIMEDOUT or an error."""
-        self.reply.add_done_callback(self._reply_done)
         self._advance()
         return self.reply
 
@@ -70,27 +72,25 @@ class DagRun:
         assert op.run is not None
         model = op.run.model
         inputs = [self._input(i) for i in op.inputs]
-        future = self.schedulers.submit(device, model, inputs, deadline=self.deadline, on_done=model.stats.charge)
-        self.running[device] = future
-        future.add_done_callback(lambda f, d=device, o=op: self._op_done(d, o, f))
+        self.running.add(device)
+        self.schedulers.enqueue(device, self.reply, model, inputs, partial(self._op_done, device, op),
+                                deadline=self.deadline, on_done=model.stats.charge)
 
     def _input(self, slot: int) -> np.ndarray[Any, Any]:
         tensor = self.dag.slots[slot]
         assert tensor is not None
         return tensor.array
 
-    def _op_done(self, device: str, op: Op, future: asyncio.Future[Any]) -> None:
-        self.running.pop(device, None)
-        if future.cancelled():
-            return
-        error = future.exception()
+    def _op_done(self, device: str, op: Op, outputs: Any, error: CommandError | None) -> None:
+        """A model op's outcome (the scheduler's ``deliver``; not called once the reply is cancelled)."""
+        self.running.discard(device)
         if error is not None:
-            op.result = error if isinstance(error, CommandError) else CommandError(f"ERR {error}")
+            op.result = error
             self.failed = True
-        elif future.result() is TIMEDOUT:
+        elif outputs is TIMEDOUT:
             self.timed_out = self.failed = True
         else:
-            self._store_outputs(op, future.result())
+            self._store_outputs(op, outputs)
         self._advance()
 
     def _store_outputs(self, op: Op, outputs: list[Any]) -> None:
@@ -139,9 +139,3 @@ class DagRun:
             db.set(key, tensor)
             db.touch(key)
         return None
-
-    def _reply_done(self, reply: asyncio.Future[Any]) -> None:
-        """The client went away: drop the DAG's queued runs."""
-        if reply.cancelled():
-            for future in list(self.running.values()):
-                future.cancel()

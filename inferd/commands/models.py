@@ -166,39 +166,30 @@ def write_outputs(db: Database, keys: list[bytes], outputs: list[np.ndarray[Any,
 
 
 def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) -> asyncio.Future[Any]:
-    """Submit ``run`` to its model's device queue; the future resolves to OK (outputs written), TIMEDOUT or an error.
+    """Queue ``run`` on its model's device; the future resolves to OK (outputs written), TIMEDOUT or an error.
 
     Cancelling the returned future (client gone) drops the queued request.
     """
     model = run.model
     db = c.db
-    submitted = c.server.extensions["schedulers"].submit(model.device, model, inputs, run.timeout_ms,
-                                                         on_done=model.stats.charge)
-    reply: asyncio.Future[Any] = submitted.get_loop().create_future()
+    schedulers = c.server.extensions["schedulers"]
+    reply: asyncio.Future[Any] = schedulers.loop.create_future()
 
-    def finished(done: asyncio.Future[Any]) -> None:
-        if done.cancelled():
-            reply.cancel()
-            return
-        error = done.exception()
+    def finished(outputs: Any, error: CommandError | None) -> None:
         if error is not None:
-            _settle(reply, error if isinstance(error, CommandError) else CommandError(f"ERR {error}"))
-            return
-        result = done.result()
-        if result is TIMEDOUT:
-            _settle(reply, TIMEDOUT)
-            return
-        if reply.done():
-            return
-        try:
-            write_outputs(db, run.output_keys, result)
-        except CommandError as exc:
-            _settle(reply, exc)
-            return
-        _settle(reply, OK)
+            reply.set_exception(error)
+        elif outputs is TIMEDOUT:
+            reply.set_result(TIMEDOUT)
+        else:
+            try:
+                write_outputs(db, run.output_keys, outputs)
+            except CommandError as exc:
+                reply.set_exception(exc)
+                return
+            reply.set_result(OK)
 
-    submitted.add_done_callback(finished)
-    reply.add_done_callback(lambda f: submitted.cancel() if f.cancelled() else None)
+    deadline = time.monotonic() + run.timeout_ms / 1000 if run.timeout_ms > 0 else None
+    schedulers.enqueue(model.device, reply, model, inputs, finished, deadline=deadline, on_done=model.stats.charge)
     return reply
 
 

@@ -31,7 +31,11 @@ from inferd.errors import CommandError
 class RunRequest:
     """One unit of work for a device: a model run (``model``/``inputs``) or a plain call (``fn``).
 
-    ``enqueued`` and ``deadline`` are monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its
+    ``future`` is what the client waits on: once it is done (cancelled: the client went away) the request is dropped
+    before it runs. The outcome (outputs, :data:`~inferd.scheduler.TIMEDOUT` or an error) goes to ``deliver(result,
+    error)`` on the loop thread when there is one (the caller then settles ``future`` itself, possibly after other
+    runs of the same reply), else becomes ``future``'s result or exception. ``enqueued`` and ``deadline`` are
+    monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its
     inputs; 0 when they disagree or are 0-d, which makes the request run alone). ``on_done`` (optional) is called on
     the loop thread with the request's :class:`RunOutcome` once it has run, failed or timed out.
     """
@@ -44,7 +48,9 @@ class RunRequest:
     enqueued: float = 0.0
     rows: int = 0
     on_done: Callable[[RunOutcome], None] | None = None
+    deliver: Callable[[Any, CommandError | None], None] | None = None
     timer: Any = None
+    discard: Any = None    # the done callback that drops the request if its future is cancelled while pending
 
     def __post_init__(self) -> None:
         if self.fn is None and not self.rows:

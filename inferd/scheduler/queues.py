@@ -64,17 +64,25 @@ class DeviceQueue:
 
     # ---- loop thread -------------------------------------------------------------------------------
     def put(self, request: RunRequest) -> None:
-        """Enqueue (loop thread); refuses with a CommandError future past ``queue-max-depth``."""
+        """Enqueue (loop thread); past ``queue-max-depth`` the request fails at once with QUEUE_FULL.
+
+        A ``deliver`` callback gets that error on the next loop iteration, never inside its caller's ``put``.
+        """
         limit = self.max_depth()
         if len(self.pending) >= limit:
             self.stats.refused += 1
-            request.future.set_exception(CommandError(errors.QUEUE_FULL.format(self.device, limit)))
+            error = CommandError(errors.QUEUE_FULL.format(self.device, limit))
+            if request.deliver is not None:
+                self.loop.call_soon(self._outcome, request, None, error)
+            else:
+                request.future.set_exception(error)
             return
         if not request.enqueued:
             request.enqueued = _monotonic()
         lone = self.idle == self.workers and not self.pending and self._may_run_inline(request)
         self.pending[id(request)] = request
-        request.future.add_done_callback(partial(self._discard, request))
+        request.discard = partial(self._discard, request)
+        request.future.add_done_callback(request.discard)
         if request.deadline is not None:
             request.timer = self.loop.call_later(max(0.0, request.deadline - _monotonic()), self._expire, request)
         if lone:
@@ -118,8 +126,11 @@ class DeviceQueue:
         self._settle(batch, *self._execute(batch))
 
     def _remove(self, request: RunRequest) -> bool:
+        """Take a request out of ``pending`` (to run it, or to drop it); False if it was not there."""
         if self.pending.pop(id(request), None) is None:
             return False
+        request.future.remove_done_callback(request.discard)   # no longer pending: nothing to discard
+        request.discard = None                                  # (and no reference cycle request <-> partial)
         if request.timer is not None:
             request.timer.cancel()
             request.timer = None
@@ -140,8 +151,7 @@ class DeviceQueue:
         self.stats.timed_out += 1
         if request.on_done is not None:
             request.on_done(RunOutcome(request.rows, 0, 0, None, True))
-        if not request.future.done():
-            request.future.set_result(TIMEDOUT)
+        self._outcome(request, TIMEDOUT, None)
 
     def _dispatch(self) -> None:
         """Hand ready batches to idle workers; arm a timer for the earliest MINBATCHTIMEOUT."""
@@ -195,14 +205,32 @@ class DeviceQueue:
                 if stats is not None:
                     stats.note_solo_run(duration_us, head.rows)
             self._account(batch, results if error is None else None, error, started, duration_us)
-        for index, request in enumerate(batch.requests):
-            future = request.future
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
+        outcome = self._outcome
+        if error is not None:
+            for request in batch.requests:
+                outcome(request, None, error)
+        else:
+            for request, result in zip(batch.requests, results, strict=True):
+                outcome(request, result, None)
+
+    def _outcome(self, request: RunRequest, result: Any, error: CommandError | None) -> None:
+        """Give one request its outcome (loop thread): to its ``deliver`` callback, else as its future's result."""
+        future = request.future
+        if future.done():   # cancelled: the client went away
+            return
+        deliver = request.deliver
+        if deliver is None:
+            if error is None:
+                future.set_result(result)
             else:
-                future.set_result(results[index])
+                future.set_exception(error)
+            return
+        try:
+            deliver(result, error)
+        except Exception:  # a bug in a caller's callback must not keep the batch's other requests waiting
+            log.exception("device %s: a run's deliver callback failed", self.device)
+            if not future.done():
+                future.set_exception(CommandError("ERR internal error"))
 
     def _account(self, batch: Batch, results: list[Any] | None, error: CommandError | None, started: float,
                  duration_us: int) -> None:
@@ -230,8 +258,7 @@ class DeviceQueue:
             self._wake = self._wake_at = None
         for request in list(self.pending.values()):
             self._remove(request)
-            if not request.future.done():
-                request.future.set_exception(CommandError(errors.SHUTTING_DOWN))
+            self._outcome(request, None, CommandError(errors.SHUTTING_DOWN))
 
     # ---- worker threads ----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -340,12 +367,22 @@ class Schedulers:
         """
         assert self._loop is not None
         future = self._loop.create_future()
-        now = _monotonic()
         if deadline is None and timeout_ms > 0:
-            deadline = now + timeout_ms / 1000
-        self.queue(device).put(RunRequest(future, model=model, inputs=inputs, deadline=deadline, enqueued=now,
-                                          on_done=on_done))
+            deadline = _monotonic() + timeout_ms / 1000
+        self.enqueue(device, future, model, inputs, None, deadline=deadline, on_done=on_done)
         return future
+
+    def enqueue(self, device: str, future: asyncio.Future[Any], model: Any, inputs: list[Any],
+                deliver: Callable[[Any, CommandError | None], None] | None, *, deadline: float | None = None,
+                on_done: Callable[[RunOutcome], None] | None = None) -> None:
+        """Queue a model run for a reply that the caller settles itself: no future of its own per run.
+
+        ``future`` is the reply the client waits on (cancelling it drops the run while it is queued; several runs
+        may share it); ``deliver(result, error)`` receives the outputs, :data:`TIMEDOUT` or the CommandError on the
+        loop thread, never inside this call. With ``deliver`` None the outcome settles ``future`` (as :meth:`submit`).
+        """
+        self.queue(device).put(RunRequest(future, model=model, inputs=inputs, deadline=deadline,
+                                          enqueued=_monotonic(), on_done=on_done, deliver=deliver))
 
     def call(self, device: str, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``fn`` on the device's workers; the future resolves to its result or CommandError."""

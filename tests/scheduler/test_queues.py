@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
+import time
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 
 from inferd import errors
 from inferd.errors import CommandError
-from inferd.scheduler import TIMEDOUT, BatchRecord, RunOutcome
+from inferd.scheduler import TIMEDOUT, BatchRecord, RunOutcome, RunRequest
 from tests.scheduler.models import Blocker, OrtModel, affine_onnx
 
 BLOB = affine_onnx()
@@ -243,3 +245,85 @@ def test_drain_fails_waiting_requests(srv):
     with pytest.raises(CommandError) as info:
         waiting.result(10)
     assert info.value.text == errors.SHUTTING_DOWN and depth(srv) == 0 and model.ran == []
+
+
+def enqueue_shared(srv: Any, model: Any, inputs: list[np.ndarray]) -> tuple[asyncio.Future[Any], list[Any]]:
+    """Queue one run per input with ``enqueue``, all for one reply future; returns it and the deliveries seen."""
+    delivered: list[Any] = []
+
+    def go() -> asyncio.Future[Any]:
+        reply = srv.loop.create_future()
+        for i, x in enumerate(inputs):
+            schedulers(srv).enqueue("CPU", reply, model, [x], lambda out, err, i=i: delivered.append((i, out, err)))
+        delivered.append("returned")   # no delivery happens inside enqueue, even a refusal
+        return reply
+    return srv.call(go), delivered
+
+
+def test_enqueue_delivers_outcomes_to_the_callback_and_leaves_the_reply_to_the_caller(srv):
+    model = OrtModel(BLOB, batchsize=8)
+    blocker, held = hold(srv)
+    inputs = [rows(1, 0), rows(2, 10)]
+    reply, delivered = enqueue_shared(srv, model, inputs)
+    assert depth(srv) == 2
+    blocker.release.set()
+    held.result(10)
+    deadline = time.monotonic() + 10
+    while len(delivered) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert delivered[0] == "returned" and sorted(d[0] for d in delivered[1:]) == [0, 1]
+    for i, out, err in delivered[1:]:
+        assert err is None
+        np.testing.assert_array_equal(out[0], inputs[i] * 2 + 1)
+    assert model.ran == [3] and not reply.done()   # one batch; the reply is the caller's to settle
+
+
+def test_cancelling_a_shared_reply_drops_all_its_queued_runs(srv):
+    model = OrtModel(BLOB, batchsize=8)
+    blocker, held = hold(srv)
+    reply, delivered = enqueue_shared(srv, model, [rows(1, 0), rows(1, 5)])
+    assert depth(srv) == 2
+    srv.call(reply.cancel)
+    assert depth(srv) == 0
+    blocker.release.set()
+    held.result(10)
+    submit(srv, model, [rows(1, 1)])[0].result(10)
+    assert model.ran == [1] and delivered == ["returned"]
+    assert srv.call(lambda: schedulers(srv).queue("CPU").stats.cancelled) == 2
+
+
+def test_a_refused_enqueue_is_delivered_after_the_call(srv):
+    srv.client().config_set("queue-max-depth", 1)
+    model = OrtModel(BLOB, batchsize=0)
+    blocker, held = hold(srv)
+    reply, delivered = enqueue_shared(srv, model, [rows(1, 0), rows(1, 1)])
+    srv.call(lambda: None)   # one loop turn later
+    assert delivered[0] == "returned"
+    assert [(i, out, err.text) for i, out, err in delivered[1:]] == [(1, None, errors.QUEUE_FULL.format("CPU", 1))]
+    blocker.release.set()
+    held.result(10)
+
+
+def test_runs_leave_no_reference_cycles(srv):
+    """Finished requests are freed by reference counting: garbage collection is rare in the server (thresholds
+    raised at start), so a cycle per request would pile up requests and their arrays until a long collection."""
+    model = OrtModel(BLOB, batchsize=8)
+    gc.collect()
+    gc.disable()
+    try:
+        blocker, held = hold(srv)
+        futures = [submit(srv, model, [rows(1, i)])[0] for i in range(4)]
+        reply, delivered = enqueue_shared(srv, model, [rows(1, 7)])
+        gone, loop_future = submit(srv, model, [rows(1, 9)])
+        srv.call(loop_future.cancel)
+        blocker.release.set()
+        for fut in [held, *futures]:
+            fut.result(10)
+        srv.call(lambda: None)
+        assert len(delivered) == 2
+        alive = sum(isinstance(o, RunRequest) for o in gc.get_objects())   # some still referenced (a worker's last)
+        assert alive >= 1
+        gc.collect()
+        assert sum(isinstance(o, RunRequest) for o in gc.get_objects()) == alive   # none was garbage in a cycle
+    finally:
+        gc.enable()
