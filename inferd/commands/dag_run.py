@@ -61,8 +61,12 @@ class DagRun:
         if not self.failed:
             slots = self.dag.slots
             for device, ops in self.waiting.items():
-                if ops and device not in self.running and all(slots[i] is not None for i in ops[0].inputs):
-                    self._submit(device, ops.popleft())
+                if ops and device not in self.running:
+                    for i in ops[0].inputs:
+                        if slots[i] is None:
+                            break
+                    else:
+                        self._submit(device, ops.popleft())
         if self.running:
             return
         if self.failed or not any(self.waiting.values()):
@@ -71,15 +75,11 @@ class DagRun:
     def _submit(self, device: str, op: Op) -> None:
         assert op.run is not None
         model = op.run.model
-        inputs = [self._input(i) for i in op.inputs]
+        slots = self.dag.slots
+        inputs = [slots[i].array for i in op.inputs]   # type: ignore[union-attr]   # all exist (see _advance)
         self.running.add(device)
         self.schedulers.enqueue(device, self.reply, model, inputs, partial(self._op_done, device, op),
                                 deadline=self.deadline, on_done=model.stats.charge)
-
-    def _input(self, slot: int) -> np.ndarray[Any, Any]:
-        tensor = self.dag.slots[slot]
-        assert tensor is not None
-        return tensor.array
 
     def _op_done(self, device: str, op: Op, outputs: Any, error: CommandError | None) -> None:
         """A model op's outcome (the scheduler's ``deliver``; not called once the reply is cancelled)."""

@@ -348,6 +348,9 @@ class Schedulers:
 
     def queue(self, device: str) -> DeviceQueue:
         """The queue of ``device`` (upper-cased, as RedisAI keys its queues), created if needed."""
+        q = self.queues.get(device)
+        if q is not None:
+            return q
         name = device.upper()
         q = self.queues.get(name)
         if q is None:

@@ -17,6 +17,7 @@ from inferd.commands.args import parse_float, parse_int
 from inferd.errors import CommandError
 
 _INT64_MAX = (1 << 63) - 1
+SMALL_BLOB = 4096   # bytes up to which a BLOB reply is a copy (bytes) rather than a zero-copy view
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,11 @@ class Tensor:
         """The BLOB encoding: the element buffer (zero-copy), or NUL-terminated elements for STRING."""
         if self.dtype.kind == "string":
             return b"".join(bytes(s) + b"\0" for s in self.array.ravel().tolist())
-        array = self.array if self.array.flags.c_contiguous else self.array.copy(order="C")
+        array = self.array
+        if array.nbytes <= SMALL_BLOB:
+            return array.tobytes()   # a small copy is cheaper to make and to encode than a view
+        if not array.flags.c_contiguous:
+            array = array.copy(order="C")
         return memoryview(array.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
 
     def values(self) -> list[Any]:
