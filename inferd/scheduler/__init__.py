@@ -1,9 +1,11 @@
-"""Device queues: backend calls run on each device's worker threads, except one small run at an idle queue.
+"""Device queues: a model's batches run on the event loop thread when they are cheap, else on worker threads.
 
-A model run that reaches a device queue with nothing queued or running, whose last unbatched run took at most
-``inline-run-max-us``, runs on the event loop thread itself: the two thread hand-offs would cost a lone request more
-than the model does, and with nothing else waiting there is nothing to batch it with. Under load requests find the
-queue busy and batch as below; model loading (``call``) always runs on the workers.
+The requests that reach a device queue in one loop turn are batched together once the loop has read them all. A
+batch whose model runs of that size typically take at most ``inline-run-max-us`` (measured per power-of-two batch
+size, never assumed to grow faster than the rows) runs on the event loop thread itself: for a small model the two
+thread hand-offs of a worker run (and, above all, the GIL passing between the loop and the worker, each pass a
+thread wake-up) cost more than the model. Larger batches, a model's first run, and model loading (``call``) run on
+the queue's workers.
 
 While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
 ``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,

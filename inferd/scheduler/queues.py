@@ -1,11 +1,13 @@
-"""Device queues: event-driven batch formation on the loop thread, backend calls on worker threads.
+"""Device queues: event-driven batch formation on the loop thread; backend calls on the loop or on worker threads.
 
-Each :class:`DeviceQueue` keeps its pending requests in arrival order and a count of idle workers. Batch formation
-(:func:`~inferd.scheduler.batching.form_batch`) runs on the event loop thread whenever a request arrives, a worker
-hands a batch back, or a MINBATCHTIMEOUT timer fires; while every worker is busy, compatible requests simply
-accumulate and later form larger batches. Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT use loop timers,
-a disconnect (cancelled future) removes the request at once, and workers block on a queue of ready batches.
-The one exception, :meth:`DeviceQueue._run_lone`: a small model's run that is alone at an idle queue runs on the loop.
+Each :class:`DeviceQueue` keeps its pending requests in arrival order and a count of idle workers. A request that
+arrives schedules a *step* for the next loop turn, so every request the loop reads in one turn is pending before a
+batch is formed (:func:`~inferd.scheduler.batching.form_batch`). A step runs one batch on the loop thread itself
+when the model's runs of that size are expected to take at most ``inline-run-max-us``, and hands the other batches
+to idle workers; workers handing a batch back and MINBATCHTIMEOUT timers form batches too. While every worker is
+busy, compatible requests simply accumulate and later form larger batches. Nothing sleeps or polls: TIMEOUT and
+MINBATCHTIMEOUT use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
+queue of ready batches.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class DeviceQueue:
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
         self.idle = threads
         self.recent_rows = 0.0                        # rows per worker batch, a moving average (1/8 per batch)
+        self._stepping = False                        # a _step is scheduled
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -79,51 +82,36 @@ class DeviceQueue:
             return
         if not request.enqueued:
             request.enqueued = _monotonic()
-        lone = self.idle == self.workers and not self.pending and self._may_run_inline(request)
         self.pending[id(request)] = request
         request.discard = partial(self._discard, request)
         request.future.add_done_callback(request.discard)
         if request.deadline is not None:
             request.timer = self.loop.call_later(max(0.0, request.deadline - _monotonic()), self._expire, request)
-        if lone:
-            self.loop.call_soon(self._run_lone, request)
-        elif self.idle:
-            self._dispatch()
+        self._step_soon()
 
-    def _may_run_inline(self, request: RunRequest) -> bool:
-        """Whether a request may run on the loop thread itself (``inline-run-max-us``), if it stays alone.
+    def _step_soon(self) -> None:
+        """Decide on the pending requests once the loop has read everything that arrived with them."""
+        if not self._stepping:
+            self._stepping = True
+            self.loop.call_soon(self._step)
 
-        Only when the model's unbatched runs, per row (:meth:`~inferd.store.model.RunStats.note_solo_run`), times
-        this request's rows come to at most that long (a request of many rows runs on a worker), and with no
-        MINBATCHSIZE to wait for: a lone request then skips the two thread hand-offs (on a small machine they cost
-        more than a small model).
+    def _step(self) -> None:
+        """A loop turn's batch decisions: one batch inline, or batches handed to idle workers."""
+        self._stepping = False
+        self._dispatch(inline=True)
+
+    def _runs_inline(self, batch: Batch) -> bool:
+        """Whether a batch runs on the loop thread itself.
+
+        Only a model's run expected to take at most ``inline-run-max-us``
+        (:meth:`~inferd.store.model.RunStats.estimate_us`): never a model's first run, nor a plain call.
         """
-        model = request.model
-        stats = getattr(model, "stats", None)
-        if request.fn is not None or stats is None or stats.solo_us < 0 or getattr(model, "minbatchsize", 0):
+        head = batch.requests[0]
+        stats = getattr(head.model, "stats", None)
+        if head.fn is not None or stats is None:
             return False
-        estimate = stats.solo_us * max(request.rows, 1)
-        return estimate <= self.inline_max_us() and (request.deadline is None or request.deadline > _monotonic())
-
-    def _run_lone(self, request: RunRequest) -> None:
-        """Run a request that reached an idle queue inline if it is still alone, else hand it off as usual.
-
-        Called with ``call_soon``, once the loop has read everything that arrived with the request: requests that
-        arrive together, or while an inline run held the loop, still form a batch on a worker.
-        """
-        if len(self.pending) != 1 or id(request) not in self.pending or self.idle != self.workers:
-            if self.idle and self.pending:
-                self._dispatch()
-            return
-        self._remove(request)
-        if request.future.done():
-            return
-        if request.deadline is not None and request.deadline <= _monotonic():
-            self._timed_out(request)
-            return
-        self.stats.inline += 1
-        batch = Batch([request], request.rows, light=True)
-        self._settle(batch, *self._execute(batch))
+        estimate = stats.estimate_us(batch.rows)
+        return 0 <= estimate <= self.inline_max_us()
 
     def _remove(self, request: RunRequest) -> bool:
         """Take a request out of ``pending`` (to run it, or to drop it); False if it was not there."""
@@ -153,9 +141,13 @@ class DeviceQueue:
             request.on_done(RunOutcome(request.rows, 0, 0, None, True))
         self._outcome(request, TIMEDOUT, None)
 
-    def _dispatch(self) -> None:
-        """Hand ready batches to idle workers; arm a timer for the earliest MINBATCHTIMEOUT."""
-        while self.idle and self.pending:
+    def _dispatch(self, inline: bool = False) -> None:
+        """Form batches in arrival order and hand them to idle workers, or run one on the loop.
+
+        A batch for the loop runs only when ``inline`` (from :meth:`_step`); otherwise a step is scheduled for it.
+        Arms a timer for the earliest MINBATCHTIMEOUT.
+        """
+        while self.pending:
             now = _monotonic()
             cancelled, expired = batching.dead(self.pending.values(), now)
             for request in cancelled:
@@ -167,10 +159,22 @@ class DeviceQueue:
             self._arm(wake)
             if batch is None:
                 return
+            on_loop = self._runs_inline(batch)
+            if on_loop and not inline:
+                self._step_soon()
+                return
+            if not on_loop and not self.idle:
+                return
             for request in batch.requests:
                 self._remove(request)
-            self.idle -= 1
             batch.light = self.recent_rows <= LIGHT_BATCH_ROWS
+            if on_loop:
+                self.stats.inline += 1
+                self._settle(batch, *self._execute(batch))
+                if self.pending:
+                    self._step_soon()   # the next batch after the loop's I/O
+                return
+            self.idle -= 1
             self._ready.put(batch)
 
     def _arm(self, wake: float | None) -> None:
@@ -189,8 +193,6 @@ class DeviceQueue:
                   duration_us: int) -> None:
         """A worker handed a batch back (loop thread): give the worker its next batch, then settle the requests."""
         self.idle += 1
-        if batch.requests[0].fn is None:
-            self.recent_rows += (batch.rows - self.recent_rows) / 8
         if self.pending:
             self._dispatch()
         self._settle(batch, results, error, started, duration_us)
@@ -200,10 +202,11 @@ class DeviceQueue:
         """Statistics, then every request's result or error (loop thread)."""
         head = batch.requests[0]
         if head.fn is None:
-            if not batch.batched and error is None:
+            self.recent_rows += (batch.rows - self.recent_rows) / 8
+            if error is None:
                 stats = getattr(head.model, "stats", None)
                 if stats is not None:
-                    stats.note_solo_run(duration_us, head.rows)
+                    stats.note_run(duration_us, batch.rows)
             self._account(batch, results if error is None else None, error, started, duration_us)
         outcome = self._outcome
         if error is not None:

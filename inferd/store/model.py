@@ -12,16 +12,26 @@ import numpy as np
 
 from inferd.backends.base import Session
 
+RUN_BUCKETS = 12   # run-time estimates by batch rows: 1, 2, 3-4, 5-8, ... 1025-2048; larger batches share the last
+
+
+def run_bucket(rows: int) -> int:
+    """The bucket of a batch of ``rows`` (0 rows, inputs without a shared batch dim, count as one)."""
+    return min(max(rows - 1, 0).bit_length(), RUN_BUCKETS - 1)
+
 
 @dataclass(slots=True)
 class RunStats:
-    """AI.INFO counters of one model or script (in memory only, zeroed when the key is stored again)."""
+    """AI.INFO counters of one model or script (in memory only, zeroed when the key is stored again).
+
+    Also what its runs typically take by batch size: the scheduler's choice between the event loop and a worker.
+    """
 
     calls: int = 0
     samples: int = 0
     duration_us: int = 0
     errors: int = 0
-    solo_us: int = -1       # typical unbatched run time per row in µs (-1: none yet), see note_solo_run
+    run_us: list[int] = field(default_factory=lambda: [-1] * RUN_BUCKETS)   # by run_bucket; -1: none yet
 
     def record(self, samples: int, duration_us: int, failed: bool) -> None:
         """Charge one finished request (called on the loop thread)."""
@@ -32,18 +42,36 @@ class RunStats:
             self.samples += samples
             self.duration_us += duration_us
 
-    def note_solo_run(self, duration_us: int, rows: int = 1) -> None:
-        """Fold in one unbatched run's time per row: a lower figure is taken at once, a higher one by an eighth.
+    def note_run(self, duration_us: int, rows: int) -> None:
+        """Fold in one successful backend call of ``rows`` rows: a lower time is taken at once, a higher by an eighth.
 
         A run measured on a worker includes the wait for the GIL after the backend returns, which under load can
         be several times the run itself; a few such samples must not hide what the model costs, while a model that
         is really slow still rises past the limit within a few runs (one sample far above moves it far).
         """
-        per_row = duration_us // max(rows, 1)
-        if self.solo_us < 0 or per_row <= self.solo_us:
-            self.solo_us = per_row
+        bucket = run_bucket(rows)
+        typical = self.run_us[bucket]
+        if typical < 0 or duration_us <= typical:
+            self.run_us[bucket] = duration_us
         else:
-            self.solo_us += (per_row - self.solo_us + 7) // 8
+            self.run_us[bucket] = typical + (duration_us - typical + 7) // 8
+
+    def estimate_us(self, rows: int) -> int:
+        """What a run of ``rows`` rows should take, in µs; -1 before any run of at most that many rows.
+
+        A bucket's figure is capped at twice the estimate of the bucket below (twice the rows never cost more than
+        twice the time), and a bucket not measured yet is estimated that way from the largest smaller one.
+        """
+        estimate = -1
+        for bucket in range(run_bucket(rows) + 1):
+            measured = self.run_us[bucket]
+            if estimate < 0:
+                estimate = measured
+            elif measured < 0 or measured > 2 * estimate:
+                estimate *= 2
+            else:
+                estimate = measured
+        return estimate
 
     def charge(self, outcome: Any) -> None:
         """The scheduler's ``on_done`` hook: charge one request's RunOutcome (a timed-out request is not a call)."""
@@ -53,7 +81,7 @@ class RunStats:
     def reset(self) -> None:
         """AI.INFO key RESETSTAT."""
         self.calls = self.samples = self.duration_us = self.errors = 0
-        self.solo_us = -1
+        self.run_us = [-1] * RUN_BUCKETS
 
 
 @dataclass(eq=False, slots=True)

@@ -1,8 +1,9 @@
-"""inline-run-max-us: a lone run at an idle device queue runs on the event loop; anything else still queues.
+"""inline-run-max-us: a batch expected to take at most that long runs on the event loop, anything else on a worker.
 
-The first run of a model always goes to a worker (its cost is unknown until measured); later runs that find the
-queue idle run inline when that measured cost is within the limit. A held worker (see
-:func:`tests.scheduler.models.hold`) makes the queue busy deterministically.
+The first run of a model always goes to a worker (its cost is unknown until measured); later batches run inline
+when the measured cost for their size (by power-of-two batch size, never assumed to grow faster than the rows) is
+within the limit. Requests reaching the queue in one loop turn (one ``srv.call``) are batched together. A held
+worker (see :func:`tests.scheduler.models.hold`) occupies the queue's only worker deterministically.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import redis
 
 from inferd.store.model import RunStats
 from tests.ai.conftest import encode_command
-from tests.scheduler.models import affine_onnx, depth, hold, observe, schedulers, wait_until
+from tests.scheduler.models import Blocker, affine_onnx, depth, hold, observe, schedulers, wait_until
 
 BLOB = affine_onnx()
 LIMIT = 100_000   # µs: far above what the 4-wide affine model takes, so qualifying never depends on the machine
@@ -67,14 +68,14 @@ def test_a_model_slower_than_the_limit_never_runs_inline(start_server):
     client = srv.client(protocol=2)
     store(client)
     execute(client, np.ones((1, 4), np.float32))
-    solo_us = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.solo_us))
-    assert solo_us > 0
-    assert client.config_set("inline-run-max-us", str(solo_us - 1))
+    run_us = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(1)))
+    assert run_us > 0
+    assert client.config_set("inline-run-max-us", str(run_us - 1))
     execute(client, np.ones((1, 4), np.float32))
     assert inline_runs(srv) == 0
 
 
-def test_a_busy_queue_never_runs_inline(start_server):
+def test_a_cheap_model_runs_inline_while_the_worker_is_busy(start_server):
     srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)
     client = srv.client(protocol=2)
     store(client)
@@ -83,21 +84,56 @@ def test_a_busy_queue_never_runs_inline(start_server):
     blocker, held = hold(srv)
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall(encode_command("AI.MODELEXECUTE", "m", "INPUTS", "1", "x2", "OUTPUTS", "1", "y2"))
-        wait_until(lambda: depth(srv) == 1)                 # queued behind the held worker, not run inline
-        blocker.release.set()
-        held.result(10)
-        assert sock.recv(64) == b"+OK\r\n"
+        assert sock.recv(64) == b"+OK\r\n"                 # not stuck behind the held worker
+        assert not held.done()
+    blocker.release.set()
+    held.result(10)
     assert client.execute_command("AI.TENSORGET", "y2", "VALUES") == [b"3", b"5", b"7", b"9"]
-    assert inline_runs(srv) == 0
+    assert inline_runs(srv) == 1
 
 
-def test_minbatchsize_models_never_run_inline(start_server):
+def test_a_batch_behind_a_worker_bound_one_waits_for_a_worker(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client)
+    execute(client, np.ones((1, 4), np.float32))            # measured: the model qualifies
+    blocker, held = hold(srv)
+    results: list[Any] = []
+    ahead = Blocker()
+    ahead.release.set()
+
+    def submit_slow_then_cheap() -> None:   # arrival order is kept: the queue's head needs the busy worker
+        model = srv.state.keyspace.dbs[0].get(b"m")
+        schedulers(srv).submit("CPU", ahead, [np.zeros((1, 1), np.float32)]).add_done_callback(results.append)
+        schedulers(srv).submit("CPU", model, [np.ones((1, 4), np.float32)]).add_done_callback(results.append)
+    srv.call(submit_slow_then_cheap)
+    srv.call(lambda: None)
+    assert depth(srv) == 2 and results == []
+    blocker.release.set()
+    held.result(10)
+    wait_until(lambda: len(results) == 2)
+    assert inline_runs(srv) == 1
+
+
+def test_minbatchsize_batches_still_wait_for_their_rows(start_server):
     srv = start_server(inline_run_max_us=LIMIT)
     client = srv.client(protocol=2)
-    store(client, "m", "BATCHSIZE", 4, "MINBATCHSIZE", 2, "MINBATCHTIMEOUT", 1)
-    for _ in range(3):
-        execute(client, np.ones((1, 4), np.float32))
-    assert inline_runs(srv) == 0
+    store(client, "m", "BATCHSIZE", 4, "MINBATCHSIZE", 2, "MINBATCHTIMEOUT", 60_000)
+    records = observe(srv)
+    results: list[Any] = []
+
+    def submit(i: int) -> None:
+        model = srv.state.keyspace.dbs[0].get(b"m")
+        future = schedulers(srv).submit("CPU", model, [np.full((1, 4), i, np.float32)])
+        future.add_done_callback(lambda f: results.append(f.result()))
+    for first, second in ((0, 1), (2, 3)):                  # the second pair runs inline: the model is measured
+        srv.call(lambda i=first: submit(i))
+        srv.call(lambda: None)
+        assert depth(srv) == 1 and len(results) == 2 * (first // 2)   # alone below MINBATCHSIZE: it waits
+        srv.call(lambda i=second: submit(i))
+        wait_until(lambda n=2 * (first // 2) + 2: len(results) == n)
+    assert [(r.requests, r.rows) for r in records if r.model_key == b"m"] == [(2, 2), (2, 2)]
+    assert inline_runs(srv) == 1
 
 
 def test_inline_errors_and_dag_ops_behave_as_on_a_worker(start_server):
@@ -123,7 +159,7 @@ def test_inline_errors_and_dag_ops_behave_as_on_a_worker(start_server):
     assert inline_runs(srv) == 3
 
 
-def test_requests_arriving_together_at_an_idle_queue_still_batch(start_server):
+def test_requests_arriving_in_one_loop_turn_run_as_one_inline_batch(start_server):
     srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)
     client = srv.client(protocol=2)
     store(client, "m", "BATCHSIZE", 8)
@@ -139,7 +175,7 @@ def test_requests_arriving_together_at_an_idle_queue_still_batch(start_server):
     srv.call(submit_two)
     wait_until(lambda: len(results) == 2)
     assert [(r.requests, r.rows) for r in records if r.model_key == b"m"] == [(2, 2)]
-    assert inline_runs(srv) == 0
+    assert inline_runs(srv) == 1                            # one batch, on the loop
     for i, outputs in enumerate(results):
         np.testing.assert_array_equal(outputs[0], np.full((1, 4), i * 2 + 1, np.float32))
 
@@ -151,34 +187,39 @@ def test_a_request_of_many_rows_runs_on_a_worker(start_server):
     execute(client, np.ones((1, 4), np.float32))            # measured: a 1-row run qualifies ...
     execute(client, np.ones((1, 4), np.float32))
     assert inline_runs(srv) == 1
-    per_row = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.solo_us))
+    per_row = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(1)))
     rows = LIMIT // max(per_row, 1) + 1                       # ... but this many rows would hold the loop too long
     x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
     np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
     assert inline_runs(srv) == 1
 
 
-def test_solo_run_time_is_per_row():
+def test_run_times_are_kept_by_power_of_two_batch_size():
     stats = RunStats()
-    stats.note_solo_run(800, rows=8)
-    assert stats.solo_us == 100
-    stats.note_solo_run(50, rows=0)            # inputs without a shared batch dim count as one row
-    assert stats.solo_us == 50
-
-
-def test_solo_run_time_falls_at_once_and_rises_by_an_eighth():
-    stats = RunStats()
-    stats.note_solo_run(100)
-    assert stats.solo_us == 100
-    stats.note_solo_run(20)
-    assert stats.solo_us == 20
-    stats.note_solo_run(820)                  # one slow sample (a GIL wait after the run) moves it a little
-    assert stats.solo_us == 120
-    for _ in range(40):                       # a model that is really slow gets there
-        stats.note_solo_run(820)
-    assert 800 <= stats.solo_us <= 820
+    assert stats.estimate_us(1) == -1                       # never run: unknown
+    stats.note_run(800, rows=8)
+    assert stats.estimate_us(8) == stats.estimate_us(5) == 800
+    assert stats.estimate_us(4) == -1                       # nothing known for fewer rows
+    assert stats.estimate_us(16) == 1600 and stats.estimate_us(9) == 1600   # at most linear in the rows
+    stats.note_run(50, rows=0)                              # inputs without a shared batch dim count as one row
+    assert stats.estimate_us(1) == 50
+    assert stats.estimate_us(2) == 100 and stats.estimate_us(4) == 200     # doubled per size not measured yet
+    assert stats.estimate_us(8) == 400                      # a measured 800 is capped by twice the size below
     stats.reset()
-    assert stats.solo_us == -1
+    assert stats.estimate_us(8) == -1
+
+
+def test_run_times_fall_at_once_and_rise_by_an_eighth():
+    stats = RunStats()
+    stats.note_run(100, rows=1)
+    assert stats.estimate_us(1) == 100
+    stats.note_run(20, rows=1)
+    assert stats.estimate_us(1) == 20
+    stats.note_run(820, rows=1)               # one slow sample (a GIL wait after the run) moves it a little
+    assert stats.estimate_us(1) == 120
+    for _ in range(40):                       # a model that is really slow gets there
+        stats.note_run(820, rows=1)
+    assert 800 <= stats.estimate_us(1) <= 820
 
 
 class Counting:
