@@ -64,8 +64,8 @@ OPTIONS: tuple[Option, ...] = (
            "sleep at once; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
     Option("light-load-spin-us", int, 100, "ONNX Runtime: the same for a second session of each CPU model up to "
-           "32 MB (when ops run on more than one thread) that serves a lightly loaded queue's runs (inline runs, and "
-           "batches while recent ones average at most 2.5 rows), keeping a core awake between requests (0: no "
+           "32 MB (when ops run on more than one thread) that serves a lightly loaded queue's batches (while "
+           "recent ones average at most 2.5 rows), keeping a core awake between requests (0: no "
            "second session; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
     Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
@@ -73,9 +73,10 @@ OPTIONS: tuple[Option, ...] = (
            "after a change get the new limit)", runtime=True, minimum=1000),
     Option("queue-max-depth", int, 10000, "requests a device queue holds before refusing new ones", runtime=True,
            minimum=1),
-    Option("inline-run-max-us", int, 200, "a lone model run at an idle device queue runs on the event loop itself, "
-           "without the two thread hand-offs, when it is expected to take at most this many µs (the model's "
-           "unbatched time per row times the request's rows; 0: always hand runs to the queue's workers)",
+    Option("inline-run-max-us", int, 200, "a batch of model runs runs on the event loop itself, without the thread "
+           "hand-offs of a worker, when the model's runs of that batch size are expected to take at most this many "
+           "µs (measured per power-of-two batch size; a model's first run always goes to a worker; 0: every run on "
+           "the queue's workers)",
            runtime=True, minimum=0, maximum=100_000),
     Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",
            runtime=True),
