@@ -50,7 +50,7 @@ class DeviceQueue:
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
         self.idle = threads
-        self.recent_rows = 0.0                        # rows per worker batch, a moving average (1/8 per batch)
+        self.recent_rows = 0.0                        # rows per model batch, a moving average (1/8 per batch)
         self._stepping = False                        # a _step is scheduled
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
@@ -100,17 +100,16 @@ class DeviceQueue:
         self._stepping = False
         self._dispatch(inline=True)
 
-    def _runs_inline(self, batch: Batch) -> bool:
-        """Whether a batch runs on the loop thread itself.
+    def _runs_inline(self, head: RunRequest, rows: int) -> bool:
+        """Whether a batch led by ``head`` of ``rows`` rows runs on the loop thread itself.
 
         Only a model's run expected to take at most ``inline-run-max-us``
         (:meth:`~inferd.store.model.RunStats.estimate_us`): never a model's first run, nor a plain call.
         """
-        head = batch.requests[0]
         stats = getattr(head.model, "stats", None)
         if head.fn is not None or stats is None:
             return False
-        estimate = stats.estimate_us(batch.rows)
+        estimate = stats.estimate_us(rows)
         return 0 <= estimate <= self.inline_max_us()
 
     def _remove(self, request: RunRequest) -> bool:
@@ -148,6 +147,10 @@ class DeviceQueue:
         Arms a timer for the earliest MINBATCHTIMEOUT.
         """
         while self.pending:
+            if not self.idle:   # only a batch for the loop could start: not worth forming if even its head is not
+                head = next(iter(self.pending.values()))
+                if not self._runs_inline(head, head.rows):
+                    return
             now = _monotonic()
             cancelled, expired = batching.dead(self.pending.values(), now)
             for request in cancelled:
@@ -159,7 +162,7 @@ class DeviceQueue:
             self._arm(wake)
             if batch is None:
                 return
-            on_loop = self._runs_inline(batch)
+            on_loop = self._runs_inline(batch.requests[0], batch.rows)
             if on_loop and not inline:
                 self._step_soon()
                 return
