@@ -73,7 +73,7 @@ OPTIONS: tuple[Option, ...] = (
            "after a change get the new limit)", runtime=True, minimum=1000),
     Option("queue-max-depth", int, 10000, "requests a device queue holds before refusing new ones", runtime=True,
            minimum=1),
-    Option("inline-run-max-us", int, 200, "a batch of model runs runs on the event loop itself, without the thread "
+    Option("inline-run-max-us", int, 500, "a batch of model runs runs on the event loop itself, without the thread "
            "hand-offs of a worker, when the model's runs of that batch size are expected to take at most this many "
            "µs (measured per power-of-two batch size; a model's first run always goes to a worker; 0: every run on "
            "the queue's workers)",

@@ -244,7 +244,7 @@ class ServerCollector(Collector):
         dropped = CounterMetricFamily("inferd_queue_dropped_requests", "Requests that never ran, by reason "
                                       "(timeout: TIMEOUT passed while queued; cancelled: client gone; queue_full: "
                                       "queue-max-depth reached)", labels=["device", "reason"])
-        inline = CounterMetricFamily("inferd_queue_inline_runs", "Runs done on the event loop at an idle queue "
+        inline = CounterMetricFamily("inferd_queue_inline_runs", "Model batches run on the event loop "
                                      "(inline-run-max-us) instead of on a worker", labels=["device"])
         for q in snap.queues:
             device = q["device"]

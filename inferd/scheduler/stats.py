@@ -56,7 +56,7 @@ class DeviceStats:
     refused: int = 0         # refused at once: queue-max-depth reached
     timed_out: int = 0       # dropped by TIMEOUT before running
     cancelled: int = 0       # dropped because the client went away
-    inline: int = 0          # runs done on the event loop at an idle queue (inline-run-max-us)
+    inline: int = 0          # batches run on the event loop instead of a worker (inline-run-max-us)
     batches: int = 0
     requests: int = 0
     rows: int = 0
