@@ -107,12 +107,18 @@ def compatible(a: RunRequest, b: RunRequest) -> bool:
     return True
 
 
-def runs_alone(request: RunRequest) -> bool:
-    """Whether a request can never share a batch."""
+def batch_cap(model: Any, max_rows: int = 0) -> int:
+    """The rows a batch of ``model`` may hold: BATCHSIZE, or ``max_rows`` where that is smaller (and > 0)."""
+    batchsize = int(getattr(model, "batchsize", 0) or 0)
+    return min(batchsize, max_rows) if max_rows > 0 else batchsize
+
+
+def runs_alone(request: RunRequest, max_rows: int = 0) -> bool:
+    """Whether a request can never share a batch (of at most ``max_rows`` rows when > 0)."""
     if request.fn is not None:
         return True
-    batchsize = int(getattr(request.model, "batchsize", 0) or 0)
-    return batchsize <= 0 or request.rows == 0 or request.rows >= batchsize
+    cap = batch_cap(request.model, max_rows)
+    return cap <= 0 or request.rows == 0 or request.rows >= cap
 
 
 def min_rows(model: Any) -> int:
@@ -121,9 +127,12 @@ def min_rows(model: Any) -> int:
     return min(minimum, int(model.batchsize)) if minimum > 0 else 0
 
 
-def gather(head: RunRequest, rest: Iterable[RunRequest], taken: set[int]) -> Batch:
-    """The batch that ``head`` leads: compatible requests from ``rest`` (in order) while the total fits BATCHSIZE."""
-    cap = int(head.model.batchsize)
+def gather(head: RunRequest, rest: Iterable[RunRequest], taken: set[int], max_rows: int = 0) -> Batch:
+    """The batch that ``head`` leads: compatible requests from ``rest`` (in order) while the total fits the cap.
+
+    The cap is BATCHSIZE, or ``max_rows`` where that is smaller (see :func:`batch_cap`).
+    """
+    cap = batch_cap(head.model, max_rows)
     members = [head]
     total = head.rows
     for request in rest:
@@ -143,8 +152,10 @@ def ready_at(batch: Batch) -> float | None:
     return head.enqueued + timeout_ms / 1000 if timeout_ms > 0 else None
 
 
-def form_batch(pending: Iterable[RunRequest], now: float) -> tuple[Batch | None, float | None]:
+def form_batch(pending: Iterable[RunRequest], now: float, max_rows: int = 0) -> tuple[Batch | None, float | None]:
     """Pick the next batch among ``pending`` (arrival order) at monotonic time ``now``.
+
+    ``max_rows`` > 0 caps the batch's rows below BATCHSIZE (the caller keeps it at or above MINBATCHSIZE).
 
     Returns ``(batch, wake)``: the batch to run (None if nothing is ready) and the earliest time at which a batch
     that is waiting for MINBATCHSIZE becomes ready by MINBATCHTIMEOUT (None if no such wait). Requests whose future
@@ -156,9 +167,9 @@ def form_batch(pending: Iterable[RunRequest], now: float) -> tuple[Batch | None,
     for index, head in enumerate(queue):
         if id(head) in taken:
             continue
-        if runs_alone(head):
+        if runs_alone(head, max_rows):
             return Batch([head], head.rows), wake
-        batch = gather(head, queue[index + 1:], taken)
+        batch = gather(head, queue[index + 1:], taken, max_rows)
         if batch.rows >= min_rows(head.model):
             return batch, wake
         when = ready_at(batch)

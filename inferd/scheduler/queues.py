@@ -112,6 +112,26 @@ class DeviceQueue:
         estimate = stats.estimate_us(rows)
         return 0 <= estimate <= self.inline_max_us()
 
+    def _loop_sized(self, batch: Batch, now: float) -> tuple[Batch, bool]:
+        """A batch too long for the loop, cut to the rows the loop may run for its model, if that is possible.
+
+        Returns the batch to use and whether it runs on the loop: the same requests in arrival order up to the most
+        rows (a power of two) that the model's runs take at most ``inline-run-max-us`` for, when that is at least the
+        head's own rows and MINBATCHSIZE; else ``batch`` unchanged, for a worker. The rest stay pending for the next
+        loop turn, so a small model's requests are not handed to a worker just because many arrived at once.
+        """
+        head = batch.requests[0]
+        stats = getattr(head.model, "stats", None)
+        if stats is None:
+            return batch, False
+        rows = stats.rows_within(self.inline_max_us())
+        if rows < max(head.rows, 1) or rows < batching.min_rows(head.model):
+            return batch, False
+        smaller, _ = batching.form_batch(self.pending.values(), now, max_rows=rows)
+        if smaller is None or smaller.requests[0] is not head:
+            return batch, False
+        return smaller, True
+
     def _remove(self, request: RunRequest) -> bool:
         """Take a request out of ``pending`` (to run it, or to drop it); False if it was not there."""
         if self.pending.pop(id(request), None) is None:
@@ -163,6 +183,8 @@ class DeviceQueue:
             if batch is None:
                 return
             on_loop = self._runs_inline(batch.requests[0], batch.rows)
+            if not on_loop and batch.batched:
+                batch, on_loop = self._loop_sized(batch, now)
             if on_loop and not inline:
                 self._step_soon()
                 return

@@ -73,6 +73,22 @@ class RunStats:
                 estimate = measured
         return estimate
 
+    def rows_within(self, limit_us: int) -> int:
+        """The most rows (a power of two) whose runs :meth:`estimate_us` puts at most ``limit_us``; 0 if none."""
+        estimate = -1
+        rows = 0
+        for bucket, measured in enumerate(self.run_us):
+            if estimate < 0:
+                estimate = measured
+            elif measured < 0 or measured > 2 * estimate:
+                estimate *= 2
+            else:
+                estimate = measured
+            if estimate < 0 or estimate > limit_us:
+                break
+            rows = 1 << bucket
+        return rows
+
     def charge(self, outcome: Any) -> None:
         """The scheduler's ``on_done`` hook: charge one request's RunOutcome (a timed-out request is not a call)."""
         if not outcome.timed_out:

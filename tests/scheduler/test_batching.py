@@ -91,6 +91,18 @@ def test_cap_is_never_exceeded_and_later_small_requests_fill_the_gap():
     assert batch is not None and batch.requests == [b] and batch.rows == 3
 
 
+def test_max_rows_caps_a_batch_below_batchsize():
+    m = FakeModel(batchsize=16)
+    items = [req(m, (1, 4)) for _ in range(6)]
+    batch, _ = form_batch(items, 0.0, max_rows=4)
+    assert batch is not None and batch.requests == items[:4] and batch.rows == 4
+    big = req(m, (5, 4))
+    batch, _ = form_batch([big, *items], 0.0, max_rows=4)     # a head already past the cap runs alone
+    assert batch is not None and batch.requests == [big]
+    batch, _ = form_batch(items, 0.0, max_rows=32)            # BATCHSIZE still applies
+    assert batch is not None and batch.rows == 6
+
+
 def test_request_larger_than_batchsize_runs_alone():
     m = FakeModel(batchsize=4)
     big, small = req(m, (6, 1)), req(m, (1, 1))

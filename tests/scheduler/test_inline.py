@@ -16,7 +16,7 @@ import redis
 
 from inferd.store.model import RunStats
 from tests.ai.conftest import encode_command
-from tests.scheduler.models import Blocker, affine_onnx, depth, hold, observe, schedulers, wait_until
+from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
 
 BLOB = affine_onnx()
 LIMIT = 100_000   # µs: far above what the 4-wide affine model takes, so qualifying never depends on the machine
@@ -209,6 +209,18 @@ def test_run_times_are_kept_by_power_of_two_batch_size():
     assert stats.estimate_us(8) == -1
 
 
+def test_rows_within_a_limit_follow_the_estimates():
+    stats = RunStats()
+    assert stats.rows_within(1000) == 0                     # never run
+    stats.note_run(100, rows=1)
+    stats.note_run(150, rows=4)
+    assert [stats.estimate_us(r) for r in (1, 2, 4, 8, 16)] == [100, 200, 150, 300, 600]
+    assert stats.rows_within(99) == 0
+    assert stats.rows_within(100) == 1
+    assert stats.rows_within(200) == 4                      # 2 rows are estimated at 200, 4 rows measured at 150
+    assert stats.rows_within(599) == 8
+
+
 def test_run_times_fall_at_once_and_rise_by_an_eighth():
     stats = RunStats()
     stats.note_run(100, rows=1)
@@ -266,3 +278,46 @@ def test_worker_batches_use_the_light_session_only_while_recent_batches_are_smal
     # 2.509 (past 2.5: loaded), then 2.32
     assert recent == [0.125, 1.109, 1.971, 2.724, 2.509, 2.32, 2.155]
     assert (light.runs, main.runs) == (5, 2)       # the two runs dispatched above 2.5 used the main session
+
+
+class PinnedRunStats(RunStats):
+    """Run-time estimates that the test sets and the runs do not change (so that no decision depends on timing)."""
+
+    def note_run(self, duration_us: int, rows: int) -> None:
+        pass
+
+
+def test_many_requests_at_once_run_on_the_loop_in_batches_it_may_run(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = OrtModel(BLOB, batchsize=16)
+    model.stats = PinnedRunStats(run_us=[1_000, 2_000, 4_000] + [-1] * 9)   # 8 rows: 8,000 µs, past the limit
+    results: list[Any] = []
+    inputs = [np.full((1, 4), i, np.float32) for i in range(10)]
+
+    def submit_all() -> None:   # one loop turn: all ten are pending before the queue decides
+        for x in inputs:
+            schedulers(srv).submit("CPU", model, [x]).add_done_callback(lambda f: results.append(f.result()))
+    srv.call(submit_all)
+    wait_until(lambda: len(results) == 10)
+    assert [(r.requests, r.rows) for r in records if r.model is model] == [(4, 4), (4, 4), (2, 2)]
+    assert inline_runs(srv) == 3 and model.ran == [4, 4, 2]
+    for x, (y,) in zip(inputs, sorted(results, key=lambda out: float(out[0][0, 0])), strict=True):
+        np.testing.assert_array_equal(y, x * 2 + 1)
+
+
+def test_a_loop_sized_batch_below_minbatchsize_goes_to_a_worker_whole(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = OrtModel(BLOB, batchsize=16, minbatchsize=8)
+    model.stats = PinnedRunStats(run_us=[1_000, 2_000, 4_000] + [-1] * 9)
+    results: list[Any] = []
+
+    def submit_all() -> None:
+        for i in range(10):
+            future = schedulers(srv).submit("CPU", model, [np.full((1, 4), i, np.float32)])
+            future.add_done_callback(lambda f: results.append(f.result()))
+    srv.call(submit_all)
+    wait_until(lambda: len(results) == 10)
+    assert [(r.requests, r.rows) for r in records if r.model is model] == [(10, 10)]
+    assert inline_runs(srv) == 0
