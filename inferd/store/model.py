@@ -5,7 +5,9 @@ queued finish on the object they were submitted with. ``run`` is called from dev
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -62,32 +64,28 @@ class RunStats:
         A bucket's figure is capped at twice the estimate of the bucket below (twice the rows never cost more than
         twice the time), and a bucket not measured yet is estimated that way from the largest smaller one.
         """
-        estimate = -1
-        for bucket in range(run_bucket(rows) + 1):
-            measured = self.run_us[bucket]
-            if estimate < 0:
-                estimate = measured
-            elif measured < 0 or measured > 2 * estimate:
-                estimate *= 2
-            else:
-                estimate = measured
-        return estimate
+        return next(islice(self._estimates(), run_bucket(rows), None))
 
     def rows_within(self, limit_us: int) -> int:
         """The most rows (a power of two) whose runs :meth:`estimate_us` puts at most ``limit_us``; 0 if none."""
-        estimate = -1
         rows = 0
-        for bucket, measured in enumerate(self.run_us):
-            if estimate < 0:
-                estimate = measured
-            elif measured < 0 or measured > 2 * estimate:
-                estimate *= 2
-            else:
-                estimate = measured
+        for bucket, estimate in enumerate(self._estimates()):
             if estimate < 0 or estimate > limit_us:
                 break
             rows = 1 << bucket
         return rows
+
+    def _estimates(self) -> Iterator[int]:
+        """Each bucket's estimate in turn (see :meth:`estimate_us`)."""
+        estimate = -1
+        for measured in self.run_us:
+            if estimate < 0:
+                estimate = measured
+            elif measured < 0 or measured > 2 * estimate:
+                estimate *= 2
+            else:
+                estimate = measured
+            yield estimate
 
     def charge(self, outcome: Any) -> None:
         """The scheduler's ``on_done`` hook: charge one request's RunOutcome (a timed-out request is not a call)."""
