@@ -96,6 +96,9 @@ class Client:
         self.closing = False
         self.in_flight = 0                 # commands of this client waiting on a device queue
         self.close_callback: Any = None   # set by the connection: closes the transport after pending replies
+        # set by the connection: a handler that settled the future it returned may call this with it to have the
+        # reply written now rather than on the loop's next turn (the future's own callback then does nothing)
+        self.reply_ready: Any = None
 
     def advance_reply_mode(self) -> None:
         """A reply was suppressed under CLIENT REPLY OFF/SKIP: SKIP suppresses itself and exactly one more."""

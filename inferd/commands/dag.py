@@ -221,7 +221,7 @@ PLANS = DagPlans()   # shapes are independent of any server or database: one tab
 # ---- handlers ----------------------------------------------------------------------------------------------
 def _run(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) -> Any:
     dag = parse_dag(c, argv, readonly, deprecated)
-    return DagRun(dag, c.server.extensions["schedulers"]).start()
+    return DagRun(dag, c.server.extensions["schedulers"], c.reply_ready).start()
 
 
 def dagexecute(c: Client, argv: list[bytes]) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,12 @@ NA = Status(b"NA")
 class DagRun:
     """The execution of one DAG; :meth:`start` returns the future of its reply."""
 
-    __slots__ = ("dag", "schedulers", "reply", "waiting", "running", "failed", "timed_out", "deadline")
+    __slots__ = ("dag", "schedulers", "notify", "reply", "waiting", "running", "failed", "timed_out", "deadline")
 
-    def __init__(self, dag: Dag, schedulers: Any) -> None:
+    def __init__(self, dag: Dag, schedulers: Any, notify: Callable[[asyncio.Future[Any]], None] | None = None) -> None:
         self.dag = dag
         self.schedulers = schedulers
+        self.notify = notify   # called with the reply once it is settled (the connection writes it at once)
         self.reply: asyncio.Future[Any] = schedulers.loop.create_future()
         self.waiting: dict[str, deque[Op]] = {}
         self.running: set[str] = set()        # devices with an op queued or running
@@ -111,13 +113,15 @@ class DagRun:
     def _finish(self) -> None:
         if self.timed_out:
             self.reply.set_result(TIMEDOUT)
-            return
-        replies = [self._op_reply(op) for op in self.dag.ops]
-        error = None if self.failed else self._persist()
-        if error is not None:
-            self.reply.set_exception(error)
         else:
-            self.reply.set_result(replies)
+            replies = [self._op_reply(op) for op in self.dag.ops]
+            error = None if self.failed else self._persist()
+            if error is not None:
+                self.reply.set_exception(error)
+            else:
+                self.reply.set_result(replies)
+        if self.notify is not None:
+            self.notify(self.reply)
 
     def _op_reply(self, op: Op) -> Any:
         if op.kind == "TENSORSET":

@@ -185,8 +185,10 @@ def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) ->
                 write_outputs(db, run.output_keys, outputs)
             except CommandError as exc:
                 reply.set_exception(exc)
-                return
-            reply.set_result(OK)
+            else:
+                reply.set_result(OK)
+        if c.reply_ready is not None:
+            c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
 
     deadline = time.monotonic() + run.timeout_ms / 1000 if run.timeout_ms > 0 else None
     schedulers.enqueue(model.device, reply, model, inputs, finished, deadline=deadline, on_done=model.stats.charge)

@@ -45,6 +45,7 @@ class Connection(asyncio.Protocol):
         server = self.server
         self.client = client = Client(server, _format_addr(peer), _format_addr(sock))
         client.close_callback = self.close_after_replies
+        client.reply_ready = self._resolved
         server.stats.connections_received += 1
         if len(server.clients) >= server.config.maxclients:
             server.stats.rejected_connections += 1
@@ -136,6 +137,13 @@ class Connection(asyncio.Protocol):
         future.add_done_callback(self._resolved)
 
     def _resolved(self, future: asyncio.Future[Any]) -> None:
+        """The awaited reply is settled: write it and go on with the requests held behind it.
+
+        Called by the future's done callback, or earlier by the handler through ``Client.reply_ready``; the second
+        call finds the connection no longer waiting on that future and does nothing.
+        """
+        if self.waiting is not future:
+            return
         self.waiting = None
         client = self.client
         client.in_flight -= 1

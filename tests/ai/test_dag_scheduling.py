@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inferd.commands.context import Client
 from tests.ai import models
 from tests.ai.conftest import encode_command
 from tests.scheduler.models import depth, hold, observe, wait_until
@@ -110,3 +111,25 @@ def test_disconnected_dag_never_runs(srv):
     held.result(10)
     assert call(srv, "PING") is True
     assert not [r for r in records if r.model_key == b"m"] and call(srv, "EXISTS", "gone") == 0
+
+
+@pytest.mark.parametrize("argv", [
+    [b"AI.DAGEXECUTE", b"LOAD", b"1", b"a", b"|>", b"AI.MODELEXECUTE", b"m", b"INPUTS", b"1", b"a", b"OUTPUTS", b"1",
+     b"y", b"|>", b"AI.TENSORGET", b"y", b"VALUES"],
+    [b"AI.MODELEXECUTE", b"m", b"INPUTS", b"1", b"a", b"OUTPUTS", b"1", b"y"],
+])
+def test_a_settled_reply_goes_to_the_clients_hook_before_the_next_loop_turn(srv, argv):
+    """The connection writes a model command's reply as soon as it is settled (``Client.reply_ready``), not when the
+    reply future's own callbacks run on a later loop turn."""
+    seen: list[Any] = []
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def go() -> None:
+        client = Client(srv.state, "test", "test")
+        client.reply_ready = seen.append
+        future = srv.state.dispatcher.call(client, list(argv))
+        future.add_done_callback(lambda f: done.set_result((f, list(seen))))
+    srv.call(go)
+    future, seen_by_then = done.result(10)
+    assert future.exception() is None
+    assert seen == [future] and seen_by_then == [future]
