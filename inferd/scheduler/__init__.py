@@ -4,8 +4,9 @@ The requests that reach a device queue in one loop turn are batched together onc
 batch whose model runs of that size typically take at most ``inline-run-max-us`` (measured per power-of-two batch
 size, never assumed to grow faster than the rows) runs on the event loop thread itself: for a small model the two
 thread hand-offs of a worker run (and, above all, the GIL passing between the loop and the worker, each pass a
-thread wake-up) cost more than the model. Larger batches, a model's first run, and model loading (``call``) run on
-the queue's workers.
+thread wake-up) cost more than the model. A batch estimated above the limit is cut to the rows that fit, the rest
+waiting for the next loop turn. A model's first run, a model too slow for the loop even in a cut batch (or below its
+MINBATCHSIZE), and model loading (``call``) run on the queue's workers.
 
 While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
 ``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,

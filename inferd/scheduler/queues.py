@@ -45,7 +45,6 @@ class DeviceQueue:
         self.loop = loop
         self.max_depth = max_depth
         self.inline_max_us = inline_max_us
-        self.workers = threads
         self.observers: list[Observer] = observers if observers is not None else []
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
