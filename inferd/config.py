@@ -75,7 +75,8 @@ OPTIONS: tuple[Option, ...] = (
            minimum=1),
     Option("inline-run-max-us", int, 500, "a batch of model runs runs on the event loop itself, without the thread "
            "hand-offs of a worker, when the model's runs of that batch size are expected to take at most this many "
-           "µs (measured per power-of-two batch size; a model's first run always goes to a worker; 0: every run on "
+           "µs (measured per power-of-two size of the batch's inputs in elements; a model's first run always goes to a "
+           "worker; 0: every run on "
            "the queue's workers)",
            runtime=True, minimum=0, maximum=100_000),
     Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",

@@ -1,12 +1,13 @@
 """Device queues: a model's batches run on the event loop thread when they are cheap, else on worker threads.
 
 The requests that reach a device queue in one loop turn are batched together once the loop has read them all. A
-batch whose model runs of that size typically take at most ``inline-run-max-us`` (measured per power-of-two batch
-size, never assumed to grow faster than the rows) runs on the event loop thread itself: for a small model the two
-thread hand-offs of a worker run (and, above all, the GIL passing between the loop and the worker, each pass a
-thread wake-up) cost more than the model. A batch estimated above the limit is cut to the rows that fit, the rest
-waiting for the next loop turn. A model's first run, a model too slow for the loop even in a cut batch (or below its
-MINBATCHSIZE), and model loading (``call``) run on the queue's workers.
+batch whose model runs of that size typically take at most ``inline-run-max-us`` runs on the event loop thread
+itself: for a small model the two thread hand-offs of a worker run (and, above all, the GIL passing between the loop
+and the worker, each pass a thread wake-up) cost more than the model. Run times are measured per power-of-two size of
+the inputs (elements of all inputs, so longer rows count as much as more rows), never assumed to grow faster than
+the elements. A batch estimated above the limit is cut to the rows that fit, the rest waiting for the next loop
+turn. A model's first run, a model too slow for the loop even in a cut batch (or below its MINBATCHSIZE), and model
+loading (``call``) run on the queue's workers.
 
 While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
 ``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,

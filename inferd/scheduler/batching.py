@@ -36,7 +36,8 @@ class RunRequest:
     error)`` on the loop thread when there is one (the caller then settles ``future`` itself, possibly after other
     runs of the same reply), else becomes ``future``'s result or exception. ``enqueued`` and ``deadline`` are
     monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its
-    inputs; 0 when they disagree or are 0-d, which makes the request run alone). ``on_done`` (optional) is called on
+    inputs; 0 when they disagree or are 0-d, which makes the request run alone); ``size`` the elements of all its
+    inputs (what its run time is estimated by). ``on_done`` (optional) is called on
     the loop thread with the request's :class:`RunOutcome` once it has run, failed or timed out.
     """
 
@@ -47,14 +48,18 @@ class RunRequest:
     deadline: float | None = None
     enqueued: float = 0.0
     rows: int = 0
+    size: int = 0
     on_done: Callable[[RunOutcome], None] | None = None
     deliver: Callable[[Any, CommandError | None], None] | None = None
     timer: Any = None
     discard: Any = None    # the done callback that drops the request if its future is cancelled while pending
 
     def __post_init__(self) -> None:
-        if self.fn is None and not self.rows:
-            self.rows = request_rows(self.inputs)
+        if self.fn is None:
+            if not self.rows:
+                self.rows = request_rows(self.inputs)
+            if not self.size:
+                self.size = sum(array.size for array in self.inputs)
 
 
 @dataclass(slots=True)
@@ -95,6 +100,14 @@ def request_rows(inputs: list[Any]) -> int:
         if not shape or shape[0] != rows:
             return 0
     return rows
+
+
+def batch_size(batch: Batch) -> int:
+    """The elements of all inputs of a batch: its requests share their inner dims, so each row holds the head's."""
+    head = batch.requests[0]
+    if not batch.batched:
+        return head.size
+    return head.size // head.rows * batch.rows
 
 
 def compatible(a: RunRequest, b: RunRequest) -> bool:

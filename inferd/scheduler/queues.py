@@ -99,8 +99,8 @@ class DeviceQueue:
         self._stepping = False
         self._dispatch(inline=True)
 
-    def _runs_inline(self, head: RunRequest, rows: int) -> bool:
-        """Whether a batch led by ``head`` of ``rows`` rows runs on the loop thread itself.
+    def _runs_inline(self, head: RunRequest, size: int) -> bool:
+        """Whether a batch led by ``head`` whose inputs hold ``size`` elements runs on the loop thread itself.
 
         Only a model's run expected to take at most ``inline-run-max-us``
         (:meth:`~inferd.store.model.RunStats.estimate_us`): never a model's first run, nor a plain call.
@@ -108,23 +108,24 @@ class DeviceQueue:
         stats = getattr(head.model, "stats", None)
         if head.fn is not None or stats is None:
             return False
-        estimate = stats.estimate_us(rows)
+        estimate = stats.estimate_us(size)
         return 0 <= estimate <= self.inline_max_us()
 
     def _loop_sized(self, batch: Batch, now: float) -> tuple[Batch, bool]:
         """A batch too long for the loop, cut to the rows the loop may run for its model, if that is possible.
 
         Returns the batch to use and whether it runs on the loop: the same requests in arrival order up to the most
-        rows (a power of two) that the model's runs take at most ``inline-run-max-us`` for, when that is at least the
-        head's own rows and MINBATCHSIZE; else ``batch`` unchanged, for a worker. The rest stay pending for the next
-        loop turn, so a small model's requests are not handed to a worker just because many arrived at once.
+        rows whose inputs fit the largest size (a power of two) that the model's runs take at most
+        ``inline-run-max-us`` for, when that is at least the head's own rows and MINBATCHSIZE; else ``batch``
+        unchanged, for a worker. The rest stay pending for the next loop turn, so a small model's requests are not
+        handed to a worker just because many arrived at once.
         """
         head = batch.requests[0]
         stats = getattr(head.model, "stats", None)
         if stats is None:
             return batch, False
-        rows = stats.rows_within(self.inline_max_us())
-        if rows < max(head.rows, 1) or rows < batching.min_rows(head.model):
+        rows = stats.size_within(self.inline_max_us()) // max(head.size // head.rows, 1)
+        if rows < head.rows or rows < batching.min_rows(head.model):
             return batch, False
         smaller, _ = batching.form_batch(self.pending.values(), now, max_rows=rows)
         if smaller is None or smaller.requests[0] is not head:
@@ -168,7 +169,7 @@ class DeviceQueue:
         while self.pending:
             if not self.idle:   # only a batch for the loop could start: not worth forming if even its head is not
                 head = next(iter(self.pending.values()))
-                if not self._runs_inline(head, head.rows):
+                if not self._runs_inline(head, head.size):
                     return
             now = _monotonic()
             cancelled, expired = batching.dead(self.pending.values(), now)
@@ -181,7 +182,7 @@ class DeviceQueue:
             self._arm(wake)
             if batch is None:
                 return
-            on_loop = self._runs_inline(batch.requests[0], batch.rows)
+            on_loop = self._runs_inline(batch.requests[0], batching.batch_size(batch))
             if not on_loop and batch.batched:
                 batch, on_loop = self._loop_sized(batch, now)
             if on_loop and not inline:
@@ -230,7 +231,7 @@ class DeviceQueue:
             if error is None:
                 stats = getattr(head.model, "stats", None)
                 if stats is not None:
-                    stats.note_run(duration_us, batch.rows)
+                    stats.note_run(duration_us, batching.batch_size(batch))
             self._account(batch, results if error is None else None, error, started, duration_us)
         outcome = self._outcome
         if error is not None:

@@ -14,19 +14,21 @@ import numpy as np
 
 from inferd.backends.base import Session
 
-RUN_BUCKETS = 12   # run-time estimates by batch rows: 1, 2, 3-4, 5-8, ... 1025-2048; larger batches share the last
+RUN_BUCKETS = 48   # run-time estimates by a run's input elements: 1, 2, 3-4, 5-8, ...; larger runs share the last
 
 
-def run_bucket(rows: int) -> int:
-    """The bucket of a batch of ``rows`` (0 rows, inputs without a shared batch dim, count as one)."""
-    return min(max(rows - 1, 0).bit_length(), RUN_BUCKETS - 1)
+def run_bucket(size: int) -> int:
+    """The bucket of a run whose inputs hold ``size`` elements in all (0 counts as one)."""
+    return min(max(size - 1, 0).bit_length(), RUN_BUCKETS - 1)
 
 
 @dataclass(slots=True)
 class RunStats:
     """AI.INFO counters of one model or script (in memory only, zeroed when the key is stored again).
 
-    Also what its runs typically take by batch size: the scheduler's choice between the event loop and a worker.
+    Also what its runs typically take by the size of their inputs (elements of every input of every request in the
+    batch, so that longer rows count as much as more rows): the scheduler's choice between the event loop and a
+    worker.
     """
 
     calls: int = 0
@@ -44,36 +46,40 @@ class RunStats:
             self.samples += samples
             self.duration_us += duration_us
 
-    def note_run(self, duration_us: int, rows: int) -> None:
-        """Fold in one successful backend call of ``rows`` rows: a lower time is taken at once, a higher by an eighth.
+    def note_run(self, duration_us: int, size: int) -> None:
+        """Fold in one successful backend call whose inputs held ``size`` elements: lower at once, higher by an eighth.
 
         A run measured on a worker includes the wait for the GIL after the backend returns, which under load can
         be several times the run itself; a few such samples must not hide what the model costs, while a model that
         is really slow still rises past the limit within a few runs (one sample far above moves it far).
         """
-        bucket = run_bucket(rows)
+        bucket = run_bucket(size)
         typical = self.run_us[bucket]
         if typical < 0 or duration_us <= typical:
             self.run_us[bucket] = duration_us
         else:
             self.run_us[bucket] = typical + (duration_us - typical + 7) // 8
 
-    def estimate_us(self, rows: int) -> int:
-        """What a run of ``rows`` rows should take, in µs; -1 before any run of at most that many rows.
+    def estimate_us(self, size: int) -> int:
+        """What a run whose inputs hold ``size`` elements should take, in µs; -1 before any run of at most that size.
 
-        A bucket's figure is capped at twice the estimate of the bucket below (twice the rows never cost more than
-        twice the time), and a bucket not measured yet is estimated that way from the largest smaller one.
+        A bucket's figure is capped at twice the estimate of the bucket below (twice the elements are assumed never
+        to cost more than twice the time), and a bucket not measured yet is estimated that way from the largest
+        smaller one. So a request with longer rows than any run so far is estimated in proportion to its elements
+        (a model whose cost grows faster than its inputs, attention over a longer sequence, is underestimated by
+        that much; see docs/operations.md).
         """
-        return next(islice(self._estimates(), run_bucket(rows), None))
+        return next(islice(self._estimates(), run_bucket(size), None))
 
-    def rows_within(self, limit_us: int) -> int:
-        """The most rows (a power of two) whose runs :meth:`estimate_us` puts at most ``limit_us``; 0 if none."""
-        rows = 0
+    def size_within(self, limit_us: int) -> int:
+        """The most input elements (a power of two) that :meth:`estimate_us` puts at most ``limit_us``; 0 if none."""
+        size = 0
         for bucket, estimate in enumerate(self._estimates()):
-            if estimate < 0 or estimate > limit_us:
+            if estimate > limit_us:
                 break
-            rows = 1 << bucket
-        return rows
+            if estimate >= 0:   # sizes below the smallest measured one are unknown
+                size = 1 << bucket
+        return size
 
     def _estimates(self) -> Iterator[int]:
         """Each bucket's estimate in turn (see :meth:`estimate_us`)."""

@@ -12,8 +12,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 
-def affine_onnx(width: int = 4) -> bytes:
-    """y = x * 2 + 1 over float32 [N, width] (N dynamic), as serialized ONNX."""
+def affine_onnx(width: int | str = 4) -> bytes:
+    """y = x * 2 + 1 over float32 [N, width] (N dynamic; a str width is a dynamic dim too), as serialized ONNX."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])
     two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])

@@ -1,9 +1,10 @@
 """inline-run-max-us: a batch expected to take at most that long runs on the event loop, anything else on a worker.
 
 The first run of a model always goes to a worker (its cost is unknown until measured); later batches run inline
-when the measured cost for their size (by power-of-two batch size, never assumed to grow faster than the rows) is
-within the limit. Requests reaching the queue in one loop turn (one ``srv.call``) are batched together. A held
-worker (see :func:`tests.scheduler.models.hold`) occupies the queue's only worker deterministically.
+when the measured cost for their size (by power-of-two count of input elements, never assumed to grow faster than
+the elements) is within the limit. Requests reaching the queue in one loop turn (one ``srv.call``) are
+batched together. A held worker (see :func:`tests.scheduler.models.hold`) occupies the queue's only worker
+deterministically.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import redis
 
-from inferd.store.model import RunStats
+from inferd.store.model import RUN_BUCKETS, RunStats
 from tests.ai.conftest import encode_command
 from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
 
@@ -68,7 +69,7 @@ def test_a_model_slower_than_the_limit_never_runs_inline(start_server):
     client = srv.client(protocol=2)
     store(client)
     execute(client, np.ones((1, 4), np.float32))
-    run_us = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(1)))
+    run_us = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(4)))   # 1 x 4 elements
     assert run_us > 0
     assert client.config_set("inline-run-max-us", str(run_us - 1))
     execute(client, np.ones((1, 4), np.float32))
@@ -187,21 +188,39 @@ def test_a_request_of_many_rows_runs_on_a_worker(start_server):
     execute(client, np.ones((1, 4), np.float32))            # measured: a 1-row run qualifies ...
     execute(client, np.ones((1, 4), np.float32))
     assert inline_runs(srv) == 1
-    per_row = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(1)))
+    per_row = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(4)))
     rows = LIMIT // max(per_row, 1) + 1                       # ... but this many rows would hold the loop too long
     x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
     np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
     assert inline_runs(srv) == 1
 
 
-def test_run_times_are_kept_by_power_of_two_batch_size():
+def test_a_request_with_longer_rows_than_any_run_goes_to_a_worker(start_server):
+    srv = start_server(inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    assert client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", affine_onnx("W")) == b"OK"
+    for _ in range(2):
+        execute(client, np.ones((1, 4), np.float32))       # measured at 1 x 4
+    assert inline_runs(srv) == 1
+    per_4 = int(srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").stats.estimate_us(4)))
+    assert client.config_set("inline-run-max-us", str(16 * max(per_4, 1)))
+    x = np.arange(8, dtype=np.float32).reshape(1, 8)      # twice the elements: estimated at twice the time
+    np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 2
+    x = np.arange(4096, dtype=np.float32).reshape(1, 4096)   # one row, like the others, but 1,024 times as long
+    np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 2
+
+
+def test_run_times_are_kept_by_power_of_two_input_size():
     stats = RunStats()
     assert stats.estimate_us(1) == -1                       # never run: unknown
-    stats.note_run(800, rows=8)
+    stats.note_run(800, size=8)
     assert stats.estimate_us(8) == stats.estimate_us(5) == 800
-    assert stats.estimate_us(4) == -1                       # nothing known for fewer rows
-    assert stats.estimate_us(16) == 1600 and stats.estimate_us(9) == 1600   # at most linear in the rows
-    stats.note_run(50, rows=0)                              # inputs without a shared batch dim count as one row
+    assert stats.estimate_us(4) == -1                       # nothing known for smaller inputs
+    assert stats.estimate_us(16) == 1600 and stats.estimate_us(9) == 1600   # at most linear in the elements
+    assert stats.estimate_us(8192) == 800 * 1024
+    stats.note_run(50, size=0)                              # no inputs count as one element
     assert stats.estimate_us(1) == 50
     assert stats.estimate_us(2) == 100 and stats.estimate_us(4) == 200     # doubled per size not measured yet
     assert stats.estimate_us(8) == 400                      # a measured 800 is capped by twice the size below
@@ -209,28 +228,28 @@ def test_run_times_are_kept_by_power_of_two_batch_size():
     assert stats.estimate_us(8) == -1
 
 
-def test_rows_within_a_limit_follow_the_estimates():
+def test_size_within_a_limit_follows_the_estimates():
     stats = RunStats()
-    assert stats.rows_within(1000) == 0                     # never run
-    stats.note_run(100, rows=1)
-    stats.note_run(150, rows=4)
-    assert [stats.estimate_us(r) for r in (1, 2, 4, 8, 16)] == [100, 200, 150, 300, 600]
-    assert stats.rows_within(99) == 0
-    assert stats.rows_within(100) == 1
-    assert stats.rows_within(200) == 4                      # 2 rows are estimated at 200, 4 rows measured at 150
-    assert stats.rows_within(599) == 8
+    assert stats.size_within(1000) == 0                     # never run
+    stats.note_run(100, size=4)
+    stats.note_run(150, size=16)
+    assert [stats.estimate_us(n) for n in (2, 4, 8, 16, 32, 64)] == [-1, 100, 200, 150, 300, 600]
+    assert stats.size_within(99) == 0
+    assert stats.size_within(100) == 4                      # smaller sizes are unknown, passed over
+    assert stats.size_within(200) == 16                     # 8 elements are estimated at 200, 16 measured at 150
+    assert stats.size_within(599) == 32
 
 
 def test_run_times_fall_at_once_and_rise_by_an_eighth():
     stats = RunStats()
-    stats.note_run(100, rows=1)
+    stats.note_run(100, size=1)
     assert stats.estimate_us(1) == 100
-    stats.note_run(20, rows=1)
+    stats.note_run(20, size=1)
     assert stats.estimate_us(1) == 20
-    stats.note_run(820, rows=1)               # one slow sample (a GIL wait after the run) moves it a little
+    stats.note_run(820, size=1)               # one slow sample (a GIL wait after the run) moves it a little
     assert stats.estimate_us(1) == 120
     for _ in range(40):                       # a model that is really slow gets there
-        stats.note_run(820, rows=1)
+        stats.note_run(820, size=1)
     assert 800 <= stats.estimate_us(1) <= 820
 
 
@@ -283,7 +302,7 @@ def test_worker_batches_use_the_light_session_only_while_recent_batches_are_smal
 class PinnedRunStats(RunStats):
     """Run-time estimates that the test sets and the runs do not change (so that no decision depends on timing)."""
 
-    def note_run(self, duration_us: int, rows: int) -> None:
+    def note_run(self, duration_us: int, size: int) -> None:
         pass
 
 
@@ -291,7 +310,8 @@ def test_many_requests_at_once_run_on_the_loop_in_batches_it_may_run(start_serve
     srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
     records = observe(srv)
     model = OrtModel(BLOB, batchsize=16)
-    model.stats = PinnedRunStats(run_us=[1_000, 2_000, 4_000] + [-1] * 9)   # 8 rows: 8,000 µs, past the limit
+    # by input elements (4 per row): 1 row 1,000 µs, 2 rows 2,000, 4 rows 4,000, 8 rows 8,000 (past the limit)
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000] + [-1] * (RUN_BUCKETS - 5))
     results: list[Any] = []
     inputs = [np.full((1, 4), i, np.float32) for i in range(10)]
 
@@ -310,7 +330,7 @@ def test_a_loop_sized_batch_below_minbatchsize_goes_to_a_worker_whole(start_serv
     srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
     records = observe(srv)
     model = OrtModel(BLOB, batchsize=16, minbatchsize=8)
-    model.stats = PinnedRunStats(run_us=[1_000, 2_000, 4_000] + [-1] * 9)
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000] + [-1] * (RUN_BUCKETS - 5))
     results: list[Any] = []
 
     def submit_all() -> None:
@@ -321,3 +341,4 @@ def test_a_loop_sized_batch_below_minbatchsize_goes_to_a_worker_whole(start_serv
     wait_until(lambda: len(results) == 10)
     assert [(r.requests, r.rows) for r in records if r.model is model] == [(10, 10)]
     assert inline_runs(srv) == 0
+
