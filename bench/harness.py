@@ -25,8 +25,8 @@ class Settings:
     protocol_requests: int = 200_000
     protocol_requests_pipelined: int = 1_000_000
     protocol_clients: int = 50
-    batching_clients: tuple[int, ...] = (1, 16, 64)
-    batching_batchsize: int = 64
+    batching_clients: tuple[int, ...] = (1, 16, 64, 256)   # 256: enough rows pending to form the raw best batch
+    batching_batchsize: int = 256   # the raw sweep's largest batch; fewer clients than this bound the batch anyway
     # (name, dense layers, width): the example size, whose single-row call is short enough to expose
     # per-request overhead, and a compute-bound one, where per-row compute dominates the protocol's cost.
     batching_models: tuple[tuple[str, int, int], ...] = (("dense-4x512", 4, 512), ("dense-8x1024", 8, 1024))
