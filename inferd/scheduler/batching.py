@@ -35,10 +35,10 @@ class RunRequest:
     before it runs. The outcome (outputs, :data:`~inferd.scheduler.TIMEDOUT` or an error) goes to ``deliver(result,
     error)`` on the loop thread when there is one (the caller then settles ``future`` itself, possibly after other
     runs of the same reply), else becomes ``future``'s result or exception. ``enqueued`` and ``deadline`` are
-    monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its
-    inputs; 0 when they disagree or are 0-d, which makes the request run alone); ``size`` the elements of all its
-    inputs (what its run time is estimated by). ``on_done`` (optional) is called on
-    the loop thread with the request's :class:`RunOutcome` once it has run, failed or timed out.
+    monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its inputs; 0 when they disagree or
+    are 0-d, which makes the request run alone); ``size`` the elements of all its inputs (what its run time is
+    estimated by). ``on_done`` (optional) is called on the loop thread with the request's :class:`RunOutcome` once it
+    has run, failed or timed out.
     """
 
     future: Any
