@@ -27,7 +27,12 @@ class CommandError(Exception):
 
 
 class ProtocolError(Exception):
-    """Malformed client input; the connection gets ``-ERR Protocol error: ...`` and is closed."""
+    """Malformed client input; the connection gets ``-ERR Protocol error: ...`` and is closed.
+
+    ``completed``: the requests that arrived whole before the malformed one; they run first, as in Redis.
+    """
+
+    completed: list[list[bytes]] = []
 
 
 # ---- generic (Redis server.c / networking.c) -------------------------------------------------------------

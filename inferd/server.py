@@ -14,7 +14,7 @@ from inferd.commands import build_table
 from inferd.commands.context import ServerState
 from inferd.commands.dispatch import Dispatcher
 from inferd.info_ai import available_backends
-from inferd.resp.connection import Connection
+from inferd.resp.connection import Connection, WriteBatch
 from inferd.store.keyspace import Keyspace
 
 log = logging.getLogger("inferd")
@@ -73,12 +73,15 @@ class Server:
         self.state.shutdown_requested = self.request_shutdown
         state = self.state
         hosts = self.config.bind.split() or ["127.0.0.1"]
-        listener = await loop.create_server(lambda: Connection(state), hosts, self.config.port, reuse_address=True,
-                                            backlog=511)
+        writes = WriteBatch(loop)   # the replies of one poll's reads, across every connection
+
+        def connection() -> Connection:
+            return Connection(state, writes)
+        listener = await loop.create_server(connection, hosts, self.config.port, reuse_address=True, backlog=511)
         self.listeners.append(listener)
         state.bound_port = listener.sockets[0].getsockname()[1]
         if self.config.unixsocket:
-            self.listeners.append(await loop.create_unix_server(lambda: Connection(state), self.config.unixsocket))
+            self.listeners.append(await loop.create_unix_server(connection, self.config.unixsocket))
         for sub in self.subsystems:
             await sub.start(self)
         self._cron = loop.create_task(self._run_cron())

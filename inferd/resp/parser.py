@@ -112,13 +112,20 @@ class RequestParser:
         self._elements_left = -1         # elements whose header is still to be read (-1: multibulk header too)
 
     def feed(self, data: bytes) -> list[list[bytes]]:
-        """Parse ``data``; return every request it completes, in order. Raises ProtocolError on bad input."""
+        """Parse ``data``; return every request it completes, in order.
+
+        Raises ProtocolError on bad input, carrying the requests completed before it (``completed``).
+        """
         requests: list[list[bytes]] = []
-        while data:
-            if self._at_start and (self._inline or data[0] != 42):
-                data = self._feed_inline(data, requests)
-            else:
-                data = self._feed_multibulk(data, requests)
+        try:
+            while data:
+                if self._at_start and (self._inline or data[0] != 42):
+                    data = self._feed_inline(data, requests)
+                else:
+                    data = self._feed_multibulk(data, requests)
+        except ProtocolError as exc:
+            exc.completed = requests
+            raise
         return requests
 
     def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:

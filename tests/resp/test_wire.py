@@ -51,6 +51,9 @@ CLOSING = {
     "huge-bulk": b"*1\r\n$999999999999\r\n",
     "huge-multibulk": b"*999999999999\r\n",
     "expected-dollar": b"*1\r\n:5\r\n",
+    # the requests before the malformed one run and are answered first
+    "commands-then-bad-bulk-len": mb(b"SET", b"pe", b"1") + mb(b"PING") + b"*1\r\n$abc\r\n",
+    "commands-then-unbalanced-quotes": mb(b"PING") + b"ECHO x\r\n" + b'SET "abc\r\n',
 }
 
 
