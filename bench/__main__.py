@@ -24,7 +24,7 @@ from bench.harness import Context, Settings
 from bench.procs import ROOT, ProcessGroup, short_error
 
 SUITES = {"scoring": scoring.run, "protocol": protocol.run, "batching": batching.run}
-OWNER = {"profile": "scoring"}  # records a suite writes under another name
+OWNER = {"profile": "scoring"}  # records a suite writes under another name (unless they name their "owner")
 
 
 def _positive(text: str) -> int:
@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="extra options for every inferd started, e.g. '--intra-op-parallelism 1' "
                              "(default: none; the published figures use inferd's defaults)")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
-                        help="sample inferd with py-spy on one extra scoring run (default: on, off with --quick)")
+                        help="sample inferd with py-spy and perf on one extra run per suite, after the last round: "
+                             "scoring at 16 clients, -P 16 GET, the saturating load (default: on, off with --quick)")
     return parser.parse_args(argv)
 
 
@@ -74,7 +75,7 @@ def kept_records(out: Path, rerun: set[str]) -> list[dict[str, Any]]:
     kept = []
     for path in sorted((out / "raw").glob("*.json")):
         data = json.loads(path.read_text())
-        owner = OWNER.get(data.get("suite"), data.get("suite"))
+        owner = data.get("owner") or OWNER.get(data.get("suite"), data.get("suite"))
         if owner in rerun or owner not in SUITES:
             path.unlink()
         else:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import loadgen, models
+from bench import loadgen, models, profile
 from bench.harness import Context, with_cpu
 from bench.procs import ROOT, BenchError, ServerProcess, short_error
 
@@ -119,13 +119,32 @@ def batching_gain(ctx: Context) -> None:
     ctx.record(SUITE, "batching-gain", {"system": "batching_gain", **data})
 
 
+def _profile(ctx: Context, inferd: ServerProcess, tag: str) -> None:
+    """The saturating load (the most clients, BATCHSIZE n) on ``tag``, sampled."""
+    s = ctx.settings
+    clients = max(s.batching_clients)
+    command = ["AI.MODELEXECUTE", tag, "INPUTS", "1", f"{tag}:x:__user__", "OUTPUTS", "1", f"{tag}:y:__user__"]
+
+    def load() -> dict[str, Any]:
+        return loadgen.run(inferd.port, clients, s.duration_s, 1.0, command, keyspace=INPUT_KEYS, seed=clients)
+
+    profile.profile_run(ctx, inferd, f"batching-{tag}-inferd-c{clients}",
+                        {"owner": SUITE, "title": f"saturating load, {tag}, {clients} clients, BATCHSIZE "
+                         f"{s.batching_batchsize}", "unit": "row", "clients": clients, "model": tag}, load)
+
+
 def run(ctx: Context) -> None:
-    """Per model: the raw sweep first (inferd idle), then inferd's sweeps, with a PING run before the 1-client ones."""
+    """Per model: the raw sweep first (inferd idle), then inferd's sweeps, with a PING run before the 1-client ones.
+
+    With profiling on, the last round ends with a sampled saturating run on the last (compute-bound) model.
+    """
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     for tag, layers, width in ctx.settings.batching_models:
         model = models.dense_model(layers, width)
         raw_sweep(ctx, tag, model)
         _inferd_sweep(ctx, inferd, tag, width, model)
+    if ctx.settings.profile and ctx.round == ctx.settings.rounds - 1 and ctx.settings.batching_models:
+        _profile(ctx, inferd, ctx.settings.batching_models[-1][0])
     ctx.procs.stop_all()
     if (ROOT / "bench" / "batching_gain.py").exists():
         batching_gain(ctx)

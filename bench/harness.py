@@ -32,7 +32,7 @@ class Settings:
     batching_models: tuple[tuple[str, int, int], ...] = (("dense-4x512", 4, 512), ("dense-8x1024", 8, 1024))
     raw_batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     raw_seconds: float = 1.5
-    profile: bool = True  # one extra, unmeasured scoring run of inferd under py-spy and per-thread CPU accounting
+    profile: bool = True  # per suite, one extra, unmeasured run of inferd under py-spy, perf and per-thread CPU
     profile_clients: int = 16
     inferd_args: tuple[str, ...] = ()  # extra command-line options for every inferd started (default: none)
 

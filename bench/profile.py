@@ -11,11 +11,12 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.procs import CLOCK_TICKS, ROOT, ServerProcess
+from bench.procs import CLOCK_TICKS, ROOT, BenchError, ServerProcess, short_error
 
 TOP = 20
 INCLUSIVE_PARTS = ("inferd/", "prometheus_client/", "numpy/")
@@ -142,10 +143,19 @@ def _perf_finish(proc: subprocess.Popen[str] | None, target: Path, error: str) -
     return {"perf_by_dso": by_dso, "perf_by_symbol": by_symbol, "perf_error": "" if by_dso else "no samples"}
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(idle, total) clock ticks of every CPU since boot, from /proc/stat (idle counts iowait too)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
 def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path, name: str) -> dict[str, Any]:
-    """Run ``run_load()`` while sampling; return per-thread CPU per request, the stack and the native summaries."""
+    """Run ``run_load()`` while sampling; return per-thread CPU per request and share of the run's wall time, the
+    machine's idle share over the run, and the stack and native summaries."""
     pid = server.proc.pid
     before = thread_ticks(pid)
+    idle_before, total_before = machine_ticks()
+    started = time.monotonic()
     result: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: result.update(run_load()))
     worker.start()
@@ -154,6 +164,8 @@ def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path
     native = _perf_finish(perf, perf_target, perf_error)
     worker.join()
     after = thread_ticks(pid)
+    wall = time.monotonic() - started
+    idle_after, total_after = machine_ticks()
     requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
     summary = summarize_stacks(stacks, pid)
     threads = []
@@ -165,6 +177,24 @@ def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path
         kind = "event loop" if tid == pid else ("python worker" if tid in summary["python_threads"]
                                                  else "native (not seen by py-spy)")
         threads.append({"tid": tid, "kind": kind, "cpu_s": round(user + kernel, 3),
+                        "busy": round((user + kernel) / wall, 3) if wall > 0 else None,
                         "cpu_us_per_op": _per_op(user + kernel, requests), "user_us_per_op": _per_op(user, requests),
                         "kernel_us_per_op": _per_op(kernel, requests)})
-    return {"load": result, "threads": threads, "py_spy_error": spy_error, **summary, **native}
+    machine_idle = (idle_after - idle_before) / max(total_after - total_before, 1)
+    return {"load": result, "threads": threads, "wall_s": round(wall, 2), "machine_idle": round(machine_idle, 3),
+            "py_spy_error": spy_error, **summary, **native}
+
+
+def profile_run(ctx: Any, server: ServerProcess, name: str, info: dict[str, Any], run_load: Any) -> None:
+    """Profile one extra load run of ``server`` (not a measurement: sampling perturbs it) and record it.
+
+    ``info`` describes it for the report: ``owner`` (the suite that reruns it), ``title``, ``unit`` (what one
+    request is: inference, request, row) and whatever else the suite wants kept.
+    """
+    folder = ctx.out / "profile"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        data = profile_load(server, run_load, ctx.settings.duration_s, folder, name)
+    except BenchError as exc:
+        data = {"error": short_error(exc)}
+    ctx.record("profile", name, {"system": "inferd", **info, **data})

@@ -10,7 +10,9 @@ import csv
 import io
 import shutil
 import subprocess
+from typing import Any
 
+from bench import profile
 from bench.harness import Context
 from bench.procs import BenchError, ServerProcess, short_error
 
@@ -18,6 +20,7 @@ SUITE = "protocol"
 TESTS = ("set", "get", "hset", "lpush")
 PIPELINES = (1, 16)
 RANDOM_KEYS = 100_000
+PROFILE_TEST = "get"   # profiled at -P 16: the test furthest below redis-server there in the published runs
 
 
 def redis_benchmark(port: int, test: str, requests: int, clients: int, pipeline: int) -> dict[str, float]:
@@ -56,6 +59,24 @@ def _measure(ctx: Context, server: ServerProcess, system: str, test: str, pipeli
                              "server_cpu_us_per_op": round(cpu / requests * 1e6, 3)})
 
 
+def _profile(ctx: Context, inferd: ServerProcess) -> None:
+    """inferd under redis-benchmark -P 16 GET (the keys are there from the measured runs), sampled."""
+    s = ctx.settings
+    # redis-benchmark sends a fixed count: enough for the sampling time at this round's measured rate
+    measured = [r.get("rps") or 0 for r in ctx.records if r.get("suite") == SUITE and r.get("round") == ctx.round
+                and r.get("name") == f"inferd-{PROFILE_TEST}-P16"]
+    requests = max(s.protocol_requests_pipelined, int(max(measured, default=0) * (s.duration_s + 1)))
+
+    def load() -> dict[str, Any]:
+        row = redis_benchmark(inferd.port, PROFILE_TEST, requests, s.protocol_clients, 16)
+        return {"requests": requests, "rps": row["rps"]}
+
+    profile.profile_run(ctx, inferd, f"protocol-inferd-{PROFILE_TEST}-P16",
+                        {"owner": SUITE, "title": f"redis-benchmark -P 16 {PROFILE_TEST.upper()}, "
+                         f"-c {s.protocol_clients}, -r {RANDOM_KEYS}", "unit": "request",
+                         "clients": s.protocol_clients}, load)
+
+
 def run(ctx: Context) -> None:
     """Both servers up, every (test, pipeline) measured on each, alternating."""
     redis_server = ctx.procs.start_redis()
@@ -64,4 +85,6 @@ def run(ctx: Context) -> None:
         for test in TESTS:
             _measure(ctx, redis_server, "redis-server", test, pipeline)
             _measure(ctx, inferd, "inferd", test, pipeline)
+    if ctx.settings.profile and ctx.round == ctx.settings.rounds - 1:   # once, after the last round's measurements
+        _profile(ctx, inferd)
     ctx.procs.stop_all()

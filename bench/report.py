@@ -170,20 +170,31 @@ def _errors(r: dict[str, Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+PROFILE_ORDER = ("scoring", "protocol", "batching")
+
+
 def profile_tables(records: list[dict[str, Any]]) -> list[str]:
-    """Markdown for the profile of inferd's scoring path (per-thread CPU and the hottest Python functions)."""
+    """Markdown for each profiled run: per-thread CPU, the hottest Python functions, perf's libraries and symbols."""
     lines: list[str] = []
-    for r in summary.by_suite(records, "profile"):
+    profiles = summary.by_suite(records, "profile")
+    profiles.sort(key=lambda r: PROFILE_ORDER.index(r["owner"]) if r.get("owner") in PROFILE_ORDER else 0)
+    for r in profiles:
         load = r.get("load", {})
-        lines += [f"## Where inferd's time goes (scoring, {r.get('clients')} clients, profiled run)", "",
-                  f"An extra run, not one of the measured ones: {_num(load.get('rps'))} inferences/s while sampled "
-                  "by py-spy at 100 Hz (each sample pauses the process briefly). "
+        unit = r.get("unit", "inference")
+        title = r.get("title") or f"transaction scoring, {r.get('clients')} clients"
+        idle = r.get("machine_idle")
+        lines += [f"## Where inferd's time goes ({title}, profiled run)", "",
+                  f"An extra run, not one of the measured ones: {_num(load.get('rps'))} {unit}s/s while sampled "
+                  "by py-spy at 100 Hz (each sample pauses the process briefly) and perf. "
+                  + (f"The machine was {idle:.0%} idle over the run (both CPUs, /proc/stat). " if idle is not None
+                     else "") +
                   f"Raw stacks: `profile/{r['name']}.stacks.txt`. "
                   f"{r.get('error') or r.get('py_spy_error') or ''}", "",
-                  "| thread | CPU s | CPU µs per inference | of which user | of which kernel |",
-                  "|---|---:|---:|---:|---:|"]
+                  f"| thread | CPU s | busy (of one CPU) | CPU µs per {unit} | of which user | of which kernel |",
+                  "|---|---:|---:|---:|---:|---:|"]
         for t in r.get("threads", []):
-            lines.append(f"| {t['kind']} ({t['tid']}) | {t['cpu_s']:.2f} | {_num(t['cpu_us_per_op'], 1)} | "
+            busy = f"{t['busy']:.0%}" if t.get("busy") is not None else "-"
+            lines.append(f"| {t['kind']} ({t['tid']}) | {t['cpu_s']:.2f} | {busy} | {_num(t['cpu_us_per_op'], 1)} | "
                          f"{_num(t.get('user_us_per_op'), 1)} | {_num(t.get('kernel_us_per_op'), 1)} |")
         lines += ["", f"Event-loop thread, hottest functions by own time ({r.get('loop_samples', 0)} samples "
                   "while not idle):", "", "| function | share |", "|---|---:|"]

@@ -194,17 +194,13 @@ def run(ctx: Context) -> None:
 
 
 def _profile(ctx: Context, inferd: ServerProcess) -> None:
-    """One more inferd run at the target client count, sampled (not a measurement: sampling perturbs it)."""
+    """One more inferd run at the target client count, sampled."""
     s = ctx.settings
     clients = s.profile_clients
-    folder = ctx.out / "profile"
-    folder.mkdir(parents=True, exist_ok=True)
 
     def load() -> dict[str, Any]:
         return loadgen.run(inferd.port, clients, s.duration_s, 1.0, system_command("inferd"), keyspace=s.users)
 
-    try:
-        data = profile.profile_load(inferd, load, s.duration_s, folder, f"scoring-inferd-c{clients}")
-    except BenchError as exc:
-        data = {"error": short_error(exc)}
-    ctx.record("profile", f"scoring-inferd-c{clients}", {"system": "inferd", "clients": clients, **data})
+    profile.profile_run(ctx, inferd, f"scoring-inferd-c{clients}",
+                        {"owner": SUITE, "title": f"transaction scoring, {clients} clients", "unit": "inference",
+                         "clients": clients}, load)

@@ -57,3 +57,11 @@ def test_parse_perf_report_keeps_share_library_and_symbol() -> None:
                     {"where": "[kernel.kallsyms] [k] _raw_spin_unlock_irqrestore", "share": 0.132}]
     many = "\n".join(f"{50 - i:.2f}%  lib{i}.so" for i in range(PERF_TOP + 5))
     assert [row["where"] for row in parse_perf_report(many)] == [f"lib{i}.so" for i in range(PERF_TOP)]
+
+
+def test_machine_ticks_count_idle_within_total() -> None:
+    from bench.profile import machine_ticks
+    idle, total = machine_ticks()
+    assert 0 <= idle <= total
+    later_idle, later_total = machine_ticks()
+    assert later_idle >= idle and later_total >= total

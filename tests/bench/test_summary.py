@@ -143,3 +143,43 @@ def test_rounds_default_to_three_one_when_quick_and_follow_the_option() -> None:
     assert main.settings_from(main.parse_args(["--quick", "--rounds", "2"])).rounds == 2
     with pytest.raises(SystemExit):
         main.parse_args(["--rounds", "0"])
+
+
+def _profile(name: str, owner: str | None, title: str | None, unit: str | None) -> dict[str, Any]:
+    record: dict[str, Any] = {"suite": "profile", "name": name, "round": 0, "system": "inferd", "clients": 16,
+                              "load": {"rps": 1000.0}, "machine_idle": 0.25, "threads": [
+                                  {"tid": 7, "kind": "event loop", "cpu_s": 1.5, "busy": 0.5, "cpu_us_per_op": 60.0,
+                                   "user_us_per_op": 50.0, "kernel_us_per_op": 10.0}]}
+    for key, value in (("owner", owner), ("title", title), ("unit", unit)):
+        if value is not None:
+            record[key] = value
+    return record
+
+
+def test_each_profiled_run_gets_its_section_in_suite_order() -> None:
+    records = [_profile("batching-x", "batching", "saturating load, x", "row"),
+               _profile("protocol-get", "protocol", "redis-benchmark -P 16 GET", "request"),
+               _profile("scoring-inferd-c16", None, None, None)]    # a record written before owners existed
+    text = "\n".join(report.profile_tables(records))
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## Where inferd's time goes (transaction scoring, 16 clients, profiled run)",
+                        "## Where inferd's time goes (redis-benchmark -P 16 GET, profiled run)",
+                        "## Where inferd's time goes (saturating load, x, profiled run)"]
+    assert "1,000 rows/s while sampled" in text and "CPU µs per row" in text and "CPU µs per request" in text
+    assert "The machine was 25% idle over the run" in text
+    assert "| event loop (7) | 1.50 | 50% | 60.0 | 50.0 | 10.0 |" in text
+
+
+def test_rerunning_one_suite_replaces_only_its_own_profile(tmp_path: Any) -> None:
+    import json
+
+    from bench import __main__ as main
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for record in (_profile("protocol-get", "protocol", "p", "request"), _profile("scoring-inferd-c16", None, None,
+                                                                                  None),
+                   {"suite": "protocol", "name": "inferd-get-P16", "round": 0}):
+        (raw / f"{record['suite']}-{record['name']}.json").write_text(json.dumps(record))
+    kept = main.kept_records(tmp_path, {"protocol"})
+    assert [r["name"] for r in kept] == ["scoring-inferd-c16"]
+    assert sorted(p.name for p in raw.glob("*.json")) == ["profile-scoring-inferd-c16.json"]
