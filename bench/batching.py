@@ -24,6 +24,9 @@ from bench.procs import ROOT, BenchError, ServerProcess, short_error
 
 SUITE = "batching"
 INPUT_KEYS = 1000
+# Memory touched between two raw 1-row calls for the cache-cold reference: a server's thread does about this much
+# other work (the kernel's network path, the interpreter) between two requests' runs.
+COLD_BYTES = 1 << 20
 
 
 def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
@@ -48,6 +51,28 @@ def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
             "rows_per_s": round(batch * len(times) / float(lat.sum()) * 1e6, 1),
             "latency_us": {"mean": round(float(lat.mean()), 2), "p50": round(float(np.percentile(lat, 50)), 2),
                            "p99": round(float(np.percentile(lat, 99)), 2)}})
+    raw_cold(ctx, tag, session, rng.standard_normal((1, width)).astype(np.float32))
+
+
+def raw_cold(ctx: Context, tag: str, session: Any, x: np.ndarray) -> None:
+    """The raw 1-row call with COLD_BYTES of other memory read between calls (a reference, not a target).
+
+    Back-to-back calls keep the weights in the caller's caches; a server's loop does other work between two
+    requests, so a memory-bound model's 1-row run there is slower than the back-to-back figure.
+    """
+    other = np.ones(COLD_BYTES // 4, np.float32)
+    times: list[float] = []
+    deadline = time.perf_counter() + ctx.settings.raw_seconds
+    while time.perf_counter() < deadline:
+        other.sum()
+        t0 = time.perf_counter()
+        session.run(None, {"x": x})
+        times.append(time.perf_counter() - t0)
+    lat = np.array(times) * 1e6
+    ctx.record(SUITE, f"{tag}-raw-cold-b1", {
+        "system": "raw-cold", "model": tag, "batch": 1, "calls": len(times), "cold_bytes": COLD_BYTES,
+        "latency_us": {"mean": round(float(lat.mean()), 2), "p50": round(float(np.percentile(lat, 50)), 2),
+                       "p99": round(float(np.percentile(lat, 99)), 2)}})
 
 
 def load_inferd(port: int, tag: str, model: bytes, width: int, batchsize: int) -> None:
@@ -73,6 +98,9 @@ def load_inferd(port: int, tag: str, model: bytes, width: int, batchsize: int) -
 def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command: list[str],
           meta: dict[str, Any]) -> None:
     s = ctx.settings
+    model_key = command[1] if command[0] == "AI.MODELEXECUTE" else None
+    if model_key:
+        _model_info(inferd.port, model_key, reset=True)
     before = inferd.cpu_seconds()
     try:
         result = loadgen.run(inferd.port, clients, s.duration_s, s.warmup_s, command, keyspace=INPUT_KEYS,
@@ -81,9 +109,29 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
         ctx.record(SUITE, name, {**meta, "clients": clients, "error": short_error(exc)})
         return
     result = with_cpu(result, inferd.cpu_seconds() - before)
+    if model_key:   # the backend calls as inferd timed them (AI.INFO): what the run itself took in the server
+        info = _model_info(inferd.port, model_key)
+        calls = int(info.get("calls", 0))
+        result["server_run_us_per_request"] = round(int(info.get("duration", 0)) / calls, 1) if calls else None
     if result["requests"] == 0:
         result["error"] = short_error(result.get("first_error") or "no request completed")
     ctx.record(SUITE, name, {**meta, **result})
+
+
+def _model_info(port: int, key: str, reset: bool = False) -> dict[str, Any]:
+    """AI.INFO of one model as a dict of text keys (RESETSTAT first when ``reset``); empty if it fails."""
+    import redis
+    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=30, decode_responses=True)
+    try:
+        if reset:
+            client.execute_command("AI.INFO", key, "RESETSTAT")
+            return {}
+        reply = client.execute_command("AI.INFO", key)
+        return dict(zip(reply[::2], reply[1::2], strict=True))
+    except Exception:  # the figure is context for the report; a failure here must not fail the load run
+        return {}
+    finally:
+        client.close()
 
 
 def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, model: bytes) -> None:

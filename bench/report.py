@@ -138,7 +138,12 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
               f"{_num(b['inferd_best_rows_per_s'])} rows/s ({b['inferd_best_clients']} clients) -> "
               f"**{_ratio(b['saturation_ratio'])}**. Single client: MODELEXECUTE p50 "
               f"{_num(b['modelexecute_p50_us'], 1)} µs vs PING p50 {_num(b['ping_p50_us'], 1)} µs + raw 1-row call "
-              f"p50 {_num(b['raw_single_p50_us'], 1)} µs -> **{_ratio(b['single_client_ratio'])}**.", ""]
+              f"p50 {_num(b['raw_single_p50_us'], 1)} µs -> **{_ratio(b['single_client_ratio'])}**."
+              + (f" Inside inferd that client's 1-row runs took {_num(b['server_run_us'], 1)} µs on average "
+                 "(AI.INFO); the raw 1-row call with "
+                 f"{_num(b['raw_cold_kib'])} KiB of other memory read between calls (as a server's loop does other "
+                 f"work between two requests): p50 {_num(b['raw_cold_p50_us'], 1)} µs."
+                 if b.get("server_run_us") is not None and b.get("raw_cold_p50_us") is not None else ""), ""]
     return lines
 
 

@@ -135,6 +135,7 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
     single = next((r for r in inferd if r.get("clients") == 1), None)
     ping = next((r for r in runs if r.get("system") == "ping" and r.get("model") == model and _ok(r)), None)
     raw_one = next((r for r in raw if r["batch"] == 1), None)
+    cold = next((r for r in runs if r.get("system") == "raw-cold" and r.get("model") == model), None)
     base = (ping["latency_us"]["p50"] + raw_one["latency_us"]["p50"]) if ping and raw_one else None
     return {
         "model": model,
@@ -147,6 +148,9 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
         "ping_p50_us": ping["latency_us"]["p50"] if ping else None,
         "raw_single_p50_us": raw_one["latency_us"]["p50"] if raw_one else None,
         "single_client_ratio": _div(single["latency_us"]["p50"] if single else None, base),
+        "server_run_us": single.get("server_run_us_per_request") if single else None,
+        "raw_cold_p50_us": cold["latency_us"]["p50"] if cold else None,
+        "raw_cold_kib": cold["cold_bytes"] // 1024 if cold else None,
     }
 
 

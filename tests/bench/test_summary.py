@@ -84,6 +84,24 @@ def test_batching_ratios() -> None:
     met = _met([*raw, ping, one, many])
     assert met["batching (m): saturating throughput >= 0.8x raw best batch"] is True
     assert met["batching (m): single-client MODELEXECUTE <= 1.3x (PING + raw call)"] is True
+    assert b["server_run_us"] is None and b["raw_cold_p50_us"] is None   # older records: no in-server run figure
+
+
+def test_single_client_line_shows_the_in_server_run_and_the_cache_cold_raw_call() -> None:
+    raw = {"suite": "batching", "name": "m-raw-b1", "system": "raw", "model": "m", "batch": 1, "rows_per_s": 1e4,
+           "latency_us": {"p50": 60.0, "p99": 70.0}}
+    cold = {"suite": "batching", "name": "m-raw-cold-b1", "system": "raw-cold", "model": "m", "batch": 1,
+            "cold_bytes": 1 << 20, "latency_us": {"p50": 85.0, "p99": 95.0}}
+    ping = {**_load("ping", 1, 10_000, 60, suite="batching", model="m"), "name": "m-ping-c1"}
+    one = {**_load("inferd", 1, 5000, 300, suite="batching", model="m", batchsize=8), "name": "m-inferd-c1",
+           "server_run_us_per_request": 97.5}
+    records = [raw, cold, ping, one]
+    b = summary.batching_summary(records, "m")
+    assert (b["server_run_us"], b["raw_cold_p50_us"], b["raw_cold_kib"]) == (97.5, 85.0, 1024)
+    text = "\n".join(report.batching_tables(records))
+    assert "that client's 1-row runs took 97.5 µs on average" in text
+    assert "1,024 KiB of other memory read between calls" in text and "p50 85.0 µs" in text
+    assert "| 1 | 10,000 |" in text and "raw-cold" not in text   # the reference is not a row of the raw sweep
 
 
 def test_rounds_fold_into_medians_with_their_spread() -> None:
