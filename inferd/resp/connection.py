@@ -23,6 +23,7 @@ log = logging.getLogger("inferd.resp")
 _Future = asyncio.Future
 _OK = b"+OK\r\n"
 MAX_BACKLOG = 4096   # requests held behind a waiting command before reading pauses
+HOLD_MAX = 64 * 1024  # bytes of replies a connection holds for the write batch; past it they are written at once
 
 
 class WriteBatch:
@@ -32,6 +33,8 @@ class WriteBatch:
     load that costs a wake-up (a cross-CPU interrupt) per reply for both processes. Replies written back to back
     reach clients that are already awake. The flush is a ``call_soon`` made from a read callback, so it runs right
     after the loop's I/O callbacks, before it polls again: nothing waits longer than the rest of that poll's reads.
+    A connection holds at most ``HOLD_MAX`` bytes (large replies gain nothing from waiting, and the output buffer
+    limit must see them at once).
     """
 
     __slots__ = ("loop", "held")
@@ -60,6 +63,7 @@ class Connection(asyncio.Protocol):
         self.server = server
         self.writes = writes
         self.held: list[bytes] | None = None   # replies waiting for the write batch's flush, in order
+        self.held_bytes = 0
         self.malformed: str | None = None       # a protocol error to reply once the requests before it have run
         self.dispatch = server.dispatcher.call  # type: ignore[union-attr]
         self.transport: Any = None
@@ -226,8 +230,12 @@ class Connection(asyncio.Protocol):
         self.server.stats.net_output_bytes += len(data)
         if self.held is not None:   # earlier replies are still held: this one goes after them
             self.held.append(data)
-        elif hold:
+            self.held_bytes += len(data)
+            if self.held_bytes > HOLD_MAX:
+                self.flush()
+        elif hold and len(data) <= HOLD_MAX:
             self.held = [data]
+            self.held_bytes = len(data)
             self.writes.hold(self)  # type: ignore[union-attr]
         else:
             self.transport.write(data)

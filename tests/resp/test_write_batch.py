@@ -74,3 +74,24 @@ def test_a_protocol_error_comes_after_the_replies_of_the_requests_before_it(serv
     assert closed
     with server.client() as check:
         assert check.get("pe2") == b"1"
+
+
+def test_replies_past_the_hold_limit_are_written_at_once(server):
+    """A read whose replies pass HOLD_MAX bytes is not held (the output buffer limit must see large replies)."""
+    from inferd.resp.connection import HOLD_MAX
+    value = b"v" * 1000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(mb(b"CLIENT", b"SETNAME", b"big-reads") + mb(b"SET", b"hold-big", value))
+        assert _read_exactly(sock, 10) == b"+OK\r\n+OK\r\n"
+        gets = HOLD_MAX // len(value) + 2
+
+        def reads() -> Any:
+            conn = next(c for c in _connections(server) if c.client.name == b"big-reads")
+            conn.data_received(mb(b"GET", b"hold-big") * 3)             # small: held
+            small = conn.held is not None
+            conn.data_received(mb(b"GET", b"hold-big") * gets)          # past the limit: everything written
+            return small, conn.held
+        small, held_after = server.call(reads)
+        assert small and held_after is None
+        reply = b"$1000\r\n" + value + b"\r\n"
+        assert _read_exactly(sock, len(reply) * (3 + gets)) == reply * (3 + gets)
