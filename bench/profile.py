@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.harness import Context
 from bench.procs import CLOCK_TICKS, ROOT, BenchError, ServerProcess, short_error
 
 TOP = 20
@@ -185,7 +186,7 @@ def profile_load(server: ServerProcess, run_load: Any, seconds: float, out: Path
             "py_spy_error": spy_error, **summary, **native}
 
 
-def profile_run(ctx: Any, server: ServerProcess, name: str, info: dict[str, Any], run_load: Any) -> None:
+def profile_run(ctx: Context, server: ServerProcess, name: str, info: dict[str, Any], run_load: Any) -> None:
     """Profile one extra load run of ``server`` (not a measurement: sampling perturbs it) and record it.
 
     ``info`` describes it for the report: ``owner`` (the suite that reruns it), ``title``, ``unit`` (what one
