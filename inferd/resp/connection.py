@@ -59,7 +59,7 @@ class WriteBatch:
 class Connection(asyncio.Protocol):
     """One client connection: parse, dispatch, encode, write."""
 
-    def __init__(self, server: ServerState, writes: WriteBatch | None = None) -> None:
+    def __init__(self, server: ServerState, writes: WriteBatch) -> None:
         self.server = server
         self.writes = writes
         self.held: list[bytes] | None = None   # replies waiting for the write batch's flush, in order
@@ -77,8 +77,6 @@ class Connection(asyncio.Protocol):
     # ---- asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # noqa: D102
         self.transport = transport
-        if self.writes is None:
-            self.writes = WriteBatch(asyncio.get_running_loop())
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         server = self.server
@@ -236,7 +234,7 @@ class Connection(asyncio.Protocol):
         elif hold and len(data) <= HOLD_MAX:
             self.held = [data]
             self.held_bytes = len(data)
-            self.writes.hold(self)  # type: ignore[union-attr]
+            self.writes.hold(self)
         else:
             self.transport.write(data)
 
