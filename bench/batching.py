@@ -39,19 +39,29 @@ def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
         x = rng.standard_normal((batch, width)).astype(np.float32)
         for _ in range(3):
             session.run(None, {"x": x})
-        times: list[float] = []
-        deadline = time.perf_counter() + ctx.settings.raw_seconds
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            session.run(None, {"x": x})
-            times.append(time.perf_counter() - t0)
-        lat = np.array(times) * 1e6
+        lat = _timed_calls(session, x, ctx.settings.raw_seconds)
         ctx.record(SUITE, f"{tag}-raw-b{batch}", {
-            "system": "raw", "model": tag, "batch": batch, "calls": len(times),
-            "rows_per_s": round(batch * len(times) / float(lat.sum()) * 1e6, 1),
-            "latency_us": {"mean": round(float(lat.mean()), 2), "p50": round(float(np.percentile(lat, 50)), 2),
-                           "p99": round(float(np.percentile(lat, 99)), 2)}})
+            "system": "raw", "model": tag, "batch": batch, "calls": len(lat),
+            "rows_per_s": round(batch * len(lat) / float(lat.sum()) * 1e6, 1), "latency_us": _latency(lat)})
     raw_cold(ctx, tag, session, rng.standard_normal((1, width)).astype(np.float32))
+
+
+def _timed_calls(session: Any, x: np.ndarray, seconds: float, between: Any = None) -> np.ndarray:
+    """µs of each ``session.run`` on ``x`` for ``seconds``; ``between()`` (untimed) before each call if given."""
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if between is not None:
+            between()
+        t0 = time.perf_counter()
+        session.run(None, {"x": x})
+        times.append(time.perf_counter() - t0)
+    return np.array(times) * 1e6
+
+
+def _latency(lat: np.ndarray) -> dict[str, float]:
+    return {"mean": round(float(lat.mean()), 2), "p50": round(float(np.percentile(lat, 50)), 2),
+            "p99": round(float(np.percentile(lat, 99)), 2)}
 
 
 def raw_cold(ctx: Context, tag: str, session: Any, x: np.ndarray) -> None:
@@ -61,18 +71,10 @@ def raw_cold(ctx: Context, tag: str, session: Any, x: np.ndarray) -> None:
     requests, so a memory-bound model's 1-row run there is slower than the back-to-back figure.
     """
     other = np.ones(COLD_BYTES // 4, np.float32)
-    times: list[float] = []
-    deadline = time.perf_counter() + ctx.settings.raw_seconds
-    while time.perf_counter() < deadline:
-        other.sum()
-        t0 = time.perf_counter()
-        session.run(None, {"x": x})
-        times.append(time.perf_counter() - t0)
-    lat = np.array(times) * 1e6
+    lat = _timed_calls(session, x, ctx.settings.raw_seconds, between=other.sum)
     ctx.record(SUITE, f"{tag}-raw-cold-b1", {
-        "system": "raw-cold", "model": tag, "batch": 1, "calls": len(times), "cold_bytes": COLD_BYTES,
-        "latency_us": {"mean": round(float(lat.mean()), 2), "p50": round(float(np.percentile(lat, 50)), 2),
-                       "p99": round(float(np.percentile(lat, 99)), 2)}})
+        "system": "raw-cold", "model": tag, "batch": 1, "calls": len(lat), "cold_bytes": COLD_BYTES,
+        "latency_us": _latency(lat)})
 
 
 def load_inferd(port: int, tag: str, model: bytes, width: int, batchsize: int) -> None:
