@@ -102,7 +102,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
     s = ctx.settings
     model_key = command[1] if command[0] == "AI.MODELEXECUTE" else None
     if model_key:
-        _model_info(inferd.port, model_key, reset=True)
+        _ai_info(inferd.port, model_key, "RESETSTAT")
     before = inferd.cpu_seconds()
     try:
         result = loadgen.run(inferd.port, clients, s.duration_s, s.warmup_s, command, keyspace=INPUT_KEYS,
@@ -120,20 +120,22 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
     ctx.record(SUITE, name, {**meta, **result})
 
 
-def _model_info(port: int, key: str, reset: bool = False) -> dict[str, Any]:
-    """AI.INFO of one model as a dict of text keys (RESETSTAT first when ``reset``); empty if it fails."""
+def _ai_info(port: int, key: str, *extra: str) -> Any:
+    """``AI.INFO key [extra]``'s reply, None if it fails (the figures it gives are context, not a load run's result)."""
     import redis
     client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=30, decode_responses=True)
     try:
-        if reset:
-            client.execute_command("AI.INFO", key, "RESETSTAT")
-            return {}
-        reply = client.execute_command("AI.INFO", key)
-        return dict(zip(reply[::2], reply[1::2], strict=True))
-    except Exception:  # the figure is context for the report; a failure here must not fail the load run
-        return {}
+        return client.execute_command("AI.INFO", key, *extra)
+    except Exception:
+        return None
     finally:
         client.close()
+
+
+def _model_info(port: int, key: str) -> dict[str, Any]:
+    """AI.INFO of one model as a dict of text keys; empty if it fails."""
+    reply = _ai_info(port, key)
+    return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else {}
 
 
 def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, model: bytes) -> None:

@@ -166,10 +166,7 @@ class Connection(asyncio.Protocol):
                 break
         self._write(out, hold)
         if self.waiting is None:
-            if client.closing:
-                self._close()
-            elif self.malformed is not None:
-                self.protocol_error(self.malformed)
+            self._caught_up()
 
     def _wait_for(self, future: asyncio.Future[Any], rest: Any) -> None:
         self.waiting = future
@@ -209,16 +206,20 @@ class Connection(asyncio.Protocol):
             self._write(out)
         else:
             client.advance_reply_mode()
-        if client.closing:
-            self._close()
-            return
-        if self.backlog:
+        if self.backlog and not client.closing:
             backlog, self.backlog = self.backlog, deque()
             self._run(backlog)
+        else:
+            self._caught_up()
+        if self.read_paused and not client.closing:
+            self._maybe_resume_reading()
+
+    def _caught_up(self) -> None:
+        """Nothing is left to run: close if the client asked to, or reply the protocol error that stopped reading."""
+        if self.client.closing:
+            self._close()
         elif self.malformed is not None:
             self.protocol_error(self.malformed)
-        if self.read_paused:
-            self._maybe_resume_reading()
 
     def _write(self, out: list[bytes], hold: bool = False) -> None:
         """Write ``out`` now, or with the write batch when ``hold`` (replies to a read) or when replies are held."""
