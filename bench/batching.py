@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,13 @@ from bench.procs import ROOT, BenchError, ServerProcess, short_error
 
 SUITE = "batching"
 INPUT_KEYS = 1000
-# Memory touched between two raw 1-row calls for the cache-cold reference: a server's thread does about this much
-# other work (the kernel's network path, the interpreter) between two requests' runs.
+# References for the single-client line, not targets: the raw 1-row call with something between two calls, as a
+# server's loop has between two requests of one client. "cold": other work (this much memory read: the kernel's
+# network path, the interpreter); "idle": the thread asleep (the loop waits in epoll for the next request); "busy":
+# the thread kept busy about as long as it sleeps there, so that only the CPU's idleness differs from "idle".
 COLD_BYTES = 1 << 20
-
+IDLE_SLEEP_S = 50e-6
+BUSY_S = 150e-6
 
 def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
     """Rows/s of the raw in-process call at each batch size; per-call latency percentiles too."""
@@ -43,7 +47,7 @@ def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
         ctx.record(SUITE, f"{tag}-raw-b{batch}", {
             "system": "raw", "model": tag, "batch": batch, "calls": len(lat),
             "rows_per_s": round(batch * len(lat) / float(lat.sum()) * 1e6, 1), "latency_us": _latency(lat)})
-    raw_cold(ctx, tag, session, rng.standard_normal((1, width)).astype(np.float32))
+    raw_references(ctx, tag, session, rng.standard_normal((1, width)).astype(np.float32))
 
 
 def _timed_calls(session: Any, x: np.ndarray, seconds: float, between: Any = None) -> np.ndarray:
@@ -64,17 +68,36 @@ def _latency(lat: np.ndarray) -> dict[str, float]:
             "p99": round(float(np.percentile(lat, 99)), 2)}
 
 
-def raw_cold(ctx: Context, tag: str, session: Any, x: np.ndarray) -> None:
-    """The raw 1-row call with COLD_BYTES of other memory read between calls (a reference, not a target).
+def raw_references(ctx: Context, tag: str, session: Any, x: np.ndarray) -> None:
+    """The raw 1-row call with other work, sleep, or a busy wait between calls (see COLD_BYTES), one record each.
 
-    Back-to-back calls keep the weights in the caller's caches; a server's loop does other work between two
-    requests, so a memory-bound model's 1-row run there is slower than the back-to-back figure.
+    Back-to-back calls keep the weights in the caller's caches and its CPU awake; a server's loop does other work
+    and then sleeps between two requests of one client, so a small model's 1-row run there is slower.
     """
     other = np.ones(COLD_BYTES // 4, np.float32)
-    lat = _timed_calls(session, x, ctx.settings.raw_seconds, between=other.sum)
-    ctx.record(SUITE, f"{tag}-raw-cold-b1", {
-        "system": "raw-cold", "model": tag, "batch": 1, "calls": len(lat), "cold_bytes": COLD_BYTES,
-        "latency_us": _latency(lat)})
+    for kind, between, meta in (("cold", other.sum, {"cold_bytes": COLD_BYTES}),
+                                ("idle", partial(time.sleep, IDLE_SLEEP_S), {}),
+                                ("busy", partial(_busy, BUSY_S), {})):
+        lat = _timed_calls(session, x, ctx.settings.raw_seconds, between=between)
+        ctx.record(SUITE, f"{tag}-raw-{kind}-b1", {
+            "system": f"raw-{kind}", "model": tag, "batch": 1, "calls": len(lat), **meta,
+            "between_us": round(_median_us(between), 1), "latency_us": _latency(lat)})
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def _median_us(fn: Any, calls: int = 200) -> float:
+    """Median µs of ``fn()``: what a "between" step takes (a sleep's includes the timer's slack)."""
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e6
 
 
 def load_inferd(port: int, tag: str, model: bytes, width: int, batchsize: int) -> None:

@@ -139,12 +139,24 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
               f"**{_ratio(b['saturation_ratio'])}**. Single client: MODELEXECUTE p50 "
               f"{_num(b['modelexecute_p50_us'], 1)} µs vs PING p50 {_num(b['ping_p50_us'], 1)} µs + raw 1-row call "
               f"p50 {_num(b['raw_single_p50_us'], 1)} µs -> **{_ratio(b['single_client_ratio'])}**."
-              + (f" Inside inferd that client's 1-row runs took {_num(b['server_run_us'], 1)} µs on average "
-                 "(AI.INFO); the raw 1-row call with "
-                 f"{_num(b['raw_cold_kib'])} KiB of other memory read between calls (as a server's loop does other "
-                 f"work between two requests): p50 {_num(b['raw_cold_p50_us'], 1)} µs."
-                 if b.get("server_run_us") is not None and b.get("raw_cold_p50_us") is not None else ""), ""]
+              + _single_client_references(b), ""]
     return lines
+
+
+def _single_client_references(b: dict[str, Any]) -> str:
+    """The in-server run time and the raw 1-row call with work, sleep or a busy wait between calls (when measured)."""
+    if b.get("server_run_us") is None:
+        return ""
+    text = f" Inside inferd that client's 1-row runs took {_num(b['server_run_us'], 1)} µs on average (AI.INFO)."
+    between = {"cold": f"{_num(b.get('raw_cold_kib'))} KiB of other memory read (other work)",
+               "idle": f"the thread asleep ({_num(b.get('raw_idle_between_us'))} µs: the loop waiting for the next "
+                       "request)",
+               "busy": f"the thread busy as long ({_num(b.get('raw_busy_between_us'))} µs: its CPU never idle)"}
+    parts = [f"{what}: {_num(b[f'raw_{kind}_p50_us'], 1)} µs" for kind, what in between.items()
+             if b.get(f"raw_{kind}_p50_us") is not None]
+    if parts:
+        text += " The raw 1-row call (p50) with, between calls, " + "; ".join(parts) + "."
+    return text
 
 
 def batching_tables(records: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ SCORING_MAX_P99_RATIO = 0.3
 PROTOCOL_MIN_RATIO = {1: 0.9, 16: 0.6}
 BATCHING_MIN_SATURATION = 0.8
 BATCHING_MAX_SINGLE = 1.3
+RAW_REFERENCES = ("cold", "idle", "busy")  # the single-client line's raw calls (bench.batching.raw_references)
 # the inferd systems of the scoring suite, each compared with the peer; the targets are read from "inferd" alone
 SCORING_SYSTEMS = ("inferd", "inferd-values", "inferd-nobatch")
 
@@ -135,7 +136,8 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
     single = next((r for r in inferd if r.get("clients") == 1), None)
     ping = next((r for r in runs if r.get("system") == "ping" and r.get("model") == model and _ok(r)), None)
     raw_one = next((r for r in raw if r["batch"] == 1), None)
-    cold = next((r for r in runs if r.get("system") == "raw-cold" and r.get("model") == model), None)
+    refs = {kind: next((r for r in runs if r.get("system") == f"raw-{kind}" and r.get("model") == model), None)
+            for kind in RAW_REFERENCES}
     base = (ping["latency_us"]["p50"] + raw_one["latency_us"]["p50"]) if ping and raw_one else None
     return {
         "model": model,
@@ -149,8 +151,9 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
         "raw_single_p50_us": raw_one["latency_us"]["p50"] if raw_one else None,
         "single_client_ratio": _div(single["latency_us"]["p50"] if single else None, base),
         "server_run_us": single.get("server_run_us_per_request") if single else None,
-        "raw_cold_p50_us": cold["latency_us"]["p50"] if cold else None,
-        "raw_cold_kib": cold["cold_bytes"] // 1024 if cold else None,
+        "raw_cold_kib": refs["cold"]["cold_bytes"] // 1024 if refs["cold"] else None,
+        **{f"raw_{kind}_p50_us": r["latency_us"]["p50"] if r else None for kind, r in refs.items()},
+        **{f"raw_{kind}_between_us": r.get("between_us") if r else None for kind, r in refs.items()},
     }
 
 

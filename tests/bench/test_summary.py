@@ -87,21 +87,30 @@ def test_batching_ratios() -> None:
     assert b["server_run_us"] is None and b["raw_cold_p50_us"] is None   # older records: no in-server run figure
 
 
-def test_single_client_line_shows_the_in_server_run_and_the_cache_cold_raw_call() -> None:
+def test_single_client_line_shows_the_in_server_run_and_the_raw_call_with_work_sleep_or_busy_wait_between() -> None:
     raw = {"suite": "batching", "name": "m-raw-b1", "system": "raw", "model": "m", "batch": 1, "rows_per_s": 1e4,
            "latency_us": {"p50": 60.0, "p99": 70.0}}
     cold = {"suite": "batching", "name": "m-raw-cold-b1", "system": "raw-cold", "model": "m", "batch": 1,
-            "cold_bytes": 1 << 20, "latency_us": {"p50": 85.0, "p99": 95.0}}
+            "cold_bytes": 1 << 20, "between_us": 40.0, "latency_us": {"p50": 85.0, "p99": 95.0}}
+    idle = {"suite": "batching", "name": "m-raw-idle-b1", "system": "raw-idle", "model": "m", "batch": 1,
+            "between_us": 149.5, "latency_us": {"p50": 99.0, "p99": 120.0}}
+    busy = {"suite": "batching", "name": "m-raw-busy-b1", "system": "raw-busy", "model": "m", "batch": 1,
+            "between_us": 150.0, "latency_us": {"p50": 57.0, "p99": 70.0}}
     ping = {**_load("ping", 1, 10_000, 60, suite="batching", model="m"), "name": "m-ping-c1"}
     one = {**_load("inferd", 1, 5000, 300, suite="batching", model="m", batchsize=8), "name": "m-inferd-c1",
            "server_run_us_per_request": 97.5}
-    records = [raw, cold, ping, one]
+    records = [raw, cold, idle, busy, ping, one]
     b = summary.batching_summary(records, "m")
     assert (b["server_run_us"], b["raw_cold_p50_us"], b["raw_cold_kib"]) == (97.5, 85.0, 1024)
+    assert (b["raw_idle_p50_us"], b["raw_idle_between_us"], b["raw_busy_p50_us"]) == (99.0, 149.5, 57.0)
     text = "\n".join(report.batching_tables(records))
     assert "that client's 1-row runs took 97.5 µs on average" in text
-    assert "1,024 KiB of other memory read between calls" in text and "p50 85.0 µs" in text
-    assert "| 1 | 10,000 |" in text and "raw-cold" not in text   # the reference is not a row of the raw sweep
+    assert "1,024 KiB of other memory read (other work): 85.0 µs" in text
+    assert "the thread asleep (150 µs: the loop waiting for the next request): 99.0 µs" in text
+    assert "the thread busy as long (150 µs: its CPU never idle): 57.0 µs" in text
+    assert "| 1 | 10,000 |" in text and "raw-cold" not in text and "raw-idle" not in text   # not sweep rows
+    older = "\n".join(report.batching_tables([raw, cold, ping, one]))   # records from before the idle reference
+    assert "85.0 µs." in older and "asleep" not in older
 
 
 def test_rounds_fold_into_medians_with_their_spread() -> None:
