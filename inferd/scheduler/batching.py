@@ -37,8 +37,10 @@ class RunRequest:
     runs of the same reply), else becomes ``future``'s result or exception. ``enqueued`` and ``deadline`` are
     monotonic seconds. ``rows`` is the request's batch size (dim 0 shared by all its inputs; 0 when they disagree or
     are 0-d, which makes the request run alone); ``size`` the elements of all its inputs (what its run time is
-    estimated by). ``on_done`` (optional) is called on the loop thread with the request's :class:`RunOutcome` once it
-    has run, failed or timed out.
+    estimated by); ``inner`` each input's dtype and dims 1..n, what a request must share with a batch's others (kept
+    once, as batch formation compares it for every pending request each time it forms a batch). ``on_done``
+    (optional) is called on the loop thread with the request's :class:`RunOutcome` once it has run, failed or timed
+    out.
     """
 
     future: Any
@@ -53,6 +55,7 @@ class RunRequest:
     deliver: Callable[[Any, CommandError | None], None] | None = None
     timer: Any = None
     discard: Any = None    # the done callback that drops the request if its future is cancelled while pending
+    inner: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if self.fn is None:
@@ -60,6 +63,7 @@ class RunRequest:
                 self.rows = request_rows(self.inputs)
             if not self.size:
                 self.size = sum(array.size for array in self.inputs)
+            self.inner = tuple((array.dtype, array.shape[1:]) for array in self.inputs)
 
 
 @dataclass(slots=True)
@@ -112,12 +116,7 @@ def batch_size(batch: Batch) -> int:
 
 def compatible(a: RunRequest, b: RunRequest) -> bool:
     """Whether ``b`` may join a batch led by ``a``: same model object, inputs alike in count, dtype and dims 1..n."""
-    if b.model is not a.model or b.fn is not None or not b.rows or len(a.inputs) != len(b.inputs):
-        return False
-    for x, y in zip(a.inputs, b.inputs, strict=True):
-        if x.dtype != y.dtype or x.shape[1:] != y.shape[1:]:
-            return False
-    return True
+    return b.model is a.model and b.fn is None and b.rows > 0 and b.inner == a.inner
 
 
 def batch_cap(model: Any, max_rows: int = 0) -> int:
