@@ -78,12 +78,19 @@ class Backend(Protocol):
 def backend_module(name: str) -> Backend:
     """The module for backend ``name`` (already upper-case), imported now if needed."""
     module_name, package = BACKENDS[name]
+    return import_framework_module(name, module_name, package)  # type: ignore[return-value]
+
+
+def import_framework_module(name: str, module_name: str, package: str) -> ModuleType:
+    """Import ``module_name`` (which needs the framework ``package``); a missing framework is a clear error.
+
+    ``name`` is the backend the error names (``TORCH`` for models and for TorchScript scripts alike).
+    """
     try:
-        module: ModuleType = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError as exc:
         detail = f"{package} is not installed" if exc.name in (package, None) or package in str(exc) else str(exc)
         raise CommandError(errors.AI_COULD_NOT_LOAD_BACKEND.format(name, detail)) from None
-    return module  # type: ignore[return-value]
 
 
 def load_session(backend: str, blob: bytes, options: LoadOptions) -> Session:

@@ -1,7 +1,8 @@
 """PyTorch backend: TorchScript archives loaded from bytes with ``torch.jit.load`` (never pickle).
 
 Inputs are ``forward``'s arguments; the output count comes from its return type (a tuple's size, else 1) and is
-unknown (None) for a ``List[Tensor]`` return.
+unknown (None) for a ``List[Tensor]`` return. The device, thread and tensor conversion helpers here are shared with
+TorchScript scripts (:mod:`inferd.backends.torchscript`).
 """
 from __future__ import annotations
 
@@ -41,15 +42,15 @@ class TorchSession:
         check_inputs(self, inputs)
         try:
             with torch.inference_mode():
-                result = self.module(*(_to_torch(a, self.device) for a in inputs))
+                result = self.module(*(to_torch(a, self.device) for a in inputs))
         except Exception as exc:
-            raise CommandError(one_line(str(exc)) or type(exc).__name__) from None
+            raise torch_error(exc) from None
         items = list(result) if isinstance(result, (tuple, list)) else [result]
         if self.outputs is not None and len(items) != len(self.outputs):
             raise CommandError(errors.AI_OUTPUT_COUNT_FROM_MODEL)
         if not all(isinstance(t, torch.Tensor) for t in items):
             raise CommandError(errors.AI_OUTPUT_COUNT_FROM_MODEL)
-        return [t.detach().cpu().numpy() for t in items]
+        return [to_numpy(t) for t in items]
 
 
 def _output_names(returns: Any) -> list[str] | None:
@@ -63,16 +64,39 @@ def _output_names(returns: Any) -> list[str] | None:
     return [""]
 
 
-def _to_torch(array: np.ndarray[Any, Any], device: torch.device) -> torch.Tensor:
+def to_torch(array: np.ndarray[Any, Any], device: torch.device, copy: bool = False) -> torch.Tensor:
+    """A stored tensor's array as a torch tensor on ``device`` (a copy when ``copy``, or when it is read-only)."""
     if array.dtype.kind == "S":
         raise CommandError(errors.AI_STRING_INPUT_UNSUPPORTED.format("TORCH"))
-    if not array.flags.writeable:
+    if copy or not array.flags.writeable:
         array = array.copy()   # torch.from_numpy warns on read-only buffers (tensors over received bytes)
     tensor = torch.from_numpy(array)
     return tensor if device.type == "cpu" else tensor.to(device)
 
 
-def _set_threads(options: LoadOptions) -> None:
+def to_numpy(tensor: torch.Tensor) -> np.ndarray[Any, Any]:
+    """An output tensor as a C-contiguous numpy array on the CPU."""
+    return tensor.detach().cpu().contiguous().numpy()
+
+
+def torch_error(exc: Exception) -> CommandError:
+    """A torch exception as an error reply: its text on one line (RedisAI passes torch's text through)."""
+    return CommandError(one_line(str(exc)) or type(exc).__name__)
+
+
+def torch_device(options: LoadOptions) -> torch.device:
+    """The torch device of ``options.device`` (``GPU:n`` -> ``cuda:n``); a GPU this machine lacks is an error.
+
+    Also applies the thread options, once per process.
+    """
+    set_threads(options)
+    gpu = options.gpu_index
+    if gpu is not None and not (torch.cuda.is_available() and gpu < torch.cuda.device_count()):
+        raise CommandError(errors.AI_DEVICE_UNAVAILABLE.format(options.device, "TORCH"))
+    return torch.device("cpu") if gpu is None else torch.device("cuda", gpu)
+
+
+def set_threads(options: LoadOptions) -> None:
     """Torch's thread pools are process-wide: apply the options once."""
     global _threads_set
     with _threads_lock:
@@ -90,11 +114,7 @@ def _set_threads(options: LoadOptions) -> None:
 
 def load(blob: bytes, options: LoadOptions) -> TorchSession:
     """Load a TorchScript archive onto the model's device."""
-    _set_threads(options)
-    gpu = options.gpu_index
-    if gpu is not None and not (torch.cuda.is_available() and gpu < torch.cuda.device_count()):
-        raise CommandError(errors.AI_DEVICE_UNAVAILABLE.format(options.device, "TORCH"))
-    device = torch.device("cpu") if gpu is None else torch.device("cuda", gpu)
+    device = torch_device(options)
     try:
         with warnings.catch_warnings():
             # torch 2.13 deprecates TorchScript in favour of torch.export; RedisAI clients send TorchScript
@@ -102,5 +122,5 @@ def load(blob: bytes, options: LoadOptions) -> TorchSession:
             module = torch.jit.load(io.BytesIO(blob), map_location=device)
         module.eval()
     except Exception as exc:
-        raise CommandError(one_line(str(exc)) or type(exc).__name__) from None
+        raise torch_error(exc) from None
     return TorchSession(module, device)

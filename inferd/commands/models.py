@@ -6,13 +6,15 @@ AI.MODELRUN.
 Loading runs off the event loop (the loop's executor); the key is written on the loop when loading succeeds, so a
 replacement is atomic and runs already queued finish on the old model. MODELEXECUTE resolves everything on the loop,
 submits to the model's device queue, and writes its outputs on the loop when the run completes.
-``execute_run`` and ``write_outputs`` may be reused by other commands; the parsers live in
+``store_built``, ``execute_run`` and ``write_outputs`` may be reused by other commands; the parsers live in
 :mod:`inferd.commands.model_args`.
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,8 @@ from inferd.store.keyspace import Database
 from inferd.store.model import Model
 from inferd.store.tensor import Tensor
 
-__all__ = ["ModelRun", "execute_run", "fetch_model", "parse_modelexecute", "parse_modelrun", "write_outputs"]
+__all__ = ["ModelRun", "execute_run", "fetch_model", "parse_modelexecute", "parse_modelrun", "store_built",
+           "write_outputs"]
 
 
 # ---- storing -----------------------------------------------------------------------------------------------
@@ -61,8 +64,6 @@ def _check_writable(db: Database, key: bytes, kind: type) -> None:
 
 def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
     """Load ``spec`` off the loop; the future resolves to OK once the key holds the new model."""
-    db = c.db
-    _check_writable(db, spec.key, Model)
     config = c.server.config
     options = LoadOptions(device=spec.device, inputs=tuple(spec.inputs), outputs=tuple(spec.outputs),
                           intra_op_parallelism=config.intra_op_parallelism,
@@ -70,28 +71,46 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
                           intra_op_spin_us=config.intra_op_spin_us,
                           light_load_spin_us=config.light_load_spin_us,
                           execution_timeout_ms=config.model_execution_timeout)
+    extensions = c.server.extensions
+
+    def stored(model: Model, seconds: float) -> None:
+        for hook in extensions.get("model_loaded_hooks", ()):   # metrics: model load duration
+            hook(model, seconds)
+
+    return store_built(c, spec.key, Model, partial(build_model, spec, options), stored)
+
+
+def store_built(c: Client, key: bytes, kind: type, build: Callable[[], Any],
+                stored: Callable[[Any, float], None] | None = None) -> asyncio.Future[Any]:
+    """Build a value off the loop (a model's load, a script's compile); the future resolves to OK once ``key`` holds it.
+
+    The key's type is checked before the build and again after it (it may have changed meanwhile); ``stored`` gets
+    the value and the build's seconds once it is in the keyspace.
+    """
+    db = c.db
+    _check_writable(db, key, kind)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
-    loading = loop.run_in_executor(None, build_model, spec, options)
+    building = loop.run_in_executor(None, build)
     reply: asyncio.Future[Any] = loop.create_future()
 
-    def loaded(done: asyncio.Future[Model]) -> None:
+    def built(done: asyncio.Future[Any]) -> None:
         try:
-            model = done.result()
-            _check_writable(db, spec.key, Model)   # the key may have changed type while the model loaded
+            value = done.result()
+            _check_writable(db, key, kind)
         except CommandError as exc:
             _settle(reply, exc)
             return
-        except Exception as exc:  # load_session wraps backend errors; this is a safety net
+        except Exception as exc:  # backends wrap their errors; this is a safety net
             _settle(reply, CommandError(f"ERR {exc}"))
             return
-        db.set(spec.key, model)
-        db.touch(spec.key)
-        for hook in c.server.extensions.get("model_loaded_hooks", ()):   # metrics: model load duration
-            hook(model, time.monotonic() - started)
+        db.set(key, value)
+        db.touch(key)
+        if stored is not None:
+            stored(value, time.monotonic() - started)
         _settle(reply, OK)
 
-    loading.add_done_callback(loaded)
+    building.add_done_callback(built)
     return reply
 
 

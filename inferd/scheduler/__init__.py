@@ -23,8 +23,9 @@ The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
   caller that settles its reply future itself (MODELEXECUTE, each DAG model op): ``deliver(result, error)`` gets
   the outputs, :data:`TIMEDOUT` or the CommandError on the loop thread, and cancelling ``reply`` drops the run. No
   future per run: one fewer future and two fewer loop callbacks per request than chaining on ``submit``'s future.
-* ``Schedulers.call(device, fn)`` -> ``asyncio.Future`` of ``fn()`` run on that device's workers (model loading,
-  script runs): same threads, same ordering guarantees.
+* ``Schedulers.call(device, fn, *, reply=None, deadline=None, deliver=None)`` -> ``asyncio.Future`` of ``fn()``
+  run alone on that device's workers (script runs, AI.SCRIPTEXECUTE and DAG script ops): same threads, same
+  ordering guarantees, TIMEOUT and disconnects as for model runs.
 * A cancelled future (client disconnected) is dropped before it runs; past ``queue-max-depth`` pending requests a
   request is refused at once (:data:`inferd.errors.QUEUE_FULL`).
 

@@ -415,9 +415,16 @@ class Schedulers:
         self.queue(device).put(RunRequest(future, model=model, inputs=inputs, deadline=deadline,
                                           enqueued=_monotonic(), on_done=on_done, deliver=deliver))
 
-    def call(self, device: str, fn: Callable[[], Any]) -> asyncio.Future[Any]:
-        """Run ``fn`` on the device's workers; the future resolves to its result or CommandError."""
+    def call(self, device: str, fn: Callable[[], Any], *, reply: asyncio.Future[Any] | None = None,
+             deadline: float | None = None, deliver: Callable[[Any, CommandError | None], None] | None = None
+             ) -> asyncio.Future[Any]:
+        """Run ``fn`` alone on the device's workers; the future resolves to its result or CommandError.
+
+        As with :meth:`enqueue`, a caller may pass the ``reply`` its client waits on and a ``deliver`` callback that
+        settles it (a script run, a DAG's script op); ``deadline`` drops the call with :data:`TIMEDOUT` if it has
+        not started by then. Returns ``reply`` (or the new future).
+        """
         assert self._loop is not None
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self.queue(device).put(RunRequest(future, fn=fn, enqueued=_monotonic()))
+        future: asyncio.Future[Any] = reply if reply is not None else self._loop.create_future()
+        self.queue(device).put(RunRequest(future, fn=fn, deadline=deadline, enqueued=_monotonic(), deliver=deliver))
         return future
