@@ -220,3 +220,38 @@ DAG_NEW_OP_IN_DAGRUN = "{} cannot be used in a deprecated AI.DAGRUN command"
 DAG_UNSUPPORTED_OP = "Unsupported command within DAG"
 DAG_OP_ARITY = "wrong number of arguments for '{}' command"           # DAG ops: no ERR prefix, as RedisAI
 DAG_SCRIPTS_UNAVAILABLE = "ERR TorchScript scripts are not available in DAGs in this version of inferd"
+
+# ---- scripts (spec/redisai-commands.md section 3) ------------------------------------------------------------
+SCRIPT_MISSING_ENTRY_POINTS = "ERR Insufficient arguments, missing script entry points"
+SCRIPT_ENTRY_POINTS_COUNT = "ERR Non numeric entry points number provided to AI.SCRIPTSTORE command"
+SCRIPT_MISSING_SOURCE = "ERR Insufficient arguments, missing script SOURCE"
+AI_SCRIPT_NO_FUNCTION = "Function {} does not exist in the given script."
+AI_SCRIPT_ENTRY_ARITY = "Wrong number of inputs in function {}. Expected 3 but was {}"
+AI_SCRIPT_ENTRY_TYPES = ("Wrong inputs type in function {}. Expected signature similar to: "
+                         "def {}(tensors: List[Tensor], keys: List[str], args: List[str])")
+AI_SCRIPT_FUNCTION_MISSING = "Function does not exist: {}"
+AI_SCRIPT_POSITIONAL_COUNT = "Wrong number of inputs provided to function: {}"
+AI_SCRIPT_POSITIONAL_TYPE = "Unsupported input type in function definition: {}"
+AI_SCRIPT_OUTPUT_COUNT = "Function returned unexpected number of outputs - {}"
+AI_SCRIPT_NON_TENSOR = "Function returned non-tensor values{}"                  # no space, as RedisAI
+SCRIPTEXECUTE_FIRST_SCOPE = "ERR KEYS or INPUTS scope must be provided first for AI.SCRIPTEXECUTE command"
+SCRIPTEXECUTE_SCOPE_TWICE = "ERR Already Encountered {} scope in AI.SCRIPTEXECUTE command"
+SCRIPTEXECUTE_KEYS_MISSING = "ERR Missing arguments after KEYS keyword"
+SCRIPTEXECUTE_KEYS_COUNT = "ERR Invalid or negative value found in number of KEYS"
+SCRIPTEXECUTE_KEYS_MISMATCH = ("ERR Number of pre declared KEYS to be used in the command does not match the number "
+                               "of given arguments")
+SCRIPTEXECUTE_SCOPE_LAST = "ERR Invalid arguments provided to AI.SCRIPTEXECUTE"
+SCRIPTEXECUTE_INPUTS_COUNT = "ERR Invalid argument for inputs count in AI.SCRIPTEXECUTE"
+SCRIPTEXECUTE_OUTPUTS_COUNT = "ERR Invalid argument for outputs count in AI.SCRIPTEXECUTE"
+SCRIPTEXECUTE_ARGS_COUNT = "ERR Invalid argument for keys count in AI.SCRIPTEXECUTE"   # sic: ARGS says "keys"
+SCRIPTEXECUTE_MISMATCH = "ERR number of {} to AI.SCRIPTEXECUTE command does not match the number of given arguments"
+SCRIPTEXECUTE_UNEXPECTED = "ERR Invalid AI.SCRIPTEXECUTE command. Unexpected argument: {}"
+SCRIPTEXECUTE_TIMEOUT_NO_VALUE = "ERR No value provided for TIMEOUT in AI.SCRIPTEXECUTE"
+SCRIPTEXECUTE_AFTER_TIMEOUT = "ERR Encountered problem parsing AI.SCRIPTEXECUTE"
+SCRIPTRUN_TIMEOUT_TWICE = "ERR Already encountered an TIMEOUT section in SCRIPTRUN"
+SCRIPTRUN_INPUTS_SECTION_TWICE = "ERR Already encountered an INPUTS section in SCRIPTRUN"
+SCRIPTRUN_INPUTS_KEYWORD_TWICE = "ERR Already encountered an INPUTS keyword in SCRIPTRUN"
+SCRIPTRUN_OUTPUTS_TWICE = "ERR Already encountered an OUTPUTS keyword in SCRIPTRUN"
+SCRIPTRUN_VARIADIC_OUTSIDE = "ERR Encountered a variable size list of tensors outside of input section"
+SCRIPTRUN_VARIADIC_TWICE = "ERR Already encountered a variable size list of tensors"
+SCRIPTRUN_UNRECOGNIZED = "ERR Unrecongnized parameter to SCRIPTRUN"              # sic

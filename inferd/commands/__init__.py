@@ -11,7 +11,7 @@ from types import ModuleType
 from inferd.commands.table import Command, merge_tables
 
 GROUP_NAMES = ("connection", "server", "introspection", "transactions", "strings", "keys", "hashes", "lists", "sets",
-               "zsets", "tensors", "models", "ai_admin", "dag")
+               "zsets", "tensors", "models", "scripts", "ai_admin", "dag")
 
 
 def groups() -> list[ModuleType]:

@@ -29,9 +29,10 @@ def ai_info(c: Client, argv: list[bytes]) -> Any:
     if len(argv) == 3 and argv[2].upper() == b"RESETSTAT":
         stats.reset()
         return OK
+    samples = stats.samples if value.ai_type == "MODEL" else -1   # RedisAI counts no samples for scripts
     return [b"key", argv[1], b"type", value.ai_type.encode(), b"backend", value.backend.encode(),
             b"device", value.device.encode(), b"tag", value.tag, b"duration", stats.duration_us,
-            b"samples", stats.samples, b"calls", stats.calls, b"errors", stats.errors]
+            b"samples", samples, b"calls", stats.calls, b"errors", stats.errors]
 
 
 def _set_option(c: Client, name: str, value: object) -> None:

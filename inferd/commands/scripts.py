@@ -1,0 +1,184 @@
+"""Script commands (spec/redisai-commands.md section 3): TorchScript source run next to the data.
+
+AI.SCRIPTSTORE, AI.SCRIPTGET, AI.SCRIPTDEL, AI.SCRIPTEXECUTE, AI._SCRIPTSCAN and the deprecated AI.SCRIPTSET and
+AI.SCRIPTRUN.
+
+Compiling runs off the event loop like a model's load (torch is imported then, on first use); the key is written
+on the loop when compiling succeeds. A run resolves everything on the loop, is queued on the script's device as a
+plain call (it runs alone, on a worker thread) and writes its outputs on the loop when it completes. The parsers
+live in :mod:`inferd.commands.script_args`; the TorchScript side in :mod:`inferd.backends.torchscript`.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import partial
+from typing import Any
+
+from inferd import errors
+from inferd.backends.base import LoadOptions, import_framework_module
+from inferd.commands.context import Client
+from inferd.commands.model_args import parse_device
+from inferd.commands.models import store_built, write_outputs
+from inferd.commands.script_args import (
+    ScriptRun,
+    ScriptSpec,
+    fetch_script,
+    parse_scriptexecute,
+    parse_scriptrun,
+    parse_scriptset,
+    parse_scriptstore,
+)
+from inferd.commands.table import command
+from inferd.commands.tensors import fetch_tensor
+from inferd.errors import CommandError
+from inferd.resp.encoder import OK
+from inferd.scheduler import TIMEDOUT
+from inferd.store.script import Script
+
+__all__ = ["ScriptRun", "call_of", "parse_scriptexecute", "parse_scriptrun", "script_outcome"]
+
+
+# ---- storing -----------------------------------------------------------------------------------------------
+def build_script(spec: ScriptSpec, options: LoadOptions) -> Script:
+    """Compile the source and wrap it in a Script (runs on a worker thread; imports torch on first use)."""
+    backend = import_framework_module("TORCH", "inferd.backends.torchscript", "torch")
+    program = backend.compile_script(spec.source.decode("utf-8", "replace"), spec.entry_points, options)
+    return Script(key=spec.key, device=spec.device, tag=spec.tag, source=spec.source,
+                  entry_points=spec.entry_points, program=program)
+
+
+def store_script(c: Client, spec: ScriptSpec) -> asyncio.Future[Any]:
+    """Compile ``spec`` off the loop; the future resolves to OK once the key holds the new script.
+
+    The device must read like MODELSTORE's (``CPU``, ``GPU:0``); a GPU this machine lacks fails the compile.
+    """
+    parse_device(spec.device.encode())
+    config = c.server.config
+    options = LoadOptions(device=spec.device, intra_op_parallelism=config.intra_op_parallelism,
+                          inter_op_parallelism=config.inter_op_parallelism)
+    return store_built(c, spec.key, Script, partial(build_script, spec, options))
+
+
+def scriptstore(c: Client, argv: list[bytes]) -> Any:
+    """AI.SCRIPTSTORE key device [TAG t] ENTRY_POINTS n fn... SOURCE src: compile and store a TorchScript script."""
+    return store_script(c, parse_scriptstore(argv))
+
+
+def scriptset(c: Client, argv: list[bytes]) -> Any:
+    """AI.SCRIPTSET key device [TAG t] SOURCE src (deprecated): a script with no entry points."""
+    return store_script(c, parse_scriptset(argv))
+
+
+# ---- reading and deleting ----------------------------------------------------------------------------------
+def scriptget(c: Client, argv: list[bytes]) -> Any:
+    """AI.SCRIPTGET key [META] [SOURCE]: a script's device, tag and entry points and/or its source."""
+    if len(argv) > 4:
+        raise errors.wrong_arity(argv[0].decode("utf-8", "replace"))
+    script = fetch_script(c.db, argv[1])
+    words = {a.upper() for a in argv[2:]}
+    meta, source = b"META" in words, b"SOURCE" in words
+    if source and not meta:
+        return script.source
+    if meta and not source:
+        return script.meta()
+    return script.meta() + [b"source", script.source]
+
+
+def scriptdel(c: Client, argv: list[bytes]) -> Any:
+    """AI.SCRIPTDEL key: delete a script (runs already queued finish)."""
+    fetch_script(c.db, argv[1])
+    c.db.delete(argv[1])
+    return OK
+
+
+def scriptscan(c: Client, argv: list[bytes]) -> list[list[bytes]]:
+    """AI._SCRIPTSCAN: ``[key, tag]`` for every script in every database."""
+    return [[key, value.tag] for db in c.server.keyspace.dbs for key, value in list(db.data.items())
+            if value.__class__ is Script and db.get(key) is not None]
+
+
+# ---- running -----------------------------------------------------------------------------------------------
+def call_of(run: ScriptRun, inputs: list[Any]) -> partial[Any]:
+    """The plain call a device worker makes for ``run``: ``(outputs, µs)`` or a CommandError."""
+    return partial(run.script.call, run.function, inputs, run.keys, run.args, len(run.output_keys))
+
+
+def script_outcome(script: Script, result: Any, error: CommandError | None) -> Any:
+    """A finished call's outputs (TIMEDOUT as is, None after an error), charged to the script's AI.INFO stats.
+
+    A call that timed out in the queue never ran and is not charged. Scripts count no samples.
+    """
+    if error is not None:
+        script.stats.record(0, 0, failed=True)
+        return None
+    if result is TIMEDOUT:
+        return result
+    outputs, duration_us = result
+    script.stats.record(0, duration_us, failed=False)
+    return outputs
+
+
+def execute_script(c: Client, run: ScriptRun) -> asyncio.Future[Any]:
+    """Fetch the inputs and queue ``run`` on its script's device; the future resolves to OK, TIMEDOUT or an error.
+
+    Cancelling the returned future (client gone) drops the queued call.
+    """
+    db = c.db
+    inputs = [fetch_tensor(db, key).array for key in run.input_keys]
+    script = run.script
+    schedulers = c.server.extensions["schedulers"]
+    reply: asyncio.Future[Any] = schedulers.loop.create_future()
+
+    def finished(result: Any, error: CommandError | None) -> None:
+        outputs = script_outcome(script, result, error)
+        if error is not None:
+            reply.set_exception(error)
+        elif outputs is TIMEDOUT:
+            reply.set_result(TIMEDOUT)
+        else:
+            try:
+                if run.output_keys:
+                    write_outputs(db, run.output_keys, outputs)
+            except CommandError as exc:
+                reply.set_exception(exc)
+            else:
+                reply.set_result(OK)
+        if c.reply_ready is not None:
+            c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
+
+    deadline = time.monotonic() + run.timeout_ms / 1000 if run.timeout_ms > 0 else None
+    return schedulers.call(script.device, call_of(run, inputs), reply=reply, deadline=deadline, deliver=finished)
+
+
+def scriptexecute(c: Client, argv: list[bytes]) -> Any:
+    """AI.SCRIPTEXECUTE key fn [KEYS n k...] [INPUTS n t...] [ARGS n a...] [OUTPUTS n o...] [TIMEOUT ms]."""
+    return execute_script(c, parse_scriptexecute(c.db, argv))
+
+
+def scriptrun(c: Client, argv: list[bytes]) -> Any:
+    """AI.SCRIPTRUN key fn [TIMEOUT t] INPUTS in... [$ in...] OUTPUTS out... (deprecated): no counts."""
+    return execute_script(c, parse_scriptrun(c.db, argv))
+
+
+COMMANDS = [
+    command("ai.scriptstore", scriptstore, -8, "write denyoom waits", keys=(1, 1, 1), group="module", since="1.2.5",
+            summary="Compiles and stores a TorchScript script (RedisAI).",
+            arguments="key device [TAG tag] ENTRY_POINTS n function ... SOURCE source"),
+    command("ai.scriptset", scriptset, -5, "write denyoom waits", keys=(1, 1, 1), group="module", since="1.0.0",
+            summary="Stores a script (deprecated: use AI.SCRIPTSTORE).",
+            arguments="key device [TAG tag] SOURCE source"),
+    command("ai.scriptget", scriptget, -2, "readonly", keys=(1, 1, 1), group="module", since="1.0.0",
+            summary="Returns a script's metadata and/or source (RedisAI).", arguments="key [META] [SOURCE]"),
+    command("ai.scriptdel", scriptdel, 2, "write", keys=(1, 1, 1), group="module", since="1.0.0",
+            summary="Deletes a script (RedisAI).", arguments="key"),
+    command("ai.scriptexecute", scriptexecute, -2, "write denyoom runs-model", keys=(5, 5, 1), group="module",
+            since="1.2.5", summary="Runs a script's function on stored tensors (RedisAI).",
+            arguments="key function [KEYS n key ...] [INPUTS n input ...] [ARGS n arg ...] "
+                      "[OUTPUTS n output ...] [TIMEOUT ms]"),
+    command("ai.scriptrun", scriptrun, -2, "write denyoom runs-model", keys=(4, 4, 1), group="module",
+            since="1.0.0", summary="Runs a script's function (deprecated: use AI.SCRIPTEXECUTE).",
+            arguments="key function [TIMEOUT ms] INPUTS input ... [$ input ...] OUTPUTS output ..."),
+    command("ai._scriptscan", scriptscan, 1, "readonly", group="module", since="1.2.5",
+            summary="Lists every script's key and tag (RedisAI internal)."),
+]
