@@ -219,7 +219,6 @@ DAG_DEPRECATED_OP = "Deprecated {} cannot be used in AI.DAGEXECUTE command"
 DAG_NEW_OP_IN_DAGRUN = "{} cannot be used in a deprecated AI.DAGRUN command"
 DAG_UNSUPPORTED_OP = "Unsupported command within DAG"
 DAG_OP_ARITY = "wrong number of arguments for '{}' command"           # DAG ops: no ERR prefix, as RedisAI
-DAG_SCRIPTS_UNAVAILABLE = "ERR TorchScript scripts are not available in DAGs in this version of inferd"
 
 # ---- scripts (spec/redisai-commands.md section 3) ------------------------------------------------------------
 SCRIPT_MISSING_ENTRY_POINTS = "ERR Insufficient arguments, missing script entry points"

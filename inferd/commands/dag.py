@@ -1,12 +1,13 @@
 """DAG commands: AI.DAGEXECUTE, AI.DAGEXECUTE_RO and the deprecated AI.DAGRUN, AI.DAGRUN_RO (spec section 4).
 
-A DAG is parsed completely (header, every op, models resolved, TENSORSET ops materialized, LOAD snapshots taken)
-before anything runs, so a parse error changes nothing. Tensor names are DAG-local and SSA-versioned: every op
-output gets a new slot and later ops read the latest earlier version of a name. Model ops run through the device
-queues like any client's request (so they batch with other clients' runs); each device runs its ops in order and
-ops on different devices run in parallel as soon as their inputs exist. PERSIST writes the keyspace only after
-every op succeeded. The execution itself lives in :mod:`inferd.commands.dag_run`; the parsed form, and the plans that
-let a DAGEXECUTE of a shape seen before skip most of the parsing, in :mod:`inferd.commands.dag_plan`.
+A DAG is parsed completely (header, every op, models and scripts resolved, TENSORSET ops materialized, LOAD
+snapshots taken) before anything runs, so a parse error changes nothing. Tensor names are DAG-local and
+SSA-versioned: every op output gets a new slot and later ops read the latest earlier version of a name. Model and
+script ops run through the device queues like any client's request (model ops batch with other clients' runs);
+each device runs its ops in order and ops on different devices run in parallel as soon as their inputs exist.
+PERSIST writes the keyspace only after every op succeeded. The execution itself lives in
+:mod:`inferd.commands.dag_run`; the parsed form, and the plans that let a DAGEXECUTE of a shape seen before skip
+most of the parsing (DAGs with script ops are always parsed in full), in :mod:`inferd.commands.dag_plan`.
 """
 from __future__ import annotations
 
@@ -15,9 +16,20 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.context import Client
-from inferd.commands.dag_plan import ARROW, MODEL, TENSORGET, TENSORSET, Dag, DagPlans, Op, check_persist_target
+from inferd.commands.dag_plan import (
+    ARROW,
+    MODEL,
+    SCRIPT,
+    TENSORGET,
+    TENSORSET,
+    Dag,
+    DagPlans,
+    Op,
+    check_persist_target,
+)
 from inferd.commands.dag_run import DagRun
 from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun
+from inferd.commands.script_args import ScriptRun, parse_scriptexecute, parse_scriptrun
 from inferd.commands.table import command
 from inferd.commands.tensors import fetch_tensor, parse_tensorset, tensorget_formats
 from inferd.errors import CommandError
@@ -146,28 +158,26 @@ def _op_modelrun(dag: Dag, argv: list[bytes]) -> Op:
     return _model_op(dag, parse_modelrun(dag.db, argv))
 
 
-def _op_script(dag: Dag, argv: list[bytes]) -> Op:
-    """Scripts are not implemented yet: the lookup errors of the spec, then a clear refusal."""
-    if len(argv) < 3:
-        raise errors.wrong_arity(argv[0].upper().decode("utf-8", "replace"))
-    value = dag.db.get(argv[1])
-    if value is None:
-        raise CommandError(errors.AI_SCRIPT_EMPTY)
-    if getattr(value, "redis_type", None) != "AI_SCRIPT":
-        raise CommandError(errors.WRONGTYPE)
-    raise CommandError(errors.DAG_SCRIPTS_UNAVAILABLE)
+def _script_op(dag: Dag, run: ScriptRun) -> Op:
+    inputs = [dag.lookup(name) for name in run.input_keys]
+    outputs = [dag.define(name, None) for name in run.output_keys]
+    return Op(SCRIPT, inputs, outputs, script=run)
 
 
-def _op_script_execute(dag: Dag, argv: list[bytes]) -> Op:
+def _op_scriptexecute(dag: Dag, argv: list[bytes]) -> Op:
     if dag.readonly:
         raise CommandError(errors.DAG_SCRIPT_IN_RO)
-    return _op_script(dag, argv)
+    return _script_op(dag, parse_scriptexecute(dag.db, argv, in_dag=True))
+
+
+def _op_scriptrun(dag: Dag, argv: list[bytes]) -> Op:
+    return _script_op(dag, parse_scriptrun(dag.db, argv, in_dag=True))
 
 
 _EXECUTE_OPS = {b"AI.TENSORSET": _op_tensorset, b"AI.TENSORGET": _op_tensorget,
-                b"AI.MODELEXECUTE": _op_modelexecute, b"AI.SCRIPTEXECUTE": _op_script_execute}
+                b"AI.MODELEXECUTE": _op_modelexecute, b"AI.SCRIPTEXECUTE": _op_scriptexecute}
 _DAGRUN_OPS = {b"AI.TENSORSET": _op_tensorset, b"AI.TENSORGET": _op_tensorget, b"AI.MODELRUN": _op_modelrun,
-               b"AI.SCRIPTRUN": _op_script}
+               b"AI.SCRIPTRUN": _op_scriptrun}
 
 
 def parse_op(dag: Dag, argv: list[bytes]) -> Op:

@@ -20,13 +20,14 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.model_args import ModelRun, fetch_model
+from inferd.commands.script_args import ScriptRun
 from inferd.commands.tensors import fetch_tensor, parse_tensorset
 from inferd.errors import CommandError
 from inferd.store.keyspace import Database
 from inferd.store.tensor import Tensor
 
 ARROW = b"|>"
-TENSORSET, TENSORGET, MODEL = "TENSORSET", "TENSORGET", "MODEL"
+TENSORSET, TENSORGET, MODEL, SCRIPT = "TENSORSET", "TENSORGET", "MODEL", "SCRIPT"
 PLANS_PER_SHAPE = 4     # plans kept per (command name, argument count)
 MAX_PLANS = 1024        # plans kept in all (past it, all are dropped and learnt again)
 MAX_PLAN_NAMES = 64     # a DAG naming more tensors is parsed in full (matching compares every pair of names)
@@ -41,12 +42,15 @@ class Op:
     outputs: list[int]
     formats: tuple[bool, bool, bool] = (False, False, False)   # TENSORGET's (meta, blob, values)
     run: ModelRun | None = None
+    script: ScriptRun | None = None                       # a SCRIPT op's run
     result: Any = None                                    # None: not run; OK; a CommandError
 
     @property
     def device(self) -> str:
         """The queue this op runs on (TENSORSET/TENSORGET belong to CPU and run on the loop)."""
-        return self.run.model.device.upper() if self.run is not None else "CPU"
+        if self.run is not None:
+            return self.run.model.device.upper()
+        return self.script.script.device.upper() if self.script is not None else "CPU"
 
 
 class Dag:

@@ -1,12 +1,13 @@
-"""Running a parsed DAG: model ops go through the device queues, event-driven, with no task per DAG.
+"""Running a parsed DAG: model and script ops go through the device queues, event-driven, with no task per DAG.
 
-Each device gets its model ops in DAG order and runs one at a time; an op is submitted as soon as it is the next one
-of its device and its inputs exist, so ops on different devices run in parallel. After the first failing op no
-other op is submitted (the rest reply ``NA``); ops already running on other devices are awaited before replying.
-A TIMEDOUT op makes the whole reply ``+TIMEDOUT``. PERSIST happens only when every op succeeded.
+Each device gets its model and script ops in DAG order and runs one at a time; an op is submitted as soon as it is
+the next one of its device and its inputs exist, so ops on different devices run in parallel. After the first
+failing op no other op is submitted (the rest reply ``NA``); ops already running on other devices are awaited
+before replying. A TIMEDOUT op makes the whole reply ``+TIMEDOUT``. PERSIST happens only when every op succeeded.
 
-The reply future is the only future: every model op is queued with it (:meth:`Schedulers.enqueue`) and a callback
-that takes the op's outcome, so cancelling the reply (the client went away) drops the DAG's queued runs.
+The reply future is the only future: every model op is queued with it (:meth:`Schedulers.enqueue`, a script op with
+:meth:`Schedulers.call`) and a callback that takes the op's outcome, so cancelling the reply (the client went away)
+drops the DAG's queued runs.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inferd import errors
+from inferd.commands.scripts import call_of, script_outcome
 from inferd.commands.tensors import tensor_reply
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK, Status
@@ -48,7 +50,7 @@ class DagRun:
         self.timed_out = False
         self.deadline = time.monotonic() + dag.timeout_ms / 1000 if dag.timeout_ms else None
         for op in dag.ops:
-            if op.kind == "MODEL":
+            if op.kind in ("MODEL", "SCRIPT"):
                 self.waiting.setdefault(op.device, deque()).append(op)
 
     def start(self) -> asyncio.Future[Any]:
@@ -75,16 +77,25 @@ class DagRun:
             self._finish()
 
     def _submit(self, device: str, op: Op) -> None:
-        assert op.run is not None
-        model = op.run.model
         slots = self.dag.slots
         inputs = [slots[i].array for i in op.inputs]   # type: ignore[union-attr]   # all exist (see _advance)
         self.running.add(device)
+        if op.script is not None:
+            self.schedulers.call(device, call_of(op.script, inputs), reply=self.reply, deadline=self.deadline,
+                                 deliver=partial(self._script_done, device, op))
+            return
+        assert op.run is not None
+        model = op.run.model
         self.schedulers.enqueue(device, self.reply, model, inputs, partial(self._op_done, device, op),
                                 deadline=self.deadline, on_done=model.stats.charge)
 
+    def _script_done(self, device: str, op: Op, result: Any, error: CommandError | None) -> None:
+        """A script op's outcome: charged to the script's statistics, then handled as a model op's."""
+        assert op.script is not None
+        self._op_done(device, op, script_outcome(op.script.script, result, error), error)
+
     def _op_done(self, device: str, op: Op, outputs: Any, error: CommandError | None) -> None:
-        """A model op's outcome (the scheduler's ``deliver``; not called once the reply is cancelled)."""
+        """An op's outcome (the scheduler's ``deliver``; not called once the reply is cancelled)."""
         self.running.discard(device)
         if error is not None:
             op.result = error
