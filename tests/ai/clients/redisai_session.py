@@ -34,4 +34,28 @@ pipe.tensorset("p", np.array([5.0], dtype=np.float32))
 pipe.tensorget("p")
 out["pipeline"] = [r.tolist() if hasattr(r, "tolist") else r for r in pipe.execute()]
 out["modeldel"] = con.modeldel("m")
+script = (
+    "def scale(tensors: List[Tensor], keys: List[str], args: List[str]):\n"
+    "    return tensors[0] * float(args[0]), torch.tensor(len(keys))\n"
+)
+out["scriptstore"] = con.scriptstore("s", "CPU", script, entry_points=["scale"], tag="v2")
+out["scriptexecute"] = con.scriptexecute("s", "scale", keys=["x"], inputs=["x"], args=["10"], outputs=["sx", "nk"])
+out["sx"] = con.tensorget("sx").tolist()
+out["nk"] = con.tensorget("nk").tolist()
+
+
+def plain(reply):
+    """redisai-py lowercases the field names and leaves the entry point names as bytes."""
+    return {k: [x.decode() for x in v] if isinstance(v, list) else v for k, v in reply.items()}
+
+
+out["scriptget"] = plain(con.scriptget("s"))
+out["scriptget_meta"] = plain(con.scriptget("s", meta_only=True))
+out["script_info"] = con.infoget("s")
+out["scriptscan"] = con.scriptscan()
+dag = con.dag(load=["x"], persist=["dx"])
+dag.scriptexecute("s", "scale", inputs=["x"], args=["2"], outputs=["dx", "dn"])
+dag.tensorget("dx")
+out["script_dag"] = [r.tolist() if hasattr(r, "tolist") else r for r in dag.execute()]
+out["scriptdel"] = con.scriptdel("s")
 print(json.dumps(out, default=str))
