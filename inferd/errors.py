@@ -254,3 +254,5 @@ SCRIPTRUN_OUTPUTS_TWICE = "ERR Already encountered an OUTPUTS keyword in SCRIPTR
 SCRIPTRUN_VARIADIC_OUTSIDE = "ERR Encountered a variable size list of tensors outside of input section"
 SCRIPTRUN_VARIADIC_TWICE = "ERR Already encountered a variable size list of tensors"
 SCRIPTRUN_UNRECOGNIZED = "ERR Unrecongnized parameter to SCRIPTRUN"              # sic
+SCRIPT_REDIS_ERROR = "Redis command returned an error: {}"
+SCRIPT_COMMAND_REFUSED = "ERR This Redis command is not allowed from script"

@@ -80,8 +80,13 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray[Any, Any]:
 
 
 def torch_error(exc: Exception) -> CommandError:
-    """A torch exception as an error reply: its text on one line (RedisAI passes torch's text through)."""
-    return CommandError(one_line(str(exc)) or type(exc).__name__)
+    """A torch exception as an error reply: its text on one line (RedisAI passes torch's text through).
+
+    The Python frames TorchScript appends after an error raised in Python code (``At:`` and file paths) are cut.
+    """
+    text = str(exc)
+    frames = text.find("\n\nAt:\n")
+    return CommandError(one_line(text if frames < 0 else text[:frames]) or type(exc).__name__)
 
 
 def torch_device(options: LoadOptions) -> torch.device:

@@ -37,11 +37,14 @@ NA = Status(b"NA")
 class DagRun:
     """The execution of one DAG; :meth:`start` returns the future of its reply."""
 
-    __slots__ = ("dag", "schedulers", "notify", "reply", "waiting", "running", "failed", "timed_out", "deadline")
+    __slots__ = ("dag", "schedulers", "notify", "host", "reply", "waiting", "running", "failed", "timed_out",
+                 "deadline")
 
-    def __init__(self, dag: Dag, schedulers: Any, notify: Callable[[asyncio.Future[Any]], None] | None = None) -> None:
+    def __init__(self, dag: Dag, schedulers: Any, notify: Callable[[asyncio.Future[Any]], None] | None = None,
+                 host: Any = None) -> None:
         self.dag = dag
         self.schedulers = schedulers
+        self.host = host       # what script ops' redis.execute / redisAI.model_execute reach (a KeyspaceHost)
         self.notify = notify   # called with the reply once it is settled (the connection writes it at once)
         self.reply: asyncio.Future[Any] = schedulers.loop.create_future()
         self.waiting: dict[str, deque[Op]] = {}
@@ -81,7 +84,8 @@ class DagRun:
         inputs = [slots[i].array for i in op.inputs]   # type: ignore[union-attr]   # all exist (see _advance)
         self.running.add(device)
         if op.script is not None:
-            self.schedulers.call(device, call_of(op.script, inputs), reply=self.reply, deadline=self.deadline,
+            call = call_of(op.script, inputs, self.host)
+            self.schedulers.call(device, call, reply=self.reply, deadline=self.deadline,
                                  deliver=partial(self._script_done, device, op))
             return
         assert op.run is not None

@@ -11,14 +11,18 @@ live in :mod:`inferd.commands.script_args`; the TorchScript side in :mod:`inferd
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
+
+import numpy as np
 
 from inferd import errors
 from inferd.backends.base import LoadOptions, import_framework_module
 from inferd.commands.context import Client
-from inferd.commands.model_args import parse_device
+from inferd.commands.model_args import fetch_model, parse_device
 from inferd.commands.models import store_built, write_outputs
 from inferd.commands.script_args import (
     ScriptRun,
@@ -29,14 +33,14 @@ from inferd.commands.script_args import (
     parse_scriptset,
     parse_scriptstore,
 )
-from inferd.commands.table import command
+from inferd.commands.table import NOSCRIPT, command
 from inferd.commands.tensors import fetch_tensor
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK
 from inferd.scheduler import TIMEDOUT
 from inferd.store.script import Script
 
-__all__ = ["ScriptRun", "call_of", "parse_scriptexecute", "parse_scriptrun", "script_outcome"]
+__all__ = ["KeyspaceHost", "ScriptRun", "call_of", "parse_scriptexecute", "parse_scriptrun", "script_outcome"]
 
 
 # ---- storing -----------------------------------------------------------------------------------------------
@@ -98,10 +102,97 @@ def scriptscan(c: Client, argv: list[bytes]) -> list[list[bytes]]:
             if value.__class__ is Script and db.get(key) is not None]
 
 
+# ---- what a running script reaches: redis.execute, redisAI.model_execute --------------------------------------
+def script_value(reply: Any) -> Any:
+    """A command's reply as a script sees it: nil None, strings str, integers int, arrays tuples (``redis.asList``)."""
+    if reply is None or isinstance(reply, (str, int, float)) and not isinstance(reply, bool):
+        return reply
+    if isinstance(reply, bool):
+        return int(reply)
+    if isinstance(reply, (bytes, bytearray, memoryview)):
+        return bytes(reply).decode("utf-8", "replace")
+    if isinstance(reply, dict):   # a RESP3 map: flattened as RESP2 sends it
+        return tuple(script_value(item) for pair in reply.items() for item in pair)
+    if isinstance(reply, (list, tuple, set, frozenset)):
+        return tuple(script_value(item) for item in reply)
+    if isinstance(reply, CommandError):   # inside an array (EXEC's replies)
+        return reply.text
+    return None   # the null array
+
+
+class KeyspaceHost:
+    """The server as a running script's ``redis.execute`` and ``redisAI.model_execute`` reach it.
+
+    A script runs on a device worker, so each call hops to the event loop (which owns the keyspace) and waits for
+    the reply there; the loop never waits on a script. Commands run as from a client of the script caller's
+    database, inside a transaction would: ones that must wait (model runs, stores, DAGs) or that Redis keeps out of
+    scripts (``noscript``: MULTI, EXEC, CONFIG...) are refused.
+    """
+
+    def __init__(self, c: Client) -> None:
+        self.state = c.server
+        self.db = c.db
+        self.loop = c.server.extensions["schedulers"].loop
+        self.client: Client | None = None   # made on first use, on the loop
+
+    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the event loop and return its result (called from the script's worker thread)."""
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:  # handed to the waiting worker, raised there
+                done.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return done.result()
+
+    def execute(self, argv: list[bytes]) -> Any:
+        """``redis.execute``: run ``argv``; an error reply raises ``Redis command returned an error: <text>``."""
+        reply = self._on_loop(partial(self._call, argv))
+        if isinstance(reply, CommandError):
+            raise RuntimeError(errors.SCRIPT_REDIS_ERROR.format(reply.text))
+        return script_value(reply)
+
+    def _call(self, argv: list[bytes]) -> Any:
+        dispatcher = self.state.dispatcher
+        assert dispatcher is not None   # set at start-up, before any client connects
+        cmd = dispatcher.lookup(argv)
+        if isinstance(cmd, CommandError):
+            return cmd
+        if cmd.waits or cmd.no_multi or NOSCRIPT in cmd.flags:
+            return CommandError(errors.SCRIPT_COMMAND_REFUSED)
+        client = self.client
+        if client is None:
+            client = self.client = Client(self.state)
+            client.authenticated = True
+            client.db = self.db
+        client.in_exec = True
+        try:
+            return dispatcher.execute(client, cmd, argv)
+        finally:
+            client.in_exec = False
+
+    def model_execute(self, key: str, inputs: list[np.ndarray[Any, Any]], num_outputs: int
+                      ) -> list[np.ndarray[Any, Any]]:
+        """``redisAI.model_execute``: run the model at ``key`` in this worker thread (no batching, no statistics)."""
+        try:
+            model = self._on_loop(partial(fetch_model, self.db, key.encode()))
+            if len(inputs) != len(model.inputs):
+                raise CommandError(errors.AI_INPUTS_VS_MODEL)
+            outputs = model.run(inputs)
+            if len(outputs) != num_outputs:
+                raise CommandError(errors.AI_OUTPUT_COUNT_FROM_MODEL)
+        except CommandError as exc:
+            raise RuntimeError(exc.text) from None
+        return outputs
+
+
 # ---- running -----------------------------------------------------------------------------------------------
-def call_of(run: ScriptRun, inputs: list[Any]) -> partial[Any]:
+def call_of(run: ScriptRun, inputs: list[Any], host: KeyspaceHost) -> partial[Any]:
     """The plain call a device worker makes for ``run``: ``(outputs, µs)`` or a CommandError."""
-    return partial(run.script.call, run.function, inputs, run.keys, run.args, len(run.output_keys))
+    return partial(run.script.call, run.function, inputs, run.keys, run.args, len(run.output_keys), host)
 
 
 def script_outcome(script: Script, result: Any, error: CommandError | None) -> Any:
@@ -148,7 +239,8 @@ def execute_script(c: Client, run: ScriptRun) -> asyncio.Future[Any]:
             c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
 
     deadline = time.monotonic() + run.timeout_ms / 1000 if run.timeout_ms > 0 else None
-    return schedulers.call(script.device, call_of(run, inputs), reply=reply, deadline=deadline, deliver=finished)
+    return schedulers.call(script.device, call_of(run, inputs, KeyspaceHost(c)), reply=reply, deadline=deadline,
+                           deliver=finished)
 
 
 def scriptexecute(c: Client, argv: list[bytes]) -> Any:

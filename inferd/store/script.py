@@ -31,9 +31,12 @@ class Script:
     backend = "TORCH"
 
     def call(self, function: str, inputs: list[np.ndarray[Any, Any]], keys: list[str], args: list[str],
-             n_outputs: int) -> tuple[list[np.ndarray[Any, Any]], int]:
-        """Run ``function`` (thread-safe): its outputs and the call's time in µs; CommandError with torch's text."""
-        return self.program.call(function, function in self.entry_points, inputs, keys, args, n_outputs)
+             n_outputs: int, host: Any = None) -> tuple[list[np.ndarray[Any, Any]], int]:
+        """Run ``function`` (thread-safe): its outputs and the call's time in µs; CommandError with torch's text.
+
+        ``host`` serves the script's ``redis.execute`` / ``redisAI.model_execute`` calls.
+        """
+        return self.program.call(function, function in self.entry_points, inputs, keys, args, n_outputs, host)
 
     @property
     def nbytes(self) -> int:

@@ -151,19 +151,6 @@ def test_compile_error_gives_torchs_text_on_one_line(r):
     assert r.exists("bad") == 0
 
 
-def test_script_extensions_are_not_provided(r):
-    """redis.execute / redisAI.model_execute are not implemented: such a script fails to compile, with torch's text."""
-    source = ("def f(tensors: List[Tensor], keys: List[str], args: List[str]):\n"
-              "    return redis.execute('GET', keys[0])\n")
-    assert error_of(r, "AI.SCRIPTSTORE", "ext", "CPU", "ENTRY_POINTS", 1, "f", "SOURCE", source).startswith(
-        "undefined value redis")
-    source = ("def f(tensors: List[Tensor], keys: List[str], args: List[str]):\n"
-              "    return redisAI.model_execute('m', tensors, 1)\n")
-    assert error_of(r, "AI.SCRIPTSTORE", "ext", "CPU", "ENTRY_POINTS", 1, "f", "SOURCE", source).startswith(
-        "undefined value redisAI")
-    assert r.exists("ext") == 0
-
-
 def test_gpu_device_without_gpu_is_a_clear_error(r):
     import torch
     if torch.cuda.is_available():
