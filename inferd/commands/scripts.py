@@ -124,9 +124,9 @@ class KeyspaceHost:
     """The server as a running script's ``redis.execute`` and ``redisAI.model_execute`` reach it.
 
     A script runs on a device worker, so each call hops to the event loop (which owns the keyspace) and waits for
-    the reply there; the loop never waits on a script. Commands run as from a client of the script caller's
-    database, inside a transaction would: ones that must wait (model runs, stores, DAGs) or that Redis keeps out of
-    scripts (``noscript``: MULTI, EXEC, CONFIG...) are refused.
+    the reply there; the loop never waits on a script. Commands run as from a client of the caller's database, with
+    a transaction's limits: those that must wait (model runs, stores, DAGs) and those Redis keeps out of scripts
+    (``noscript``: MULTI, EXEC, CONFIG...) are refused.
     """
 
     def __init__(self, c: Client) -> None:
@@ -170,9 +170,13 @@ class KeyspaceHost:
             client.db = self.db
         client.in_exec = True
         try:
-            return dispatcher.execute(client, cmd, argv)
+            reply = dispatcher.execute(client, cmd, argv)
         finally:
             client.in_exec = False
+        if isinstance(reply, asyncio.Future):   # a handler that waits without saying so in its flags
+            reply.cancel()
+            return CommandError(errors.SCRIPT_COMMAND_REFUSED)
+        return reply
 
     def model_execute(self, key: str, inputs: list[np.ndarray[Any, Any]], num_outputs: int
                       ) -> list[np.ndarray[Any, Any]]:
