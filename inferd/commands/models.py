@@ -40,8 +40,8 @@ from inferd.store.keyspace import Database
 from inferd.store.model import Model
 from inferd.store.tensor import Tensor
 
-__all__ = ["ModelRun", "execute_run", "fetch_model", "parse_modelexecute", "parse_modelrun", "store_built",
-           "write_outputs"]
+__all__ = ["ModelRun", "execute_run", "fetch_model", "keys_and_tags", "parse_modelexecute", "parse_modelrun",
+           "store_built", "write_outputs"]
 
 
 # ---- storing -----------------------------------------------------------------------------------------------
@@ -167,8 +167,15 @@ def modeldel(c: Client, argv: list[bytes]) -> Any:
 
 def modelscan(c: Client, argv: list[bytes]) -> list[list[bytes]]:
     """AI._MODELSCAN: ``[key, tag]`` for every model in every database."""
-    return [[key, value.tag] for db in c.server.keyspace.dbs for key, value in list(db.data.items())
-            if value.__class__ is Model and db.get(key) is not None]
+    return keys_and_tags(c, Model)
+
+
+def keys_and_tags(c: Client, kind: type) -> list[list[bytes]]:
+    """``[key, tag]`` for every live value of class ``kind`` in every database (AI._MODELSCAN, AI._SCRIPTSCAN)."""
+    found: list[tuple[bytes, Any]] = [(key, value) for db in c.server.keyspace.dbs
+                                      for key, value in list(db.data.items())
+                                      if value.__class__ is kind and db.get(key) is not None]
+    return [[key, value.tag] for key, value in found]
 
 
 # ---- running -----------------------------------------------------------------------------------------------

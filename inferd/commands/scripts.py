@@ -23,7 +23,7 @@ from inferd import errors
 from inferd.backends.base import LoadOptions, import_framework_module
 from inferd.commands.context import Client
 from inferd.commands.model_args import fetch_model, parse_device
-from inferd.commands.models import store_built, write_outputs
+from inferd.commands.models import keys_and_tags, store_built, write_outputs
 from inferd.commands.script_args import (
     ScriptRun,
     ScriptSpec,
@@ -98,8 +98,7 @@ def scriptdel(c: Client, argv: list[bytes]) -> Any:
 
 def scriptscan(c: Client, argv: list[bytes]) -> list[list[bytes]]:
     """AI._SCRIPTSCAN: ``[key, tag]`` for every script in every database."""
-    return [[key, value.tag] for db in c.server.keyspace.dbs for key, value in list(db.data.items())
-            if value.__class__ is Script and db.get(key) is not None]
+    return keys_and_tags(c, Script)
 
 
 # ---- what a running script reaches: redis.execute, redisAI.model_execute --------------------------------------
