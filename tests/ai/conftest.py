@@ -4,6 +4,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 
@@ -38,6 +39,17 @@ def tf_graphdef() -> bytes:
 @pytest.fixture(scope="session")
 def tflite_model() -> bytes:
     return models.tflite_model()
+
+
+def set_tensor(r: redis.Redis, key: str, array: np.ndarray, dtype: str = "FLOAT") -> None:
+    """AI.TENSORSET ``key`` from ``array`` as a BLOB."""
+    r.execute_command("AI.TENSORSET", key, dtype, *array.shape, "BLOB", array.tobytes())
+
+
+def get_tensor(r: redis.Redis, key: str, np_type: Any = np.float32) -> np.ndarray:
+    """AI.TENSORGET ``key`` META BLOB as an array of ``np_type`` in the tensor's shape."""
+    meta = r.execute_command("AI.TENSORGET", key, "META", "BLOB")
+    return np.frombuffer(meta[5], dtype=np_type).reshape(meta[3])
 
 
 def error_of(client: redis.Redis, *args: Any) -> str:

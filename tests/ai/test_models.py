@@ -10,36 +10,27 @@ import redis
 
 from inferd.store.keyspace import type_name
 from tests.ai import models
-from tests.ai.conftest import error_of, raw_reply_line
+from tests.ai.conftest import error_of, get_tensor, raw_reply_line, set_tensor
 
 X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
 
 
-def _set(r, key, array, dtype="FLOAT"):
-    r.execute_command("AI.TENSORSET", key, dtype, *array.shape, "BLOB", array.tobytes())
-
-
-def _get(r, key, np_type=np.float32):
-    meta = r.execute_command("AI.TENSORGET", key, "META", "BLOB")
-    return np.frombuffer(meta[5], dtype=np_type).reshape(meta[3])
-
-
 def test_store_execute_linear(r, onnx_linear):
     assert r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear) == b"OK"
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     assert r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
-    np.testing.assert_allclose(_get(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+    np.testing.assert_allclose(get_tensor(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
 
 
 def test_two_inputs_two_outputs_and_timeout(r, onnx_two_inputs):
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "cpu", "BLOB", onnx_two_inputs)
     a, b = X, X + 1
-    _set(r, "a", a)
-    _set(r, "b", b)
+    set_tensor(r, "a", a)
+    set_tensor(r, "b", b)
     assert r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 2, "a", "b", "OUTPUTS", 2, "s", "p",
                              "TIMEOUT", 5000) == b"OK"
-    np.testing.assert_array_equal(_get(r, "s"), a + b)
-    np.testing.assert_array_equal(_get(r, "p"), a * b)
+    np.testing.assert_array_equal(get_tensor(r, "s"), a + b)
+    np.testing.assert_array_equal(get_tensor(r, "p"), a * b)
 
 
 def test_identity_keeps_int_dtype_and_zero_d(r):
@@ -91,7 +82,7 @@ def test_modeldel_and_type(r, server, onnx_linear):
 
 def test_replace_is_atomic_and_resets_stats(r, onnx_linear, onnx_two_inputs):
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "a", "BLOB", onnx_linear)
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     r.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y")
     assert r.execute_command("AI.INFO", "m")[15] == 1
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "b", "BLOB", onnx_two_inputs)
@@ -132,10 +123,10 @@ def test_pool_threads_spin_for_intra_op_spin_us_and_light_load_spin_us(server, r
     finally:
         r.config_set("intra-op-spin-us", 5)
         r.config_set("light-load-spin-us", 100)
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     for key in ("m0", "m5", "m40"):
         assert r.execute_command("AI.MODELEXECUTE", key, "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
-        np.testing.assert_allclose(_get(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+        np.testing.assert_allclose(get_tensor(r, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
         onnx = server.call(lambda key=key: server.state.keyspace.dbs[0].get(key.encode()).session)
         np.testing.assert_allclose(server.call(lambda onnx=onnx: onnx.run_light([X]))[0], X @ models.WEIGHTS +
                                    models.BIAS, rtol=1e-6)
@@ -160,7 +151,7 @@ def test_no_light_session_for_a_large_model(server, r, onnx_linear, monkeypatch)
     r.execute_command("AI.MODELSTORE", "fits", "ONNX", "CPU", "BLOB", onnx_linear)
     sessions = server.call(lambda: [server.state.keyspace.dbs[0].get(k).session for k in (b"big", b"fits")])
     assert sessions[0].light is None and sessions[1].light is not None
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     np.testing.assert_allclose(server.call(lambda: sessions[0].run_light([X]))[0], X @ models.WEIGHTS + models.BIAS,
                                rtol=1e-6)
 
@@ -180,10 +171,10 @@ def test_external_data_refused(r):
 def test_backend_errors_pass_through(r, onnx_linear):
     assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", b"") == "No graph was found in the protobuf."
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
-    _set(r, "x3", np.ones((2, 3), dtype=np.float32))
+    set_tensor(r, "x3", np.ones((2, 3), dtype=np.float32))
     text = error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 1, "x3", "OUTPUTS", 1, "y")
     assert text.startswith("Got invalid dimensions for input: x") and "\n" not in text
-    _set(r, "xd", np.ones((2, 2)), "DOUBLE")
+    set_tensor(r, "xd", np.ones((2, 2)), "DOUBLE")
     assert "Unexpected input data type" in error_of(r, "AI.MODELEXECUTE", "m", "INPUTS", 1, "xd", "OUTPUTS", 1, "y")
     assert r.execute_command("AI.INFO", "m")[17] == 2     # errors are charged
     assert r.exists("y") == 0
@@ -200,16 +191,16 @@ def test_gpu_device_without_gpu_is_a_clear_error(r, onnx_linear):
 
 def test_deprecated_modelset_and_modelrun(r, onnx_two_inputs):
     assert r.execute_command("AI.MODELSET", "m", "ONNX", "CPU", "TAG", "old", "BLOB", onnx_two_inputs) == b"OK"
-    _set(r, "a", X)
-    _set(r, "b", X)
+    set_tensor(r, "a", X)
+    set_tensor(r, "b", X)
     assert r.execute_command("AI.MODELRUN", "m", "INPUTS", "a", "b", "OUTPUTS", "s", "p") == b"OK"
-    np.testing.assert_array_equal(_get(r, "s"), X + X)
+    np.testing.assert_array_equal(get_tensor(r, "s"), X + X)
     assert r.execute_command("AI.MODELRUN", "m", "TIMEOUT", 1000, "INPUTS", "a", "b", "OUTPUTS", "s", "p") == b"OK"
 
 
 def test_runs_refused_inside_multi(r, onnx_linear):
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     pipe = r.pipeline(transaction=True)
     pipe.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y")
     pipe.execute_command("AI.TENSORGET", "x", "META")
@@ -313,7 +304,7 @@ def _execute_errors():
 @pytest.mark.parametrize(("args", "text"), _execute_errors())
 def test_execute_errors_in_spec_order(r, onnx_linear, args, text):
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     r.set("str", "v")
     assert error_of(r, *args) == text
     assert r.exists("y") == 0
@@ -348,7 +339,7 @@ def test_execute_error_prefixes_on_the_wire(server, onnx_linear):
 def test_timedout_is_a_simple_string(r, server, onnx_linear):
     """A request whose TIMEOUT passes while it waits in the queue replies +TIMEDOUT (not an error)."""
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
-    _set(r, "x", X)
+    set_tensor(r, "x", X)
     gate = threading.Event()
     schedulers = server.state.extensions["schedulers"]
     server.call(lambda: schedulers.call("CPU", lambda: gate.wait(30)))   # occupy the CPU worker

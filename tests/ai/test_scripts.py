@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import redis
 
-from tests.ai.conftest import error_of, raw_reply_line
+from tests.ai.conftest import error_of, get_tensor, raw_reply_line, set_tensor
 
 SOURCE = '''
 def add(tensors: List[Tensor], keys: List[str], args: List[str]):
@@ -53,15 +53,6 @@ A = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
 B = np.array([[10.0, 20.0], [30.0, 40.0]], dtype=np.float32)
 
 
-def _set(r, key, array, dtype="FLOAT"):
-    r.execute_command("AI.TENSORSET", key, dtype, *array.shape, "BLOB", array.tobytes())
-
-
-def _get(r, key, np_type=np.float32):
-    meta = r.execute_command("AI.TENSORGET", key, "META", "BLOB")
-    return np.frombuffer(meta[5], dtype=np_type).reshape(meta[3])
-
-
 def _info(r, key):
     reply = r.execute_command("AI.INFO", key)
     return dict(zip(reply[::2], reply[1::2], strict=True))
@@ -72,8 +63,8 @@ def s(r):
     """A client with script ``s`` stored (every entry point above) and tensors ``a``, ``b``."""
     assert r.execute_command("AI.SCRIPTSTORE", "s", "CPU", "TAG", "v1", "ENTRY_POINTS", len(ENTRY_POINTS),
                              *ENTRY_POINTS, "SOURCE", SOURCE) == b"OK"
-    _set(r, "a", A)
-    _set(r, "b", B)
+    set_tensor(r, "a", A)
+    set_tensor(r, "b", B)
     return r
 
 
@@ -134,12 +125,12 @@ def test_deprecated_scriptset_has_no_entry_points(r):
     assert r.execute_command("AI.SCRIPTSET", "old2", "CPU", "TAG", "t", "SOURCE", SOURCE) == b"OK"
     assert r.execute_command("AI.SCRIPTGET", "old2", "META") == [b"device", b"CPU", b"tag", b"t",
                                                                  b"Entry Points", []]
-    _set(r, "a", A)
-    _set(r, "b", B)
+    set_tensor(r, "a", A)
+    set_tensor(r, "b", B)
     # no entry points: every function is called "best effort", even one with the entry-point signature
     assert r.execute_command("AI.SCRIPTEXECUTE", "old", "sum_and_product", "INPUTS", 2, "a", "b",
                              "OUTPUTS", 2, "s", "p") == b"OK"
-    np.testing.assert_array_equal(_get(r, "p"), A * B)
+    np.testing.assert_array_equal(get_tensor(r, "p"), A * B)
     assert error_of(r, "AI.SCRIPTEXECUTE", "old", "add", "INPUTS", 2, "a", "b", "OUTPUTS", 1, "c") == \
         "Unsupported input type in function definition: add"
 
@@ -155,10 +146,10 @@ def test_gpu_device_without_gpu_is_a_clear_error(r):
     import torch
     if torch.cuda.is_available():
         assert r.execute_command("AI.SCRIPTSTORE", "g", "GPU:0", "ENTRY_POINTS", 1, "add", "SOURCE", SOURCE) == b"OK"
-        _set(r, "a", A)
-        _set(r, "b", B)
+        set_tensor(r, "a", A)
+        set_tensor(r, "b", B)
         r.execute_command("AI.SCRIPTEXECUTE", "g", "add", "INPUTS", 2, "a", "b", "OUTPUTS", 1, "c")
-        np.testing.assert_array_equal(_get(r, "c"), A + B)
+        np.testing.assert_array_equal(get_tensor(r, "c"), A + B)
     else:
         assert error_of(r, "AI.SCRIPTSTORE", "g", "GPU:0", "ENTRY_POINTS", 1, "add", "SOURCE", SOURCE) == \
             "device GPU:0 is not available to the TORCH backend"
@@ -231,14 +222,14 @@ def test_error_prefixes_on_the_wire(server):
 # ---- running -----------------------------------------------------------------------------------------------
 def test_entry_point_adds_two_tensors(s):
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "add", "INPUTS", 2, "a", "b", "OUTPUTS", 1, "c") == b"OK"
-    np.testing.assert_array_equal(_get(s, "c"), A + B)
+    np.testing.assert_array_equal(get_tensor(s, "c"), A + B)
     assert s.execute_command("AI.TENSORGET", "c", "META") == [b"dtype", b"FLOAT", b"shape", [2, 2]]
 
 
 def test_entry_point_gets_keys_and_args_as_strings(s):
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "scale", "KEYS", 3, "k1", "k2", "k3", "INPUTS", 1, "a",
                              "ARGS", 2, "2.5", "-7", "OUTPUTS", 3, "x", "nkeys", "arg", "TIMEOUT", 10000) == b"OK"
-    np.testing.assert_array_equal(_get(s, "x"), A * 2.5)
+    np.testing.assert_array_equal(get_tensor(s, "x"), A * 2.5)
     assert s.execute_command("AI.TENSORGET", "nkeys", "META", "VALUES") == [b"dtype", b"INT64", b"shape", [],
                                                                             b"values", [3]]
     assert s.execute_command("AI.TENSORGET", "arg", "VALUES") == [-7]
@@ -247,35 +238,35 @@ def test_entry_point_gets_keys_and_args_as_strings(s):
 def test_scopes_in_any_order(s):
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "scale", "INPUTS", 1, "a", "OUTPUTS", 3, "x", "n", "m",
                              "ARGS", 2, "3", "1", "KEYS", 1, "k") == b"OK"
-    np.testing.assert_array_equal(_get(s, "x"), A * 3)
+    np.testing.assert_array_equal(get_tensor(s, "x"), A * 3)
     assert s.execute_command("AI.TENSORGET", "n", "VALUES") == [1]
 
 
 def test_list_return_and_tuple_of_non_entry_function(s):
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "listed", "INPUTS", 1, "a", "OUTPUTS", 2, "x2", "x3") == b"OK"
-    np.testing.assert_array_equal(_get(s, "x2"), A * 2)
-    np.testing.assert_array_equal(_get(s, "x3"), A * 3)
+    np.testing.assert_array_equal(get_tensor(s, "x2"), A * 2)
+    np.testing.assert_array_equal(get_tensor(s, "x3"), A * 3)
     # a function that is not an entry point: Tensor parameters bound positionally, tuple outputs flattened
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "sum_and_product", "INPUTS", 2, "a", "b",
                              "OUTPUTS", 2, "sum", "prod") == b"OK"
-    np.testing.assert_array_equal(_get(s, "sum"), A + B)
-    np.testing.assert_array_equal(_get(s, "prod"), A * B)
+    np.testing.assert_array_equal(get_tensor(s, "sum"), A + B)
+    np.testing.assert_array_equal(get_tensor(s, "prod"), A * B)
 
 
 def test_trailing_list_takes_the_rest(s):
-    _set(s, "c", A * 100)
+    set_tensor(s, "c", A * 100)
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "total", "INPUTS", 3, "a", "b", "c", "OUTPUTS", 1, "t") == b"OK"
-    np.testing.assert_array_equal(_get(s, "t"), A + B + A * 100)
+    np.testing.assert_array_equal(get_tensor(s, "t"), A + B + A * 100)
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "total", "INPUTS", 1, "a", "OUTPUTS", 1, "t") == b"OK"
-    np.testing.assert_array_equal(_get(s, "t"), A)
+    np.testing.assert_array_equal(get_tensor(s, "t"), A)
 
 
 def test_outputs_are_contiguous_and_inputs_never_change(s):
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "transposed", "INPUTS", 1, "a", "OUTPUTS", 1, "t") == b"OK"
-    np.testing.assert_array_equal(_get(s, "t"), A.T)
+    np.testing.assert_array_equal(get_tensor(s, "t"), A.T)
     assert s.execute_command("AI.SCRIPTEXECUTE", "s", "in_place", "INPUTS", 1, "t", "OUTPUTS", 1, "u") == b"OK"
-    np.testing.assert_array_equal(_get(s, "u"), A.T + 100)
-    np.testing.assert_array_equal(_get(s, "t"), A.T)     # the stored input is untouched
+    np.testing.assert_array_equal(get_tensor(s, "u"), A.T + 100)
+    np.testing.assert_array_equal(get_tensor(s, "t"), A.T)     # the stored input is untouched
 
 
 def test_without_outputs_the_return_is_ignored(s):
@@ -442,18 +433,18 @@ def test_queued_script_runs_once_the_worker_is_free(s, server):
     runner.join(30)
     client.close()
     assert replies == [b"OK"]
-    np.testing.assert_array_equal(_get(s, "c"), A + B)
+    np.testing.assert_array_equal(get_tensor(s, "c"), A + B)
 
 
 # ---- SCRIPTRUN (deprecated) ----------------------------------------------------------------------------------
 def test_scriptrun_binds_inputs_and_writes_outputs(s):
     assert s.execute_command("AI.SCRIPTRUN", "s", "sum_and_product", "INPUTS", "a", "b", "OUTPUTS", "x", "y") == b"OK"
-    np.testing.assert_array_equal(_get(s, "y"), A * B)
+    np.testing.assert_array_equal(get_tensor(s, "y"), A * B)
     assert s.execute_command("AI.SCRIPTRUN", "s", "add", "TIMEOUT", 1000, "INPUTS", "a", "b", "OUTPUTS", "x") == b"OK"
-    np.testing.assert_array_equal(_get(s, "x"), A + B)     # an entry point gets (tensors, [], [])
-    _set(s, "c", A * 100)
+    np.testing.assert_array_equal(get_tensor(s, "x"), A + B)     # an entry point gets (tensors, [], [])
+    set_tensor(s, "c", A * 100)
     assert s.execute_command("AI.SCRIPTRUN", "s", "total", "INPUTS", "a", "$", "b", "c", "OUTPUTS", "t") == b"OK"
-    np.testing.assert_array_equal(_get(s, "t"), A + B + A * 100)
+    np.testing.assert_array_equal(get_tensor(s, "t"), A + B + A * 100)
 
 
 @pytest.mark.parametrize(("args", "text"), [
