@@ -41,7 +41,7 @@ from inferd.store.model import Model
 from inferd.store.tensor import Tensor
 
 __all__ = ["ModelRun", "execute_run", "fetch_model", "keys_and_tags", "parse_modelexecute", "parse_modelrun",
-           "store_built", "write_outputs"]
+           "run_deadline", "settle_run", "store_built", "write_outputs"]
 
 
 # ---- storing -----------------------------------------------------------------------------------------------
@@ -197,28 +197,38 @@ def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) ->
     Cancelling the returned future (client gone) drops the queued request.
     """
     model = run.model
-    db = c.db
     schedulers = c.server.extensions["schedulers"]
     reply: asyncio.Future[Any] = schedulers.loop.create_future()
-
-    def finished(outputs: Any, error: CommandError | None) -> None:
-        if error is not None:
-            reply.set_exception(error)
-        elif outputs is TIMEDOUT:
-            reply.set_result(TIMEDOUT)
-        else:
-            try:
-                write_outputs(db, run.output_keys, outputs)
-            except CommandError as exc:
-                reply.set_exception(exc)
-            else:
-                reply.set_result(OK)
-        if c.reply_ready is not None:
-            c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
-
-    deadline = time.monotonic() + run.timeout_ms / 1000 if run.timeout_ms > 0 else None
-    schedulers.enqueue(model.device, reply, model, inputs, finished, deadline=deadline, on_done=model.stats.charge)
+    schedulers.enqueue(model.device, reply, model, inputs, partial(settle_run, c, reply, run.output_keys),
+                       deadline=run_deadline(run.timeout_ms), on_done=model.stats.charge)
     return reply
+
+
+def run_deadline(timeout_ms: int) -> float | None:
+    """The monotonic time a run queued now with TIMEOUT ``timeout_ms`` (0: none) must have started by."""
+    return time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
+
+
+def settle_run(c: Client, reply: asyncio.Future[Any], output_keys: list[bytes], outputs: Any,
+               error: CommandError | None) -> None:
+    """A run's outcome, as a scheduler's ``deliver`` gets it: settle ``reply`` and have the connection write it.
+
+    ``outputs`` are written to ``output_keys`` and the reply is OK; or it is TIMEDOUT, or the error (MODELEXECUTE,
+    SCRIPTEXECUTE).
+    """
+    if error is not None:
+        reply.set_exception(error)
+    elif outputs is TIMEDOUT:
+        reply.set_result(TIMEDOUT)
+    else:
+        try:
+            write_outputs(c.db, output_keys, outputs)
+        except CommandError as exc:
+            reply.set_exception(exc)
+        else:
+            reply.set_result(OK)
+    if c.reply_ready is not None:
+        c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
 
 
 def modelexecute(c: Client, argv: list[bytes]) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -23,7 +22,7 @@ from inferd import errors
 from inferd.backends.base import LoadOptions, import_framework_module
 from inferd.commands.context import Client
 from inferd.commands.model_args import fetch_model, parse_device
-from inferd.commands.models import keys_and_tags, store_built, write_outputs
+from inferd.commands.models import keys_and_tags, run_deadline, settle_run, store_built
 from inferd.commands.script_args import (
     ScriptRun,
     ScriptSpec,
@@ -218,32 +217,16 @@ def execute_script(c: Client, run: ScriptRun) -> asyncio.Future[Any]:
 
     Cancelling the returned future (client gone) drops the queued call.
     """
-    db = c.db
-    inputs = [fetch_tensor(db, key).array for key in run.input_keys]
+    inputs = [fetch_tensor(c.db, key).array for key in run.input_keys]
     script = run.script
     schedulers = c.server.extensions["schedulers"]
     reply: asyncio.Future[Any] = schedulers.loop.create_future()
 
     def finished(result: Any, error: CommandError | None) -> None:
-        outputs = script_outcome(script, result, error)
-        if error is not None:
-            reply.set_exception(error)
-        elif outputs is TIMEDOUT:
-            reply.set_result(TIMEDOUT)
-        else:
-            try:
-                if run.output_keys:
-                    write_outputs(db, run.output_keys, outputs)
-            except CommandError as exc:
-                reply.set_exception(exc)
-            else:
-                reply.set_result(OK)
-        if c.reply_ready is not None:
-            c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
+        settle_run(c, reply, run.output_keys, script_outcome(script, result, error), error)
 
-    deadline = time.monotonic() + run.timeout_ms / 1000 if run.timeout_ms > 0 else None
-    return schedulers.call(script.device, call_of(run, inputs, KeyspaceHost(c)), reply=reply, deadline=deadline,
-                           deliver=finished)
+    return schedulers.call(script.device, call_of(run, inputs, KeyspaceHost(c)), reply=reply,
+                           deadline=run_deadline(run.timeout_ms), deliver=finished)
 
 
 def scriptexecute(c: Client, argv: list[bytes]) -> Any:
