@@ -28,7 +28,7 @@ from inferd.commands.dag_plan import (
     check_persist_target,
 )
 from inferd.commands.dag_run import DagRun
-from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun
+from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun, parse_timeout
 from inferd.commands.script_args import ScriptRun, parse_scriptexecute, parse_scriptrun
 from inferd.commands.scripts import KeyspaceHost
 from inferd.commands.table import command
@@ -79,9 +79,7 @@ def _parse_persist(dag: Dag, argv: list[bytes], i: int) -> int:
 def _parse_timeout(dag: Dag, argv: list[bytes], i: int) -> int:
     if i + 1 >= len(argv) or argv[i + 1] == ARROW:
         raise CommandError(errors.AI_TIMEOUT_NO_VALUE)
-    dag.timeout_ms = parse_int(argv[i + 1], errors.AI_TIMEOUT_INVALID)
-    if dag.timeout_ms <= 0:
-        raise CommandError(errors.AI_TIMEOUT_INVALID)
+    dag.timeout_ms = parse_timeout(argv[i + 1])
     return i + 2
 
 

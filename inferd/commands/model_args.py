@@ -264,6 +264,14 @@ def parse_modelexecute(db: Database, argv: list[bytes]) -> ModelRun:
     return ModelRun(model, inputs, outputs, timeout)
 
 
+def parse_timeout(raw: bytes) -> int:
+    """A TIMEOUT value in ms (MODELEXECUTE, SCRIPTEXECUTE, their deprecated forms, DAGs): a positive integer."""
+    timeout = parse_int(raw, errors.AI_TIMEOUT_INVALID)
+    if timeout <= 0:
+        raise CommandError(errors.AI_TIMEOUT_INVALID)
+    return timeout
+
+
 def _parse_timeout_tail(argv: list[bytes], i: int) -> int:
     timeout = 0
     n = len(argv)
@@ -272,9 +280,7 @@ def _parse_timeout_tail(argv: list[bytes], i: int) -> int:
             raise CommandError(errors.AI_INVALID_ARGUMENT.format(argv[i].decode("utf-8", "replace")))
         if i + 1 >= n:
             raise CommandError(errors.AI_TIMEOUT_NO_VALUE)
-        timeout = parse_int(argv[i + 1], errors.AI_TIMEOUT_INVALID)
-        if timeout <= 0:
-            raise CommandError(errors.AI_TIMEOUT_INVALID)
+        timeout = parse_timeout(argv[i + 1])
         i += 2
     return timeout
 
@@ -287,9 +293,7 @@ def parse_modelrun(db: Database, argv: list[bytes]) -> ModelRun:
     model = fetch_model(db, argv[1])
     i, timeout = 2, 0
     if argv[i].upper() == b"TIMEOUT":
-        timeout = parse_int(argv[i + 1], errors.AI_TIMEOUT_INVALID)
-        if timeout <= 0:
-            raise CommandError(errors.AI_TIMEOUT_INVALID)
+        timeout = parse_timeout(argv[i + 1])
         i += 2
     if argv[i].upper() != b"INPUTS":
         raise CommandError(errors.AI_INPUTS_NOT_SPECIFIED)

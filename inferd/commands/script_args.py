@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from inferd import errors
 from inferd.commands.args import parse_int
+from inferd.commands.model_args import parse_timeout
 from inferd.errors import CommandError
 from inferd.store.keyspace import Database
 from inferd.store.script import Script
@@ -161,7 +162,7 @@ def parse_scriptexecute(db: Database, argv: list[bytes], in_dag: bool = False) -
                 raise CommandError(errors.DAG_TIMEOUT_IN_OP)
             if i + 1 >= n:
                 raise CommandError(errors.SCRIPTEXECUTE_TIMEOUT_NO_VALUE)
-            run.timeout_ms = _timeout_value(argv[i + 1])
+            run.timeout_ms = parse_timeout(argv[i + 1])
             if i + 2 < n:
                 raise CommandError(errors.SCRIPTEXECUTE_AFTER_TIMEOUT)
             break
@@ -172,13 +173,6 @@ def parse_scriptexecute(db: Database, argv: list[bytes], in_dag: bool = False) -
         seen.add(word)
         i = _scope(run, argv, i, word)
     return run
-
-
-def _timeout_value(raw: bytes) -> int:
-    timeout = parse_int(raw, errors.AI_TIMEOUT_INVALID)
-    if timeout <= 0:
-        raise CommandError(errors.AI_TIMEOUT_INVALID)
-    return timeout
 
 
 # ---- SCRIPTRUN ---------------------------------------------------------------------------------------------
@@ -204,7 +198,7 @@ def parse_scriptrun(db: Database, argv: list[bytes], in_dag: bool = False) -> Sc
                 raise CommandError(errors.SCRIPTRUN_TIMEOUT_TWICE)
             if i + 1 >= n:
                 raise CommandError(errors.AI_TIMEOUT_NO_VALUE)
-            run.timeout_ms, timeout_set = _timeout_value(argv[i + 1]), True
+            run.timeout_ms, timeout_set = parse_timeout(argv[i + 1]), True
             i += 2
             continue
         if word == b"INPUTS":
