@@ -30,7 +30,6 @@ from inferd.commands.dag_plan import (
 from inferd.commands.dag_run import DagRun
 from inferd.commands.model_args import ModelRun, parse_modelexecute, parse_modelrun, parse_timeout
 from inferd.commands.script_args import ScriptRun, parse_scriptexecute, parse_scriptrun
-from inferd.commands.scripts import KeyspaceHost
 from inferd.commands.table import command
 from inferd.commands.tensors import fetch_tensor, parse_tensorset, tensorget_formats
 from inferd.errors import CommandError
@@ -230,8 +229,7 @@ PLANS = DagPlans()   # shapes are independent of any server or database: one tab
 # ---- handlers ----------------------------------------------------------------------------------------------
 def _run(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) -> Any:
     dag = parse_dag(c, argv, readonly, deprecated)
-    host = KeyspaceHost(c) if any(op.kind == SCRIPT for op in dag.ops) else None
-    return DagRun(dag, c.server.extensions["schedulers"], c.reply_ready, host).start()
+    return DagRun(dag, c.server.extensions["schedulers"], c.reply_ready, c).start()
 
 
 def dagexecute(c: Client, argv: list[bytes]) -> Any:

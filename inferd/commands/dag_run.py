@@ -12,7 +12,6 @@ drops the DAG's queued runs.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inferd import errors
-from inferd.commands.scripts import call_of, script_outcome
+from inferd.commands.models import run_deadline
+from inferd.commands.scripts import KeyspaceHost, call_of, script_outcome
 from inferd.commands.tensors import tensor_reply
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK, Status
@@ -29,6 +29,7 @@ from inferd.scheduler import TIMEDOUT
 from inferd.store.tensor import Tensor
 
 if TYPE_CHECKING:
+    from inferd.commands.context import Client
     from inferd.commands.dag_plan import Dag, Op
 
 NA = Status(b"NA")
@@ -37,21 +38,22 @@ NA = Status(b"NA")
 class DagRun:
     """The execution of one DAG; :meth:`start` returns the future of its reply."""
 
-    __slots__ = ("dag", "schedulers", "notify", "host", "reply", "waiting", "running", "failed", "timed_out",
-                 "deadline")
+    __slots__ = ("dag", "schedulers", "notify", "client", "host", "reply", "waiting", "running", "failed",
+                 "timed_out", "deadline")
 
     def __init__(self, dag: Dag, schedulers: Any, notify: Callable[[asyncio.Future[Any]], None] | None = None,
-                 host: Any = None) -> None:
+                 client: Client | None = None) -> None:
         self.dag = dag
         self.schedulers = schedulers
-        self.host = host       # what script ops' redis.execute / redisAI.model_execute reach (a KeyspaceHost)
+        self.client = client   # whose database script ops' redis.execute / redisAI.model_execute reach
+        self.host: KeyspaceHost | None = None   # made for the first script op (most DAGs have none)
         self.notify = notify   # called with the reply once it is settled (the connection writes it at once)
         self.reply: asyncio.Future[Any] = schedulers.loop.create_future()
         self.waiting: dict[str, deque[Op]] = {}
         self.running: set[str] = set()        # devices with an op queued or running
         self.failed = False
         self.timed_out = False
-        self.deadline = time.monotonic() + dag.timeout_ms / 1000 if dag.timeout_ms else None
+        self.deadline = run_deadline(dag.timeout_ms)
         for op in dag.ops:
             if op.kind in ("MODEL", "SCRIPT"):
                 self.waiting.setdefault(op.device, deque()).append(op)
@@ -84,6 +86,9 @@ class DagRun:
         inputs = [slots[i].array for i in op.inputs]   # type: ignore[union-attr]   # all exist (see _advance)
         self.running.add(device)
         if op.script is not None:
+            if self.host is None:
+                assert self.client is not None   # a DAG with script ops is run for a client
+                self.host = KeyspaceHost(self.client)
             call = call_of(op.script, inputs, self.host)
             self.schedulers.call(device, call, reply=self.reply, deadline=self.deadline,
                                  deliver=partial(self._script_done, device, op))
