@@ -27,6 +27,11 @@ def _onnx_model(nodes: list[Any], inputs: list[Any], outputs: list[Any], initial
     return bytes(model.SerializeToString())
 
 
+def linear(x: np.ndarray) -> np.ndarray:
+    """What :func:`onnx_linear` computes, in numpy."""
+    return x @ WEIGHTS + BIAS
+
+
 def onnx_linear() -> bytes:
     """y = x @ WEIGHTS + BIAS, x: float[N, 2] named ``x``, output ``y``."""
     from onnx import TensorProto, helper, numpy_helper

@@ -13,10 +13,6 @@ from tests.ai.conftest import error_of, raw_reply_line
 LINEAR = models.onnx_linear()
 
 
-def linear(x: np.ndarray) -> np.ndarray:
-    return x @ models.WEIGHTS + models.BIAS
-
-
 @pytest.fixture
 def c(r: redis.Redis) -> redis.Redis:
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", LINEAR)
@@ -133,7 +129,7 @@ def test_keywords_are_case_insensitive_and_ops_reply_in_order(c):
     reply = ex(c, "ai.dagexecute", "load", 1, "a", "persist", 1, "y", "routing", "a", "timeout", 5000, "|>",
                "ai.modelexecute", "m", "inputs", 1, "a", "outputs", 1, "y", "|>", "ai.tensorget", "y", "values")
     assert reply[0] == b"OK"
-    assert vals(reply[1]) == linear(np.array([[1, 2]], np.float32)).ravel().tolist()
+    assert vals(reply[1]) == models.linear(np.array([[1, 2]], np.float32)).ravel().tolist()
     assert vals(ex(c, "AI.TENSORGET", "y", "VALUES")) == vals(reply[1])
 
 
@@ -145,7 +141,7 @@ def test_names_are_dag_local_and_ssa_versioned(c):
                "|>", "AI.TENSORGET", "a", "VALUES")
     x = np.array([[3, 4]], np.float32)
     assert vals(reply[0]) == [1.0, 2.0] and reply[1:4] == [b"OK", b"OK", b"OK"]
-    assert vals(reply[4]) == linear(linear(x)).ravel().tolist()
+    assert vals(reply[4]) == models.linear(models.linear(x)).ravel().tolist()
     assert vals(ex(c, "AI.TENSORGET", "a", "VALUES")) == [1.0, 2.0]   # nothing persisted: keyspace unchanged
 
 

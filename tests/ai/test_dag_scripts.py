@@ -28,10 +28,6 @@ def pair(a, b):
 LINEAR = models.onnx_linear()
 
 
-def linear(x: np.ndarray) -> np.ndarray:
-    return x @ models.WEIGHTS + models.BIAS
-
-
 @pytest.fixture
 def c(r: redis.Redis) -> redis.Redis:
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", LINEAR)
@@ -62,8 +58,8 @@ def test_load_script_model_tensorget_and_persist(c):
     x = np.array([[1.5, 2.5]], np.float32)
     assert reply[:2] == [b"OK", b"OK"]
     assert vals(reply[2]) == [1.5, 2.5]
-    np.testing.assert_allclose(vals(reply[3]), linear(x).ravel(), rtol=1e-6)
-    np.testing.assert_allclose(vals(ex(c, "AI.TENSORGET", "y", "VALUES")), linear(x).ravel(), rtol=1e-6)
+    np.testing.assert_allclose(vals(reply[3]), models.linear(x).ravel(), rtol=1e-6)
+    np.testing.assert_allclose(vals(ex(c, "AI.TENSORGET", "y", "VALUES")), models.linear(x).ravel(), rtol=1e-6)
     assert c.exists("x") == 0                     # only PERSIST writes the keyspace
     assert (info(c, "s")[b"calls"], info(c, "m")[b"calls"]) == (1, 1)
 
