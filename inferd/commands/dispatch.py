@@ -89,6 +89,8 @@ class Dispatcher:
         if reply.__class__ is CommandError:
             stats.failed_calls += 1
             self.server.record_error(reply.prefix)
+            if cmd.counts_hits and reply.prefix == "WRONGTYPE" and cmd.first_key == cmd.last_key:
+                self.server.stats.keyspace_hits += 1   # Redis found the one key before refusing its type
         elif cmd.counts_hits:
             self._count_lookups(client, cmd, argv)
         elif cmd.is_write and client.db.watched:
