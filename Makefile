@@ -11,15 +11,20 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# setup.py builds the dispatcher's C fast path (inferd/commands/_fastpath.c) in place; without a C compiler inferd runs
+# those commands in Python.
+FAST_C := setup.py inferd/commands/_fastpath.c
+
+$(STAMP): pyproject.toml $(FAST_C) | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
 install: $(STAMP)
 
 # Tests need every backend (torch is pinned to the local CPU build), the client libraries, and Debian's
-# redis-server/redis-tools as the oracle and load generator, and gcc for the benchmark's C load generator.
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
+# redis-server/redis-tools as the oracle and load generator, and gcc (with Python's headers) for the C fast path,
+# which the tests require, and for the benchmark's C load generator: installed first.
+$(TEST_STAMP): pyproject.toml $(FAST_C) | $(BIN)/python system-deps
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[test,torch,tensorflow,bench,lint]"
 	touch $@
@@ -37,6 +42,10 @@ system-deps:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v gcc >/dev/null; then \
 		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y redis-server redis-tools gcc; \
+	fi
+	@if ! $(PY) -c "import os, sysconfig, sys; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))"; then \
+		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y python3-dev; \
 	fi
 
 serve: $(STAMP)
@@ -57,4 +66,4 @@ docs: $(STAMP)
 	$(BIN)/python -m inferd.docs operations docs/operations.md
 
 clean:
-	rm -rf $(VENV) $(REDISAI_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(REDISAI_VENV) build *.egg-info .pytest_cache inferd/commands/_fastpath*.so

@@ -99,6 +99,17 @@ def server() -> Iterator[RunningServer]:
     srv.stop()
 
 
+@pytest.fixture(scope="module", params=["yes", "no"], ids=["fastpath", "python"])
+def server_both_paths(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """A server with the dispatcher's C fast path (plain GET/SET/HGET/HSET/LPUSH/RPUSH), then one without it: a
+    module whose ``server`` is this one runs every test on both paths."""
+    srv = RunningServer(fastpath=request.param)
+    if request.param == "yes":
+        assert srv.state.dispatcher.fast_run is not None, "the C fast path was not built (it needs gcc at install)"
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def start_server() -> Iterator[Any]:
     """Factory for a server with specific options; stopped at the end of the test."""

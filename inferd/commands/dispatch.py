@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from inferd import errors
-from inferd.commands.context import Client, ServerState, SlowlogEntry
+from inferd.commands import hashes, lists, strings
+from inferd.commands.context import REPLY_ON, Client, ServerState, SlowlogEntry
 from inferd.commands.table import Command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import QUEUED
 
+try:
+    from inferd.commands import _fastpath
+except ImportError:   # pragma: no cover - built at install when a C compiler is there; Python does the same
+    _fastpath = None  # type: ignore[assignment]
+
 log = logging.getLogger("inferd.commands")
 _perf_ns = time.perf_counter_ns
+# The handlers the C fast path can stand in for, by its kind numbers (see _fastpath.c).
+_FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, lists.lpush: 5, lists.rpush: 6}
+FastRun = Callable[[Client, list[list[bytes]], int, list[bytes]], int]
 
 
 class Dispatcher:
@@ -29,6 +40,22 @@ class Dispatcher:
         # Every command and subcommand once (the table is fixed after start-up); INFO samples it 10 times a second.
         self._all_commands = [c for cmd in unique_commands(table) for c in (cmd, *cmd.subcommands.values())]
         server.extensions.setdefault("config_hooks", []).append(self._config_changed)
+        self.fast_run = self._fast_runner() if server.config.fastpath == "yes" else None
+
+    def _fast_runner(self) -> FastRun | None:
+        """``run(client, requests, start, out)`` of the C fast path, or None where it was not built.
+
+        It runs plain GET/SET/HGET/HSET/LPUSH/RPUSH requests from ``start`` with this dispatcher's bookkeeping,
+        appends their encoded replies to ``out`` and returns the index of the first request left to :meth:`call`.
+        """
+        if _fastpath is None:   # pragma: no cover - depends on the install
+            return None
+        kinds = {name: _FAST_KINDS[cmd.handler] for name, cmd in self.table.items() if cmd.handler in _FAST_KINDS}
+        cmds: list[Command | None] = [None] * (len(_FAST_KINDS) + 1)
+        for name, kind in kinds.items():
+            cmds[kind] = self.table[name]
+        runner = _fastpath.Runner(kinds, tuple(cmds), self.server.stats, self, REPLY_ON, deque)
+        return runner.run
 
     def commands_processed(self) -> int:
         """Total calls of every command (INFO's total_commands_processed), derived from the per-command counters."""

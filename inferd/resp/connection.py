@@ -66,6 +66,7 @@ class Connection(asyncio.Protocol):
         self.held_bytes = 0
         self.malformed: str | None = None       # a protocol error to reply once the requests before it have run
         self.dispatch = server.dispatcher.call  # type: ignore[union-attr]
+        self.fast_run = server.dispatcher.fast_run  # type: ignore[union-attr]
         self.transport: Any = None
         self.client: Client = None  # type: ignore[assignment]
         self.parser = RequestParser(server.config.proto_max_bulk_len, server.config.client_query_buffer_limit)
@@ -133,16 +134,23 @@ class Connection(asyncio.Protocol):
             self.protocol_error(self.malformed)
 
     # ---- running requests --------------------------------------------------------------------------
-    def _run(self, requests: Any, hold: bool = False) -> None:
+    def _run(self, requests: list[list[bytes]], hold: bool = False) -> None:
         out: list[bytes] = []
         dispatch = self.dispatch
+        fast_run = self.fast_run
         client = self.client
-        it = iter(requests)
-        for argv in it:
+        i, n = 0, len(requests)
+        while i < n:
+            if fast_run is not None:   # runs what it can from i (plain GET, SET...), returns where it stopped
+                i = fast_run(client, requests, i, out)
+                if i == n:
+                    break
+            argv = requests[i]
+            i += 1
             reply = dispatch(client, argv)
             cls = reply.__class__
             if cls is _Future:   # handlers wait with loop.create_future() futures
-                self._wait_for(reply, it)
+                self._wait_for(reply, requests[i:])
                 break
             if client.reply_mode is REPLY_ON:
                 # The commonest replies are encoded here; encode() handles every type.
@@ -168,10 +176,10 @@ class Connection(asyncio.Protocol):
         if self.waiting is None:
             self._caught_up()
 
-    def _wait_for(self, future: asyncio.Future[Any], rest: Any) -> None:
+    def _wait_for(self, future: asyncio.Future[Any], rest: list[list[bytes]]) -> None:
         self.waiting = future
         self.client.in_flight += 1
-        self.backlog.extendleft(reversed(list(rest)))
+        self.backlog.extendleft(reversed(rest))
         future.add_done_callback(self._resolved)
 
     def _resolved(self, future: asyncio.Future[Any]) -> None:
@@ -207,7 +215,7 @@ class Connection(asyncio.Protocol):
         else:
             client.advance_reply_mode()
         if self.backlog and not client.closing:
-            backlog, self.backlog = self.backlog, deque()
+            backlog, self.backlog = list(self.backlog), deque()
             self._run(backlog)
         else:
             self._caught_up()

@@ -8,7 +8,15 @@ import sys
 import pytest
 import redis
 
+from tests.conftest import RunningServer
 from tests.ops.helpers import REPO, wait_for
+
+
+@pytest.fixture(scope="module")
+def server(server_both_paths: RunningServer) -> RunningServer:
+    """Every test here runs with the dispatcher's C fast path and without it (the bookkeeping is the same)."""
+    return server_both_paths
+
 
 # Fields inferd reports with Redis 7's names and meaning; each must exist in redis-server's INFO too.
 SHARED_FIELDS = {

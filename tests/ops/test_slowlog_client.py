@@ -6,7 +6,15 @@ import socket
 import pytest
 import redis
 
+from tests.conftest import RunningServer
 from tests.oracle import compare
+
+
+@pytest.fixture(scope="module")
+def server(server_both_paths: RunningServer) -> RunningServer:
+    """Every test here runs with the dispatcher's C fast path and without it (the bookkeeping is the same)."""
+    return server_both_paths
+
 
 pytestmark = pytest.mark.oracle
 

@@ -29,7 +29,7 @@ def test_reply_resolving_after_the_connection_closed_is_dropped_without_error(st
     def replay() -> None:
         conn = _connection_of(srv, "gone")
         future = asyncio.get_running_loop().create_future()
-        conn._wait_for(future, iter([]))      # as the connection does for a handler that returned a future
+        conn._wait_for(future, [])      # as the connection does for a handler that returned a future
         conn.transport.close()                # the client goes away (connection_lost is now scheduled) ...
         future.set_result(b"late")            # ... just as its run finishes: the reply callback runs after it
         asyncio.get_running_loop().call_soon(lambda: done.append(conn.transport.is_closing()))
@@ -49,7 +49,7 @@ def test_failed_reply_of_a_gone_client_is_not_reported_as_unretrieved(start_serv
     def replay() -> None:
         conn = _connection_of(srv, "gone")
         future = asyncio.get_running_loop().create_future()
-        conn._wait_for(future, iter([]))
+        conn._wait_for(future, [])
         conn.transport.close()
         future.set_exception(CommandError("ERR the run failed"))
     srv.call(replay)

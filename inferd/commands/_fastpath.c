@@ -1,0 +1,461 @@
+/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH and RPUSH in their plain forms.
+ *
+ * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a
+ * form whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the
+ * key without a TTL and not watched; the value missing or of the command's type; the right number of arguments.
+ * It appends each reply, encoded, to ``out`` and returns the index of the first request it left to the Python
+ * dispatcher (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do
+ * (the same dicts, the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec,
+ * keyspace hits and misses, the client's last command, the slow log. Every refusal happens before anything is
+ * changed, so the Python path then runs the request from the start (and gives any error). Only a failed allocation
+ * can stop a request half done, as it can in Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdio.h>
+#include <time.h>
+
+enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_COUNT };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *kinds;          /* dict: command name (bytes, as typed) -> kind (int) */
+    PyObject *cmds[K_COUNT];  /* the Command of each kind, or NULL */
+    PyObject *server_stats;   /* ServerStats: keyspace_hits / keyspace_misses */
+    PyObject *dispatcher;     /* slowlog_threshold, _slowlog() */
+    PyObject *reply_on;       /* REPLY_ON: client.reply_mode must be this object */
+    PyObject *deque_type;     /* collections.deque: the list type */
+} Runner;
+
+static PyObject *s_multi, *s_authenticated, *s_reply_mode, *s_closing, *s_resp3, *s_db, *s_data, *s_expires,
+    *s_watched, *s_stats, *s_calls, *s_usec, *s_keyspace_hits, *s_keyspace_misses, *s_last_command,
+    *s_slowlog_threshold, *s_slowlog, *s_appendleft, *s_append;
+static PyObject *ok_reply, *null2_reply, *null3_reply;
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void Runner_dealloc(Runner *self) {
+    Py_XDECREF(self->kinds);
+    for (int k = 0; k < K_COUNT; k++)
+        Py_XDECREF(self->cmds[k]);
+    Py_XDECREF(self->server_stats);
+    Py_XDECREF(self->dispatcher);
+    Py_XDECREF(self->reply_on);
+    Py_XDECREF(self->deque_type);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Runner(kinds, cmds, server_stats, dispatcher, reply_on, deque): ``cmds`` is a tuple indexed by kind. */
+static int Runner_init(Runner *self, PyObject *args, PyObject *kw) {
+    PyObject *kinds, *cmds, *server_stats, *dispatcher, *reply_on, *deque_type;
+    if (!PyArg_ParseTuple(args, "O!O!OOOO", &PyDict_Type, &kinds, &PyTuple_Type, &cmds, &server_stats, &dispatcher,
+                          &reply_on, &deque_type))
+        return -1;
+    if (PyTuple_GET_SIZE(cmds) != K_COUNT) {
+        PyErr_Format(PyExc_ValueError, "cmds must have %d entries", K_COUNT);
+        return -1;
+    }
+    Py_INCREF(kinds);
+    Py_XSETREF(self->kinds, kinds);
+    for (int k = 0; k < K_COUNT; k++) {
+        PyObject *cmd = PyTuple_GET_ITEM(cmds, k);
+        Py_XSETREF(self->cmds[k], cmd == Py_None ? NULL : Py_NewRef(cmd));
+    }
+    Py_XSETREF(self->server_stats, Py_NewRef(server_stats));
+    Py_XSETREF(self->dispatcher, Py_NewRef(dispatcher));
+    Py_XSETREF(self->reply_on, Py_NewRef(reply_on));
+    Py_XSETREF(self->deque_type, Py_NewRef(deque_type));
+    return 0;
+}
+
+static PyObject *bulk(PyObject *value) {
+    Py_ssize_t len = PyBytes_GET_SIZE(value);
+    char header[32];
+    int hlen = snprintf(header, sizeof header, "$%zd\r\n", len);
+    PyObject *reply = PyBytes_FromStringAndSize(NULL, hlen + len + 2);
+    if (reply == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(reply);
+    memcpy(p, header, hlen);
+    memcpy(p + hlen, PyBytes_AS_STRING(value), len);
+    p[hlen + len] = '\r';
+    p[hlen + len + 1] = '\n';
+    return reply;
+}
+
+static PyObject *integer(Py_ssize_t n) {
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, ":%zd\r\n", n);
+    return PyBytes_FromStringAndSize(buf, len);
+}
+
+/* Adds ``delta`` to the integer attribute ``name`` of ``obj``. */
+static int add_attr(PyObject *obj, PyObject *name, long long delta) {
+    PyObject *old = PyObject_GetAttr(obj, name);
+    if (old == NULL)
+        return -1;
+    PyObject *d = PyLong_FromLongLong(delta);
+    if (d == NULL) {
+        Py_DECREF(old);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(old, d);
+    Py_DECREF(old);
+    Py_DECREF(d);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+/* 1 when ``key`` is in the non-empty dict ``d``, 0 when not, -1 on error. */
+static int in_dict(PyObject *d, PyObject *key) {
+    return PyDict_GET_SIZE(d) == 0 ? 0 : PyDict_Contains(d, key);
+}
+
+/* The state one run reads from the client once: whether the fast path may serve it at all, and its database. */
+typedef struct {
+    int resp3;
+    PyObject *data, *expires, *watched;   /* new references */
+} ClientView;
+
+/* 1: fast path allowed (view filled), 0: not, -1: error. */
+static int view_client(Runner *self, PyObject *client, ClientView *v) {
+    PyObject *o;
+    int ok = 1;
+    v->data = v->expires = v->watched = NULL;
+    if ((o = PyObject_GetAttr(client, s_multi)) == NULL)
+        return -1;
+    ok &= o == Py_None;
+    Py_DECREF(o);
+    if ((o = PyObject_GetAttr(client, s_authenticated)) == NULL)
+        return -1;
+    ok &= o == Py_True;
+    Py_DECREF(o);
+    if ((o = PyObject_GetAttr(client, s_reply_mode)) == NULL)
+        return -1;
+    ok &= o == self->reply_on;
+    Py_DECREF(o);
+    if ((o = PyObject_GetAttr(client, s_closing)) == NULL)
+        return -1;
+    ok &= o == Py_False;
+    Py_DECREF(o);
+    if (!ok)
+        return 0;
+    if ((o = PyObject_GetAttr(client, s_resp3)) == NULL)
+        return -1;
+    v->resp3 = o == Py_True;
+    Py_DECREF(o);
+    PyObject *db = PyObject_GetAttr(client, s_db);
+    if (db == NULL)
+        return -1;
+    v->data = PyObject_GetAttr(db, s_data);
+    v->expires = PyObject_GetAttr(db, s_expires);
+    v->watched = PyObject_GetAttr(db, s_watched);
+    Py_DECREF(db);
+    if (v->data == NULL || v->expires == NULL || v->watched == NULL)
+        return -1;
+    if (!PyDict_CheckExact(v->data) || !PyDict_CheckExact(v->expires) || !PyDict_CheckExact(v->watched))
+        return 0;
+    return 1;
+}
+
+/* Runs one request; returns its reply (new reference), Py_None (borrowed, not run: leave it to Python) or NULL on
+ * error. ``hit`` is set to 1/-1 for a read that found / missed its key. */
+static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, int *hit) {
+    Py_ssize_t argc = PyList_GET_SIZE(argv);
+    PyObject *key = PyList_GET_ITEM(argv, 1);
+    PyObject *value;
+    int r;
+    for (Py_ssize_t a = 1; a < argc; a++)
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(argv, a)))
+            return Py_None;
+    if ((r = in_dict(v->expires, key)) != 0)   /* a key with a TTL may have expired: Python expires it */
+        return r < 0 ? NULL : Py_None;
+    switch (kind) {
+    case K_GET:
+        if (argc != 2)
+            return Py_None;
+        value = PyDict_GetItemWithError(v->data, key);
+        if (value == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            *hit = -1;
+            return Py_NewRef(v->resp3 ? null3_reply : null2_reply);
+        }
+        if (!PyBytes_CheckExact(value))
+            return Py_None;   /* WRONGTYPE */
+        *hit = 1;
+        return bulk(value);
+    case K_HGET:
+        if (argc != 3)
+            return Py_None;
+        value = PyDict_GetItemWithError(v->data, key);
+        if (value == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            *hit = -1;
+            return Py_NewRef(v->resp3 ? null3_reply : null2_reply);
+        }
+        if (!PyDict_CheckExact(value))
+            return Py_None;
+        *hit = 1;
+        value = PyDict_GetItemWithError(value, PyList_GET_ITEM(argv, 2));
+        if (value == NULL)
+            return PyErr_Occurred() ? NULL : Py_NewRef(v->resp3 ? null3_reply : null2_reply);
+        return PyBytes_CheckExact(value) ? bulk(value) : Py_None;
+    default:
+        break;
+    }
+    /* writes: a watched key must signal its watchers, which the Python path does */
+    if ((r = in_dict(v->watched, key)) != 0)
+        return r < 0 ? NULL : Py_None;
+    switch (kind) {
+    case K_SET:
+        if (argc != 3)
+            return Py_None;
+        if (PyDict_SetItem(v->data, key, PyList_GET_ITEM(argv, 2)) < 0)
+            return NULL;
+        return Py_NewRef(ok_reply);
+    case K_HSET: {
+        if (argc < 4 || argc % 2 != 0)
+            return Py_None;
+        PyObject *h = PyDict_GetItemWithError(v->data, key);
+        int created = 0;
+        if (h == NULL) {
+            if (PyErr_Occurred() || (h = PyDict_New()) == NULL)
+                return NULL;
+            created = 1;
+        } else if (!PyDict_CheckExact(h)) {
+            return Py_None;
+        } else {
+            Py_INCREF(h);
+        }
+        Py_ssize_t before = PyDict_GET_SIZE(h);
+        for (Py_ssize_t a = 2; a < argc; a += 2)
+            if (PyDict_SetItem(h, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0) {
+                Py_DECREF(h);
+                return NULL;
+            }
+        if (created && PyDict_SetItem(v->data, key, h) < 0) {
+            Py_DECREF(h);
+            return NULL;
+        }
+        Py_ssize_t added = PyDict_GET_SIZE(h) - before;
+        Py_DECREF(h);
+        return integer(added);
+    }
+    case K_LPUSH:
+    case K_RPUSH: {
+        if (argc < 3)
+            return Py_None;
+        PyObject *items = PyDict_GetItemWithError(v->data, key);
+        int created = 0;
+        if (items == NULL) {
+            if (PyErr_Occurred() || (items = PyObject_CallNoArgs(self->deque_type)) == NULL)
+                return NULL;
+            created = 1;
+        } else if (Py_TYPE(items) != (PyTypeObject *)self->deque_type) {
+            return Py_None;
+        } else {
+            Py_INCREF(items);
+        }
+        PyObject *method = kind == K_LPUSH ? s_appendleft : s_append;
+        for (Py_ssize_t a = 2; a < argc; a++) {
+            PyObject *res = PyObject_CallMethodOneArg(items, method, PyList_GET_ITEM(argv, a));
+            if (res == NULL) {
+                Py_DECREF(items);
+                return NULL;
+            }
+            Py_DECREF(res);
+        }
+        if (created && PyDict_SetItem(v->data, key, items) < 0) {
+            Py_DECREF(items);
+            return NULL;
+        }
+        Py_ssize_t len = PyObject_Length(items);
+        Py_DECREF(items);
+        return len < 0 ? NULL : integer(len);
+    }
+    default:
+        return Py_None;
+    }
+}
+
+static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyList_Check(args[1]) || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "run(client, requests: list, start: int, out: list)");
+        return NULL;
+    }
+    PyObject *client = args[0], *requests = args[1], *out = args[3];
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]);
+    if (start < 0 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(requests), i = start;
+    long long calls[K_COUNT] = {0}, usec[K_COUNT] = {0}, hits = 0, misses = 0, threshold = -1;
+    PyObject *last_cmd = NULL;
+    ClientView v = {0, NULL, NULL, NULL};
+    int viewed = 0, failed = 0;
+
+    for (; i < n; i++) {
+        PyObject *argv = PyList_GET_ITEM(requests, i);
+        if (!PyList_Check(argv) || PyList_GET_SIZE(argv) < 2)
+            break;
+        PyObject *name = PyList_GET_ITEM(argv, 0);
+        if (!PyBytes_CheckExact(name))
+            break;
+        PyObject *kind_obj = PyDict_GetItemWithError(self->kinds, name);
+        if (kind_obj == NULL) {
+            failed = PyErr_Occurred() != NULL;
+            break;
+        }
+        int kind = (int)PyLong_AsLong(kind_obj);
+        if (kind <= K_NONE || kind >= K_COUNT || self->cmds[kind] == NULL)
+            break;
+        if (!viewed) {   /* only fast commands run here, and none changes what the view holds */
+            int r = view_client(self, client, &v);
+            if (r <= 0) {
+                failed = r < 0;
+                break;
+            }
+            PyObject *t = PyObject_GetAttr(self->dispatcher, s_slowlog_threshold);
+            if (t == NULL || ((threshold = PyLong_AsLongLong(t)) == -1 && PyErr_Occurred())) {
+                Py_XDECREF(t);
+                failed = 1;
+                break;
+            }
+            Py_DECREF(t);
+            viewed = 1;
+        }
+        int hit = 0;
+        long long t0 = now_ns();
+        PyObject *reply = run_one(self, kind, argv, &v, &hit);
+        long long elapsed_us = (now_ns() - t0) / 1000;
+        if (reply == NULL) {
+            failed = 1;
+            break;
+        }
+        if (reply == Py_None)
+            break;
+        int appended = PyList_Append(out, reply);
+        Py_DECREF(reply);
+        calls[kind]++;
+        usec[kind] += elapsed_us;
+        hits += hit > 0;
+        misses += hit < 0;
+        last_cmd = self->cmds[kind];
+        if (appended < 0) {
+            failed = 1;
+            i++;
+            break;
+        }
+        if (threshold >= 0 && elapsed_us >= threshold) {
+            PyObject *us = PyLong_FromLongLong(elapsed_us);
+            PyObject *res = us == NULL ? NULL : PyObject_CallMethodObjArgs(self->dispatcher, s_slowlog, client, argv,
+                                                                           us, NULL);
+            Py_XDECREF(us);
+            if (res == NULL) {
+                failed = 1;
+                i++;
+                break;
+            }
+            Py_DECREF(res);
+        }
+    }
+    Py_XDECREF(v.data);
+    Py_XDECREF(v.expires);
+    Py_XDECREF(v.watched);
+
+    /* the bookkeeping of what ran, also when a failure stopped the run */
+    PyObject *exc_type = NULL, *exc_value = NULL, *exc_tb = NULL;
+    if (failed)
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    int bad = 0;
+    for (int k = 1; k < K_COUNT; k++) {
+        if (calls[k] == 0)
+            continue;
+        PyObject *stats = PyObject_GetAttr(self->cmds[k], s_stats);
+        bad |= stats == NULL || add_attr(stats, s_calls, calls[k]) < 0 || add_attr(stats, s_usec, usec[k]) < 0;
+        Py_XDECREF(stats);
+    }
+    if (hits)
+        bad |= add_attr(self->server_stats, s_keyspace_hits, hits) < 0;
+    if (misses)
+        bad |= add_attr(self->server_stats, s_keyspace_misses, misses) < 0;
+    if (last_cmd != NULL)
+        bad |= PyObject_SetAttr(client, s_last_command, last_cmd) < 0;
+    if (bad || failed) {
+        /* Only a failed allocation gets here. The request that failed is left to the Python path (which replies
+         * the error); the error is reported, not raised, so the requests run before it keep their replies. */
+        if (failed) {
+            PyErr_Clear();
+            PyErr_Restore(exc_type, exc_value, exc_tb);
+        }
+        PyErr_WriteUnraisable(self->dispatcher);
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static PyMethodDef Runner_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))Runner_run, METH_FASTCALL,
+     "run(client, requests, start, out) -> index of the first request left to the Python dispatcher"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RunnerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inferd.commands._fastpath.Runner",
+    .tp_basicsize = sizeof(Runner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH and RPUSH.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Runner_init,
+    .tp_dealloc = (destructor)Runner_dealloc,
+    .tp_methods = Runner_methods,
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT, "_fastpath", "The dispatcher's C fast path (see Runner).", -1, NULL,
+};
+
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    INTERN(s_multi, "multi");
+    INTERN(s_authenticated, "authenticated");
+    INTERN(s_reply_mode, "reply_mode");
+    INTERN(s_closing, "closing");
+    INTERN(s_resp3, "resp3");
+    INTERN(s_db, "db");
+    INTERN(s_data, "data");
+    INTERN(s_expires, "expires");
+    INTERN(s_watched, "watched");
+    INTERN(s_stats, "stats");
+    INTERN(s_calls, "calls");
+    INTERN(s_usec, "usec");
+    INTERN(s_keyspace_hits, "keyspace_hits");
+    INTERN(s_keyspace_misses, "keyspace_misses");
+    INTERN(s_last_command, "last_command");
+    INTERN(s_slowlog_threshold, "slowlog_threshold");
+    INTERN(s_slowlog, "_slowlog");
+    INTERN(s_appendleft, "appendleft");
+    INTERN(s_append, "append");
+    if ((ok_reply = PyBytes_FromString("+OK\r\n")) == NULL || (null2_reply = PyBytes_FromString("$-1\r\n")) == NULL ||
+        (null3_reply = PyBytes_FromString("_\r\n")) == NULL)
+        return NULL;
+    if (PyType_Ready(&RunnerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&fastpath_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Runner", (PyObject *)&RunnerType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

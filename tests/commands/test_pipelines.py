@@ -1,0 +1,157 @@
+"""Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH)
+with everything that must leave them to Python (another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong types, bad
+arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for byte with redis-server's.
+The module's ``server`` runs with the fast path and without it (tests/commands/conftest.py)."""
+from __future__ import annotations
+
+import socket
+import time
+
+import hiredis
+import pytest
+import redis
+
+pytestmark = pytest.mark.oracle
+
+END = b"$10\r\nEND-MARKER\r\n"
+
+
+def encode(*args: str | bytes) -> bytes:
+    parts = [a.encode() if isinstance(a, str) else a for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+class Raw:
+    """One raw connection: send a whole pipeline at once, read every reply up to the end marker."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def pipeline(self, *commands: tuple[str | bytes, ...], marker: bool = True) -> bytes:
+        """The raw replies; ``marker``: read up to an ECHO sent last (replies may be suppressed), otherwise read
+        one reply per command."""
+        self.sock.sendall(b"".join(encode(*c) for c in commands) + (encode("ECHO", "END-MARKER") if marker else b""))
+        data = b""
+        reader = hiredis.Reader()
+        replies = 0
+        while not data.endswith(END) if marker else replies < len(commands):
+            chunk = self.sock.recv(1 << 16)
+            assert chunk, f"connection closed after {data!r}"
+            data += chunk
+            reader.feed(chunk)
+            while reader.gets() is not False:
+                replies += 1
+        return data[:-len(END)] if marker else data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def conns(server, oracle):
+    """(inferd, redis-server) raw connections, both servers flushed."""
+    made = []
+
+    def connect(port: int) -> Raw:
+        made.append(Raw(port))
+        return made[-1]
+
+    ours, theirs = connect(server.port), connect(oracle.port)
+    for c in (ours, theirs):
+        c.pipeline(("FLUSHALL",))
+    yield ours, theirs, connect
+    for c in made:
+        c.close()
+
+
+def same(ours: Raw, theirs: Raw, *commands: tuple[str | bytes, ...]) -> bytes:
+    a, b = ours.pipeline(*commands), theirs.pipeline(*commands)
+    assert a == b
+    return a
+
+
+MIXED = (
+    ("SET", "s", "1"), ("GET", "s"), ("GET", "missing"), ("HSET", "h", "f", "v", "g", "w"), ("HSET", "h", "f", "x"),
+    ("HGET", "h", "f"), ("HGET", "h", "nofield"), ("HGET", "nohash", "f"), ("LPUSH", "l", "a", "b", "c"),
+    ("RPUSH", "l", "d"), ("LRANGE", "l", "0", "-1"), ("HGETALL", "h"),
+    # wrong types, bad arity, lower case: left to Python, replies identical
+    ("GET", "h"), ("HSET", "s", "f", "v"), ("HGET", "l", "f"), ("LPUSH", "h", "x"), ("RPUSH", "s", "x"),
+    ("HSET", "h", "f"), ("HSET", "h", "f", "v", "g"), ("GET",), ("SET", "s"), ("LPUSH", "l"), ("get", "s"),
+    ("set", "lower", "v"), ("Get", "lower"), ("SET", "s", "2", "XX"), ("GET", "s"),
+    # another database in the middle of the pipeline, and back
+    ("SELECT", "3"), ("SET", "s", "db3"), ("GET", "s"), ("SELECT", "0"), ("GET", "s"),
+    # a transaction: the fast commands queue, then run in EXEC
+    ("MULTI",), ("SET", "t", "1"), ("GET", "t"), ("HSET", "th", "f", "v"), ("EXEC",), ("GET", "t"),
+    # CLIENT REPLY SKIP suppresses itself and the next reply only
+    ("CLIENT", "REPLY", "SKIP"), ("SET", "quiet", "1"), ("GET", "quiet"),
+    ("INCR", "n"), ("GET", "n"), ("SET", "empty", ""), ("GET", "empty"), ("HSET", "h", "", ""), ("HGET", "h", ""),
+    ("DEL", "l"), ("RPUSH", "l", "again"), ("LRANGE", "l", "0", "-1"), ("TYPE", "l"), ("TYPE", "h"),
+)
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+def test_mixed_pipeline_replies_like_redis(conns, protocol):
+    ours, theirs, _ = conns
+    for c in (ours, theirs):
+        c.pipeline(("HELLO", protocol, "SETNAME", "pipe"))
+    same(ours, theirs, *MIXED)
+    same(ours, theirs, *MIXED)   # again, over the values the first round left
+
+
+def test_fast_commands_over_keys_with_a_ttl_like_redis(conns):
+    ours, theirs, _ = conns
+    setup = [("SET", "gone", "v"), ("HSET", "gone-h", "f", "v"), ("RPUSH", "gone-l", "x"),
+             ("SET", "kept", "v"), ("SET", "other", "v")]
+    setup += [("PEXPIRE", k, "1") for k in ("gone", "gone-h", "gone-l")] + [("EXPIRE", "kept", "100")]
+    same(ours, theirs, *setup)
+    time.sleep(0.05)
+    same(ours, theirs, ("GET", "gone"), ("HGET", "gone-h", "f"), ("HSET", "gone-l", "f", "v"), ("LPUSH", "gone", "a"),
+         ("GET", "kept"), ("GET", "other"), ("SET", "kept", "new"), ("TTL", "kept"), ("GET", "kept"),
+         ("HGETALL", "gone-l"), ("LRANGE", "gone", "0", "-1"), ("DBSIZE",))
+
+
+@pytest.mark.parametrize("write", [("SET", "w", "2"), ("HSET", "w", "f", "v"), ("LPUSH", "w", "x"),
+                                   ("RPUSH", "w", "x")])
+def test_a_fast_write_to_a_watched_key_aborts_the_transaction(conns, server, oracle, write):
+    ours, theirs, connect = conns
+    for port, watcher in ((server.port, ours), (oracle.port, theirs)):
+        if write[0] != "SET":
+            watcher.pipeline(("DEL", "w"))
+        watcher.pipeline(("WATCH", "w"))
+        other = connect(port)
+        other.pipeline(("SET", "unwatched", "1"), write, ("GET", "unwatched"))
+    assert same(ours, theirs, ("MULTI",), ("GET", "w"), ("EXEC",)).endswith(b"*-1\r\n")
+    # no longer watched: the same write leaves a later transaction alone
+    same(ours, theirs, ("DEL", "w"), ("WATCH", "w"), write, ("UNWATCH",), ("MULTI",), ("EXISTS", "w"), ("EXEC",))
+
+
+def test_fast_commands_need_authentication_too(start_server):
+    srv = start_server(requirepass="secret")
+    conn = Raw(srv.port)
+    try:
+        before = conn.pipeline(("SET", "k", "v"), ("GET", "k"), marker=False)
+        assert before == b"-NOAUTH Authentication required.\r\n" * 2
+        after = conn.pipeline(("AUTH", "secret"), ("SET", "k", "v"), ("GET", "k"))
+        assert after == b"+OK\r\n+OK\r\n$1\r\nv\r\n"
+    finally:
+        conn.close()
+
+
+def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
+    """Commandstats calls, keyspace hits and misses and CLIENT LIST's cmd= after a pipeline run, in part or in whole,
+    by the fast path."""
+    ours, theirs, _ = conns
+    views = []
+    for port, raw in ((server.port, ours), (oracle.port, theirs)):
+        client = redis.Redis(port=port, protocol=2)
+        client.config_resetstat()
+        raw.pipeline(*MIXED)
+        cmd = client.info("commandstats")
+        stats = client.info("stats")
+        views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
+                       ("get", "set", "hget", "hset", "lpush", "rpush")},
+                      stats["keyspace_hits"], stats["keyspace_misses"]))
+        raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
+        assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
+        client.close()
+    assert views[0] == views[1]
