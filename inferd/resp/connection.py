@@ -69,7 +69,8 @@ class Connection(asyncio.Protocol):
         self.fast_run = server.dispatcher.fast_run  # type: ignore[union-attr]
         self.transport: Any = None
         self.client: Client = None  # type: ignore[assignment]
-        self.parser = RequestParser(server.config.proto_max_bulk_len, server.config.client_query_buffer_limit)
+        self.parser = RequestParser(server.config.proto_max_bulk_len, server.config.client_query_buffer_limit,
+                                    compiled=server.config.fastpath == "yes")
         self.backlog: deque[list[bytes]] = deque()
         self.waiting: asyncio.Future[Any] | None = None
         self.read_paused = False

@@ -4,13 +4,19 @@ The parser enforces Redis's protocol limits and raises :class:`~inferd.errors.Pr
 """
 from __future__ import annotations
 
+from typing import Any
+
 import hiredis
 
 from inferd.errors import ProtocolError
 
+try:
+    from inferd.resp._drain import drain as _compiled_drain
+except ImportError:   # pragma: no cover - built at install when a C compiler is there; drain_py does the same
+    _compiled_drain = None
+
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
-SMALL_REQUESTS = 64 * 1024
 
 
 def split_inline(line: bytes) -> list[bytes]:
@@ -95,15 +101,15 @@ class RequestParser:
     it finds it in a small window of recent chunks, after the encoding of the last complete request.
     """
 
-    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024) -> None:
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024,
+                 compiled: bool = True) -> None:
         self.max_bulk_len = max_bulk_len
         self.max_query_len = max_query_len
+        self._drain = _compiled_drain if compiled and _compiled_drain is not None else drain_py
         self._reader = hiredis.Reader()
         self._inline = b""
         self._at_start = True            # nothing fed to the current hiredis reader yet
         self._fed = 0                    # bytes fed to the current reader
-        self._span_start = 0             # start of the read in which the last request completed: every request
-                                         # completed later lies after it
         self._window: list[tuple[int, bytes]] = []   # (position, chunk) from the chunk that completed the last request
         self._last: list[bytes] | None = None        # the last complete request
         self._pending_start = 0          # where the request still arriving starts (-1: find it in the window)
@@ -156,36 +162,16 @@ class RequestParser:
         position = self._fed
         self._fed += len(data)
         before = len(requests)
-        ignored = 0
-        # Every element must be a bulk string. While the bytes since the span start are few, one C-level join
-        # checks that (TypeError otherwise) for a bounded copy; larger requests are checked element by element.
-        small = self._fed - self._span_start <= SMALL_REQUESTS
-        last = None
-        try:
-            while True:
-                request = reader.gets()
-                if request is False:
-                    break
-                last = request
-                if request.__class__ is list and request:
-                    if small:
-                        try:
-                            b"".join(request)
-                        except TypeError:
-                            raise ProtocolError(_element_error(request)) from None
-                    elif not all(a.__class__ is bytes for a in request):
-                        raise ProtocolError(_element_error(request))
-                    requests.append(request)
-                elif request is None or request == []:     # '*-1' and '*0' are ignored, as Redis does
-                    ignored += 1
-                else:
-                    raise ProtocolError(_element_error(request))
-        except hiredis.ProtocolError:
-            return self._recover_inline(data, position, requests[before:], ignored)
+        last, ignored, bad, error = self._drain(reader, requests)
+        if bad is not None:
+            raise ProtocolError(_element_error(bad))
+        if error is not None:
+            if error.__class__ is hiredis.ProtocolError:
+                return self._recover_inline(data, position, requests[before:], ignored)
+            raise error
         if last is not None:
             self._last = last if last.__class__ is list else []
             self._window = [(position, data)]
-            self._span_start = position
             self._pending_start = -1
             self._next_check = position
             self._header_pos = -1
@@ -199,7 +185,6 @@ class RequestParser:
         self._reader = hiredis.Reader()
         self._at_start = True
         self._fed = 0
-        self._span_start = 0
         self._window = []
         self._last = None
         self._pending_start = 0
@@ -340,6 +325,33 @@ def _header_error(rest: bytes) -> str:
             return "invalid bulk length"
         pos = end + 2 + size + 2
     return "invalid request"
+
+
+def drain_py(reader: Any, requests: list[list[bytes]]) -> tuple[Any, int, Any, BaseException | None]:
+    """Take every complete request out of ``reader`` (``_drain.c`` does the same in C).
+
+    Appends each request (a non-empty list of bulk strings) to ``requests``; returns (the last object the reader
+    returned, how many '*-1' / '*0' it ignored as Redis does, the first object that is not a request or None, the
+    exception the reader raised or None). The loop stops at a bad object or an exception.
+    """
+    last: Any = None
+    ignored = 0
+    while True:
+        try:
+            request = reader.gets()
+        except Exception as exc:
+            return last, ignored, None, exc
+        if request is False:
+            return last, ignored, None, None
+        last = request
+        if request.__class__ is list and request:
+            if not all(a.__class__ is bytes for a in request):
+                return last, ignored, request, None
+            requests.append(request)
+        elif request is None or request == []:
+            ignored += 1
+        else:
+            return last, ignored, request, None
 
 
 def _element_error(request: object) -> str:
