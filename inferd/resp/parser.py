@@ -13,7 +13,7 @@ from inferd.errors import ProtocolError
 try:
     from inferd.resp._drain import drain as _compiled_drain
 except ImportError:   # pragma: no cover - built at install when a C compiler is there; drain_py does the same
-    _compiled_drain = None
+    _compiled_drain = None  # type: ignore[assignment]
 
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
