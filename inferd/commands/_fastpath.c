@@ -179,7 +179,8 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         return r < 0 ? NULL : Py_None;
     switch (kind) {
     case K_GET:
-        if (argc != 2)
+    case K_HGET:
+        if (argc != (kind == K_GET ? 2 : 3))
             return Py_None;
         value = PyDict_GetItemWithError(v->data, key);
         if (value == NULL) {
@@ -188,19 +189,11 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
             *hit = -1;
             return Py_NewRef(v->resp3 ? null3_reply : null2_reply);
         }
-        if (!PyBytes_CheckExact(value))
-            return Py_None;   /* WRONGTYPE */
-        *hit = 1;
-        return bulk(value);
-    case K_HGET:
-        if (argc != 3)
-            return Py_None;
-        value = PyDict_GetItemWithError(v->data, key);
-        if (value == NULL) {
-            if (PyErr_Occurred())
-                return NULL;
-            *hit = -1;
-            return Py_NewRef(v->resp3 ? null3_reply : null2_reply);
+        if (kind == K_GET) {
+            if (!PyBytes_CheckExact(value))
+                return Py_None;   /* WRONGTYPE */
+            *hit = 1;
+            return bulk(value);
         }
         if (!PyDict_CheckExact(value))
             return Py_None;
