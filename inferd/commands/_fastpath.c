@@ -120,37 +120,30 @@ static int in_dict(PyObject *d, PyObject *key) {
 
 /* The state one run reads from the client once: whether the fast path may serve it at all, and its database. */
 typedef struct {
-    int resp3;
+    PyObject *null_reply;                 /* borrowed: the null of the client's protocol */
     PyObject *data, *expires, *watched;   /* new references */
 } ClientView;
 
+/* 1 when attribute ``name`` of ``obj`` is ``expected``, 0 when not, -1 on error. */
+static int attr_is(PyObject *obj, PyObject *name, PyObject *expected) {
+    PyObject *o = PyObject_GetAttr(obj, name);
+    if (o == NULL)
+        return -1;
+    int same = o == expected;
+    Py_DECREF(o);
+    return same;
+}
+
 /* 1: fast path allowed (view filled), 0: not, -1: error. */
 static int view_client(Runner *self, PyObject *client, ClientView *v) {
-    PyObject *o;
-    int ok = 1;
+    int r;
     v->data = v->expires = v->watched = NULL;
-    if ((o = PyObject_GetAttr(client, s_multi)) == NULL)
+    if ((r = attr_is(client, s_multi, Py_None)) != 1 || (r = attr_is(client, s_authenticated, Py_True)) != 1 ||
+        (r = attr_is(client, s_reply_mode, self->reply_on)) != 1 || (r = attr_is(client, s_closing, Py_False)) != 1)
+        return r;
+    if ((r = attr_is(client, s_resp3, Py_True)) < 0)
         return -1;
-    ok &= o == Py_None;
-    Py_DECREF(o);
-    if ((o = PyObject_GetAttr(client, s_authenticated)) == NULL)
-        return -1;
-    ok &= o == Py_True;
-    Py_DECREF(o);
-    if ((o = PyObject_GetAttr(client, s_reply_mode)) == NULL)
-        return -1;
-    ok &= o == self->reply_on;
-    Py_DECREF(o);
-    if ((o = PyObject_GetAttr(client, s_closing)) == NULL)
-        return -1;
-    ok &= o == Py_False;
-    Py_DECREF(o);
-    if (!ok)
-        return 0;
-    if ((o = PyObject_GetAttr(client, s_resp3)) == NULL)
-        return -1;
-    v->resp3 = o == Py_True;
-    Py_DECREF(o);
+    v->null_reply = r ? null3_reply : null2_reply;
     PyObject *db = PyObject_GetAttr(client, s_db);
     if (db == NULL)
         return -1;
@@ -163,6 +156,21 @@ static int view_client(Runner *self, PyObject *client, ClientView *v) {
     if (!PyDict_CheckExact(v->data) || !PyDict_CheckExact(v->expires) || !PyDict_CheckExact(v->watched))
         return 0;
     return 1;
+}
+
+/* The value of type ``type`` at ``key`` (new reference), created empty and stored there if missing (as the Python
+ * handlers do); Py_None (borrowed) if the key holds another type; NULL on error. */
+static PyObject *container_for_write(ClientView *v, PyObject *key, PyTypeObject *type) {
+    PyObject *value = PyDict_GetItemWithError(v->data, key);
+    if (value != NULL)
+        return Py_TYPE(value) == type ? Py_NewRef(value) : Py_None;
+    if (PyErr_Occurred() || (value = PyObject_CallNoArgs((PyObject *)type)) == NULL)
+        return NULL;
+    if (PyDict_SetItem(v->data, key, value) < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
 }
 
 /* Runs one request; returns its reply (new reference), Py_None (borrowed, not run: leave it to Python) or NULL on
@@ -187,7 +195,7 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
             if (PyErr_Occurred())
                 return NULL;
             *hit = -1;
-            return Py_NewRef(v->resp3 ? null3_reply : null2_reply);
+            return Py_NewRef(v->null_reply);
         }
         if (kind == K_GET) {
             if (!PyBytes_CheckExact(value))
@@ -200,7 +208,7 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         *hit = 1;
         value = PyDict_GetItemWithError(value, PyList_GET_ITEM(argv, 2));
         if (value == NULL)
-            return PyErr_Occurred() ? NULL : Py_NewRef(v->resp3 ? null3_reply : null2_reply);
+            return PyErr_Occurred() ? NULL : Py_NewRef(v->null_reply);
         return PyBytes_CheckExact(value) ? bulk(value) : Py_None;
     default:
         break;
@@ -218,27 +226,15 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
     case K_HSET: {
         if (argc < 4 || argc % 2 != 0)
             return Py_None;
-        PyObject *h = PyDict_GetItemWithError(v->data, key);
-        int created = 0;
-        if (h == NULL) {
-            if (PyErr_Occurred() || (h = PyDict_New()) == NULL)
-                return NULL;
-            created = 1;
-        } else if (!PyDict_CheckExact(h)) {
-            return Py_None;
-        } else {
-            Py_INCREF(h);
-        }
+        PyObject *h = container_for_write(v, key, &PyDict_Type);
+        if (h == NULL || h == Py_None)
+            return h;
         Py_ssize_t before = PyDict_GET_SIZE(h);
         for (Py_ssize_t a = 2; a < argc; a += 2)
             if (PyDict_SetItem(h, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0) {
                 Py_DECREF(h);
                 return NULL;
             }
-        if (created && PyDict_SetItem(v->data, key, h) < 0) {
-            Py_DECREF(h);
-            return NULL;
-        }
         Py_ssize_t added = PyDict_GET_SIZE(h) - before;
         Py_DECREF(h);
         return integer(added);
@@ -247,17 +243,9 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
     case K_RPUSH: {
         if (argc < 3)
             return Py_None;
-        PyObject *items = PyDict_GetItemWithError(v->data, key);
-        int created = 0;
-        if (items == NULL) {
-            if (PyErr_Occurred() || (items = PyObject_CallNoArgs(self->deque_type)) == NULL)
-                return NULL;
-            created = 1;
-        } else if (Py_TYPE(items) != (PyTypeObject *)self->deque_type) {
-            return Py_None;
-        } else {
-            Py_INCREF(items);
-        }
+        PyObject *items = container_for_write(v, key, (PyTypeObject *)self->deque_type);
+        if (items == NULL || items == Py_None)
+            return items;
         PyObject *method = kind == K_LPUSH ? s_appendleft : s_append;
         for (Py_ssize_t a = 2; a < argc; a++) {
             PyObject *res = PyObject_CallMethodOneArg(items, method, PyList_GET_ITEM(argv, a));
@@ -266,10 +254,6 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
                 return NULL;
             }
             Py_DECREF(res);
-        }
-        if (created && PyDict_SetItem(v->data, key, items) < 0) {
-            Py_DECREF(items);
-            return NULL;
         }
         Py_ssize_t len = PyObject_Length(items);
         Py_DECREF(items);
@@ -292,7 +276,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t n = PyList_GET_SIZE(requests), i = start;
     long long calls[K_COUNT] = {0}, usec[K_COUNT] = {0}, hits = 0, misses = 0, threshold = -1;
     PyObject *last_cmd = NULL;
-    ClientView v = {0, NULL, NULL, NULL};
+    ClientView v = {NULL, NULL, NULL, NULL};
     int viewed = 0, failed = 0;
 
     for (; i < n; i++) {
