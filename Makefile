@@ -11,9 +11,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# setup.py builds the C fast path (inferd/commands/_fastpath.c, inferd/resp/_drain.c) in place; without a C compiler
+# setup.py builds the C fast path (inferd/commands/_fastpath.c, inferd/resp/_reads.c) in place; without a C compiler
 # inferd does the same in Python.
-FAST_C := setup.py inferd/commands/_fastpath.c inferd/resp/_drain.c
+FAST_C := setup.py inferd/commands/_fastpath.c inferd/resp/_reads.c
 
 $(STAMP): pyproject.toml $(FAST_C) | $(BIN)/python
 	$(BIN)/pip install -q -e .
@@ -66,4 +66,4 @@ docs: $(STAMP)
 	$(BIN)/python -m inferd.docs operations docs/operations.md
 
 clean:
-	rm -rf $(VENV) $(REDISAI_VENV) build *.egg-info .pytest_cache inferd/commands/_fastpath*.so inferd/resp/_drain*.so
+	rm -rf $(VENV) $(REDISAI_VENV) build *.egg-info .pytest_cache inferd/commands/_fastpath*.so inferd/resp/_reads*.so

@@ -17,7 +17,12 @@ from typing import Any
 from inferd.commands.context import REPLY_ON, Client, ServerState
 from inferd.errors import CommandError, ProtocolError
 from inferd.resp.encoder import OK, encode
-from inferd.resp.parser import RequestParser
+from inferd.resp.parser import Drained, RequestParser
+
+try:
+    from inferd.resp._reads import QuickRead
+except ImportError:   # pragma: no cover - built at install when a C compiler is there; Connection.read does the same
+    QuickRead = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger("inferd.resp")
 _Future = asyncio.Future
@@ -75,6 +80,11 @@ class Connection(asyncio.Protocol):
         self.waiting: asyncio.Future[Any] | None = None
         self.read_paused = False
         self.write_paused = False
+        if self.fast_run is not None and QuickRead is not None:
+            # The reads it can finish alone (at request boundaries, every request on the dispatcher's fast path)
+            # it does in C; for the rest it calls the methods below from the point where it stopped.
+            self.data_received = QuickRead(  # type: ignore[method-assign,assignment]
+                self, self.parser, self.fast_run, server.stats, writes, writes.loop.call_soon, writes.flush, HOLD_MAX)
 
     # ---- asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # noqa: D102
@@ -99,6 +109,7 @@ class Connection(asyncio.Protocol):
         if client is None:
             return
         client.closing = True
+        self.__dict__.pop("data_received", None)   # the compiled read refers back to this connection
         self.server.clients.pop(client.id, None)
         client.unwatch()
         self.backlog.clear()
@@ -114,7 +125,8 @@ class Connection(asyncio.Protocol):
         self.write_paused = False
         self._maybe_resume_reading()
 
-    def data_received(self, data: bytes) -> None:  # noqa: D102
+    def read(self, data: bytes) -> None:
+        """``data_received``: parse the read, run its requests, hold their replies for the write batch."""
         client = self.client
         if client.closing or self.malformed is not None:
             return
@@ -125,6 +137,20 @@ class Connection(asyncio.Protocol):
         except ProtocolError as exc:   # as in Redis, the requests before the malformed one run, then the error closes
             self.malformed = str(exc)
             requests = exc.completed
+        self._received(requests)
+
+    data_received = read
+
+    def _read_drained(self, data: bytes, requests: list[list[bytes]], drained: Drained) -> None:
+        """The compiled read fed ``data`` to the parser's reader and drained it; the parser's Python carries on."""
+        try:
+            requests = self.parser.resume(data, requests, drained)
+        except ProtocolError as exc:
+            self.malformed = str(exc)
+            requests = exc.completed
+        self._received(requests)
+
+    def _received(self, requests: list[list[bytes]]) -> None:
         if self.waiting is not None:
             self.backlog.extend(requests)
             if len(self.backlog) > MAX_BACKLOG:
@@ -135,17 +161,22 @@ class Connection(asyncio.Protocol):
             self.protocol_error(self.malformed)
 
     # ---- running requests --------------------------------------------------------------------------
-    def _run(self, requests: list[list[bytes]], hold: bool = False) -> None:
-        out: list[bytes] = []
+    def _run(self, requests: list[list[bytes]], hold: bool = False, start: int = 0,
+             out: list[bytes] | None = None) -> None:
+        """Run ``requests`` from ``start`` and write their replies after ``out``.
+
+        With ``out`` given the fast path has run the requests before ``start`` (their replies are in ``out``) and
+        stopped at ``requests[start]``, which the Python dispatcher takes.
+        """
         dispatch = self.dispatch
         fast_run = self.fast_run
         client = self.client
-        i, n = 0, len(requests)
-        while i < n:
+        i, n = start, len(requests)
+        if out is None:
+            out = []
             if fast_run is not None:   # runs what it can from i (plain GET, SET...), returns where it stopped
                 i = fast_run(client, requests, i, out)
-                if i == n:
-                    break
+        while i < n:
             argv = requests[i]
             i += 1
             reply = dispatch(client, argv)
@@ -173,6 +204,8 @@ class Connection(asyncio.Protocol):
                 client.advance_reply_mode()
             if client.closing:
                 break
+            if fast_run is not None and i < n:
+                i = fast_run(client, requests, i, out)
         self._write(out, hold)
         if self.waiting is None:
             self._caught_up()

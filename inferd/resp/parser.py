@@ -11,9 +11,11 @@ import hiredis
 from inferd.errors import ProtocolError
 
 try:
-    from inferd.resp._drain import drain as _compiled_drain
+    from inferd.resp._reads import drain as _compiled_drain
 except ImportError:   # pragma: no cover - built at install when a C compiler is there; drain_py does the same
     _compiled_drain = None  # type: ignore[assignment]
+
+Drained = tuple[Any, int, Any, "BaseException | None", int]   # what drain() returns
 
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
@@ -107,6 +109,10 @@ class RequestParser:
         self.max_query_len = max_query_len
         self._drain = _compiled_drain if compiled and _compiled_drain is not None else drain_py
         self._reader = hiredis.Reader()
+        # The reader when the next byte starts a request and nothing is held (no partial request, no inline
+        # text): a read starting with '*' may then be fed to it directly, which the connection's compiled read
+        # does; None otherwise.
+        self.clean: Any = self._reader
         self._inline = b""
         self._at_start = True            # nothing fed to the current hiredis reader yet
         self._fed = 0                    # bytes fed to the current reader
@@ -123,16 +129,34 @@ class RequestParser:
         Raises ProtocolError on bad input, carrying the requests completed before it (``completed``).
         """
         requests: list[list[bytes]] = []
+        self.clean = None
         try:
-            while data:
-                if self._at_start and (self._inline or data[0] != 42):
-                    data = self._feed_inline(data, requests)
-                else:
-                    data = self._feed_multibulk(data, requests)
+            self._feed(data, requests)
         except ProtocolError as exc:
             exc.completed = requests
             raise
         return requests
+
+    def resume(self, data: bytes, requests: list[list[bytes]], drained: Drained) -> list[list[bytes]]:
+        """The rest of ``feed(data)`` once ``data`` was fed to the reader ``clean`` and drained into ``requests``.
+
+        The connection's compiled read does that much itself and hands over here when the read did not end at a
+        request boundary (or the reader found an error). Same results and errors as ``feed``.
+        """
+        self.clean = None
+        try:
+            self._feed(self._drained(data, self._advance(data), requests, 0, drained), requests)
+        except ProtocolError as exc:
+            exc.completed = requests
+            raise
+        return requests
+
+    def _feed(self, data: bytes, requests: list[list[bytes]]) -> None:
+        while data:
+            if self._at_start and (self._inline or data[0] != 42):
+                data = self._feed_inline(data, requests)
+            else:
+                data = self._feed_multibulk(data, requests)
 
     def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
         buf = self._inline + data if self._inline else data
@@ -153,22 +177,43 @@ class RequestParser:
             if args:
                 requests.append(args)
             start = end + 1
+        self.clean = None if self._inline else self._reader
         return b""
 
     def _feed_multibulk(self, data: bytes, requests: list[list[bytes]]) -> bytes:
         reader = self._reader
         reader.feed(data)
+        position = self._advance(data)
+        before = len(requests)
+        return self._drained(data, position, requests, before, self._drain(reader, requests))
+
+    def _advance(self, data: bytes) -> int:
+        """Count ``data`` as fed to the reader; returns the position where it starts."""
         self._at_start = False
         position = self._fed
         self._fed += len(data)
-        before = len(requests)
-        last, ignored, bad, error = self._drain(reader, requests)
+        return position
+
+    def _drained(self, data: bytes, position: int, requests: list[list[bytes]], before: int,
+                 drained: Drained) -> bytes:
+        """After ``data`` (at ``position``) was fed and drained: errors, and where the next request starts."""
+        last, ignored, bad, error, consumed = drained
         if bad is not None:
             raise ProtocolError(_element_error(bad))
         if error is not None:
             if error.__class__ is hiredis.ProtocolError:
                 return self._recover_inline(data, position, requests[before:], ignored)
             raise error
+        start = self._locate_pending() if consumed > 0 else -1   # where this read's first complete request began
+        if start >= 0 and start + consumed == self._fed:
+            # The requests end exactly where the bytes fed end (their shortest encoding cannot be longer than
+            # they are): the next request starts at a boundary, and the connection's compiled read may take it.
+            self._last = last if last.__class__ is list else []
+            self._window = []
+            self._pending_start = self._next_check = self._fed
+            self._header_pos = -1
+            self.clean = self._reader
+            return b""
         if last is not None:
             self._last = last if last.__class__ is list else []
             self._window = [(position, data)]
@@ -183,6 +228,7 @@ class RequestParser:
 
     def _restart(self) -> None:
         self._reader = hiredis.Reader()
+        self.clean = self._reader
         self._at_start = True
         self._fed = 0
         self._window = []
@@ -327,12 +373,14 @@ def _header_error(rest: bytes) -> str:
     return "invalid request"
 
 
-def drain_py(reader: Any, requests: list[list[bytes]]) -> tuple[Any, int, Any, BaseException | None]:
-    """Take every complete request out of ``reader`` (``_drain.c`` does the same in C).
+def drain_py(reader: Any, requests: list[list[bytes]]) -> Drained:
+    """Take every complete request out of ``reader`` (``_reads.c``'s drain does the same in C).
 
     Appends each request (a non-empty list of bulk strings) to ``requests``; returns (the last object the reader
     returned, how many '*-1' / '*0' it ignored as Redis does, the first object that is not a request or None, the
-    exception the reader raised or None). The loop stops at a bad object or an exception.
+    exception the reader raised or None, -1). The loop stops at a bad object or an exception. The last item is
+    what the C loop counts as the bytes consumed, to tell a read that ends at a request boundary; it only matters
+    to the compiled read, so this twin does not spend the time to count.
     """
     last: Any = None
     ignored = 0
@@ -340,18 +388,18 @@ def drain_py(reader: Any, requests: list[list[bytes]]) -> tuple[Any, int, Any, B
         try:
             request = reader.gets()
         except Exception as exc:
-            return last, ignored, None, exc
+            return last, ignored, None, exc, -1
         if request is False:
-            return last, ignored, None, None
+            return last, ignored, None, None, -1
         last = request
         if request.__class__ is list and request:
             if not all(a.__class__ is bytes for a in request):
-                return last, ignored, request, None
+                return last, ignored, request, None, -1
             requests.append(request)
         elif request is None or request == []:
             ignored += 1
         else:
-            return last, ignored, request, None
+            return last, ignored, request, None, -1
 
 
 def _element_error(request: object) -> str:

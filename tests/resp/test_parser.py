@@ -10,9 +10,9 @@ from inferd.resp.parser import RequestParser, encoded_request_length, split_inli
 
 @pytest.fixture(autouse=True, params=["compiled", "python"])
 def drain(request, monkeypatch):
-    """Every test runs with the parser's inner loop in C (_drain.c) and in Python (drain_py)."""
+    """Every test runs with the parser's inner loop in C (_reads.c) and in Python (drain_py)."""
     if request.param == "compiled":
-        assert parser_module._compiled_drain is not None, "inferd/resp/_drain.c was not built (it needs gcc)"
+        assert parser_module._compiled_drain is not None, "inferd/resp/_reads.c was not built (it needs gcc)"
         assert RequestParser()._drain is parser_module._compiled_drain
     else:
         monkeypatch.setattr(parser_module, "_compiled_drain", None)

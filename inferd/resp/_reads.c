@@ -1,0 +1,395 @@
+/* The per-read work of a connection in C: the request parser's inner loop, and the connection's read callback for
+ * the reads it can finish alone.
+ *
+ * drain(reader, requests) -> (last, ignored, bad, error, consumed), exactly what parser.drain_py returns: each
+ * complete request (a non-empty list of bytes) is appended to ``requests``; ``last`` is the last object the reader
+ * returned; ``ignored`` counts '*-1' and '*0' (which Redis ignores); ``bad`` is the first object that is not a
+ * request (an element that is not a bulk string; the loop stops there); ``error`` is the exception the reader raised
+ * (hiredis.ProtocolError: an inline command or garbage follows), returned rather than raised so that the caller
+ * keeps the count of what came before it; ``consumed`` is the bytes the requests and the ignored headers take in
+ * their shortest encoding (no request is shorter on the wire, so reaching the end of what was fed means the reader
+ * stopped at a request boundary; drain_py does not count and gives -1).
+ *
+ * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received. For a read that
+ * starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose client is neither
+ * waiting, closing nor past a protocol error, it does what Connection.read does: counts the input, feeds and drains
+ * the reader, runs the requests through the dispatcher's C fast path (``run``), and holds the replies for the write
+ * batch. Wherever that stops it hands over to the Python methods that carry on from that point:
+ * Connection.read (nothing done yet), Connection._read_drained (fed and drained, not at a boundary or not all
+ * requests), Connection._run (parsed; the fast path stopped at a request), Connection._write (replies held already,
+ * or too large to hold).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <time.h>
+
+static PyObject *s_gets, *s_feed, *s_client, *s_closing, *s_malformed, *s_waiting, *s_clean, *s_net_input_bytes,
+    *s_net_output_bytes, *s_last_interaction, *s_held, *s_held_bytes, *s_read, *s_read_drained, *s_run, *s_write, *s_join;
+static PyObject *empty_bytes;
+
+static Py_ssize_t digits(Py_ssize_t n) {
+    Py_ssize_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* The loop of drain(); the outputs are new references. Returns -1 only when appending to ``requests`` failed. */
+static int drain_into(PyObject *reader, PyObject *requests, PyObject **last_out, Py_ssize_t *ignored_out,
+                      PyObject **bad_out, PyObject **error_out, Py_ssize_t *consumed_out) {
+    PyObject *last = Py_NewRef(Py_None), *bad = Py_NewRef(Py_None), *error = Py_NewRef(Py_None);
+    Py_ssize_t ignored = 0, consumed = 0;
+    int rc = 0;
+    for (;;) {
+        PyObject *request = PyObject_CallMethodNoArgs(reader, s_gets);
+        if (request == NULL) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            if (tb != NULL && value != NULL)
+                PyException_SetTraceback(value, tb);
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+            if (value == NULL)
+                value = Py_NewRef(Py_None);
+            Py_SETREF(error, value);
+            break;
+        }
+        if (request == Py_False) {
+            Py_DECREF(request);
+            break;
+        }
+        Py_SETREF(last, request);   /* last holds the reference */
+        if (request == Py_None || (PyList_CheckExact(request) && PyList_GET_SIZE(request) == 0)) {
+            ignored++;
+            consumed += 4;   /* "*0\r\n"; "*-1\r\n" is longer */
+            continue;
+        }
+        Py_ssize_t argc = PyList_CheckExact(request) ? PyList_GET_SIZE(request) : 0;
+        Py_ssize_t size = 3 + digits(argc);
+        for (Py_ssize_t i = 0; i < argc && size > 0; i++) {
+            PyObject *arg = PyList_GET_ITEM(request, i);
+            if (PyBytes_CheckExact(arg))
+                size += 5 + digits(PyBytes_GET_SIZE(arg)) + PyBytes_GET_SIZE(arg);
+            else
+                size = 0;
+        }
+        if (argc == 0 || size == 0) {
+            Py_SETREF(bad, Py_NewRef(request));
+            break;
+        }
+        consumed += size;
+        if (PyList_Append(requests, request) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    *last_out = last;
+    *ignored_out = ignored;
+    *bad_out = bad;
+    *error_out = error;
+    *consumed_out = consumed;
+    return rc;
+}
+
+static PyObject *drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "drain(reader, requests: list)");
+        return NULL;
+    }
+    PyObject *last, *bad, *error;
+    Py_ssize_t ignored, consumed;
+    if (drain_into(args[0], args[1], &last, &ignored, &bad, &error, &consumed) < 0) {
+        Py_DECREF(last);
+        Py_DECREF(bad);
+        Py_DECREF(error);
+        return NULL;
+    }
+    return Py_BuildValue("(NnNNn)", last, ignored, bad, error, consumed);
+}
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *conn, *parser, *run, *stats, *writes, *call_soon, *flush;
+    Py_ssize_t hold_max;
+} QuickRead;
+
+static int QuickRead_traverse(QuickRead *self, visitproc visit, void *arg) {
+    Py_VISIT(self->conn);
+    Py_VISIT(self->parser);
+    Py_VISIT(self->run);
+    Py_VISIT(self->stats);
+    Py_VISIT(self->writes);
+    Py_VISIT(self->call_soon);
+    Py_VISIT(self->flush);
+    return 0;
+}
+
+static int QuickRead_clear(QuickRead *self) {
+    Py_CLEAR(self->conn);
+    Py_CLEAR(self->parser);
+    Py_CLEAR(self->run);
+    Py_CLEAR(self->stats);
+    Py_CLEAR(self->writes);
+    Py_CLEAR(self->call_soon);
+    Py_CLEAR(self->flush);
+    return 0;
+}
+
+static void QuickRead_dealloc(QuickRead *self) {
+    PyObject_GC_UnTrack(self);
+    QuickRead_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* 1 when attribute ``name`` of ``obj`` is ``expected``, 0 when not, -1 on error. */
+static int attr_is(PyObject *obj, PyObject *name, PyObject *expected) {
+    PyObject *o = PyObject_GetAttr(obj, name);
+    if (o == NULL)
+        return -1;
+    int same = o == expected;
+    Py_DECREF(o);
+    return same;
+}
+
+/* Adds ``delta`` to the integer attribute ``name`` of ``obj``. */
+static int add_attr(PyObject *obj, PyObject *name, Py_ssize_t delta) {
+    PyObject *old = PyObject_GetAttr(obj, name);
+    if (old == NULL)
+        return -1;
+    PyObject *d = PyLong_FromSsize_t(delta);
+    PyObject *sum = d == NULL ? NULL : PyNumber_Add(old, d);
+    Py_DECREF(old);
+    Py_XDECREF(d);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+static int set_attr_ssize(PyObject *obj, PyObject *name, Py_ssize_t value) {
+    PyObject *v = PyLong_FromSsize_t(value);
+    int rc = v == NULL ? -1 : PyObject_SetAttr(obj, name, v);
+    Py_XDECREF(v);
+    return rc;
+}
+
+/* Hold ``data`` (the replies to this read) for the write batch: Connection._write with nothing held before. */
+static int hold(QuickRead *self, PyObject *data) {
+    if (add_attr(self->stats, s_net_output_bytes, PyBytes_GET_SIZE(data)) < 0)
+        return -1;
+    PyObject *held = PyList_New(1);
+    if (held == NULL)
+        return -1;
+    PyList_SET_ITEM(held, 0, Py_NewRef(data));
+    int rc = PyObject_SetAttr(self->conn, s_held, held);
+    Py_DECREF(held);
+    if (rc < 0 || set_attr_ssize(self->conn, s_held_bytes, PyBytes_GET_SIZE(data)) < 0)
+        return -1;
+    /* WriteBatch.hold(connection) */
+    PyObject *batch = PyObject_GetAttr(self->writes, s_held);
+    if (batch == NULL)
+        return -1;
+    rc = PyList_Check(batch) ? PyList_Append(batch, self->conn) : -1;
+    if (rc == 0 && PyList_GET_SIZE(batch) == 1) {
+        PyObject *handle = PyObject_CallOneArg(self->call_soon, self->flush);
+        rc = handle == NULL ? -1 : 0;
+        Py_XDECREF(handle);
+    } else if (rc < 0 && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "WriteBatch.held must be a list");
+    }
+    Py_DECREF(batch);
+    return rc;
+}
+
+/* The read once fed and drained: run what it holds. Returns what the callback returns (None), NULL on error. */
+static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *data, PyObject *requests) {
+    PyObject *last, *bad, *error, *result = NULL;
+    Py_ssize_t ignored, consumed;
+    PyObject *reader = NULL, *out = NULL, *index = NULL, *reply = NULL;
+
+    if ((reader = PyObject_GetAttr(self->parser, s_clean)) == NULL)
+        return NULL;
+    PyObject *fed = PyObject_CallMethodOneArg(reader, s_feed, data);
+    if (fed == NULL) {
+        Py_DECREF(reader);
+        return NULL;
+    }
+    Py_DECREF(fed);
+    int rc = drain_into(reader, requests, &last, &ignored, &bad, &error, &consumed);
+    Py_DECREF(reader);
+    if (rc < 0 || bad != Py_None || error != Py_None || consumed != PyBytes_GET_SIZE(data)) {
+        /* not at a request boundary (or an error): the parser's Python carries on from here */
+        PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OnOOn)", last, ignored, bad, error, consumed);
+        Py_DECREF(last);
+        Py_DECREF(bad);
+        Py_DECREF(error);
+        if (drained == NULL)
+            return NULL;
+        result = PyObject_CallMethodObjArgs(self->conn, s_read_drained, data, requests, drained, NULL);
+        Py_DECREF(drained);
+        return result;
+    }
+    Py_DECREF(last);
+    Py_DECREF(bad);
+    Py_DECREF(error);
+    Py_ssize_t n = PyList_GET_SIZE(requests);
+    if (n == 0)
+        return Py_NewRef(Py_None);
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL || (out = PyList_New(0)) == NULL)
+        goto done;
+    PyObject *run_args[4] = {client, requests, zero, out};
+    if ((index = PyObject_Vectorcall(self->run, run_args, 4, NULL)) == NULL)
+        goto done;
+    Py_ssize_t i = PyLong_AsSsize_t(index);
+    if (i == -1 && PyErr_Occurred())
+        goto done;
+    if (i < n) {   /* the fast path stopped at requests[i]: Connection._run(requests, True, i, out) goes on */
+        result = PyObject_CallMethodObjArgs(self->conn, s_run, requests, Py_True, index, out, NULL);
+        goto done;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(out);
+    if (count == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (count == 1) {
+        reply = Py_NewRef(PyList_GET_ITEM(out, 0));
+    } else {
+        if ((reply = PyObject_CallMethodOneArg(empty_bytes, s_join, out)) == NULL)
+            goto done;
+    }
+    int held_none = attr_is(self->conn, s_held, Py_None);
+    if (held_none < 0)
+        goto done;
+    if (!held_none || !PyBytes_CheckExact(reply) || PyBytes_GET_SIZE(reply) > self->hold_max) {
+        result = PyObject_CallMethodObjArgs(self->conn, s_write, out, Py_True, NULL);
+        goto done;
+    }
+    if (hold(self, reply) == 0)
+        result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(zero);
+    Py_XDECREF(out);
+    Py_XDECREF(index);
+    Py_XDECREF(reply);
+    return result;
+}
+
+static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "data_received(data)");
+        return NULL;
+    }
+    PyObject *data = args[0], *client = NULL, *requests = NULL, *result = NULL;
+    int quick = PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) > 0 && PyBytes_AS_STRING(data)[0] == '*';
+    if (quick) {
+        if ((client = PyObject_GetAttr(self->conn, s_client)) == NULL)
+            return NULL;
+        int r;
+        if ((r = attr_is(client, s_closing, Py_False)) != 1 || (r = attr_is(self->conn, s_malformed, Py_None)) != 1 ||
+            (r = attr_is(self->conn, s_waiting, Py_None)) != 1 || (r = attr_is(self->parser, s_clean, Py_None)) != 0)
+            quick = 0;
+        if (r < 0)
+            goto done;
+    }
+    if (!quick) {
+        result = PyObject_CallMethodOneArg(self->conn, s_read, data);
+        goto done;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);   /* time.monotonic() */
+    PyObject *now = PyFloat_FromDouble((double)ts.tv_sec + ts.tv_nsec * 1e-9);
+    int rc = now == NULL ? -1 : PyObject_SetAttr(client, s_last_interaction, now);
+    Py_XDECREF(now);
+    if (rc < 0 || add_attr(self->stats, s_net_input_bytes, PyBytes_GET_SIZE(data)) < 0)
+        goto done;
+    if ((requests = PyList_New(0)) != NULL)
+        result = run_read(self, client, data, requests);
+done:
+    Py_XDECREF(client);
+    Py_XDECREF(requests);
+    return result;
+}
+
+static int QuickRead_init(QuickRead *self, PyObject *args, PyObject *kw) {
+    PyObject *conn, *parser, *run, *stats, *writes, *call_soon, *flush;
+    Py_ssize_t hold_max;
+    if (!PyArg_ParseTuple(args, "OOOOOOOn", &conn, &parser, &run, &stats, &writes, &call_soon, &flush, &hold_max))
+        return -1;
+    Py_XSETREF(self->conn, Py_NewRef(conn));
+    Py_XSETREF(self->parser, Py_NewRef(parser));
+    Py_XSETREF(self->run, Py_NewRef(run));
+    Py_XSETREF(self->stats, Py_NewRef(stats));
+    Py_XSETREF(self->writes, Py_NewRef(writes));
+    Py_XSETREF(self->call_soon, Py_NewRef(call_soon));
+    Py_XSETREF(self->flush, Py_NewRef(flush));
+    self->hold_max = hold_max;
+    self->vectorcall = (vectorcallfunc)QuickRead_vectorcall;
+    return 0;
+}
+
+static PyTypeObject QuickReadType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inferd.resp._reads.QuickRead",
+    .tp_basicsize = sizeof(QuickRead),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A connection's data_received for the reads it can finish in C (see the module's comment).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)QuickRead_init,
+    .tp_dealloc = (destructor)QuickRead_dealloc,
+    .tp_traverse = (traverseproc)QuickRead_traverse,
+    .tp_clear = (inquiry)QuickRead_clear,
+    .tp_vectorcall_offset = offsetof(QuickRead, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+static PyMethodDef methods[] = {
+    {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
+     "drain(reader, requests) -> (last, ignored, bad, error, consumed): every complete request out of a hiredis Reader"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef reads_module = {
+    PyModuleDef_HEAD_INIT, "_reads", "A connection's per-read work in C (see drain and QuickRead).", -1, methods,
+};
+
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+
+PyMODINIT_FUNC PyInit__reads(void) {
+    INTERN(s_gets, "gets");
+    INTERN(s_feed, "feed");
+    INTERN(s_client, "client");
+    INTERN(s_closing, "closing");
+    INTERN(s_malformed, "malformed");
+    INTERN(s_waiting, "waiting");
+    INTERN(s_clean, "clean");
+    INTERN(s_net_input_bytes, "net_input_bytes");
+    INTERN(s_net_output_bytes, "net_output_bytes");
+    INTERN(s_last_interaction, "last_interaction");
+    INTERN(s_held, "held");
+    INTERN(s_held_bytes, "held_bytes");
+    INTERN(s_read, "read");
+    INTERN(s_read_drained, "_read_drained");
+    INTERN(s_run, "_run");
+    INTERN(s_write, "_write");
+    INTERN(s_join, "join");
+    if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
+        return NULL;
+    if (PyType_Ready(&QuickReadType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&reads_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "QuickRead", (PyObject *)&QuickReadType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
