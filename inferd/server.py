@@ -73,7 +73,7 @@ class Server:
         self.state.shutdown_requested = self.request_shutdown
         state = self.state
         hosts = self.config.bind.split() or ["127.0.0.1"]
-        writes = WriteBatch(loop)   # the replies of one poll's reads, across every connection
+        writes = WriteBatch(loop, compiled=self.config.fastpath == "yes")   # the replies of one poll's reads
 
         def connection() -> Connection:
             return Connection(state, writes)

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from inferd import config as config_module
+from inferd.resp import connection as connection_module
 from inferd.server import Server, install_event_loop
 
 
@@ -101,11 +102,13 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module", params=["yes", "no"], ids=["fastpath", "python"])
 def server_both_paths(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
-    """A server with the dispatcher's C fast path (plain GET/SET/HGET/HSET/LPUSH/RPUSH), then one without it: a
-    module whose ``server`` is this one runs every test on both paths."""
+    """A server with the compiled paths (the dispatcher's C fast path for plain GET/SET/HGET/HSET/LPUSH/RPUSH, the
+    connection's compiled read), then one without them: a module whose ``server`` is this one runs every test on
+    both paths."""
     srv = RunningServer(fastpath=request.param)
     if request.param == "yes":
         assert srv.state.dispatcher.fast_run is not None, "the C fast path was not built (it needs gcc at install)"
+        assert connection_module.QuickRead is not None, "inferd/resp/_reads.c was not built (it needs gcc at install)"
     yield srv
     srv.stop()
 

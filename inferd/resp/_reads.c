@@ -10,14 +10,16 @@
  * their shortest encoding (no request is shorter on the wire, so reaching the end of what was fed means the reader
  * stopped at a request boundary; drain_py does not count and gives -1).
  *
- * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received. For a read that
- * starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose client is neither
- * waiting, closing nor past a protocol error, it does what Connection.read does: counts the input, feeds and drains
- * the reader, runs the requests through the dispatcher's C fast path (``run``), and holds the replies for the write
- * batch. Wherever that stops it hands over to the Python methods that carry on from that point:
- * Connection.read (nothing done yet), Connection._read_drained (fed and drained, not at a boundary or not all
- * requests), Connection._run (parsed; the fast path stopped at a request), Connection._write (replies held already,
- * or too large to hold).
+ * QuickRead(connection, parser, run, stats, writes, call_soon, flush, hold_max) is the connection's data_received.
+ * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
+ * client is neither waiting, closing nor past a protocol error, it does what Connection.read does: counts the input,
+ * feeds and drains the reader, runs the requests through the dispatcher's C fast path (``run``), and holds the
+ * replies for the write batch (``call_soon(flush)`` when it is the poll's first). Wherever that stops it hands over
+ * to the Python methods that carry on from that point: Connection.read (nothing done yet), Connection._read_drained
+ * (fed and drained, but not at a boundary, or the reader found an error), Connection._run (parsed; the fast path
+ * stopped at a request), Connection._write (replies held already, or too large to hold).
+ *
+ * flush_held(connections) is WriteBatch.flush's loop in C: each connection's held replies in one transport.write.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,7 +27,8 @@
 #include <time.h>
 
 static PyObject *s_gets, *s_feed, *s_client, *s_closing, *s_malformed, *s_waiting, *s_clean, *s_net_input_bytes,
-    *s_net_output_bytes, *s_last_interaction, *s_held, *s_held_bytes, *s_read, *s_read_drained, *s_run, *s_write, *s_join;
+    *s_net_output_bytes, *s_last_interaction, *s_held, *s_held_bytes, *s_read, *s_read_drained, *s_run, *s_write, *s_join,
+    *s_transport, *s_write_method;
 static PyObject *empty_bytes;
 
 static Py_ssize_t digits(Py_ssize_t n) {
@@ -350,9 +353,44 @@ static PyTypeObject QuickReadType = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* flush_held(connections): Connection.flush for each, in order: the replies it holds, in one transport.write. */
+static PyObject *flush_held(PyObject *module, PyObject *connections) {
+    if (!PyList_Check(connections)) {
+        PyErr_SetString(PyExc_TypeError, "flush_held(connections: list)");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(connections); i++) {
+        PyObject *conn = PyList_GET_ITEM(connections, i);
+        PyObject *held = PyObject_GetAttr(conn, s_held);
+        if (held == NULL)
+            return NULL;
+        if (PyObject_SetAttr(conn, s_held, Py_None) < 0) {
+            Py_DECREF(held);
+            return NULL;
+        }
+        if (!PyList_Check(held) || PyList_GET_SIZE(held) == 0) {   /* None: nothing held, or the connection lost */
+            Py_DECREF(held);
+            continue;
+        }
+        PyObject *data = PyList_GET_SIZE(held) == 1 ? Py_NewRef(PyList_GET_ITEM(held, 0))
+                                                    : PyObject_CallMethodOneArg(empty_bytes, s_join, held);
+        Py_DECREF(held);
+        PyObject *transport = data == NULL ? NULL : PyObject_GetAttr(conn, s_transport);
+        PyObject *res = transport == NULL ? NULL : PyObject_CallMethodOneArg(transport, s_write_method, data);
+        Py_XDECREF(data);
+        Py_XDECREF(transport);
+        if (res == NULL)
+            return NULL;
+        Py_DECREF(res);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "drain(reader, requests) -> (last, ignored, bad, error, consumed): every complete request out of a hiredis Reader"},
+    {"flush_held", (PyCFunction)flush_held, METH_O,
+     "flush_held(connections): write the replies each connection holds for the write batch, one write each"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -380,6 +418,8 @@ PyMODINIT_FUNC PyInit__reads(void) {
     INTERN(s_run, "_run");
     INTERN(s_write, "_write");
     INTERN(s_join, "join");
+    INTERN(s_transport, "transport");
+    INTERN(s_write_method, "write");
     if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
         return NULL;
     if (PyType_Ready(&QuickReadType) < 0)

@@ -20,9 +20,10 @@ from inferd.resp.encoder import OK, encode
 from inferd.resp.parser import Drained, RequestParser
 
 try:
-    from inferd.resp._reads import QuickRead
-except ImportError:   # pragma: no cover - built at install when a C compiler is there; Connection.read does the same
+    from inferd.resp._reads import QuickRead, flush_held
+except ImportError:   # pragma: no cover - built at install when a C compiler is there; the Python below does the same
     QuickRead = None  # type: ignore[assignment,misc]
+    flush_held = None  # type: ignore[assignment]
 
 log = logging.getLogger("inferd.resp")
 _Future = asyncio.Future
@@ -42,11 +43,13 @@ class WriteBatch:
     limit must see them at once).
     """
 
-    __slots__ = ("loop", "held")
+    __slots__ = ("loop", "held", "_flush_held")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, compiled: bool = True) -> None:
         self.loop = loop
         self.held: list[Connection] = []
+        # _reads.c's flush_held(connections) is the loop below in C: Connection.flush for each
+        self._flush_held = flush_held if compiled and flush_held is not None else None
 
     def hold(self, connection: Connection) -> None:
         """``connection`` has replies held: write them with the rest of this poll's."""
@@ -57,6 +60,9 @@ class WriteBatch:
     def flush(self) -> None:
         """Write every held reply (each connection's in order, one write per connection)."""
         held, self.held = self.held, []
+        if self._flush_held is not None:
+            self._flush_held(held)
+            return
         for connection in held:
             connection.flush()
 
