@@ -5,7 +5,10 @@ request parser's inner loop, the read callback).
 """
 from setuptools import Extension, setup
 
+# inferd/_slots.h: what both share (attributes read and written at their __slots__ offsets)
+COMMON = {"optional": True, "extra_compile_args": ["-O2"], "include_dirs": ["inferd"], "depends": ["inferd/_slots.h"]}
+
 setup(ext_modules=[
-    Extension("inferd.commands._fastpath", ["inferd/commands/_fastpath.c"], optional=True, extra_compile_args=["-O2"]),
-    Extension("inferd.resp._reads", ["inferd/resp/_reads.c"], optional=True, extra_compile_args=["-O2"]),
+    Extension("inferd.commands._fastpath", ["inferd/commands/_fastpath.c"], **COMMON),
+    Extension("inferd.resp._reads", ["inferd/resp/_reads.c"], **COMMON),
 ])

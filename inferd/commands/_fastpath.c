@@ -14,6 +14,8 @@
 #include <Python.h>
 #include <time.h>
 
+#include "_slots.h"
+
 enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_COUNT };
 
 typedef struct {
@@ -26,9 +28,16 @@ typedef struct {
     PyObject *deque_type;     /* collections.deque: the list type */
 } Runner;
 
-static PyObject *s_multi, *s_authenticated, *s_reply_mode, *s_closing, *s_resp3, *s_db, *s_data, *s_expires,
-    *s_watched, *s_stats, *s_calls, *s_usec, *s_keyspace_hits, *s_keyspace_misses, *s_last_command,
-    *s_slowlog_threshold, *s_slowlog, *s_appendleft, *s_append;
+/* Client, Database, Command, CommandStats, ServerStats, Dispatcher */
+static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"), f_reply_mode = FIELD("reply_mode"),
+    f_closing = FIELD("closing"), f_resp3 = FIELD("resp3"), f_db = FIELD("db"), f_last_command = FIELD("last_command"),
+    f_data = FIELD("data"), f_expires = FIELD("expires"), f_watched = FIELD("watched"), f_stats = FIELD("stats"),
+    f_calls = FIELD("calls"), f_usec = FIELD("usec"), f_keyspace_hits = FIELD("keyspace_hits"),
+    f_keyspace_misses = FIELD("keyspace_misses"), f_slowlog_threshold = FIELD("slowlog_threshold");
+static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
+                          &f_data, &f_expires, &f_watched, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
+                          &f_keyspace_misses, &f_slowlog_threshold};
+static PyObject *s_slowlog, *s_appendleft, *s_append;
 static PyObject *ok_reply, *null2_reply, *null3_reply;
 
 static long long now_ns(void) {
@@ -112,26 +121,6 @@ static PyObject *integer(Py_ssize_t n) {
     return PyBytes_FromStringAndSize(buf, len);
 }
 
-/* Adds ``delta`` to the integer attribute ``name`` of ``obj``. */
-static int add_attr(PyObject *obj, PyObject *name, long long delta) {
-    PyObject *old = PyObject_GetAttr(obj, name);
-    if (old == NULL)
-        return -1;
-    PyObject *d = PyLong_FromLongLong(delta);
-    if (d == NULL) {
-        Py_DECREF(old);
-        return -1;
-    }
-    PyObject *sum = PyNumber_Add(old, d);
-    Py_DECREF(old);
-    Py_DECREF(d);
-    if (sum == NULL)
-        return -1;
-    int rc = PyObject_SetAttr(obj, name, sum);
-    Py_DECREF(sum);
-    return rc;
-}
-
 /* 1 when ``key`` is in the non-empty dict ``d``, 0 when not, -1 on error. */
 static int in_dict(PyObject *d, PyObject *key) {
     return PyDict_GET_SIZE(d) == 0 ? 0 : PyDict_Contains(d, key);
@@ -143,32 +132,22 @@ typedef struct {
     PyObject *data, *expires, *watched;   /* new references */
 } ClientView;
 
-/* 1 when attribute ``name`` of ``obj`` is ``expected``, 0 when not, -1 on error. */
-static int attr_is(PyObject *obj, PyObject *name, PyObject *expected) {
-    PyObject *o = PyObject_GetAttr(obj, name);
-    if (o == NULL)
-        return -1;
-    int same = o == expected;
-    Py_DECREF(o);
-    return same;
-}
-
 /* 1: fast path allowed (view filled), 0: not, -1: error. */
 static int view_client(Runner *self, PyObject *client, ClientView *v) {
     int r;
     v->data = v->expires = v->watched = NULL;
-    if ((r = attr_is(client, s_multi, Py_None)) != 1 || (r = attr_is(client, s_authenticated, Py_True)) != 1 ||
-        (r = attr_is(client, s_reply_mode, self->reply_on)) != 1 || (r = attr_is(client, s_closing, Py_False)) != 1)
+    if ((r = field_is(&f_multi, client, Py_None)) != 1 || (r = field_is(&f_authenticated, client, Py_True)) != 1 ||
+        (r = field_is(&f_reply_mode, client, self->reply_on)) != 1 || (r = field_is(&f_closing, client, Py_False)) != 1)
         return r;
-    if ((r = attr_is(client, s_resp3, Py_True)) < 0)
+    if ((r = field_is(&f_resp3, client, Py_True)) < 0)
         return -1;
     v->null_reply = r ? null3_reply : null2_reply;
-    PyObject *db = PyObject_GetAttr(client, s_db);
+    PyObject *db = field_get(&f_db, client);
     if (db == NULL)
         return -1;
-    v->data = PyObject_GetAttr(db, s_data);
-    v->expires = PyObject_GetAttr(db, s_expires);
-    v->watched = PyObject_GetAttr(db, s_watched);
+    v->data = field_get(&f_data, db);
+    v->expires = field_get(&f_expires, db);
+    v->watched = field_get(&f_watched, db);
     Py_DECREF(db);
     if (v->data == NULL || v->expires == NULL || v->watched == NULL)
         return -1;
@@ -319,7 +298,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
                 failed = r < 0;
                 break;
             }
-            PyObject *t = PyObject_GetAttr(self->dispatcher, s_slowlog_threshold);
+            PyObject *t = field_get(&f_slowlog_threshold, self->dispatcher);
             if (t == NULL || ((threshold = PyLong_AsLongLong(t)) == -1 && PyErr_Occurred())) {
                 Py_XDECREF(t);
                 failed = 1;
@@ -375,16 +354,16 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
     for (int k = 1; k < K_COUNT; k++) {
         if (calls[k] == 0)
             continue;
-        PyObject *stats = PyObject_GetAttr(self->cmds[k], s_stats);
-        bad |= stats == NULL || add_attr(stats, s_calls, calls[k]) < 0 || add_attr(stats, s_usec, usec[k]) < 0;
+        PyObject *stats = field_get(&f_stats, self->cmds[k]);
+        bad |= stats == NULL || field_add(&f_calls, stats, calls[k]) < 0 || field_add(&f_usec, stats, usec[k]) < 0;
         Py_XDECREF(stats);
     }
     if (hits)
-        bad |= add_attr(self->server_stats, s_keyspace_hits, hits) < 0;
+        bad |= field_add(&f_keyspace_hits, self->server_stats, hits) < 0;
     if (misses)
-        bad |= add_attr(self->server_stats, s_keyspace_misses, misses) < 0;
+        bad |= field_add(&f_keyspace_misses, self->server_stats, misses) < 0;
     if (last_cmd != NULL)
-        bad |= PyObject_SetAttr(client, s_last_command, last_cmd) < 0;
+        bad |= field_set(&f_last_command, client, last_cmd) < 0;
     if (bad || failed) {
         /* Only a failed allocation gets here. The request that failed is left to the Python path (which replies
          * the error); the error is reported, not raised, so the requests run before it keep their replies. */
@@ -422,22 +401,9 @@ static struct PyModuleDef fastpath_module = {
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    INTERN(s_multi, "multi");
-    INTERN(s_authenticated, "authenticated");
-    INTERN(s_reply_mode, "reply_mode");
-    INTERN(s_closing, "closing");
-    INTERN(s_resp3, "resp3");
-    INTERN(s_db, "db");
-    INTERN(s_data, "data");
-    INTERN(s_expires, "expires");
-    INTERN(s_watched, "watched");
-    INTERN(s_stats, "stats");
-    INTERN(s_calls, "calls");
-    INTERN(s_usec, "usec");
-    INTERN(s_keyspace_hits, "keyspace_hits");
-    INTERN(s_keyspace_misses, "keyspace_misses");
-    INTERN(s_last_command, "last_command");
-    INTERN(s_slowlog_threshold, "slowlog_threshold");
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (field_init(fields[i]) < 0)
+            return NULL;
     INTERN(s_slowlog, "_slowlog");
     INTERN(s_appendleft, "appendleft");
     INTERN(s_append, "append");

@@ -31,7 +31,7 @@ class SlowlogEntry:
     name: str
 
 
-@dataclass
+@dataclass(slots=True)   # slots: the compiled read and fast path update these counters at the slots' offsets
 class ServerStats:
     """Server-wide counters for INFO stats and errorstats."""
 
@@ -72,6 +72,11 @@ class ServerState:
 
 class Client:
     """One connection's state: database, protocol, authentication, MULTI/WATCH, name, and its transport hooks."""
+
+    # slots: the compiled read and fast path read and write these at the slots' offsets (inferd/_slots.h)
+    __slots__ = ("server", "id", "addr", "laddr", "name", "lib_name", "lib_ver", "db", "resp3", "authenticated",
+                 "multi", "multi_dirty", "watching", "dirty_cas", "in_exec", "created", "last_interaction",
+                 "last_command", "reply_mode", "closing", "in_flight", "close_callback", "reply_ready")
 
     def __init__(self, server: ServerState, addr: str = "", laddr: str = "") -> None:
         self.server = server

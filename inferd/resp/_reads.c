@@ -26,9 +26,17 @@
 #include <stddef.h>
 #include <time.h>
 
-static PyObject *s_gets, *s_feed, *s_client, *s_closing, *s_malformed, *s_waiting, *s_clean, *s_net_input_bytes,
-    *s_net_output_bytes, *s_last_interaction, *s_held, *s_held_bytes, *s_read, *s_read_drained, *s_run, *s_write, *s_join,
-    *s_transport, *s_write_method;
+#include "_slots.h"
+
+/* Connection, Client, RequestParser, ServerStats, WriteBatch */
+static Field f_client = FIELD("client"), f_malformed = FIELD("malformed"), f_waiting = FIELD("waiting"),
+    f_held = FIELD("held"), f_held_bytes = FIELD("held_bytes"), f_transport = FIELD("transport"),
+    f_closing = FIELD("closing"), f_last_interaction = FIELD("last_interaction"), f_clean = FIELD("clean"),
+    f_net_input_bytes = FIELD("net_input_bytes"), f_net_output_bytes = FIELD("net_output_bytes"),
+    f_batch_held = FIELD("held");
+static Field *fields[] = {&f_client, &f_malformed, &f_waiting, &f_held, &f_held_bytes, &f_transport, &f_closing,
+                          &f_last_interaction, &f_clean, &f_net_input_bytes, &f_net_output_bytes, &f_batch_held};
+static PyObject *s_gets, *s_feed, *s_read, *s_read_drained, *s_run, *s_write, *s_join, *s_write_method;
 static PyObject *empty_bytes;
 
 static Py_ssize_t digits(Py_ssize_t n) {
@@ -149,53 +157,20 @@ static void QuickRead_dealloc(QuickRead *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* 1 when attribute ``name`` of ``obj`` is ``expected``, 0 when not, -1 on error. */
-static int attr_is(PyObject *obj, PyObject *name, PyObject *expected) {
-    PyObject *o = PyObject_GetAttr(obj, name);
-    if (o == NULL)
-        return -1;
-    int same = o == expected;
-    Py_DECREF(o);
-    return same;
-}
-
-/* Adds ``delta`` to the integer attribute ``name`` of ``obj``. */
-static int add_attr(PyObject *obj, PyObject *name, Py_ssize_t delta) {
-    PyObject *old = PyObject_GetAttr(obj, name);
-    if (old == NULL)
-        return -1;
-    PyObject *d = PyLong_FromSsize_t(delta);
-    PyObject *sum = d == NULL ? NULL : PyNumber_Add(old, d);
-    Py_DECREF(old);
-    Py_XDECREF(d);
-    if (sum == NULL)
-        return -1;
-    int rc = PyObject_SetAttr(obj, name, sum);
-    Py_DECREF(sum);
-    return rc;
-}
-
-static int set_attr_ssize(PyObject *obj, PyObject *name, Py_ssize_t value) {
-    PyObject *v = PyLong_FromSsize_t(value);
-    int rc = v == NULL ? -1 : PyObject_SetAttr(obj, name, v);
-    Py_XDECREF(v);
-    return rc;
-}
-
 /* Hold ``data`` (the replies to this read) for the write batch: Connection._write with nothing held before. */
 static int hold(QuickRead *self, PyObject *data) {
-    if (add_attr(self->stats, s_net_output_bytes, PyBytes_GET_SIZE(data)) < 0)
+    if (field_add(&f_net_output_bytes, self->stats, PyBytes_GET_SIZE(data)) < 0)
         return -1;
     PyObject *held = PyList_New(1);
     if (held == NULL)
         return -1;
     PyList_SET_ITEM(held, 0, Py_NewRef(data));
-    int rc = PyObject_SetAttr(self->conn, s_held, held);
+    int rc = field_set(&f_held, self->conn, held);
     Py_DECREF(held);
-    if (rc < 0 || set_attr_ssize(self->conn, s_held_bytes, PyBytes_GET_SIZE(data)) < 0)
+    if (rc < 0 || field_set_ssize(&f_held_bytes, self->conn, PyBytes_GET_SIZE(data)) < 0)
         return -1;
     /* WriteBatch.hold(connection) */
-    PyObject *batch = PyObject_GetAttr(self->writes, s_held);
+    PyObject *batch = field_get(&f_batch_held, self->writes);
     if (batch == NULL)
         return -1;
     rc = PyList_Check(batch) ? PyList_Append(batch, self->conn) : -1;
@@ -216,7 +191,7 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *data, PyO
     Py_ssize_t ignored, consumed;
     PyObject *reader = NULL, *out = NULL, *index = NULL, *reply = NULL;
 
-    if ((reader = PyObject_GetAttr(self->parser, s_clean)) == NULL)
+    if ((reader = field_get(&f_clean, self->parser)) == NULL)
         return NULL;
     PyObject *fed = PyObject_CallMethodOneArg(reader, s_feed, data);
     if (fed == NULL) {
@@ -268,7 +243,7 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *data, PyO
         if ((reply = PyObject_CallMethodOneArg(empty_bytes, s_join, out)) == NULL)
             goto done;
     }
-    int held_none = attr_is(self->conn, s_held, Py_None);
+    int held_none = field_is(&f_held, self->conn, Py_None);
     if (held_none < 0)
         goto done;
     if (!held_none || !PyBytes_CheckExact(reply) || PyBytes_GET_SIZE(reply) > self->hold_max) {
@@ -293,11 +268,11 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
     PyObject *data = args[0], *client = NULL, *requests = NULL, *result = NULL;
     int quick = PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) > 0 && PyBytes_AS_STRING(data)[0] == '*';
     if (quick) {
-        if ((client = PyObject_GetAttr(self->conn, s_client)) == NULL)
+        if ((client = field_get(&f_client, self->conn)) == NULL)
             return NULL;
         int r;
-        if ((r = attr_is(client, s_closing, Py_False)) != 1 || (r = attr_is(self->conn, s_malformed, Py_None)) != 1 ||
-            (r = attr_is(self->conn, s_waiting, Py_None)) != 1 || (r = attr_is(self->parser, s_clean, Py_None)) != 0)
+        if ((r = field_is(&f_closing, client, Py_False)) != 1 || (r = field_is(&f_malformed, self->conn, Py_None)) != 1 ||
+            (r = field_is(&f_waiting, self->conn, Py_None)) != 1 || (r = field_is(&f_clean, self->parser, Py_None)) != 0)
             quick = 0;
         if (r < 0)
             goto done;
@@ -309,9 +284,9 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);   /* time.monotonic() */
     PyObject *now = PyFloat_FromDouble((double)ts.tv_sec + ts.tv_nsec * 1e-9);
-    int rc = now == NULL ? -1 : PyObject_SetAttr(client, s_last_interaction, now);
+    int rc = now == NULL ? -1 : field_set(&f_last_interaction, client, now);
     Py_XDECREF(now);
-    if (rc < 0 || add_attr(self->stats, s_net_input_bytes, PyBytes_GET_SIZE(data)) < 0)
+    if (rc < 0 || field_add(&f_net_input_bytes, self->stats, PyBytes_GET_SIZE(data)) < 0)
         goto done;
     if ((requests = PyList_New(0)) != NULL)
         result = run_read(self, client, data, requests);
@@ -361,10 +336,10 @@ static PyObject *flush_held(PyObject *module, PyObject *connections) {
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(connections); i++) {
         PyObject *conn = PyList_GET_ITEM(connections, i);
-        PyObject *held = PyObject_GetAttr(conn, s_held);
+        PyObject *held = field_get(&f_held, conn);
         if (held == NULL)
             return NULL;
-        if (PyObject_SetAttr(conn, s_held, Py_None) < 0) {
+        if (field_set(&f_held, conn, Py_None) < 0) {
             Py_DECREF(held);
             return NULL;
         }
@@ -375,7 +350,7 @@ static PyObject *flush_held(PyObject *module, PyObject *connections) {
         PyObject *data = PyList_GET_SIZE(held) == 1 ? Py_NewRef(PyList_GET_ITEM(held, 0))
                                                     : PyObject_CallMethodOneArg(empty_bytes, s_join, held);
         Py_DECREF(held);
-        PyObject *transport = data == NULL ? NULL : PyObject_GetAttr(conn, s_transport);
+        PyObject *transport = data == NULL ? NULL : field_get(&f_transport, conn);
         PyObject *res = transport == NULL ? NULL : PyObject_CallMethodOneArg(transport, s_write_method, data);
         Py_XDECREF(data);
         Py_XDECREF(transport);
@@ -401,24 +376,16 @@ static struct PyModuleDef reads_module = {
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
 
 PyMODINIT_FUNC PyInit__reads(void) {
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (field_init(fields[i]) < 0)
+            return NULL;
     INTERN(s_gets, "gets");
     INTERN(s_feed, "feed");
-    INTERN(s_client, "client");
-    INTERN(s_closing, "closing");
-    INTERN(s_malformed, "malformed");
-    INTERN(s_waiting, "waiting");
-    INTERN(s_clean, "clean");
-    INTERN(s_net_input_bytes, "net_input_bytes");
-    INTERN(s_net_output_bytes, "net_output_bytes");
-    INTERN(s_last_interaction, "last_interaction");
-    INTERN(s_held, "held");
-    INTERN(s_held_bytes, "held_bytes");
     INTERN(s_read, "read");
     INTERN(s_read_drained, "_read_drained");
     INTERN(s_run, "_run");
     INTERN(s_write, "_write");
     INTERN(s_join, "join");
-    INTERN(s_transport, "transport");
     INTERN(s_write_method, "write");
     if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
         return NULL;

@@ -70,6 +70,11 @@ class WriteBatch:
 class Connection(asyncio.Protocol):
     """One client connection: parse, dispatch, encode, write."""
 
+    # slots: the compiled read reads and writes these at the slots' offsets (inferd/_slots.h); the instance dict
+    # holds only ``data_received`` when the compiled read replaces the method
+    __slots__ = ("server", "writes", "held", "held_bytes", "malformed", "dispatch", "fast_run", "transport", "client",
+                 "parser", "backlog", "waiting", "read_paused", "write_paused", "__dict__")
+
     def __init__(self, server: ServerState, writes: WriteBatch) -> None:
         self.server = server
         self.writes = writes

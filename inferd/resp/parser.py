@@ -103,6 +103,10 @@ class RequestParser:
     it finds it in a small window of recent chunks, after the encoding of the last complete request.
     """
 
+    # slots: the connection's compiled read reads ``clean`` at its slot's offset (inferd/_slots.h)
+    __slots__ = ("max_bulk_len", "max_query_len", "_drain", "_reader", "clean", "_inline", "_at_start", "_fed",
+                 "_window", "_last", "_pending_start", "_next_check", "_header_pos", "_elements_left")
+
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024,
                  compiled: bool = True) -> None:
         self.max_bulk_len = max_bulk_len

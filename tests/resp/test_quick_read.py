@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import types
 from typing import Any
 
 import pytest
 
 from inferd import config as config_module
 from inferd.resp import connection as connection_module
+from inferd.resp._reads import QuickRead
 from inferd.resp.connection import Connection, WriteBatch
 from inferd.server import Server
 
@@ -182,4 +184,26 @@ def test_the_compiled_read_is_dropped_with_the_connection():
         assert quick is not None and quick.__class__.__name__ == "QuickRead"
         side.conn.connection_lost(None)
         assert "data_received" not in side.conn.__dict__
+    asyncio.run(main())
+
+
+def test_objects_of_other_types_go_through_getattr():
+    """The compiled paths read and write slots at offsets found on inferd's own types (inferd/_slots.h); an object
+    of another type with the same attribute names (here the statistics as a SimpleNamespace, whose layout differs
+    from ServerStats') must go through getattr/setattr."""
+    async def main() -> None:
+        _compare([STREAMS["fast only"]])   # the offsets are found on the real types first
+        side = _Side("yes")
+        counters = types.SimpleNamespace(net_input_bytes=0, net_output_bytes=0)
+        conn = side.conn
+        conn.data_received = QuickRead(  # type: ignore[method-assign]
+            conn, conn.parser, conn.fast_run, counters, side.writes, side.writes.loop.call_soon, side.writes.flush,
+            connection_module.HOLD_MAX)
+        stream = STREAMS["fast only"]
+        conn.data_received(stream)
+        side.writes.flush()
+        assert side.python_reads == 0
+        assert counters.net_input_bytes == len(stream)
+        assert counters.net_output_bytes == len(b"".join(side.transport.written)) > 0
+        assert side.server.state.stats.net_input_bytes == 0   # the real statistics were not the ones written
     asyncio.run(main())
