@@ -165,6 +165,7 @@ class RequestParser:
     def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
         buf = self._inline + data if self._inline else data
         self._inline = b""
+        self.clean = None   # until every line is taken (after a restart it was the new reader)
         start = 0
         while start < len(buf):
             if buf[start] == 42:
@@ -181,7 +182,7 @@ class RequestParser:
             if args:
                 requests.append(args)
             start = end + 1
-        self.clean = None if self._inline else self._reader
+        self.clean = self._reader
         return b""
 
     def _feed_multibulk(self, data: bytes, requests: list[list[bytes]]) -> bytes:

@@ -129,3 +129,24 @@ def test_limit_checked_for_request_after_complete_ones_in_the_same_read():
     assert parser.feed(mb(b"PING") + b"*2\r\n$3\r\nSET\r\n") == [[b"PING"]]
     with pytest.raises(ProtocolError, match="invalid bulk length"):
         parser.feed(b"$99999999\r\n")
+
+
+def test_clean_is_the_reader_exactly_at_request_boundaries(drain):
+    """``clean`` (the reader a read starting with '*' may be fed to directly) is set only where nothing is pending;
+    the C drain counts what it consumed to tell, the Python twin never claims a boundary after multibulk input."""
+    compiled = RequestParser()._drain is parser_module._compiled_drain
+    parser = RequestParser()
+    assert parser.clean is parser._reader                      # a new parser: nothing pending
+    whole = mb(b"SET", b"k", b"v") + mb(b"GET", b"k")
+    parser.feed(whole)
+    assert (parser.clean is parser._reader) == compiled
+    parser.feed(whole[:9])                                     # a request cut in its middle
+    assert parser.clean is None
+    assert parser.feed(whole[9:]) == [[b"SET", b"k", b"v"], [b"GET", b"k"]]
+    assert (parser.clean is parser._reader) == compiled        # the split request completed: a boundary again
+    parser.feed(b"PI")                                         # half an inline command
+    assert parser.clean is None
+    parser.feed(b"NG\r\n")
+    assert parser.clean is parser._reader or not compiled
+    parser.feed(b"*-1\r\n")                                    # 5 bytes, counted as the shortest 4: not claimed
+    assert parser.clean is None

@@ -92,6 +92,8 @@ STREAMS = {
     + mb(b"GET", b"h") + mb(b"HSET", b"h", b"f", b"1") + mb(b"GET", b"h") + mb(b"DEL", b"h") + mb(b"get", b"n"),
     "inline and empty": mb(b"SET", b"a", b"1") + b"GET a\r\n" + b"*0\r\n" + mb(b"GET", b"a") + b"\r\n"
     + b"*-1\r\n" + mb(b"SET", b"b", b"2") + b"PING\r\n" + mb(b"GET", b"b"),
+    "inline with a star": mb(b"SET", b"a", b"1") + b"ECHO *2\r\n" + mb(b"GET", b"a") + b"ECHO x *1\r\n"
+    + mb(b"GET", b"a"),   # cut after "ECHO ", the next read starts with '*' inside an inline command
     "multi and reply modes": mb(b"SET", b"a", b"1") + mb(b"MULTI") + mb(b"GET", b"a") + mb(b"SET", b"a", b"2")
     + mb(b"EXEC") + mb(b"CLIENT", b"REPLY", b"SKIP") + mb(b"GET", b"a") + mb(b"GET", b"a")
     + mb(b"CLIENT", b"REPLY", b"OFF") + mb(b"SET", b"a", b"3") + mb(b"CLIENT", b"REPLY", b"ON") + mb(b"GET", b"a"),
