@@ -145,9 +145,8 @@ static int view_client(Runner *self, PyObject *client, ClientView *v) {
     PyObject *db = field_get(&f_db, client);
     if (db == NULL)
         return -1;
-    v->data = field_get(&f_data, db);
-    v->expires = field_get(&f_expires, db);
-    v->watched = field_get(&f_watched, db);
+    if ((v->data = field_get(&f_data, db)) != NULL && (v->expires = field_get(&f_expires, db)) != NULL)
+        v->watched = field_get(&f_watched, db);   /* (no call made with an error pending) */
     Py_DECREF(db);
     if (v->data == NULL || v->expires == NULL || v->watched == NULL)
         return -1;
@@ -350,20 +349,20 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
     PyObject *exc_type = NULL, *exc_value = NULL, *exc_tb = NULL;
     if (failed)
         PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    int bad = 0;
-    for (int k = 1; k < K_COUNT; k++) {
+    int bad = 0;   /* the first failure stops the bookkeeping (no call is made with an error pending) */
+    for (int k = 1; k < K_COUNT && !bad; k++) {
         if (calls[k] == 0)
             continue;
         PyObject *stats = field_get(&f_stats, self->cmds[k]);
-        bad |= stats == NULL || field_add(&f_calls, stats, calls[k]) < 0 || field_add(&f_usec, stats, usec[k]) < 0;
+        bad = stats == NULL || field_add(&f_calls, stats, calls[k]) < 0 || field_add(&f_usec, stats, usec[k]) < 0;
         Py_XDECREF(stats);
     }
-    if (hits)
-        bad |= field_add(&f_keyspace_hits, self->server_stats, hits) < 0;
-    if (misses)
-        bad |= field_add(&f_keyspace_misses, self->server_stats, misses) < 0;
-    if (last_cmd != NULL)
-        bad |= field_set(&f_last_command, client, last_cmd) < 0;
+    if (hits && !bad)
+        bad = field_add(&f_keyspace_hits, self->server_stats, hits) < 0;
+    if (misses && !bad)
+        bad = field_add(&f_keyspace_misses, self->server_stats, misses) < 0;
+    if (last_cmd != NULL && !bad)
+        bad = field_set(&f_last_command, client, last_cmd) < 0;
     if (bad || failed) {
         /* Only a failed allocation gets here. The request that failed is left to the Python path (which replies
          * the error); the error is reported, not raised, so the requests run before it keep their replies. */
