@@ -157,6 +157,15 @@ class ProcessGroup:
         wait_until(lambda: resp_call(port, "PING").startswith(b"+PONG"), "redis-server", server.proc, server.log)
         return server
 
+    def start_floor(self) -> ServerProcess:
+        """bench/uvloop_floor.py (+OK to every 3-argument request, nothing else), ready when it answers a SET."""
+        port = free_port()
+        argv = [sys.executable, str(ROOT / "bench" / "uvloop_floor.py"), str(port)]
+        server = self._spawn("uvloop-floor", port, argv)
+        wait_until(lambda: resp_call(port, "SET", "k", "v").startswith(b"+OK"), "uvloop-floor", server.proc,
+                   server.log)
+        return server
+
     def start_uvicorn(self, app: str, workers: int, env: dict[str, str]) -> ServerProcess:
         """uvicorn serving ``app`` with ``workers`` processes (uvloop/httptools when installed)."""
         port = free_port()

@@ -2,7 +2,9 @@
 
 For each test (SET, GET, HSET, LPUSH) and pipeline depth (-P 1, -P 16), redis-benchmark runs once against each
 server, alternating, with -c 50 and -r 100000 (random keys). The server's utime+stime delta from /proc/<pid>/stat
-over that run, divided by the requests, gives the CPU time per operation.
+over that run, divided by the requests, gives the CPU time per operation. SET also runs against
+bench/uvloop_floor.py, a uvloop server that only counts the requests of each read and writes as many +OK: the floor
+of any Python server on this event loop, in the same run.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ SUITE = "protocol"
 TESTS = ("set", "get", "hset", "lpush")
 PIPELINES = (1, 16)
 RANDOM_KEYS = 100_000
+FLOOR_TEST = "set"     # the floor server answers +OK to any 3-argument request
 PROFILE_TEST = "get"   # profiled at -P 16: the test furthest below redis-server there in the published runs
 
 
@@ -81,10 +84,13 @@ def run(ctx: Context) -> None:
     """Both servers up, every (test, pipeline) measured on each, alternating."""
     redis_server = ctx.procs.start_redis()
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
+    floor = ctx.procs.start_floor()
     for pipeline in PIPELINES:
         for test in TESTS:
             _measure(ctx, redis_server, "redis-server", test, pipeline)
             _measure(ctx, inferd, "inferd", test, pipeline)
+            if test == FLOOR_TEST:
+                _measure(ctx, floor, "uvloop-floor", test, pipeline)
     if ctx.settings.profile and ctx.round == ctx.settings.rounds - 1:   # once, after the last round's measurements
         _profile(ctx, inferd)
     ctx.procs.stop_all()

@@ -106,6 +106,14 @@ def protocol_tables(records: list[dict[str, Any]]) -> list[str]:
                      f"{_ratio(row['ratio'])} | {_lat(redis)} | {_lat(inferd)} | "
                      f"{_num(redis.get('server_cpu_us_per_op'), 2)} | {_num(inferd.get('server_cpu_us_per_op'), 2)} | "
                      f"{errors} |")
+    floors = [row for row in summary.protocol_pairs(records) if row["uvloop-floor"]]
+    if floors:
+        lines += ["", "The floor of a Python server on this event loop, in the same run: bench/uvloop_floor.py (a "
+                  "uvloop Protocol that only counts the requests of each read and writes as many +OK), "
+                  + "; ".join(f"{row['test']} -P {row['pipeline']} {_num(row['uvloop-floor'].get('rps'))} req/s "
+                              f"({_ratio(row['floor_ratio'])} redis-server), "
+                              f"{_num(row['uvloop-floor'].get('server_cpu_us_per_op'), 2)} µs of CPU per request"
+                              for row in floors) + "."]
     return lines + [""]
 
 

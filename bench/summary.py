@@ -102,7 +102,8 @@ def scoring_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def protocol_pairs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (test, pipeline): the redis-server and inferd records and inferd's throughput ratio."""
+    """Per (test, pipeline): the redis-server and inferd records and inferd's throughput ratio; where the floor
+    server ran too (SET), its record and ratio."""
     rows = []
     seen: list[tuple[str, int]] = []
     for r in by_suite(records, "protocol"):
@@ -112,8 +113,11 @@ def protocol_pairs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for test, pipeline in seen:
         redis = _find(records, "protocol", system="redis-server", test=test, pipeline=pipeline) or {}
         inferd = _find(records, "protocol", system="inferd", test=test, pipeline=pipeline) or {}
+        floor = _find(records, "protocol", system="uvloop-floor", test=test, pipeline=pipeline) or {}
         ratio = _div(inferd.get("rps"), redis.get("rps")) if _ok(inferd) and _ok(redis) else None
-        rows.append({"test": test, "pipeline": pipeline, "redis-server": redis, "inferd": inferd, "ratio": ratio})
+        floor_ratio = _div(floor.get("rps"), redis.get("rps")) if _ok(floor) and _ok(redis) else None
+        rows.append({"test": test, "pipeline": pipeline, "redis-server": redis, "inferd": inferd, "ratio": ratio,
+                     "uvloop-floor": floor, "floor_ratio": floor_ratio})
     return rows
 
 

@@ -73,6 +73,9 @@ def test_peer_stack_and_redis_server_runs_complete(quick_run: Any) -> None:
     assert [r["clients"] for r in peer] == [1, 16] and all(_completed(r) for r in peer)
     redis = [r for r in records if r["suite"] == "protocol" and r["system"] == "redis-server"]
     assert len(redis) == 8 and all(r["rps"] > 0 and r["server_cpu_us_per_op"] >= 0 for r in redis)
+    floor = [r for r in records if r["suite"] == "protocol" and r["system"] == "uvloop-floor"]
+    assert [(r["test"], r["pipeline"]) for r in floor] == [("SET", 1), ("SET", 16)]
+    assert all(not r.get("error") and r["rps"] > 0 for r in floor), [r.get("error") for r in floor]
 
 
 @pytest.mark.slow
@@ -114,6 +117,7 @@ def test_markdown_has_every_section_and_table(quick_run: Any) -> None:
         assert heading in text
     assert "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms |" in text
     assert "| test | -P | redis-server req/s | inferd req/s | ratio |" in text
+    assert "The floor of a Python server on this event loop, in the same run: bench/uvloop_floor.py" in text
     assert "| clients | inferd/peer throughput | inferd/peer p99 | inferd-values/peer throughput |" in text
     assert "* inferd-values: `AI.DAGEXECUTE" in text and "__rand_float__ x 30" in text
     for line in text.splitlines():
