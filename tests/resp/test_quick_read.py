@@ -60,7 +60,7 @@ class _Side:
 
     def __init__(self, fastpath: str) -> None:
         self.server = Server(config_module.load(env={}, overrides={"port": 0, "fastpath": fastpath}))
-        self.writes = WriteBatch(asyncio.get_running_loop())
+        self.writes = WriteBatch(asyncio.get_running_loop(), compiled=fastpath == "yes")
         self.transport = _Capture()
         self.conn = Connection(self.server.state, self.writes)
         self.conn.connection_made(self.transport)
