@@ -21,7 +21,7 @@
 
 typedef struct {
     const char *text;
-    PyObject *name;        /* interned; set by field_init */
+    PyObject *name;        /* interned; set by fields_init */
     PyTypeObject *type;    /* the type whose slot ``offset`` is (a strong reference), or NULL */
     Py_ssize_t offset;
     int resolved;          /* the first object was seen */
@@ -29,9 +29,12 @@ typedef struct {
 
 #define FIELD(text) {text, NULL, NULL, 0, 0}
 
-static inline int field_init(Field *f) {
-    f->name = PyUnicode_InternFromString(f->text);
-    return f->name == NULL ? -1 : 0;
+/* Interns the names of a module's fields (at its init). */
+static inline int fields_init(Field *const *fields, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        if ((fields[i]->name = PyUnicode_InternFromString(fields[i]->text)) == NULL)
+            return -1;
+    return 0;
 }
 
 static inline void field_resolve(Field *f, PyObject *obj) {

@@ -400,9 +400,8 @@ static struct PyModuleDef fastpath_module = {
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (field_init(fields[i]) < 0)
-            return NULL;
+    if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
+        return NULL;
     INTERN(s_slowlog, "_slowlog");
     INTERN(s_appendleft, "appendleft");
     INTERN(s_append, "append");

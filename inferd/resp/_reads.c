@@ -10,11 +10,11 @@
  * their shortest encoding (no request is shorter on the wire, so reaching the end of what was fed means the reader
  * stopped at a request boundary; drain_py does not count and gives -1).
  *
- * QuickRead(connection, parser, run, stats, writes, call_soon, flush, hold_max) is the connection's data_received.
+ * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received.
  * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
  * client is neither waiting, closing nor past a protocol error, it does what Connection.read does: counts the input,
  * feeds and drains the reader, runs the requests through the dispatcher's C fast path (``run``), and holds the
- * replies for the write batch (``call_soon(flush)`` when it is the poll's first). Wherever that stops it hands over
+ * replies for the write batch (``writes.loop.call_soon(writes.flush)`` when it is the poll's first). Wherever that stops it hands over
  * to the Python methods that carry on from that point: Connection.read (nothing done yet), Connection._read_drained
  * (fed and drained, but not at a boundary, or the reader found an error), Connection._run (parsed; the fast path
  * stopped at a request), Connection._write (replies held already, or too large to hold).
@@ -36,7 +36,8 @@ static Field f_client = FIELD("client"), f_malformed = FIELD("malformed"), f_wai
     f_batch_held = FIELD("held");
 static Field *fields[] = {&f_client, &f_malformed, &f_waiting, &f_held, &f_held_bytes, &f_transport, &f_closing,
                           &f_last_interaction, &f_clean, &f_net_input_bytes, &f_net_output_bytes, &f_batch_held};
-static PyObject *s_gets, *s_feed, *s_read, *s_read_drained, *s_run, *s_write, *s_join, *s_write_method;
+static PyObject *s_gets, *s_feed, *s_read, *s_read_drained, *s_run, *s_write, *s_join, *s_write_method, *s_loop,
+    *s_call_soon, *s_flush;
 static PyObject *empty_bytes;
 
 static Py_ssize_t digits(Py_ssize_t n) {
@@ -186,21 +187,16 @@ static int hold(QuickRead *self, PyObject *data) {
 }
 
 /* The read once fed and drained: run what it holds. Returns what the callback returns (None), NULL on error. */
-static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *data, PyObject *requests) {
+static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, PyObject *data, PyObject *requests) {
     PyObject *last, *bad, *error, *result = NULL;
     Py_ssize_t ignored, consumed;
-    PyObject *reader = NULL, *out = NULL, *index = NULL, *reply = NULL;
+    PyObject *out = NULL, *index = NULL, *reply = NULL;
 
-    if ((reader = field_get(&f_clean, self->parser)) == NULL)
-        return NULL;
     PyObject *fed = PyObject_CallMethodOneArg(reader, s_feed, data);
-    if (fed == NULL) {
-        Py_DECREF(reader);
+    if (fed == NULL)
         return NULL;
-    }
     Py_DECREF(fed);
     int rc = drain_into(reader, requests, &last, &ignored, &bad, &error, &consumed);
-    Py_DECREF(reader);
     if (rc < 0 || bad != Py_None || error != Py_None || consumed != PyBytes_GET_SIZE(data)) {
         /* not at a request boundary (or an error): the parser's Python carries on from here */
         PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OnOOn)", last, ignored, bad, error, consumed);
@@ -265,17 +261,22 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
         PyErr_SetString(PyExc_TypeError, "data_received(data)");
         return NULL;
     }
-    PyObject *data = args[0], *client = NULL, *requests = NULL, *result = NULL;
+    PyObject *data = args[0], *client = NULL, *reader = NULL, *requests = NULL, *result = NULL;
     int quick = PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) > 0 && PyBytes_AS_STRING(data)[0] == '*';
     if (quick) {
         if ((client = field_get(&f_client, self->conn)) == NULL)
             return NULL;
         int r;
         if ((r = field_is(&f_closing, client, Py_False)) != 1 || (r = field_is(&f_malformed, self->conn, Py_None)) != 1 ||
-            (r = field_is(&f_waiting, self->conn, Py_None)) != 1 || (r = field_is(&f_clean, self->parser, Py_None)) != 0)
+            (r = field_is(&f_waiting, self->conn, Py_None)) != 1)
             quick = 0;
         if (r < 0)
             goto done;
+        if (quick) {   /* the parser's reader when the read starts at a request boundary, else None */
+            if ((reader = field_get(&f_clean, self->parser)) == NULL)
+                goto done;
+            quick = reader != Py_None;
+        }
     }
     if (!quick) {
         result = PyObject_CallMethodOneArg(self->conn, s_read, data);
@@ -289,25 +290,35 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
     if (rc < 0 || field_add(&f_net_input_bytes, self->stats, PyBytes_GET_SIZE(data)) < 0)
         goto done;
     if ((requests = PyList_New(0)) != NULL)
-        result = run_read(self, client, data, requests);
+        result = run_read(self, client, reader, data, requests);
 done:
     Py_XDECREF(client);
+    Py_XDECREF(reader);
     Py_XDECREF(requests);
     return result;
 }
 
 static int QuickRead_init(QuickRead *self, PyObject *args, PyObject *kw) {
-    PyObject *conn, *parser, *run, *stats, *writes, *call_soon, *flush;
+    PyObject *conn, *parser, *run, *stats, *writes;
     Py_ssize_t hold_max;
-    if (!PyArg_ParseTuple(args, "OOOOOOOn", &conn, &parser, &run, &stats, &writes, &call_soon, &flush, &hold_max))
+    if (!PyArg_ParseTuple(args, "OOOOOn", &conn, &parser, &run, &stats, &writes, &hold_max))
         return -1;
+    /* writes.loop.call_soon and writes.flush, looked up once */
+    PyObject *loop = PyObject_GetAttr(writes, s_loop);
+    PyObject *call_soon = loop == NULL ? NULL : PyObject_GetAttr(loop, s_call_soon);
+    Py_XDECREF(loop);
+    PyObject *flush = call_soon == NULL ? NULL : PyObject_GetAttr(writes, s_flush);
+    if (flush == NULL) {
+        Py_XDECREF(call_soon);
+        return -1;
+    }
     Py_XSETREF(self->conn, Py_NewRef(conn));
     Py_XSETREF(self->parser, Py_NewRef(parser));
     Py_XSETREF(self->run, Py_NewRef(run));
     Py_XSETREF(self->stats, Py_NewRef(stats));
     Py_XSETREF(self->writes, Py_NewRef(writes));
-    Py_XSETREF(self->call_soon, Py_NewRef(call_soon));
-    Py_XSETREF(self->flush, Py_NewRef(flush));
+    Py_XSETREF(self->call_soon, call_soon);
+    Py_XSETREF(self->flush, flush);
     self->hold_max = hold_max;
     self->vectorcall = (vectorcallfunc)QuickRead_vectorcall;
     return 0;
@@ -376,9 +387,8 @@ static struct PyModuleDef reads_module = {
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
 
 PyMODINIT_FUNC PyInit__reads(void) {
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (field_init(fields[i]) < 0)
-            return NULL;
+    if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
+        return NULL;
     INTERN(s_gets, "gets");
     INTERN(s_feed, "feed");
     INTERN(s_read, "read");
@@ -387,6 +397,9 @@ PyMODINIT_FUNC PyInit__reads(void) {
     INTERN(s_write, "_write");
     INTERN(s_join, "join");
     INTERN(s_write_method, "write");
+    INTERN(s_loop, "loop");
+    INTERN(s_call_soon, "call_soon");
+    INTERN(s_flush, "flush");
     if ((empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
         return NULL;
     if (PyType_Ready(&QuickReadType) < 0)

@@ -95,7 +95,7 @@ class Connection(asyncio.Protocol):
             # The reads it can finish alone (at request boundaries, every request on the dispatcher's fast path)
             # it does in C; for the rest it calls the methods below from the point where it stopped.
             self.data_received = QuickRead(  # type: ignore[method-assign,assignment]
-                self, self.parser, self.fast_run, server.stats, writes, writes.loop.call_soon, writes.flush, HOLD_MAX)
+                self, self.parser, self.fast_run, server.stats, writes, HOLD_MAX)
 
     # ---- asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # noqa: D102

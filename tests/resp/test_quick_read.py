@@ -199,8 +199,7 @@ def test_objects_of_other_types_go_through_getattr():
         counters = types.SimpleNamespace(net_input_bytes=0, net_output_bytes=0)
         conn = side.conn
         conn.data_received = QuickRead(  # type: ignore[method-assign]
-            conn, conn.parser, conn.fast_run, counters, side.writes, side.writes.loop.call_soon, side.writes.flush,
-            connection_module.HOLD_MAX)
+            conn, conn.parser, conn.fast_run, counters, side.writes, connection_module.HOLD_MAX)
         stream = STREAMS["fast only"]
         conn.data_received(stream)
         side.writes.flush()
