@@ -97,7 +97,8 @@ def protocol_tables(records: list[dict[str, Any]]) -> list[str]:
     lines = ["## Protocol (redis-benchmark, -c 50, -r 100000)", "",
              "| test | -P | redis-server req/s | inferd req/s | ratio | redis p50/p99 ms | inferd p50/p99 ms | "
              "redis CPU µs/op | inferd CPU µs/op | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for row in summary.protocol_pairs(records):
+    pairs = summary.protocol_pairs(records)
+    for row in pairs:
         redis, inferd = row["redis-server"], row["inferd"]
         errors = "; ".join(f"{name}: {_errors(r)}" for name, r in (("redis", redis), ("inferd", inferd))
                            if r.get("error")) or "0"
@@ -106,7 +107,7 @@ def protocol_tables(records: list[dict[str, Any]]) -> list[str]:
                      f"{_ratio(row['ratio'])} | {_lat(redis)} | {_lat(inferd)} | "
                      f"{_num(redis.get('server_cpu_us_per_op'), 2)} | {_num(inferd.get('server_cpu_us_per_op'), 2)} | "
                      f"{errors} |")
-    floors = [row for row in summary.protocol_pairs(records) if row["uvloop-floor"]]
+    floors = [row for row in pairs if row["uvloop-floor"]]
     if floors:
         lines += ["", "The floor of a Python server on this event loop, in the same run: bench/uvloop_floor.py (a "
                   "uvloop Protocol that only counts the requests of each read and writes as many +OK), "
