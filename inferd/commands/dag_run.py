@@ -96,7 +96,7 @@ class DagRun:
         assert op.run is not None
         model = op.run.model
         self.schedulers.enqueue(device, self.reply, model, inputs, partial(self._op_done, device, op),
-                                deadline=self.deadline, on_done=model.stats.charge)
+                                deadline=self.deadline)
 
     def _script_done(self, device: str, op: Op, result: Any, error: CommandError | None) -> None:
         """A script op's outcome: charged to the script's statistics, then handled as a model op's."""
@@ -153,6 +153,8 @@ class DagRun:
 
     def _persist(self) -> CommandError | None:
         """Write the PERSIST keys, all or none (types are checked again: the keyspace may have changed meanwhile)."""
+        if not self.dag.persist:
+            return None
         db = self.dag.db
         values = [(key, self.dag.slots[self.dag.names[key]]) for key in self.dag.persist]
         for key, tensor in values:

@@ -200,7 +200,7 @@ def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) ->
     schedulers = c.server.extensions["schedulers"]
     reply: asyncio.Future[Any] = schedulers.loop.create_future()
     schedulers.enqueue(model.device, reply, model, inputs, partial(settle_run, c, reply, run.output_keys),
-                       deadline=run_deadline(run.timeout_ms), on_done=model.stats.charge)
+                       deadline=run_deadline(run.timeout_ms))
     return reply
 
 

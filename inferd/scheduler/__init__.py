@@ -18,7 +18,8 @@ The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
 * ``Schedulers.submit(device, model, inputs, timeout_ms, *, deadline=None, on_done=None)`` -> ``asyncio.Future``
   resolving (on the loop thread) to the list of output arrays, to :data:`TIMEDOUT`, or raising
   :class:`~inferd.errors.CommandError`. ``on_done`` (optional) receives a :class:`RunOutcome` (rows, samples, this
-  request's share of the compute time in µs, error) on the loop thread: AI.INFO statistics.
+  request's share of the compute time in µs, error) on the loop thread. A model's AI.INFO counters need no hook:
+  the queue charges the model's ``stats`` (:class:`~inferd.store.model.RunStats`) once per batch.
 * ``Schedulers.enqueue(device, reply, model, inputs, deliver, *, deadline=None, on_done=None)``: the same run for a
   caller that settles its reply future itself (MODELEXECUTE, each DAG model op): ``deliver(result, error)`` gets
   the outputs, :data:`TIMEDOUT` or the CommandError on the loop thread, and cancelling ``reply`` drops the run. No

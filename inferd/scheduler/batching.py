@@ -17,7 +17,7 @@ outputs back into per-request views and checks the batch size.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +61,14 @@ class RunRequest:
         if self.fn is None:
             if not self.rows:
                 self.rows = request_rows(self.inputs)
+            size = 0
+            inner = []
+            for array in self.inputs:
+                size += array.size
+                inner.append((array.dtype, array.shape[1:]))
             if not self.size:
-                self.size = sum(array.size for array in self.inputs)
-            self.inner = tuple((array.dtype, array.shape[1:]) for array in self.inputs)
+                self.size = size
+            self.inner = tuple(inner)
 
 
 @dataclass(slots=True)
@@ -237,13 +242,32 @@ def split_outputs(batch: Batch, outputs: list[np.ndarray]) -> list[list[np.ndarr
 def outcomes(batch: Batch, duration_us: int, outputs: list[list[np.ndarray]] | None,
              error: str | None) -> list[RunOutcome]:
     """Each request's outcome; the batch's compute time is shared in proportion to rows (inferd's AI.INFO rule)."""
+    return [RunOutcome(request.rows, samples, share, error)
+            for request, samples, share in _shares(batch, duration_us, outputs)]
+
+
+def totals(batch: Batch, duration_us: int, outputs: list[list[np.ndarray]] | None) -> tuple[int, int]:
+    """The sums of the samples and of the compute shares of a batch's :func:`outcomes` (what its model is charged)."""
+    if not batch.batched:   # the commonest batch: one request, its whole run
+        return _samples(outputs[0] if outputs else None), duration_us
+    samples = share = 0
+    for _, request_samples, request_share in _shares(batch, duration_us, outputs):
+        samples += request_samples
+        share += request_share
+    return samples, share
+
+
+def _shares(batch: Batch, duration_us: int, outputs: list[list[np.ndarray]] | None
+            ) -> Iterator[tuple[RunRequest, int, int]]:
+    """Each request with its samples (dim 0 of its first output; 0 without outputs) and its share of the run (µs)."""
     total = batch.rows
-    result: list[RunOutcome] = []
     for index, request in enumerate(batch.requests):
         share = duration_us * request.rows // total if total and batch.batched else duration_us
-        samples = 0
-        if outputs is not None and outputs[index]:
-            shape = getattr(outputs[index][0], "shape", ())
-            samples = int(shape[0]) if shape else 0
-        result.append(RunOutcome(request.rows, samples, share, error))
-    return result
+        yield request, _samples(outputs[index] if outputs is not None else None), share
+
+
+def _samples(outputs: list[np.ndarray] | None) -> int:
+    if not outputs:
+        return 0
+    shape = getattr(outputs[0], "shape", ())
+    return int(shape[0]) if shape else 0

@@ -31,8 +31,13 @@ class BatchRecord:
     @property
     def model_key(self) -> bytes:
         """The model's key (``b""`` if the model object has none)."""
-        key = getattr(self.model, "key", b"")
-        return key if isinstance(key, bytes) else str(key).encode()
+        return model_key(self.model)
+
+
+def model_key(model: Any) -> bytes:
+    """A model object's key as bytes (``b""`` if it has none)."""
+    key = getattr(model, "key", b"")
+    return key if isinstance(key, bytes) else str(key).encode()
 
 
 @dataclass(slots=True)
@@ -64,16 +69,21 @@ class DeviceStats:
 
     def record(self, record: BatchRecord) -> None:
         """Add a finished batch."""
+        self.add(record.model_key, record.requests, record.rows, sum(record.waits), record.compute,
+                 record.error is not None)
+
+    def add(self, key: bytes, requests: int, rows: int, wait_seconds: float, compute: float, failed: bool) -> None:
+        """Add a finished batch from its figures (the queue's own path, with no BatchRecord to build)."""
         self.batches += 1
-        self.requests += record.requests
-        self.rows += record.rows
-        model = self.models.get(record.model_key)
+        self.requests += requests
+        self.rows += rows
+        model = self.models.get(key)
         if model is None:
-            model = self.models[record.model_key] = ModelQueueStats()
+            model = self.models[key] = ModelQueueStats()
         model.batches += 1
-        model.requests += record.requests
-        model.rows += record.rows
-        model.errors += record.error is not None
-        model.wait_seconds += sum(record.waits)
-        model.compute_seconds += record.compute
-        model.batch_sizes[record.requests] += 1
+        model.requests += requests
+        model.rows += rows
+        model.errors += failed
+        model.wait_seconds += wait_seconds
+        model.compute_seconds += compute
+        model.batch_sizes[requests] += 1

@@ -5,9 +5,7 @@ queued finish on the object they were submitted with. ``run`` is called from dev
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -69,34 +67,40 @@ class RunStats:
         (a model whose cost grows faster than its inputs, attention over a longer sequence, is underestimated by
         that much; see docs/operations.md).
         """
-        return next(islice(self._estimates(), run_bucket(size), None))
+        return self._estimates(run_bucket(size) + 1)[-1]
 
     def size_within(self, limit_us: int) -> int:
         """The most input elements (a power of two) that :meth:`estimate_us` puts at most ``limit_us``; 0 if none."""
         size = 0
-        for bucket, estimate in enumerate(self._estimates()):
+        for bucket, estimate in enumerate(self._estimates(RUN_BUCKETS)):
             if estimate > limit_us:
                 break
             if estimate >= 0:   # sizes below the smallest measured one are unknown
                 size = 1 << bucket
         return size
 
-    def _estimates(self) -> Iterator[int]:
-        """Each bucket's estimate in turn (see :meth:`estimate_us`)."""
+    def _estimates(self, buckets: int) -> list[int]:
+        """The estimates of the first ``buckets`` buckets (see :meth:`estimate_us`); a plain loop, once per batch."""
+        estimates = []
         estimate = -1
-        for measured in self.run_us:
+        for measured in self.run_us[:buckets]:
             if estimate < 0:
                 estimate = measured
             elif measured < 0 or measured > 2 * estimate:
                 estimate *= 2
             else:
                 estimate = measured
-            yield estimate
+            estimates.append(estimate)
+        return estimates
 
-    def charge(self, outcome: Any) -> None:
-        """The scheduler's ``on_done`` hook: charge one request's RunOutcome (a timed-out request is not a call)."""
-        if not outcome.timed_out:
-            self.record(outcome.samples, outcome.duration_us, outcome.error is not None)
+    def charge(self, requests: int, samples: int, duration_us: int, failed: bool) -> None:
+        """Charge the requests of one batch at once (the scheduler, once per batch): as many :meth:`record` calls."""
+        self.calls += requests
+        if failed:
+            self.errors += requests
+        else:
+            self.samples += samples
+            self.duration_us += duration_us
 
     def reset(self) -> None:
         """AI.INFO key RESETSTAT."""
