@@ -15,6 +15,9 @@
 #include <Python.h>
 #include <structmember.h>
 
+/* A module init's interned name: ``var`` = ``text`` interned, or the init returns NULL. */
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+
 #ifndef Py_T_OBJECT_EX
 #define Py_T_OBJECT_EX T_OBJECT_EX
 #endif

@@ -397,8 +397,6 @@ static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT, "_fastpath", "The dispatcher's C fast path (see Runner).", -1, NULL,
 };
 
-#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
-
 PyMODINIT_FUNC PyInit__fastpath(void) {
     if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return NULL;

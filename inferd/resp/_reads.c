@@ -384,8 +384,6 @@ static struct PyModuleDef reads_module = {
     PyModuleDef_HEAD_INIT, "_reads", "A connection's per-read work in C (see drain and QuickRead).", -1, methods,
 };
 
-#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
-
 PyMODINIT_FUNC PyInit__reads(void) {
     if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return NULL;

@@ -67,13 +67,8 @@ class DeviceStats:
     rows: int = 0
     models: dict[bytes, ModelQueueStats] = field(default_factory=dict)
 
-    def record(self, record: BatchRecord) -> None:
-        """Add a finished batch."""
-        self.add(record.model_key, record.requests, record.rows, sum(record.waits), record.compute,
-                 record.error is not None)
-
     def add(self, key: bytes, requests: int, rows: int, wait_seconds: float, compute: float, failed: bool) -> None:
-        """Add a finished batch from its figures (the queue's own path, with no BatchRecord to build)."""
+        """Add a finished batch: its model's key, requests, rows, total queue wait and compute time (seconds)."""
         self.batches += 1
         self.requests += requests
         self.rows += rows

@@ -37,12 +37,7 @@ class RunStats:
 
     def record(self, samples: int, duration_us: int, failed: bool) -> None:
         """Charge one finished request (called on the loop thread)."""
-        self.calls += 1
-        if failed:
-            self.errors += 1
-        else:
-            self.samples += samples
-            self.duration_us += duration_us
+        self.charge(1, samples, duration_us, failed)
 
     def note_run(self, duration_us: int, size: int) -> None:
         """Fold in one successful backend call whose inputs held ``size`` elements: lower at once, higher by an eighth.
