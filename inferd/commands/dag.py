@@ -229,7 +229,10 @@ PLANS = DagPlans()   # shapes are independent of any server or database: one tab
 # ---- handlers ----------------------------------------------------------------------------------------------
 def _run(c: Client, argv: list[bytes], readonly: bool, deprecated: bool) -> Any:
     dag = parse_dag(c, argv, readonly, deprecated)
-    return DagRun(dag, c.server.extensions["schedulers"], c.reply_ready, c).start()
+    reply = DagRun(dag, c.server.extensions["schedulers"], c.reply_ready, c).start()
+    if reply.done():   # every op ran at once (see DagRun._submit): reply now, as any command that does not wait
+        return reply.result()
+    return reply
 
 
 def dagexecute(c: Client, argv: list[bytes]) -> Any:

@@ -67,23 +67,37 @@ class DagRun:
         """Submit each idle device's next op whose inputs exist; finish when nothing is left to wait for."""
         if self.reply.done():
             return
-        if not self.failed:
-            slots = self.dag.slots
+        slots = self.dag.slots
+        progress = True
+        while progress and not self.failed:   # again after an op that ran at once: its outputs may be inputs
+            progress = False
             for device, ops in self.waiting.items():
+                if self.failed:
+                    break
                 if ops and device not in self.running:
                     for i in ops[0].inputs:
                         if slots[i] is None:
                             break
                     else:
-                        self._submit(device, ops.popleft())
+                        progress = self._submit(device, ops.popleft()) or progress
         if self.running:
             return
         if self.failed or not any(self.waiting.values()):
             self._finish()
 
-    def _submit(self, device: str, op: Op) -> None:
+    def _submit(self, device: str, op: Op) -> bool:
+        """Queue ``op``, or run it at once (a lone model op on a lightly loaded queue): True if it ran at once."""
         slots = self.dag.slots
         inputs = [slots[i].array for i in op.inputs]   # type: ignore[union-attr]   # all exist (see _advance)
+        if op.run is not None and self.deadline is None:
+            try:
+                outputs = self.schedulers.run_now(device, op.run.model, inputs)
+            except CommandError as exc:
+                self._take(op, None, exc)
+                return True
+            if outputs is not None:
+                self._take(op, outputs, None)
+                return True
         self.running.add(device)
         if op.script is not None:
             if self.host is None:
@@ -92,11 +106,12 @@ class DagRun:
             call = call_of(op.script, inputs, self.host)
             self.schedulers.call(device, call, reply=self.reply, deadline=self.deadline,
                                  deliver=partial(self._script_done, device, op))
-            return
+            return False
         assert op.run is not None
         model = op.run.model
         self.schedulers.enqueue(device, self.reply, model, inputs, partial(self._op_done, device, op),
                                 deadline=self.deadline)
+        return False
 
     def _script_done(self, device: str, op: Op, result: Any, error: CommandError | None) -> None:
         """A script op's outcome: charged to the script's statistics, then handled as a model op's."""
@@ -106,6 +121,11 @@ class DagRun:
     def _op_done(self, device: str, op: Op, outputs: Any, error: CommandError | None) -> None:
         """An op's outcome (the scheduler's ``deliver``; not called once the reply is cancelled)."""
         self.running.discard(device)
+        self._take(op, outputs, error)
+        self._advance()
+
+    def _take(self, op: Op, outputs: Any, error: CommandError | None) -> None:
+        """Record an op's outcome: its outputs in their slots, or the failure that stops the DAG."""
         if error is not None:
             op.result = error
             self.failed = True
@@ -113,7 +133,6 @@ class DagRun:
             self.timed_out = self.failed = True
         else:
             self._store_outputs(op, outputs)
-        self._advance()
 
     def _store_outputs(self, op: Op, outputs: list[Any]) -> None:
         if len(outputs) != len(op.outputs):

@@ -24,6 +24,11 @@ The contract every caller uses (MODELEXECUTE, DAG ops, model loading):
   caller that settles its reply future itself (MODELEXECUTE, each DAG model op): ``deliver(result, error)`` gets
   the outputs, :data:`TIMEDOUT` or the CommandError on the loop thread, and cancelling ``reply`` drops the run. No
   future per run: one fewer future and two fewer loop callbacks per request than chaining on ``submit``'s future.
+* ``Schedulers.run_now(device, model, inputs)`` -> the outputs of a run made at once inside the caller, or None
+  (queue it with ``enqueue``): only the first request of a loop turn, on a queue that has nothing pending and whose
+  loop turns bring it one request at a time, for a model whose run qualifies for the loop. Raises the run's
+  CommandError. A lone MODELEXECUTE then replies without a future or a loop callback (see
+  ``DeviceQueue.run_now``).
 * ``Schedulers.call(device, fn, *, reply=None, deadline=None, deliver=None)`` -> ``asyncio.Future`` of ``fn()``
   run alone on that device's workers (script runs, AI.SCRIPTEXECUTE and DAG script ops): same threads, same
   ordering guarantees, TIMEOUT and disconnects as for model runs.

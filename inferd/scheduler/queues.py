@@ -2,10 +2,12 @@
 
 Each :class:`DeviceQueue` keeps its pending requests in arrival order and a count of idle workers. A request that
 arrives schedules a *step* for the next loop turn, so every request the loop reads in one turn is pending before a
-batch is formed (:func:`~inferd.scheduler.batching.form_batch`). A step runs one batch on the loop thread itself
-when the model's runs of that size are expected to take at most ``inline-run-max-us``, and hands the other batches
-to idle workers; workers handing a batch back and MINBATCHTIMEOUT timers form batches too. While every worker is
-busy, compatible requests simply accumulate and later form larger batches. Nothing sleeps or polls: TIMEOUT and
+batch is formed (:func:`~inferd.scheduler.batching.form_batch`); only a lone request on a queue that loop turns
+reach one request at a time may run at once, inside its command (:meth:`DeviceQueue.run_now`). A step runs one
+batch on the loop thread itself when the model's runs of that size are expected to take at most
+``inline-run-max-us``, and hands the other batches to idle workers; workers handing a batch back and MINBATCHTIMEOUT
+timers form batches too. While every worker is busy, compatible requests simply accumulate and later form larger
+batches. Nothing sleeps or polls: TIMEOUT and
 MINBATCHTIMEOUT use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
 queue of ready batches.
 """
@@ -33,6 +35,7 @@ _perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
 Observer = Callable[[BatchRecord], None]
 LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
+LONE_TURN_REQUESTS = 1.25   # run_now runs while loop turns bring a queue at most this many requests (on average)
 
 
 class DeviceQueue:
@@ -51,6 +54,8 @@ class DeviceQueue:
         self.idle = threads
         self.recent_rows = 0.0                        # rows per model batch, a moving average (1/8 per batch)
         self._stepping = False                        # a _step is scheduled
+        self._ran_now = False                         # run_now ran a request in this loop turn
+        self.turn_requests = 0.0                      # requests per loop turn, a moving average (1/8 per turn)
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -94,10 +99,58 @@ class DeviceQueue:
             self._stepping = True
             self.loop.call_soon(self._step)
 
+    def run_now(self, model: Any, inputs: list[Any]) -> list[Any] | None:
+        """Run a lone model request at once, inside its caller, when nothing could join it; its outputs, or None.
+
+        For a queue whose loop turns bring it one request at a time (:attr:`turn_requests`, at most
+        ``LONE_TURN_REQUESTS`` on average) and that has nothing pending: when the model's run is short enough for
+        the loop (:meth:`_runs_inline`) and needs no MINBATCHSIZE wait, the first request of a loop turn runs here,
+        as the inline batch of one it would otherwise make after the turn's reads, without being queued (no request
+        kept pending, no future, no loop callback for its outcome). Later requests of the same turn are queued, so
+        that what arrives together is batched together, and they count for that turn: once turns bring more than
+        one request, requests are queued again until turns are lone again. Raises the run's CommandError;
+        statistics as for any batch. None: nothing was done, the caller queues the request.
+        """
+        if self.pending or self._ran_now or self.turn_requests > LONE_TURN_REQUESTS:
+            return None
+        request = RunRequest(None, model=model, inputs=inputs, enqueued=_monotonic())
+        if request.rows < batching.min_rows(model) or not self._runs_inline(request, request.size):
+            return None
+        self._ran_now = True
+        self._step_soon()   # ends the turn: the step clears _ran_now once the turn's reads are done
+        batch = Batch([request], request.rows, self.recent_rows <= LIGHT_BATCH_ROWS)
+        self.stats.inline += 1
+        results, error, started, duration_us = self._execute(batch)
+        self._account(batch, results if error is None else None, error, started, duration_us)
+        if error is not None:
+            raise error
+        return results[0]   # type: ignore[no-any-return]
+
     def _step(self) -> None:
         """A loop turn's batch decisions: one batch inline, or batches handed to idle workers."""
-        self._stepping = False
-        self._dispatch(inline=True)
+        self.turn_requests += (len(self.pending) + self._ran_now - self.turn_requests) / 8
+        self._stepping = self._ran_now = False
+        if len(self.pending) != 1 or not self._run_alone():
+            self._dispatch(inline=True)
+
+    def _run_alone(self) -> bool:
+        """The lone pending request run on the loop, as :meth:`_dispatch` would run it, without forming a batch.
+
+        The commonest step under light load: one request, a model run short enough for the loop
+        (:meth:`_runs_inline`), no TIMEOUT, no MINBATCHSIZE to wait for, its client still there. Returns False,
+        having done nothing, for any other request: :meth:`_dispatch` then decides.
+        """
+        request = next(iter(self.pending.values()))
+        if (request.deadline is not None or request.future.done() or request.rows < batching.min_rows(request.model)
+                or not self._runs_inline(request, request.size)):
+            return False
+        self._remove(request)
+        batch = Batch([request], request.rows, self.recent_rows <= LIGHT_BATCH_ROWS)
+        self.stats.inline += 1
+        self._settle(batch, *self._execute(batch))
+        if self.pending:
+            self._step_soon()
+        return True
 
     def _runs_inline(self, head: RunRequest, size: int) -> bool:
         """Whether a batch led by ``head`` whose inputs hold ``size`` elements runs on the loop thread itself.
@@ -415,6 +468,13 @@ class Schedulers:
             deadline = _monotonic() + timeout_ms / 1000
         self.enqueue(device, future, model, inputs, None, deadline=deadline, on_done=on_done)
         return future
+
+    def run_now(self, device: str, model: Any, inputs: list[Any]) -> list[Any] | None:
+        """The outputs of a lone run made at once on a lightly loaded queue, or None: queue it.
+
+        See :meth:`DeviceQueue.run_now`; raises the run's CommandError.
+        """
+        return self.queue(device).run_now(model, inputs)
 
     def enqueue(self, device: str, future: asyncio.Future[Any], model: Any, inputs: list[Any],
                 deliver: Callable[[Any, CommandError | None], None] | None, *, deadline: float | None = None,

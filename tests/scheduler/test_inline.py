@@ -8,6 +8,8 @@ deterministically.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import socket
 from typing import Any
 
@@ -15,6 +17,9 @@ import numpy as np
 import pytest
 import redis
 
+from inferd.commands.context import Client
+from inferd.errors import CommandError
+from inferd.resp.encoder import encode
 from inferd.store.model import RUN_BUCKETS, RunStats
 from tests.ai.conftest import encode_command
 from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
@@ -342,3 +347,131 @@ def test_a_loop_sized_batch_below_minbatchsize_goes_to_a_worker_whole(start_serv
     assert [(r.requests, r.rows) for r in records if r.model is model] == [(10, 10)]
     assert inline_runs(srv) == 0
 
+
+
+# ---- run_now: a lone request on a lightly loaded queue runs inside its caller ----------------------------------
+def _pinned(model: OrtModel) -> OrtModel:
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000] + [-1] * (RUN_BUCKETS - 4))   # 1 row: 1,000 µs
+    return model
+
+
+def test_the_first_lone_request_of_a_loop_turn_runs_at_once_and_later_ones_queue(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = _pinned(OrtModel(BLOB, batchsize=8))
+    queued: list[Any] = []
+
+    def one_turn() -> tuple[Any, ...]:   # one loop callback: the requests of one loop turn
+        q = schedulers(srv).queue("CPU")
+        first = q.run_now(model, [np.full((1, 4), 1, np.float32)])
+        second = q.run_now(model, [np.full((1, 4), 2, np.float32)])
+        for i in (2, 3):   # what a caller does with None: queue it; the turn's queued requests batch together
+            schedulers(srv).submit("CPU", model, [np.full((1, 4), i, np.float32)]).add_done_callback(queued.append)
+        third = q.run_now(model, [np.full((1, 4), 4, np.float32)])
+        return first, second, third
+    first, second, third = srv.call(one_turn)
+    np.testing.assert_array_equal(first[0], np.full((1, 4), 3, np.float32))   # 2x + 1, returned to the caller
+    assert second is None and third is None
+    wait_until(lambda: len(queued) == 2)
+    later = srv.call(lambda: schedulers(srv).queue("CPU").run_now(model, [np.full((1, 4), 5, np.float32)]))
+    np.testing.assert_array_equal(later[0], np.full((1, 4), 11, np.float32))   # a new turn: at once again
+    assert [(r.requests, r.rows) for r in records if r.model is model] == [(1, 1), (2, 2), (1, 1)]
+    assert model.ran == [1, 2, 1] and inline_runs(srv) == 3
+    assert (model.stats.calls, model.stats.samples, model.stats.errors) == (4, 4, 0)
+
+
+def test_run_now_leaves_to_the_queue_what_may_batch_wait_or_is_unmeasured(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    x = [np.ones((1, 4), np.float32)]
+    measured = _pinned(OrtModel(BLOB, batchsize=8))
+    waits = _pinned(OrtModel(BLOB, batchsize=8, minbatchsize=2))
+    unmeasured = OrtModel(BLOB, batchsize=8)
+    unmeasured.stats = RunStats()
+
+    def attempts() -> list[Any]:   # one loop turn
+        q = schedulers(srv).queue("CPU")
+        seen = [q.run_now(waits, x), q.run_now(unmeasured, x)]
+        q.turn_requests = 4.0                           # loop turns bring it 4 requests: they may batch
+        seen.append(q.run_now(measured, x))
+        q.turn_requests = 1.0
+        queued = schedulers(srv).submit("CPU", measured, x)   # a request pending for this turn's step
+        seen.append(q.run_now(measured, x))
+        return [seen, queued]
+    seen, queued = srv.call(attempts)
+    assert seen == [None, None, None, None]
+    wait_until(queued.done)
+    assert waits.ran == [] and unmeasured.ran == [] and measured.ran == [1]   # only the queued request ran
+    assert inline_runs(srv) == 1
+
+
+def test_run_now_stops_while_loop_turns_bring_several_requests(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)   # the 16 requests run as one batch
+    records = observe(srv)
+    model = _pinned(OrtModel(BLOB, batchsize=16))
+    x = [np.ones((1, 4), np.float32)]
+    srv.call(lambda: [schedulers(srv).submit("CPU", model, x) for _ in range(16)])   # one turn, 16 requests
+
+    def lone_turn() -> bool:   # what a caller does: at once if it may, else queued
+        if schedulers(srv).queue("CPU").run_now(model, x) is not None:
+            return True
+        schedulers(srv).submit("CPU", model, x)
+        return False
+    ran_at_once = [srv.call(lone_turn) for _ in range(14)]
+    # requests per turn, an eighth per turn: 2.0 after the crowded turn, then 1.875, 1.766, ... 1.263, 1.230: at
+    # most 1.25 from the twelfth lone turn on
+    assert ran_at_once == [False] * 11 + [True] * 3
+    wait_until(lambda: len([r for r in records if r.model is model]) == 15)
+    assert [r.requests for r in records if r.model is model] == [16] + [1] * 14
+
+
+class Failing(OrtModel):
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        raise CommandError("ERR the backend failed")
+
+
+def test_a_run_made_at_once_raises_its_error_and_counts_it(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = _pinned(Failing(BLOB, batchsize=8))
+
+    def attempt() -> str:
+        try:
+            schedulers(srv).queue("CPU").run_now(model, [np.ones((1, 4), np.float32)])
+        except CommandError as exc:
+            return exc.text
+        return "no error"
+    assert srv.call(attempt) == "ERR the backend failed"
+    assert [(r.requests, r.error) for r in records if r.model is model] == [(1, "ERR the backend failed")]
+    assert (model.stats.calls, model.stats.errors) == (1, 1)
+
+
+@pytest.mark.parametrize("argv, reply", [
+    ([b"AI.MODELEXECUTE", b"m", b"INPUTS", b"1", b"x", b"OUTPUTS", b"1", b"y"], b"+OK\r\n"),
+    ([b"AI.DAGEXECUTE_RO", b"LOAD", b"1", b"x", b"|>", b"AI.MODELEXECUTE", b"m", b"INPUTS", b"1", b"x", b"OUTPUTS",
+      b"1", b"y", b"|>", b"AI.TENSORGET", b"y", b"BLOB"], b"*2\r\n+OK\r\n$16\r\n" + np.full(4, 3, np.float32).tobytes()
+     + b"\r\n"),
+])
+def test_model_commands_on_a_light_queue_reply_without_waiting(start_server, argv, reply):
+    """After its first (measuring) run, a lone MODELEXECUTE or DAG returns its reply from the handler itself; a second
+    one in the same loop turn waits for the queue (and gets the same reply)."""
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client, "m", "BATCHSIZE", 8)
+    execute(client, np.ones((1, 4), np.float32))   # measured; leaves x = ones
+    waited: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def one_turn() -> tuple[bytes, bool]:
+        dispatch = srv.state.dispatcher.call
+        first = dispatch(Client(srv.state, "test", "test"), list(argv))
+        second = dispatch(Client(srv.state, "test", "test"), list(argv))
+        second.add_done_callback(lambda f: waited.set_result(_wire(f.result())))
+        return _wire(first), isinstance(second, asyncio.Future)
+    first, second_waits = srv.call(one_turn)
+    assert second_waits and first == reply and waited.result(10) == reply
+    assert inline_runs(srv) == 2   # both on the loop (the first at once, the second in the turn's step)
+
+
+def _wire(reply: Any) -> bytes:
+    out: list[bytes] = []
+    encode(reply, False, out)
+    return b"".join(bytes(part) for part in out)
