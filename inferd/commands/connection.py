@@ -269,8 +269,9 @@ COMMANDS = [
                 _sub("info", client_info, 2, "Returns information about the connection."),
                 _sub("kill", client_kill, -3, "Terminates open connections.", flags="admin stale loading",
                      arguments="filter..."),
-                _sub("reply", client_reply, 3, "Instructs the server whether to reply to commands.",
-                     arguments="mode"),
+                _sub("reply", client_reply, 3, "Instructs the server whether to reply to commands (refused inside "
+                     "MULTI, whose EXEC reply it would break).",
+                     flags="no-auth stale loading deny-multi", arguments="mode"),
                 _sub("no-evict", client_no_evict, 3, "Sets the client eviction mode of the connection.",
                      arguments="enabled"),
             ]),

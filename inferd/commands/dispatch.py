@@ -150,6 +150,11 @@ class Dispatcher:
             self.server.record_error("NOAUTH")
             return CommandError(errors.NOAUTH)
         if client.multi is not None and not cmd.no_multi:
+            if cmd.deny_multi:
+                client.multi_dirty = True
+                cmd.stats.rejected_calls += 1
+                self.server.record_error("ERR")
+                return CommandError(errors.DENIED_IN_MULTI)
             client.multi.append(argv)
             return QUEUED
         return None

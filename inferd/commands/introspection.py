@@ -10,7 +10,8 @@ from inferd.commands.table import Command, command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import Status
 
-_FLAG_NAMES = {"no-auth": "no_auth", "no-multi": "no_multi", "runs-model": "blocking", "waits": "blocking"}
+_FLAG_NAMES = {"no-auth": "no_auth", "no-multi": "no_multi", "deny-multi": "no_multi", "runs-model": "blocking",
+               "waits": "blocking"}
 _GROUP_ACL = {"string": "@string", "hash": "@hash", "list": "@list", "set": "@set", "sorted-set": "@sortedset",
               "generic": "@keyspace", "connection": "@connection", "server": "@admin", "transactions": "@transaction",
               "module": "@module"}

@@ -14,6 +14,7 @@ DENYOOM = "denyoom"
 ADMIN = "admin"
 NOAUTH = "no-auth"          # allowed before AUTH
 NOMULTI = "no-multi"        # runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET)
+DENYMULTI = "deny-multi"    # refused inside MULTI, which EXEC then aborts (CLIENT REPLY would corrupt EXEC's reply)
 RUNS_MODEL = "runs-model"   # may wait on a device queue: refused inside MULTI with RedisAI's text
 WAITS = "waits"             # the handler may return a Future (e.g. a model loading off the loop): refused in EXEC
 FAST = "fast"
@@ -54,6 +55,7 @@ class Command:
     is_write: bool = False
     no_auth: bool = False
     no_multi: bool = False
+    deny_multi: bool = False
     counts_hits: bool = False     # a read-only command with key arguments: INFO keyspace_hits/misses
     waits: bool = False           # may return a Future: cannot run inside EXEC
 
@@ -80,7 +82,8 @@ def command(name: str, handler: Handler | None, arity: int, flags: str = "", key
     return Command(name=name, handler=handler, arity=arity, flags=flag_set, first_key=keys[0],
                    last_key=keys[1], step=keys[2], group=group, summary=summary, arguments=arguments, since=since,
                    subcommands=subs, is_write=WRITE in flag_set, no_auth=NOAUTH in flag_set,
-                   no_multi=NOMULTI in flag_set, counts_hits=READONLY in flag_set and keys[0] > 0,
+                   no_multi=NOMULTI in flag_set, deny_multi=DENYMULTI in flag_set,
+                   counts_hits=READONLY in flag_set and keys[0] > 0,
                    waits=WAITS in flag_set or RUNS_MODEL in flag_set)
 
 

@@ -112,6 +112,17 @@ def test_client_reply_off_and_skip_cover_deferred_replies(server):
     assert data == b"+PONG\r\n+OK\r\n*2\r\n+OK\r\n*1\r\n$1\r\n1\r\n"
 
 
+@pytest.mark.parametrize("mode", [b"SKIP", b"OFF", b"ON"])
+def test_client_reply_inside_multi_is_refused_and_aborts_exec(server, mode):
+    """redis-server 7.0 queues CLIENT REPLY, and EXEC then sends an array header that counts replies it never sends
+    (with SKIP the reply after EXEC is lost too), so the client reads the wrong replies; inferd refuses it, as newer
+    Redis-protocol servers do."""
+    data, _ = exchange(server.port, mb(b"MULTI") + mb(b"CLIENT", b"REPLY", mode) + mb(b"SET", b"r", b"1") +
+                       mb(b"EXEC") + mb(b"PING") + mb(b"EXISTS", b"r"))
+    assert data == (b"+OK\r\n-ERR Command not allowed inside a transaction\r\n+QUEUED\r\n"
+                    b"-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n:0\r\n")
+
+
 def test_reading_pauses_while_replies_are_unsent(start_server):
     """A client that pipelines large replies without reading them: past client-output-buffer-limit-bytes of unsent
     replies the server stops reading it instead of buffering without bound; other clients are still served."""
