@@ -7,8 +7,9 @@
  * request (an element that is not a bulk string; the loop stops there); ``error`` is the exception the reader raised
  * (hiredis.ProtocolError: an inline command or garbage follows), returned rather than raised so that the caller
  * keeps the count of what came before it; ``consumed`` is the bytes the requests and the ignored headers take in
- * their shortest encoding (no request is shorter on the wire, so reaching the end of what was fed means the reader
- * stopped at a request boundary; drain_py does not count and gives -1).
+ * their shortest encoding, which is the only one hiredis reads (so reaching the end of what was fed means the reader
+ * stopped at a request boundary; a '+' line that hiredis takes as an element makes the count too large, which the
+ * parser's Python then refuses).
  *
  * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received.
  * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
@@ -77,7 +78,7 @@ static int drain_into(PyObject *reader, PyObject *requests, PyObject **last_out,
         Py_SETREF(last, request);   /* last holds the reference */
         if (request == Py_None || (PyList_CheckExact(request) && PyList_GET_SIZE(request) == 0)) {
             ignored++;
-            consumed += 4;   /* "*0\r\n"; "*-1\r\n" is longer */
+            consumed += request == Py_None ? 5 : 4;   /* "*-1\r\n", "*0\r\n" */
             continue;
         }
         Py_ssize_t argc = PyList_CheckExact(request) ? PyList_GET_SIZE(request) : 0;

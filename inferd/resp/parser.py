@@ -88,8 +88,8 @@ def _escape(line: bytes, i: int) -> tuple[int, bytes]:
 
 
 def encoded_request_length(request: list[bytes]) -> int:
-    """Bytes a multibulk request takes on the wire (used only to find offsets in the rare recovery paths)."""
-    total = 3 + len(str(len(request) if request else -1))
+    """Bytes a multibulk request of bulk strings takes on the wire (hiredis reads no other spelling of headers)."""
+    total = 3 + len(str(len(request)))
     for arg in request:
         total += 5 + len(str(len(arg))) + len(arg)
     return total
@@ -98,14 +98,15 @@ def encoded_request_length(request: list[bytes]) -> int:
 class RequestParser:
     """Turns the bytes of one connection into argument lists; ``feed`` returns the complete requests.
 
-    hiredis parses multibulk requests. Nothing is tracked per request: where the parser must know where the
-    request still arriving begins (an inline command after multibulk ones, or the protocol limits on its headers)
-    it finds it in a small window of recent chunks, after the encoding of the last complete request.
+    hiredis parses multibulk requests. Where the request still arriving begins (for an inline command after
+    multibulk ones, and for the protocol limits on its headers) is counted: hiredis reads only the shortest
+    spelling of every header, so each complete request takes on the wire exactly the bytes its encoding takes; a
+    small window of recent chunks holds the bytes from there on.
     """
 
     # slots: the connection's compiled read reads ``clean`` at its slot's offset (inferd/_slots.h)
     __slots__ = ("max_bulk_len", "max_query_len", "_drain", "_reader", "clean", "_inline", "_at_start", "_fed",
-                 "_window", "_last", "_pending_start", "_next_check", "_header_pos", "_elements_left")
+                 "_window", "_pending_start", "_next_check", "_header_pos", "_elements_left")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024,
                  compiled: bool = True) -> None:
@@ -120,9 +121,8 @@ class RequestParser:
         self._inline = b""
         self._at_start = True            # nothing fed to the current hiredis reader yet
         self._fed = 0                    # bytes fed to the current reader
-        self._window: list[tuple[int, bytes]] = []   # (position, chunk) from the chunk that completed the last request
-        self._last: list[bytes] | None = None        # the last complete request
-        self._pending_start = 0          # where the request still arriving starts (-1: find it in the window)
+        self._window: list[tuple[int, bytes]] = []   # (position, chunk) from the chunk where the pending request starts
+        self._pending_start = 0          # where the request still arriving starts (bytes fed to the reader before it)
         self._next_check = 0             # position of the next header of the pending request to validate
         self._header_pos = -1            # that header's position (-1: the pending request is not located yet)
         self._elements_left = -1         # elements whose header is still to be read (-1: multibulk header too)
@@ -201,35 +201,54 @@ class RequestParser:
 
     def _drained(self, data: bytes, position: int, requests: list[list[bytes]], before: int,
                  drained: Drained) -> bytes:
-        """After ``data`` (at ``position``) was fed and drained: errors, and where the next request starts."""
-        last, ignored, bad, error, consumed = drained
+        """After ``data`` (at ``position``) was fed and drained: errors, and where the next request starts.
+
+        The pending request began at ``_pending_start``; the objects drained from this read take ``consumed`` bytes
+        on the wire from there (hiredis reads only the shortest spelling of each header), so the next one starts
+        right after them. The one element hiredis reads that Redis refuses, a '+' line, is shorter than the bulk
+        string it stands for: a count past what was fed shows it, and the request that holds it is refused as
+        Redis refuses it (a '+' line followed by the start of another request can go unseen; the count is then
+        past the pending request's real start, whose header checks then fail: the connection still ends with a
+        protocol error, as it would on Redis).
+        """
+        _, _, bad, error, consumed = drained
+        start = self._pending_start
         if bad is not None:
             raise ProtocolError(_element_error(bad))
         if error is not None:
             if error.__class__ is hiredis.ProtocolError:
-                return self._recover_inline(data, position, requests[before:], ignored)
+                return self._recover_inline(data, position, start + consumed)
             raise error
-        start = self._locate_pending() if consumed > 0 else -1   # where this read's first complete request began
-        if start >= 0 and start + consumed == self._fed:
-            # The requests end exactly where the bytes fed end (their shortest encoding cannot be longer than
-            # they are): the next request starts at a boundary, and the connection's compiled read may take it.
-            self._last = last if last.__class__ is list else []
-            self._window = []
-            self._pending_start = self._next_check = self._fed
-            self._header_pos = -1
-            self.clean = self._reader
-            return b""
-        if last is not None:
-            self._last = last if last.__class__ is list else []
-            self._window = [(position, data)]
-            self._pending_start = -1
-            self._next_check = position
-            self._header_pos = -1
-        else:
-            self._window.append((position, data))
+        self._window.append((position, data))
+        if consumed == 0:   # still inside the pending request
             if self._fed >= self._next_check:
                 self._check_pending()
+            return b""
+        end = start + consumed
+        if end > self._fed:   # more than was fed: an element was a '+' line, shorter than a bulk string
+            self._refuse_simple_strings(start, requests, before)
+        self._pending_start = self._next_check = end
+        self._header_pos = -1
+        if end == self._fed:   # a request boundary: the connection's compiled read may take the next read
+            self._window = []
+            self.clean = self._reader
+        else:
+            self._window = [(position, data)]
         return b""
+
+    def _refuse_simple_strings(self, start: int, requests: list[list[bytes]], before: int) -> None:
+        """Refuse the first request completed from ``start`` with an element that is not a bulk string.
+
+        The requests before it stand (they run, as on Redis); where the window no longer reaches back to ``start``
+        (a long pending request's early chunks are dropped once its headers are checked) every request completed
+        by this read is refused.
+        """
+        index = 0
+        message = "expected '$', got '+'"
+        if self._window and self._window[0][0] <= start:
+            index, message = _first_bad_request(self._window_bytes(start, self._fed))
+        del requests[before + index:]
+        raise ProtocolError(message)
 
     def _restart(self) -> None:
         self._reader = hiredis.Reader()
@@ -237,53 +256,19 @@ class RequestParser:
         self._at_start = True
         self._fed = 0
         self._window = []
-        self._last = None
         self._pending_start = 0
         self._next_check = 0
         self._header_pos = -1
         self._elements_left = -1
 
-    def _recover_inline(self, data: bytes, position: int, completed: list[list[bytes]], ignored: int) -> bytes:
-        """Hiredis met a byte that cannot start a request: an inline command follows (or garbage).
-
-        It follows the requests completed from this read, which began where the request pending before this read
-        began: their wire lengths give its exact position.
-        """
-        start = self._locate_pending()
+    def _recover_inline(self, data: bytes, position: int, start: int) -> bytes:
+        """Hiredis met a byte that cannot start a request, at ``start``: an inline command follows (or garbage)."""
         self._window.append((position, data))
-        if start >= 0:
-            start += sum(encoded_request_length(r) for r in completed) + ignored * 4
-        rest = self._window_bytes(start, self._fed) if start >= 0 else b""
+        rest = self._window_bytes(start, self._fed)
         self._restart()
-        if start < 0 or not rest or rest[0] == 42:
+        if not rest or rest[0] == 42:
             raise ProtocolError(_header_error(rest))
         return rest
-
-    def _locate_pending(self) -> int:
-        """Position where the request still arriving begins: right after the last complete request.
-
-        That request ended in the window's first chunk, and only the pending request's bytes follow it there, so
-        the last occurrence of its encoding marks the end (a false match needs a payload containing that encoding).
-        """
-        if self._pending_start >= 0:
-            return self._pending_start
-        if self._last is None or not self._window:
-            return -1
-        encoded = _encode_request(self._last)
-        first_pos, head = self._window[0]
-        found = head.rfind(encoded)
-        if found >= 0:
-            self._pending_start = first_pos + found + len(encoded)
-            return self._pending_start
-        # The request began in an earlier chunk: the head of this chunk is the tail of its encoding, which ends
-        # with LF; only LF positions are candidates.
-        end = head.rfind(b"\n", 0, min(len(head), len(encoded) - 1))
-        while end >= 0:
-            if encoded.endswith(head[:end + 1]):
-                self._pending_start = first_pos + end + 1
-                return self._pending_start
-            end = head.rfind(b"\n", 0, end)
-        return -1
 
     def _window_bytes(self, start: int, end: int) -> bytes:
         parts = []
@@ -299,10 +284,7 @@ class RequestParser:
         Headers are read once each, in order; payloads are skipped, never copied.
         """
         if self._header_pos < 0:
-            start = self._locate_pending()
-            if start < 0:
-                return
-            self._header_pos, self._elements_left = start, -1
+            self._header_pos, self._elements_left = self._pending_start, -1
         if self._fed - self._pending_start > self.max_query_len:
             raise ProtocolError("query buffer limit exceeded")
         pos = self._header_pos
@@ -342,9 +324,24 @@ class RequestParser:
         return text[:end]
 
 
-def _encode_request(request: list[bytes]) -> bytes:
-    return b"*%d\r\n" % len(request) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in request) if request \
-        else b"*0\r\n"
+def _first_bad_request(rest: bytes) -> tuple[int, str]:
+    """The index of the first request in ``rest`` with an element that is not a bulk string, and Redis's error."""
+    pos = index = 0
+    try:
+        while pos < len(rest):
+            end = rest.find(b"\r\n", pos)
+            count = int(rest[pos + 1:end])
+            pos = end + 2
+            for _ in range(max(count, 0)):
+                if rest[pos:pos + 1] != b"$":
+                    return index, f"expected '$', got '{rest[pos:pos + 1].decode('latin-1')}'"
+                end = rest.find(b"\r\n", pos)
+                pos = end + 2 + int(rest[pos + 1:end]) + 2
+            if count > 0:
+                index += 1
+    except ValueError:   # not where a request starts: the count was off before this read (see _drained)
+        pass
+    return index, "invalid request"
 
 
 def _header_int(text: bytes, error: str) -> int:
@@ -383,28 +380,29 @@ def drain_py(reader: Any, requests: list[list[bytes]]) -> Drained:
 
     Appends each request (a non-empty list of bulk strings) to ``requests``; returns (the last object the reader
     returned, how many '*-1' / '*0' it ignored as Redis does, the first object that is not a request or None, the
-    exception the reader raised or None, -1). The loop stops at a bad object or an exception. The last item is
-    what the C loop counts as the bytes consumed, to tell a read that ends at a request boundary; it only matters
-    to the compiled read, so this twin does not spend the time to count.
+    exception the reader raised or None, the bytes the requests and ignored headers before the loop stopped take on
+    the wire). The loop stops at a bad object or an exception.
     """
     last: Any = None
-    ignored = 0
+    ignored = consumed = 0
     while True:
         try:
             request = reader.gets()
         except Exception as exc:
-            return last, ignored, None, exc, -1
+            return last, ignored, None, exc, consumed
         if request is False:
-            return last, ignored, None, None, -1
+            return last, ignored, None, None, consumed
         last = request
         if request.__class__ is list and request:
             if not all(a.__class__ is bytes for a in request):
-                return last, ignored, request, None, -1
+                return last, ignored, request, None, consumed
             requests.append(request)
+            consumed += encoded_request_length(request)
         elif request is None or request == []:
             ignored += 1
+            consumed += 5 if request is None else 4
         else:
-            return last, ignored, request, None, -1
+            return last, ignored, request, None, consumed
 
 
 def _element_error(request: object) -> str:

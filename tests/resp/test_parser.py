@@ -132,21 +132,46 @@ def test_limit_checked_for_request_after_complete_ones_in_the_same_read():
 
 
 def test_clean_is_the_reader_exactly_at_request_boundaries(drain):
-    """``clean`` (the reader a read starting with '*' may be fed to directly) is set only where nothing is pending;
-    the C drain counts what it consumed to tell, the Python twin never claims a boundary after multibulk input."""
-    compiled = RequestParser()._drain is parser_module._compiled_drain
+    """``clean`` (the reader a read starting with '*' may be fed to directly) is set only where nothing is pending:
+    both drains count the bytes of what they drained, exactly (hiredis reads only the shortest spelling)."""
     parser = RequestParser()
     assert parser.clean is parser._reader                      # a new parser: nothing pending
     whole = mb(b"SET", b"k", b"v") + mb(b"GET", b"k")
     parser.feed(whole)
-    assert (parser.clean is parser._reader) == compiled
+    assert parser.clean is parser._reader
     parser.feed(whole[:9])                                     # a request cut in its middle
     assert parser.clean is None
     assert parser.feed(whole[9:]) == [[b"SET", b"k", b"v"], [b"GET", b"k"]]
-    assert (parser.clean is parser._reader) == compiled        # the split request completed: a boundary again
+    assert parser.clean is parser._reader                      # the split request completed: a boundary again
     parser.feed(b"PI")                                         # half an inline command
     assert parser.clean is None
     parser.feed(b"NG\r\n")
-    assert parser.clean is parser._reader or not compiled
-    parser.feed(b"*-1\r\n")                                    # 5 bytes, counted as the shortest 4: not claimed
+    assert parser.clean is parser._reader
+    parser.feed(b"*-1\r\n*0\r\n")                             # ignored, 5 and 4 bytes: still a boundary
+    assert parser.clean is parser._reader
+    parser.feed(b"*-1\r\n*1\r")
     assert parser.clean is None
+
+@pytest.mark.parametrize("step", [None, 1000, 4096])
+def test_a_payload_holding_an_earlier_requests_encoding_is_read_whole(step):
+    """Where the request still arriving starts is counted, never searched for: a payload that holds the bytes of the
+    request before it (a stored command log, say) is not taken for that request's end."""
+    first = mb(b"SET", b"a", b"b")
+    payload = b"x" * 10 + first + b"y" * 200 + first + b"z" * 5000
+    second = mb(b"SET", b"big", payload)
+    cut = second.rindex(first) + len(first) + 100               # the first read ends inside the payload
+    parser = RequestParser()
+    assert parser.feed(first + second[:cut]) == [[b"SET", b"a", b"b"]]
+    assert feed_all(parser, second[cut:], step) == [[b"SET", b"big", payload]]
+    assert parser.clean is parser._reader
+
+
+@pytest.mark.parametrize("stream, completed", [
+    (b"*1\r\n+PING\r\n", []),
+    (mb(b"SET", b"k", b"v") + b"*2\r\n$4\r\nECHO\r\n+hi\r\n" + mb(b"GET", b"k"), [[b"SET", b"k", b"v"]]),
+])
+def test_simple_string_elements_are_refused_after_the_requests_before_them(stream, completed):
+    """hiredis reads a '+' line as a string; Redis refuses it as an element, and so does inferd."""
+    with pytest.raises(ProtocolError, match="expected '\\$', got '\\+'") as caught:
+        RequestParser().feed(stream)
+    assert caught.value.completed == completed

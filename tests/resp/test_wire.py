@@ -54,6 +54,8 @@ CLOSING = {
     # the requests before the malformed one run and are answered first
     "commands-then-bad-bulk-len": mb(b"SET", b"pe", b"1") + mb(b"PING") + b"*1\r\n$abc\r\n",
     "commands-then-unbalanced-quotes": mb(b"PING") + b"ECHO x\r\n" + b'SET "abc\r\n',
+    "simple-string-element": b"*1\r\n+PING\r\n",
+    "commands-then-simple-string-element": mb(b"SET", b"pe", b"1") + b"*2\r\n$4\r\nECHO\r\n+hi\r\n" + mb(b"PING"),
 }
 
 
@@ -121,6 +123,29 @@ def test_client_reply_inside_multi_is_refused_and_aborts_exec(server, mode):
                        mb(b"EXEC") + mb(b"PING") + mb(b"EXISTS", b"r"))
     assert data == (b"+OK\r\n-ERR Command not allowed inside a transaction\r\n+QUEUED\r\n"
                     b"-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n:0\r\n")
+
+
+def test_a_payload_holding_the_request_before_it_arrives_whole(server, oracle):
+    """A request cut across reads whose payload holds the bytes of the request before it: the same replies as
+    redis-server (the parser once took the copy in the payload for that request's end and refused the rest)."""
+    first = mb(b"SET", b"a", b"b")
+    payload = b"x" * 10 + first + b"y" * 200 + b"z" * 5000
+    second = mb(b"SET", b"big", payload)
+    cut = second.index(first) + len(first) + 100
+    expected = b"+OK\r\n+OK\r\n:%d\r\n" % len(payload)
+    replies = []
+    for port in (server.port, oracle.port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            for part in (first + second[:cut], second[cut:cut + 1000], second[cut + 1000:] + mb(b"STRLEN", b"big")):
+                sock.sendall(part)
+                time.sleep(0.05)   # separate reads
+            data = b""
+            while len(data) < len(expected):
+                chunk = sock.recv(4096)
+                assert chunk, f"connection closed after {data!r}"
+                data += chunk
+            replies.append(data)
+    assert replies[0] == replies[1] == expected
 
 
 def test_reading_pauses_while_replies_are_unsent(start_server):
