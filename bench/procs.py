@@ -167,11 +167,14 @@ class ProcessGroup:
         return server
 
     def start_uvicorn(self, app: str, workers: int, env: dict[str, str]) -> ServerProcess:
-        """uvicorn serving ``app`` with ``workers`` processes (uvloop/httptools when installed)."""
+        """uvicorn serving ``app`` with ``workers`` processes (uvloop/httptools when installed).
+
+        Each worker has its own listening socket on the port (``bench/peer_serve.py``: SO_REUSEPORT), so that the
+        clients' connections are spread over the workers rather than raced for.
+        """
         port = free_port()
-        argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-                "--loop", uvicorn_loop(), "--http", uvicorn_http()]
+        argv = [sys.executable, str(ROOT / "bench" / "peer_serve.py"), str(port), str(workers), app, uvicorn_loop(),
+                uvicorn_http()]
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         server = self._spawn("uvicorn", port, argv, full_env)
         wait_until(lambda: _all_workers_answer(port, workers), "uvicorn", server.proc, server.log)

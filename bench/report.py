@@ -62,7 +62,8 @@ def _scoring_setup_lines(setup: dict[str, Any]) -> list[str]:
     lines += [f"* {system}: `{_template(command)}`" for system, command in commands.items()]
     lines += [f"* peer: redis-server `GET ref:__user__`, then `POST /score` to FastAPI/uvicorn with body {tx} "
               "random float32 + the reference's bytes, reply the score as raw float32 "
-              f"({setup.get('peer_workers', '?')} workers, onnxruntime 1 thread each).", ""]
+              f"({setup.get('peer_workers', '?')} workers, each with its own listening socket on the port "
+              "(SO_REUSEPORT: connections spread over the workers), onnxruntime 1 thread each).", ""]
     return lines
 
 
