@@ -2,10 +2,10 @@
 
 ``python bench/peer_serve.py PORT WORKERS APP LOOP HTTP`` binds WORKERS sockets to 127.0.0.1:PORT with
 SO_REUSEPORT, starts one uvicorn process per socket (event loop LOOP, HTTP parser HTTP, no access log) and waits;
-SIGTERM stops them all. The kernel spreads
-new connections over the sockets by a hash of their addresses. With uvicorn's own ``--workers`` every worker
-accepts from one shared socket, and the benchmark's clients, which connect all at once, were sometimes all taken
-by one worker: the peer then ran on one core (~3.8k inferences/s at 16 clients instead of ~6.2k).
+SIGTERM stops them all. The kernel spreads new connections over the sockets by a hash of their addresses. With
+uvicorn's own ``--workers`` every worker accepts from one shared socket, and the benchmark's clients, which connect
+all at once, were sometimes all taken by one worker: the peer then ran on one core (~3.8k inferences/s at 16
+clients instead of ~6.2k).
 """
 from __future__ import annotations
 
@@ -28,8 +28,11 @@ def listening_socket(port: int) -> socket.socket:
 
 
 def serve(fd: int, app: str, loop: str, http: str) -> None:
-    """One worker: uvicorn serving ``app`` on the listening socket ``fd`` (handed over as a socket object, so that
-    it is known as TCP and its connections get TCP_NODELAY; ``uvicorn --fd`` takes any descriptor for a Unix socket)."""
+    """One worker: uvicorn serving ``app`` on the listening socket ``fd``.
+
+    The socket goes to uvicorn as a socket object, known as TCP, so that its connections get TCP_NODELAY
+    (``uvicorn --fd`` takes any descriptor for a Unix socket, and replies then wait for delayed ACKs).
+    """
     import uvicorn
     sock = socket.socket(fileno=fd)
     config = uvicorn.Config(app, loop=loop, http=http, log_level="warning", access_log=False)

@@ -124,7 +124,7 @@ class RequestParser:
         self._window: list[tuple[int, bytes]] = []   # (position, chunk) from the chunk where the pending request starts
         self._pending_start = 0          # where the request still arriving starts (bytes fed to the reader before it)
         self._next_check = 0             # position of the next header of the pending request to validate
-        self._header_pos = -1            # that header's position (-1: the pending request is not located yet)
+        self._header_pos = -1            # that header's position (-1: the pending request's headers not walked yet)
         self._elements_left = -1         # elements whose header is still to be read (-1: multibulk header too)
 
     def feed(self, data: bytes) -> list[list[bytes]]:
@@ -207,9 +207,9 @@ class RequestParser:
         on the wire from there (hiredis reads only the shortest spelling of each header), so the next one starts
         right after them. The one element hiredis reads that Redis refuses, a '+' line, is shorter than the bulk
         string it stands for: a count past what was fed shows it, and the request that holds it is refused as
-        Redis refuses it (a '+' line followed by the start of another request can go unseen; the count is then
-        past the pending request's real start, whose header checks then fail: the connection still ends with a
-        protocol error, as it would on Redis).
+        Redis refuses it (a '+' line followed by the start of another request can go unseen at first: the count
+        then stays past the real position, and the connection ends with a protocol error at the latest when a
+        read ends where a request does).
         """
         _, _, bad, error, consumed = drained
         start = self._pending_start
