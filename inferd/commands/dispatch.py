@@ -27,6 +27,23 @@ log = logging.getLogger("inferd.commands")
 _perf_ns = time.perf_counter_ns
 # The handlers the C fast path can stand in for, by its kind numbers (see _fastpath.c).
 _FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, lists.lpush: 5, lists.rpush: 6}
+# Writes whose reply says they changed nothing, which then signal no WATCHer (Redis signals only real changes): a
+# count of 0 (nothing set, deleted, added, removed, moved, pushed; no TTL set or removed), or nil / an empty array
+# or set (nothing popped or taken).
+_UNCHANGED_AT_ZERO = frozenset({"setnx", "msetnx", "del", "unlink", "expire", "pexpire", "expireat", "pexpireat",
+                                "persist", "hsetnx", "hdel", "sadd", "srem", "smove", "zrem", "lrem", "lpushx",
+                                "rpushx"})
+_UNCHANGED_AT_NIL = frozenset({"getdel", "lpop", "rpop", "spop"})
+
+
+def changed_nothing(cmd: Command, reply: Any) -> bool:
+    """Whether a write command's reply shows that it modified no key."""
+    if reply.__class__ is int:
+        return reply == 0 and cmd.name in _UNCHANGED_AT_ZERO
+    return (reply is None or ((reply.__class__ is list or reply.__class__ is set) and not reply)) \
+        and cmd.name in _UNCHANGED_AT_NIL
+
+
 FastRun = Callable[[Client, list[list[bytes]], int, list[bytes]], int]
 
 
@@ -120,7 +137,7 @@ class Dispatcher:
                 self.server.stats.keyspace_hits += 1   # Redis found the one key before refusing its type
         elif cmd.counts_hits:
             self._count_lookups(client, cmd, argv)
-        elif cmd.is_write and client.db.watched:
+        elif cmd.is_write and client.db.watched and not changed_nothing(cmd, reply):
             for key in cmd.keys(argv):
                 client.db.touch(key)
         if elapsed_us >= self.slowlog_threshold >= 0:

@@ -62,3 +62,48 @@ def test_copy_to_another_db_aborts_watchers_there(server):
     watcher.set("dst", "x")
     with pytest.raises(Exception, match="Watched variable changed"):
         watcher.execute()
+
+
+# Each write twice: once changing nothing (reply 0, nil or an empty array), once changing the watched key "k".
+# Redis signals WATCHers only on a real change; so does inferd.
+_NO_CHANGE_AND_CHANGE = [
+    (("SETNX", "k", "x"), ("SETNX", "new", "x")), (("MSETNX", "k", "x", "o", "y"), ("MSETNX", "k2", "x")),
+    (("DEL", "missing"), ("DEL", "k")), (("UNLINK", "missing"), ("UNLINK", "k")),
+    (("EXPIRE", "missing", "10"), ("EXPIRE", "k", "10")), (("PEXPIRE", "k", "100000", "GT"), ("PEXPIRE", "k", "9")),
+    (("EXPIREAT", "missing", "2000000000"), ("EXPIREAT", "k", "2000000000")),
+    (("PEXPIREAT", "missing", "2000000000000"), ("PEXPIREAT", "k", "2000000000000")),
+    (("PERSIST", "k"), ("PERSIST", "t")), (("GETDEL", "missing"), ("GETDEL", "k")),
+    (("HSETNX", "h", "f", "x"), ("HSETNX", "h", "g", "x")), (("HDEL", "h", "zz"), ("HDEL", "h", "f")),
+    (("SADD", "s", "a"), ("SADD", "s", "b")), (("SREM", "s", "zz"), ("SREM", "s", "a")),
+    (("SMOVE", "s", "s2", "zz"), ("SMOVE", "s", "s2", "a")), (("ZREM", "z", "zz"), ("ZREM", "z", "m")),
+    (("LREM", "l", "0", "zz"), ("LREM", "l", "0", "a")), (("LPUSHX", "missing", "x"), ("LPUSHX", "l", "x")),
+    (("RPUSHX", "missing", "x"), ("RPUSHX", "l", "x")), (("LPOP", "missing"), ("LPOP", "l")),
+    (("RPOP", "l", "0"), ("RPOP", "l")), (("SPOP", "missing"), ("SPOP", "s")), (("SPOP", "s", "0"), ("SPOP", "s", "1")),
+]
+_WATCHED = {"SETNX": "k", "MSETNX": "k", "HSETNX": "h", "HDEL": "h", "SADD": "s", "SREM": "s", "SMOVE": "s",
+            "ZREM": "z", "LREM": "l", "LPUSHX": "l", "RPUSHX": "l", "LPOP": "l", "RPOP": "l", "SPOP": "s",
+            "PERSIST": "t"}
+
+
+@pytest.mark.parametrize("write", [w for pair in _NO_CHANGE_AND_CHANGE for w in pair], ids=" ".join)
+def test_only_writes_that_change_a_key_abort_its_watchers(both, write):
+    outcomes = []
+    for client in both:
+        client.set("k", "1", px=1_000_000)
+        client.set("t", "1", ex=1000)
+        client.hset("h", "f", "v")
+        client.sadd("s", "a")
+        client.zadd("z", {"m": 1})
+        client.rpush("l", "a", "b")
+        watcher = client.pipeline(transaction=True)
+        watcher.watch(_WATCHED.get(write[0], "k"))
+        reply = client.execute_command(*write)
+        watcher.multi()
+        watcher.ping()
+        try:
+            outcomes.append((reply, watcher.execute()))
+        except Exception as exc:   # WatchError: the transaction was aborted
+            outcomes.append((reply, type(exc).__name__))
+        finally:
+            watcher.reset()
+    assert outcomes[0] == outcomes[1]
