@@ -36,12 +36,24 @@ _UNCHANGED_AT_ZERO = frozenset({"setnx", "msetnx", "del", "unlink", "expire", "p
 _UNCHANGED_AT_NIL = frozenset({"getdel", "lpop", "rpop", "spop"})
 
 
-def changed_nothing(cmd: Command, reply: Any) -> bool:
-    """Whether a write command's reply shows that it modified no key."""
+def changed_nothing(cmd: Command, argv: list[bytes], reply: Any) -> bool:
+    """Whether a write command's reply (and arguments) show that it modified no key.
+
+    Also SET whose NX or XX condition failed (nil without GET; with GET, the old value under NX or nil under XX)
+    and GETEX without options (a plain read).
+    """
+    name = cmd.name
     if reply.__class__ is int:
-        return reply == 0 and cmd.name in _UNCHANGED_AT_ZERO
+        return reply == 0 and name in _UNCHANGED_AT_ZERO
+    if name == "set":
+        options = {arg.upper() for arg in argv[3:]}
+        if b"GET" not in options:
+            return reply is None
+        return (reply is not None) if b"NX" in options else (reply is None and b"XX" in options)
+    if name == "getex":
+        return len(argv) == 2
     return (reply is None or ((reply.__class__ is list or reply.__class__ is set) and not reply)) \
-        and cmd.name in _UNCHANGED_AT_NIL
+        and name in _UNCHANGED_AT_NIL
 
 
 FastRun = Callable[[Client, list[list[bytes]], int, list[bytes]], int]
@@ -137,7 +149,7 @@ class Dispatcher:
                 self.server.stats.keyspace_hits += 1   # Redis found the one key before refusing its type
         elif cmd.counts_hits:
             self._count_lookups(client, cmd, argv)
-        elif cmd.is_write and client.db.watched and not changed_nothing(cmd, reply):
+        elif cmd.is_write and client.db.watched and not changed_nothing(cmd, argv, reply):
             for key in cmd.keys(argv):
                 client.db.touch(key)
         if elapsed_us >= self.slowlog_threshold >= 0:
