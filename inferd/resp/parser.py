@@ -327,20 +327,15 @@ class RequestParser:
 def _first_bad_request(rest: bytes) -> tuple[int, str]:
     """The index of the first request in ``rest`` with an element that is not a bulk string, and Redis's error."""
     pos = index = 0
-    try:
-        while pos < len(rest):
-            end = rest.find(b"\r\n", pos)
-            count = int(rest[pos + 1:end])
-            pos = end + 2
-            for _ in range(max(count, 0)):
-                if rest[pos:pos + 1] != b"$":
-                    return index, f"expected '$', got '{rest[pos:pos + 1].decode('latin-1')}'"
-                end = rest.find(b"\r\n", pos)
-                pos = end + 2 + int(rest[pos + 1:end]) + 2
-            if count > 0:
-                index += 1
-    except ValueError:   # not where a request starts: the count was off before this read (see _drained)
-        pass
+    while pos < len(rest):
+        end, count, error = _walk_request(rest, pos)
+        if error is not None:   # other errors: not where a request starts, the count was off before (see _drained)
+            return index, error if error.startswith("expected") else "invalid request"
+        if end <= pos:   # headers leading backwards: the same
+            break
+        pos = end
+        if count > 0:
+            index += 1
     return index, "invalid request"
 
 
@@ -353,26 +348,34 @@ def _header_int(text: bytes, error: str) -> int:
 
 def _header_error(rest: bytes) -> str:
     """Redis's text for a malformed multibulk request, found by walking its headers."""
-    end = rest.find(b"\r\n")
+    return _walk_request(rest, 0)[2] or "invalid request"
+
+
+def _walk_request(rest: bytes, pos: int) -> tuple[int, int, str | None]:
+    """The headers of the multibulk request at ``pos``: (where it ends, its count, Redis's text for an error or None).
+
+    A request cut short ends where ``rest`` does, without error.
+    """
+    end = rest.find(b"\r\n", pos)
     try:
-        count = int(rest[1:end])
+        count = int(rest[pos + 1:end])
     except ValueError:
-        return "invalid multibulk length"
+        return pos, 0, "invalid multibulk length"
     if count > MAX_MULTIBULK_LEN:
-        return "invalid multibulk length"
+        return pos, count, "invalid multibulk length"
     pos = end + 2
     for _ in range(count):
         end = rest.find(b"\r\n", pos)
         if end < 0:
-            break
+            return len(rest), count, None
         if rest[pos:pos + 1] != b"$":
-            return f"expected '$', got '{rest[pos:pos + 1].decode('latin-1')}'"
+            return pos, count, f"expected '$', got '{rest[pos:pos + 1].decode('latin-1')}'"
         try:
             size = int(rest[pos + 1:end])
         except ValueError:
-            return "invalid bulk length"
+            return pos, count, "invalid bulk length"
         pos = end + 2 + size + 2
-    return "invalid request"
+    return pos, count, None
 
 
 def drain_py(reader: Any, requests: list[list[bytes]]) -> Drained:
