@@ -114,12 +114,11 @@ class DeviceQueue:
         if self.pending or self._ran_now or self.turn_requests > LONE_TURN_REQUESTS:
             return None
         request = RunRequest(None, model=model, inputs=inputs, enqueued=_monotonic())
-        if request.rows < batching.min_rows(model) or not self._runs_inline(request, request.size):
+        if not self._may_run_alone(request):
             return None
         self._ran_now = True
         self._step_soon()   # ends the turn: the step clears _ran_now once the turn's reads are done
-        batch = Batch([request], request.rows, self.recent_rows <= LIGHT_BATCH_ROWS)
-        self.stats.inline += 1
+        batch = self._alone_on_loop(request)
         results, error, started, duration_us = self._execute(batch)
         self._account(batch, results if error is None else None, error, started, duration_us)
         if error is not None:
@@ -141,16 +140,23 @@ class DeviceQueue:
         having done nothing, for any other request: :meth:`_dispatch` then decides.
         """
         request = next(iter(self.pending.values()))
-        if (request.deadline is not None or request.future.done() or request.rows < batching.min_rows(request.model)
-                or not self._runs_inline(request, request.size)):
+        if request.deadline is not None or request.future.done() or not self._may_run_alone(request):
             return False
         self._remove(request)
-        batch = Batch([request], request.rows, self.recent_rows <= LIGHT_BATCH_ROWS)
-        self.stats.inline += 1
+        batch = self._alone_on_loop(request)
         self._settle(batch, *self._execute(batch))
         if self.pending:
             self._step_soon()
         return True
+
+    def _may_run_alone(self, request: RunRequest) -> bool:
+        """Whether ``request`` may run on the loop by itself: a model run short enough, no MINBATCHSIZE to wait for."""
+        return request.rows >= batching.min_rows(request.model) and self._runs_inline(request, request.size)
+
+    def _alone_on_loop(self, request: RunRequest) -> Batch:
+        """The batch of ``request`` alone, counted as a batch on the loop (light while recent batches are small)."""
+        self.stats.inline += 1
+        return Batch([request], request.rows, self.recent_rows <= LIGHT_BATCH_ROWS)
 
     def _runs_inline(self, head: RunRequest, size: int) -> bool:
         """Whether a batch led by ``head`` whose inputs hold ``size`` elements runs on the loop thread itself.
