@@ -15,10 +15,10 @@
  * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
  * client is neither waiting, closing nor past a protocol error, it does what Connection.read does: counts the input,
  * feeds and drains the reader, runs the requests through the dispatcher's C fast path (``run``), and holds the
- * replies for the write batch (``writes.loop.call_soon(writes.flush)`` when it is the poll's first). Wherever that stops it hands over
- * to the Python methods that carry on from that point: Connection.read (nothing done yet), Connection._read_drained
- * (fed and drained, but not at a boundary, or the reader found an error), Connection._run (parsed; the fast path
- * stopped at a request), Connection._write (replies held already, or too large to hold).
+ * replies for the write batch (``writes.loop.call_soon(writes.flush)`` when it is the poll's first). Wherever that
+ * stops it hands over to the Python methods that carry on from that point: Connection.read (nothing done yet),
+ * Connection._read_drained (fed and drained, but not at a boundary, or the reader found an error), Connection._run
+ * (parsed; the fast path stopped at a request), Connection._write (replies held already, or too large to hold).
  *
  * flush_held(connections) is WriteBatch.flush's loop in C: each connection's held replies in one transport.write.
  */
@@ -268,7 +268,8 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
         if ((client = field_get(&f_client, self->conn)) == NULL)
             return NULL;
         int r;
-        if ((r = field_is(&f_closing, client, Py_False)) != 1 || (r = field_is(&f_malformed, self->conn, Py_None)) != 1 ||
+        if ((r = field_is(&f_closing, client, Py_False)) != 1 ||
+            (r = field_is(&f_malformed, self->conn, Py_None)) != 1 ||
             (r = field_is(&f_waiting, self->conn, Py_None)) != 1)
             quick = 0;
         if (r < 0)
@@ -375,7 +376,8 @@ static PyObject *flush_held(PyObject *module, PyObject *connections) {
 
 static PyMethodDef methods[] = {
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
-     "drain(reader, requests) -> (last, ignored, bad, error, consumed): every complete request out of a hiredis Reader"},
+     "drain(reader, requests) -> (last, ignored, bad, error, consumed): every complete request out of a hiredis "
+     "Reader"},
     {"flush_held", (PyCFunction)flush_held, METH_O,
      "flush_held(connections): write the replies each connection holds for the write batch, one write each"},
     {NULL, NULL, 0, NULL},
