@@ -76,7 +76,7 @@ class Client:
     # slots: the compiled read and fast path read and write these at the slots' offsets (inferd/_slots.h)
     __slots__ = ("server", "id", "addr", "laddr", "name", "lib_name", "lib_ver", "db", "resp3", "authenticated",
                  "multi", "multi_dirty", "watching", "dirty_cas", "in_exec", "created", "last_interaction",
-                 "last_command", "reply_mode", "closing", "in_flight", "close_callback", "reply_ready")
+                 "last_command", "reply_mode", "closing", "in_flight", "close_callback", "reply_ready", "unchanged")
 
     def __init__(self, server: ServerState, addr: str = "", laddr: str = "") -> None:
         self.server = server
@@ -104,6 +104,9 @@ class Client:
         # set by the connection: a handler that settled the future it returned may call this with it to have the
         # reply written now rather than on the loop's next turn (the future's own callback then does nothing)
         self.reply_ready: Any = None
+        # set by a write whose reply cannot show that it changed nothing (ZADD of a member at its own score), only
+        # while its database has WATCHed keys: the dispatcher then signals no watcher, and clears it
+        self.unchanged = False
 
     def advance_reply_mode(self) -> None:
         """A reply was suppressed under CLIENT REPLY OFF/SKIP: SKIP suppresses itself and exactly one more."""

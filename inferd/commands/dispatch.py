@@ -29,7 +29,8 @@ _perf_ns = time.perf_counter_ns
 _FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, lists.lpush: 5, lists.rpush: 6}
 # Writes whose reply says they changed nothing, which then signal no WATCHer (Redis signals only real changes): a
 # count of 0 (nothing set, deleted, added, removed, moved, pushed; no TTL set or removed), or nil / an empty array
-# or set (nothing popped or taken).
+# or set (nothing popped or taken). Where the reply cannot tell (ZADD's count of added members is 0 for a score update
+# too), the handler sets ``Client.unchanged`` instead.
 _UNCHANGED_AT_ZERO = frozenset({"setnx", "msetnx", "del", "unlink", "expire", "pexpire", "expireat", "pexpireat",
                                 "persist", "hsetnx", "hdel", "sadd", "srem", "smove", "zrem", "lrem", "lpushx",
                                 "rpushx"})
@@ -149,9 +150,12 @@ class Dispatcher:
                 self.server.stats.keyspace_hits += 1   # Redis found the one key before refusing its type
         elif cmd.counts_hits:
             self._count_lookups(client, cmd, argv)
-        elif cmd.is_write and client.db.watched and not changed_nothing(cmd, argv, reply):
-            for key in cmd.keys(argv):
-                client.db.touch(key)
+        elif cmd.is_write and client.db.watched:
+            if client.unchanged:
+                client.unchanged = False
+            elif not changed_nothing(cmd, argv, reply):
+                for key in cmd.keys(argv):
+                    client.db.touch(key)
         if elapsed_us >= self.slowlog_threshold >= 0:
             self._slowlog(client, argv, elapsed_us)
         return reply

@@ -100,6 +100,7 @@ def _zadd_generic(c: Client, argv: list[bytes], flags: set[bytes], first: int) -
     zs = _zset(c, argv[1])
     if zs is None:
         if b"XX" in flags:
+            c.unchanged = bool(c.db.watched)
             return None if b"INCR" in flags else 0
         zs = ZSet()
         c.db.set(argv[1], zs)
@@ -115,6 +116,8 @@ def _zadd_generic(c: Client, argv: list[bytes], flags: set[bytes], first: int) -
     finally:
         if not zs:
             c.db.delete(argv[1])
+    if not changed:   # every member at its own score, or refused by NX/XX/GT/LT: Redis signals no watcher
+        c.unchanged = bool(c.db.watched)
     if b"INCR" in flags:
         return None if result is None else RedisDouble(result)
     return changed if b"CH" in flags else added

@@ -81,6 +81,16 @@ _NO_CHANGE_AND_CHANGE = [
     (("RPOP", "l", "0"), ("RPOP", "l")), (("SPOP", "missing"), ("SPOP", "s")), (("SPOP", "s", "0"), ("SPOP", "s", "1")),
     (("SET", "k", "x", "NX"), ("SET", "k", "x", "XX")), (("SET", "k", "x", "NX", "GET"), ("SET", "k", "1", "XX")),
     (("SET", "missing", "x", "XX", "GET"), ("SET", "k", "x", "XX", "GET")), (("GETEX", "k"), ("GETEX", "t", "PERSIST")),
+    (("ZADD", "z", "1", "m"), ("ZADD", "z", "2", "m")), (("ZADD", "z", "CH", "1", "m"), ("ZADD", "z", "CH", "2", "m")),
+    (("ZADD", "z", "NX", "5", "m"), ("ZADD", "z", "NX", "5", "n")),
+    (("ZADD", "z", "XX", "5", "n"), ("ZADD", "z", "XX", "5", "m")),
+    (("ZADD", "z", "GT", "0", "m"), ("ZADD", "z", "GT", "3", "m")),
+    (("ZADD", "z", "LT", "3", "m"), ("ZADD", "z", "LT", "0", "m")),
+    (("ZADD", "missing", "XX", "1", "m"), ("ZADD", "missing", "1", "m")),
+    (("ZADD", "z", "1", "m", "1", "m"), ("ZADD", "z", "1", "m", "3", "m")),
+    (("ZADD", "z", "INCR", "0", "m"), ("ZADD", "z", "INCR", "1", "m")),
+    (("ZINCRBY", "z", "0", "m"), ("ZINCRBY", "z", "1", "m")),
+    (("ZADD", "z", "XX", "INCR", "1", "n"), ("ZADD", "z", "NX", "INCR", "1", "n")),
 ]
 
 
