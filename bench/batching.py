@@ -11,6 +11,7 @@ For each model of the settings (the issue's example, 4 x Dense 512, and a comput
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -43,10 +44,13 @@ def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
         x = rng.standard_normal((batch, width)).astype(np.float32)
         for _ in range(3):
             session.run(None, {"x": x})
+        cpu = time.process_time()   # every thread of this process: the call's own and onnxruntime's pool
         lat = _timed_calls(session, x, ctx.settings.raw_seconds)
+        cpu = time.process_time() - cpu
         ctx.record(SUITE, f"{tag}-raw-b{batch}", {
-            "system": "raw", "model": tag, "batch": batch, "calls": len(lat),
-            "rows_per_s": round(batch * len(lat) / float(lat.sum()) * 1e6, 1), "latency_us": _latency(lat)})
+            "system": "raw", "model": tag, "batch": batch, "calls": len(lat), "cpus": os.cpu_count(),
+            "rows_per_s": round(batch * len(lat) / float(lat.sum()) * 1e6, 1), "latency_us": _latency(lat),
+            "cpu_us_per_row": round(cpu / (batch * len(lat)) * 1e6, 2)})
     raw_references(ctx, tag, session, rng.standard_normal((1, width)).astype(np.float32))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -48,6 +49,7 @@ def run(port: int, clients: int, duration: float, warmup: float, command: list[s
     else:
         argv += ["--mode", "resp", "--", *(command or ["PING"])]
     limit = warmup + duration + 60
+    before = _children_cpu_s()
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired as exc:
@@ -55,4 +57,15 @@ def run(port: int, clients: int, duration: float, warmup: float, command: list[s
     if done.returncode != 0:
         raise BenchError(f"loadgen failed: {done.stderr.strip()[-1000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
+    # the load generator's own CPU (user + kernel, warm-up included, as the servers' in harness.with_cpu)
+    cpu = _children_cpu_s() - before
+    requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
+    result["client_cpu_s"] = round(cpu, 3)
+    result["client_cpu_us_per_op"] = round(cpu / requests * 1e6, 2) if requests else None
     return result
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended and been waited for (the load generator's, here)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

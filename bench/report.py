@@ -150,7 +150,23 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
               f"{_num(b['modelexecute_p50_us'], 1)} µs vs PING p50 {_num(b['ping_p50_us'], 1)} µs + raw 1-row call "
               f"p50 {_num(b['raw_single_p50_us'], 1)} µs -> **{_ratio(b['single_client_ratio'])}**."
               + _single_client_references(b), ""]
+    if b.get("cpus"):
+        lines += [_cpu_budget_line(b), ""]
     return lines
+
+
+def _cpu_budget_line(b: dict[str, Any]) -> str:
+    """Where the CPU of a row goes at inferd's best saturating run, and what the machine's CPUs allow at that cost."""
+    own = b["server_cpu_us_per_row"] - b["raw_cpu_us_per_row"]
+    return (f"CPU per row at that best run ({b['inferd_best_clients']} clients): inferd "
+            f"{_num(b['server_cpu_us_per_row'], 1)} µs, the load generator {_num(b['client_cpu_us_per_row'], 1)} µs; "
+            f"the raw call itself costs {_num(b['raw_cpu_us_per_row'], 1)} µs of CPU per row at batch "
+            f"{b['raw_best_batch']} (all its threads), so inferd's own work is {_num(own, 1)} µs per row. Sharing "
+            f"{b['cpus']} CPUs, client and server can complete at most {_num(b['cpu_bound_rows_per_s'])} rows/s at "
+            f"these costs (inferd reached {_num(b['inferd_best_rows_per_s'])}); a server costing no more than the raw "
+            f"call would allow {_num(b['free_server_bound_rows_per_s'])} rows/s "
+            f"({_ratio(b['free_server_bound_ratio'])} the raw best). {summary.BATCHING_MIN_SATURATION:g}x the raw best "
+            f"leaves inferd's own work {_num(b['server_budget_us_per_row'], 1)} µs of CPU per row.")
 
 
 def _single_client_references(b: dict[str, Any]) -> str:

@@ -158,7 +158,32 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
         "raw_cold_kib": refs["cold"]["cold_bytes"] // 1024 if refs["cold"] else None,
         **{f"raw_{kind}_p50_us": r["latency_us"]["p50"] if r else None for kind, r in refs.items()},
         **{f"raw_{kind}_between_us": r.get("between_us") if r else None for kind, r in refs.items()},
+        **cpu_budget(best, best_raw),
     }
+
+
+def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the CPU of each row goes at inferd's best saturating run, and the rows/s the machine's CPUs allow.
+
+    ``server``: inferd's CPU per request (one row); ``raw``: the raw in-process call's CPU per row at its best batch
+    (what the backend itself costs); ``client``: the load generator's. Client and server share the machine's
+    ``cpus``, so at these costs at most cpus / (server + client) rows/s can complete (``cpu_bound``); a server that
+    cost only the backend's run would allow cpus / (raw + client) (``free_server_bound``). ``server_budget``: what
+    inferd's own work per row (server - raw) may cost for BATCHING_MIN_SATURATION x the raw best.
+    """
+    server = best.get("server_cpu_us_per_op") if best else None
+    client = best.get("client_cpu_us_per_op") if best else None
+    raw = best_raw.get("cpu_us_per_row") if best_raw else None
+    cpus = best_raw.get("cpus") if best_raw else None
+    if None in (server, client, raw, cpus):
+        return {}
+    assert server is not None and client is not None and raw is not None and best_raw is not None
+    target = BATCHING_MIN_SATURATION * best_raw["rows_per_s"]
+    return {"cpus": cpus, "server_cpu_us_per_row": server, "client_cpu_us_per_row": client,
+            "raw_cpu_us_per_row": raw, "cpu_bound_rows_per_s": round(cpus * 1e6 / (server + client), 1),
+            "free_server_bound_rows_per_s": round(cpus * 1e6 / (raw + client), 1),
+            "free_server_bound_ratio": _div(cpus * 1e6 / (raw + client), best_raw["rows_per_s"]),
+            "server_budget_us_per_row": round(cpus * 1e6 / target - raw - client, 1)}
 
 
 def _check(value: float | None, good: bool) -> bool | None:

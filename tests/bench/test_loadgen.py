@@ -1,6 +1,7 @@
 """The C load generator against a real redis-server: placeholders, error counting, percentiles, JSON report."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -43,6 +44,10 @@ def test_report_fields_and_ordered_percentiles(oracle: Any) -> None:
     lat = result["latency_us"]
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
     assert result["rps"] == pytest.approx(result["requests"] / result["duration_s"], rel=0.01)
+    # its own CPU: busy for 0.4 s, it used some, and at most the wall time of each of this machine's CPUs
+    assert 0 < result["client_cpu_s"] <= 0.4 * (os.cpu_count() or 1) + 0.5
+    done = result["requests"] + result["warmup_requests"]
+    assert result["client_cpu_us_per_op"] == pytest.approx(result["client_cpu_s"] / done * 1e6, rel=0.01, abs=0.01)
 
 
 def test_peer_mode_reports_a_missing_reference_key(oracle: Any) -> None:
