@@ -7,9 +7,9 @@
  * request (an element that is not a bulk string; the loop stops there); ``error`` is the exception the reader raised
  * (hiredis.ProtocolError: an inline command or garbage follows), returned rather than raised so that the caller
  * keeps the count of what came before it; ``consumed`` is the bytes the requests and the ignored headers take in
- * their shortest encoding, which is the only one hiredis reads (so reaching the end of what was fed means the reader
- * stopped at a request boundary; a '+' line that hiredis takes as an element makes the count too large, which the
- * parser's Python then refuses).
+ * their shortest encoding, which is the only one hiredis reads (so reaching the end of what was fed, with nothing
+ * left in the reader, means it stopped at a request boundary; a '+' line that hiredis takes as an element makes the
+ * count 3 bytes too large, which the parser's Python then finds and refuses).
  *
  * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received.
  * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
@@ -38,7 +38,7 @@ static Field f_client = FIELD("client"), f_malformed = FIELD("malformed"), f_wai
 static Field *fields[] = {&f_client, &f_malformed, &f_waiting, &f_held, &f_held_bytes, &f_transport, &f_closing,
                           &f_last_interaction, &f_clean, &f_net_input_bytes, &f_net_output_bytes, &f_batch_held};
 static PyObject *s_gets, *s_feed, *s_read, *s_read_drained, *s_run, *s_write, *s_join, *s_write_method, *s_loop,
-    *s_call_soon, *s_flush;
+    *s_call_soon, *s_flush, *s_has_data;
 static PyObject *empty_bytes;
 
 static Py_ssize_t digits(Py_ssize_t n) {
@@ -198,7 +198,18 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, P
         return NULL;
     Py_DECREF(fed);
     int rc = drain_into(reader, requests, &last, &ignored, &bad, &error, &consumed);
-    if (rc < 0 || bad != Py_None || error != Py_None || consumed != PyBytes_GET_SIZE(data)) {
+    int boundary = 0;
+    if (rc == 0 && bad == Py_None && error == Py_None && consumed == PyBytes_GET_SIZE(data)) {
+        /* the count ends with the read; a reader still holding bytes means a '+' element made it short (the
+         * parser's _drained says why) */
+        PyObject *more = PyObject_CallMethodNoArgs(reader, s_has_data);
+        if (more == NULL)
+            rc = -1;
+        else
+            boundary = more == Py_False;
+        Py_XDECREF(more);
+    }
+    if (rc < 0 || !boundary) {
         /* not at a request boundary (or an error): the parser's Python carries on from here */
         PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OnOOn)", last, ignored, bad, error, consumed);
         Py_DECREF(last);
@@ -392,6 +403,7 @@ PyMODINIT_FUNC PyInit__reads(void) {
         return NULL;
     INTERN(s_gets, "gets");
     INTERN(s_feed, "feed");
+    INTERN(s_has_data, "has_data");
     INTERN(s_read, "read");
     INTERN(s_read_drained, "_read_drained");
     INTERN(s_run, "_run");

@@ -206,10 +206,8 @@ class RequestParser:
         The pending request began at ``_pending_start``; the objects drained from this read take ``consumed`` bytes
         on the wire from there (hiredis reads only the shortest spelling of each header), so the next one starts
         right after them. The one element hiredis reads that Redis refuses, a '+' line, is shorter than the bulk
-        string it stands for: a count past what was fed shows it, and the request that holds it is refused as
-        Redis refuses it (a '+' line followed by the start of another request can go unseen at first: the count
-        then stays past the real position, and the connection ends with a protocol error at the latest when a
-        read ends where a request does).
+        string it stands for, so the count then ends past where the next request starts, which shows it (see
+        below); the request that holds it is refused as Redis refuses it.
         """
         _, _, bad, error, consumed = drained
         start = self._pending_start
@@ -225,7 +223,11 @@ class RequestParser:
                 self._check_pending()
             return b""
         end = start + consumed
-        if end > self._fed:   # more than was fed: an element was a '+' line, shorter than a bulk string
+        if end > self._fed or (self._window_bytes(end, end + 1) != b"*" if end < self._fed
+                               else self._reader.has_data()):
+            # An element was a '+' line, 3 bytes shorter than the bulk string counted for it: the count ran past
+            # what was fed, or past where the request still arriving starts (whose first byte is a '*'), or to the
+            # end of this read while the reader still holds the start of another request.
             self._refuse_simple_strings(start, requests, before)
         self._pending_start = self._next_check = end
         self._header_pos = -1

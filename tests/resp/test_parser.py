@@ -166,12 +166,18 @@ def test_a_payload_holding_an_earlier_requests_encoding_is_read_whole(step):
     assert parser.clean is parser._reader
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled-drain", "python-drain"])
 @pytest.mark.parametrize("stream, completed", [
     (b"*1\r\n+PING\r\n", []),
     (mb(b"SET", b"k", b"v") + b"*2\r\n$4\r\nECHO\r\n+hi\r\n" + mb(b"GET", b"k"), [[b"SET", b"k", b"v"]]),
+    # followed by the start of another request: exactly the 3 bytes a '+' line is shorter than a bulk string, more
+    (b"*1\r\n+PING\r\n*1\r", []),
+    (b"*1\r\n+PING\r\n*1\r\n$4\r\nPI", []),
+    (mb(b"SET", b"k", b"v") + b"*3\r\n$3\r\nSET\r\n+k\r\n+w\r\n" + b"*2\r\n$3\r\nGET\r\n$1\r\nk\r",
+     [[b"SET", b"k", b"v"]]),
 ])
-def test_simple_string_elements_are_refused_after_the_requests_before_them(stream, completed):
+def test_simple_string_elements_are_refused_after_the_requests_before_them(stream, completed, compiled):
     """hiredis reads a '+' line as a string; Redis refuses it as an element, and so does inferd."""
     with pytest.raises(ProtocolError, match="expected '\\$', got '\\+'") as caught:
-        RequestParser().feed(stream)
+        RequestParser(compiled=compiled).feed(stream)
     assert caught.value.completed == completed

@@ -56,6 +56,13 @@ CLOSING = {
     "commands-then-unbalanced-quotes": mb(b"PING") + b"ECHO x\r\n" + b'SET "abc\r\n',
     "simple-string-element": b"*1\r\n+PING\r\n",
     "commands-then-simple-string-element": mb(b"SET", b"pe", b"1") + b"*2\r\n$4\r\nECHO\r\n+hi\r\n" + mb(b"PING"),
+    # a '+' line is 3 bytes shorter than the bulk string it stands for: the start of another request after it in the
+    # same read (exactly 3 bytes of it, or more) must not hide it
+    "simple-string-element-then-3-bytes": b"*1\r\n+PING\r\n*1\r",
+    "simple-string-element-then-a-partial-request": b"*1\r\n+PING\r\n*1\r\n$4\r\nPI",
+    "simple-string-key-then-a-partial-request": b"*3\r\n$3\r\nSET\r\n+pe\r\n$1\r\nv\r\n*1\r\n$4\r\nPI",
+    "commands-then-simple-string-element-then-partial": mb(b"SET", b"pe", b"1") + b"*2\r\n$4\r\nECHO\r\n+hi\r\n"
+                                                        + b"*2\r\n$4\r\nECHO\r\n$2\r\nh",
 }
 
 
@@ -79,6 +86,14 @@ def test_protocol_errors_reply_and_close_like_redis(name, server, oracle):
     theirs = exchange(oracle.port, CLOSING[name], expect_close=True)
     assert theirs[1], "redis-server is expected to close"
     assert ours == theirs
+
+
+def test_a_request_refused_for_a_simple_string_element_changes_nothing(server, oracle):
+    """The SET whose key is a '+' line is refused before it runs, as redis-server refuses it: no key is written."""
+    for port in (server.port, oracle.port):
+        flush(port)
+        exchange(port, CLOSING["simple-string-key-then-a-partial-request"], expect_close=True)
+        assert exchange(port, mb(b"EXISTS", b"pe")) == (b":0\r\n", False)
 
 
 def test_hello3_switches_to_resp3_maps_and_nulls(server):
