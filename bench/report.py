@@ -74,15 +74,17 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
     lines = ["## Transaction scoring", "", *_scoring_setup_lines(setup),
              "Correctness checks (score equals in-process onnxruntime): "
              + "; ".join(f"{k}: {_errors({'error': v})}" for k, v in setup.get("checks", {}).items()), "",
-             "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/inference | errors |",
-             "|---:|---|---:|---:|---:|---:|---:|---|"]
+             "| clients | system | inferences/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/inference "
+             "| client CPU µs/inference | errors |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in runs:
         if r.get("system") == "setup":
             continue
         lat = r.get("latency_us", {})
         lines.append(f"| {r.get('clients')} | {r['system']} | {_num(r.get('rps'))}{_spread(r)} | "
                      f"{_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('p999'))} | "
-                     f"{_num(r.get('server_cpu_us_per_op'), 1)} | {_errors(r)} |")
+                     f"{_num(r.get('server_cpu_us_per_op'), 1)} | {_num(r.get('client_cpu_us_per_op'), 1)} | "
+                     f"{_errors(r)} |")
     systems = summary.SCORING_SYSTEMS
     lines += ["", "| clients | " + " | ".join(f"{s}/peer throughput | {s}/peer p99" for s in systems) + " |",
               "|---:|" + "---:|" * (2 * len(systems))]

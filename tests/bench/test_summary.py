@@ -69,6 +69,15 @@ def test_protocol_ratio_uses_the_worst_test() -> None:
     assert _met(records)["protocol -P 16: >= 0.6x redis-server (every test)"] is None
 
 
+def test_scoring_table_shows_server_and_client_cpu_per_inference() -> None:
+    peer = _load("peer", 16, 5000, 6000, server_cpu_us_per_op=300.0, client_cpu_us_per_op=12.5, errors=0)
+    ours = _load("inferd", 16, 17000, 1500, server_cpu_us_per_op=63.4, errors=0)   # before the client's was measured
+    text = "\n".join(report.scoring_tables([peer, ours]))
+    assert "| server CPU µs/inference | client CPU µs/inference | errors |" in text
+    assert "| 16 | peer | 5,000 | 3.00 | 6.00 | 12.00 | 300.0 | 12.5 | 0 |" in text
+    assert "| 16 | inferd | 17,000 | 0.75 | 1.50 | 3.00 | 63.4 | - | 0 |" in text
+
+
 def test_batching_ratios() -> None:
     raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r,
             "latency_us": {"p50": p50, "p99": p50}} for b, r, p50 in ((1, 1000.0, 100.0), (8, 4000.0, 500.0))]
