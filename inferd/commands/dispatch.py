@@ -32,8 +32,8 @@ _FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, 
 # or set (nothing popped or taken). Where the reply cannot tell (ZADD's count of added members is 0 for a score update
 # too), the handler sets ``Client.unchanged`` instead.
 _UNCHANGED_AT_ZERO = frozenset({"setnx", "msetnx", "del", "unlink", "expire", "pexpire", "expireat", "pexpireat",
-                                "persist", "hsetnx", "hdel", "sadd", "srem", "smove", "zrem", "lrem", "lpushx",
-                                "rpushx"})
+                                "persist", "hsetnx", "hdel", "sadd", "srem", "smove", "zrem", "zremrangebyscore",
+                                "zremrangebyrank", "zremrangebylex", "lrem", "lpushx", "rpushx"})
 _UNCHANGED_AT_NIL = frozenset({"getdel", "lpop", "rpop", "spop"})
 
 

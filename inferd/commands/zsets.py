@@ -268,15 +268,10 @@ class RangeQuery:
         items = zs.items
         n = len(items)
         if self.by == "rank":
-            start, stop = self.start, self.stop
-            start = max(0, start + n if start < 0 else start)
-            stop = stop + n if stop < 0 else stop
-            if start > stop or start >= n:
-                return []
-            stop = min(stop, n - 1)
+            start, stop = _rank_span(zs, self.start, self.stop)
             if self.reverse:
-                return items[n - 1 - stop:n - start][::-1]
-            return items[start:stop + 1]
+                return items[n - stop:n - start][::-1]
+            return items[start:stop]
         if self.by == "score":
             (low, low_ex), (high, high_ex) = self.score_low, self.score_high
             lo, hi = zs.score_bounds(low, low_ex, high, high_ex)
@@ -362,6 +357,46 @@ def zlexcount(c: Client, argv: list[bytes]) -> int:
     return hi - lo
 
 
+def _remove_span(c: Client, key: bytes, span: Any) -> int:
+    """Remove the entries ``span(zs)`` selects ([start, stop) indexes) from the sorted set at ``key``; the count."""
+    zs = _zset(c, key)
+    if zs is None:
+        return 0
+    removed = zs.remove_span(*span(zs))
+    if not zs:
+        c.db.delete(key)
+    return removed
+
+
+def zremrangebyscore(c: Client, argv: list[bytes]) -> int:
+    """ZREMRANGEBYSCORE key min max: the number of members removed."""
+    (low, low_ex), (high, high_ex) = _range_float(argv[2]), _range_float(argv[3])
+    return _remove_span(c, argv[1], lambda zs: zs.score_bounds(low, low_ex, high, high_ex))
+
+
+def zremrangebylex(c: Client, argv: list[bytes]) -> int:
+    """ZREMRANGEBYLEX key min max: the number of members removed."""
+    _lex_item(argv[2])
+    _lex_item(argv[3])
+    return _remove_span(c, argv[1], lambda zs: _lex_span(zs, argv[2], argv[3]))
+
+
+def _rank_span(zs: ZSet, start: int, stop: int) -> tuple[int, int]:
+    """Redis's rank range (negative counts from the end, clamped): as [start, stop) indexes, empty when none."""
+    n = len(zs)
+    start = max(0, start + n if start < 0 else start)
+    stop = stop + n if stop < 0 else stop
+    if start > stop or start >= n:
+        return 0, 0
+    return start, min(stop, n - 1) + 1
+
+
+def zremrangebyrank(c: Client, argv: list[bytes]) -> int:
+    """ZREMRANGEBYRANK key start stop: the number of members removed."""
+    start, stop = parse_int(argv[2]), parse_int(argv[3])
+    return _remove_span(c, argv[1], lambda zs: _rank_span(zs, start, stop))
+
+
 # ---- pops and scans -------------------------------------------------------------------------------------
 def _pop(c: Client, argv: list[bytes], highest: bool) -> list[Any]:
     if len(argv) > 3:
@@ -436,6 +471,12 @@ COMMANDS = [
         "a range.", "key min max", "2.0.0"),
     _zc("zlexcount", zlexcount, 4, "readonly fast", "Returns the number of members in a sorted set within a "
         "lexicographical range.", "key min max", "2.8.9"),
+    _zc("zremrangebyscore", zremrangebyscore, 4, "write", "Removes members in a sorted set within a range of "
+        "scores. Deletes the sorted set if all members were removed.", "key min max", "1.2.0"),
+    _zc("zremrangebyrank", zremrangebyrank, 4, "write", "Removes members in a sorted set within a range of indexes. "
+        "Deletes the sorted set if all members were removed.", "key start stop", "2.0.0"),
+    _zc("zremrangebylex", zremrangebylex, 4, "write", "Removes members in a sorted set within a lexicographical "
+        "range. Deletes the sorted set if all members were removed.", "key min max", "2.8.9"),
     _zc("zpopmin", zpopmin, -2, "write fast", "Returns the lowest-scoring members from a sorted set after removing "
         "them. Deletes the sorted set if the last member was popped.", "key [count]", "5.0.0"),
     _zc("zpopmax", zpopmax, -2, "write fast", "Returns the highest-scoring members from a sorted set after removing "

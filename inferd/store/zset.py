@@ -72,6 +72,14 @@ class ZSet:
             del self.scores[member]
         return taken
 
+    def remove_span(self, start: int, stop: int) -> int:
+        """Remove the entries at indexes [start, stop) of the sorted order; how many were removed."""
+        items = self.items
+        for _, member in items[start:stop]:
+            del self.scores[member]
+        del items[start:stop]
+        return max(0, stop - start)
+
     def score_bounds(self, low: float, low_excl: bool, high: float, high_excl: bool) -> tuple[int, int]:
         """The index range [start, stop) of entries whose score lies within the bounds."""
         items = self.items

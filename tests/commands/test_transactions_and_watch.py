@@ -91,6 +91,9 @@ _NO_CHANGE_AND_CHANGE = [
     (("ZADD", "z", "INCR", "0", "m"), ("ZADD", "z", "INCR", "1", "m")),
     (("ZINCRBY", "z", "0", "m"), ("ZINCRBY", "z", "1", "m")),
     (("ZADD", "z", "XX", "INCR", "1", "n"), ("ZADD", "z", "NX", "INCR", "1", "n")),
+    (("ZREMRANGEBYSCORE", "z", "5", "9"), ("ZREMRANGEBYSCORE", "z", "0", "9")),
+    (("ZREMRANGEBYRANK", "z", "5", "9"), ("ZREMRANGEBYRANK", "z", "0", "0")),
+    (("ZREMRANGEBYLEX", "z", "(m", "+"), ("ZREMRANGEBYLEX", "z", "-", "+")),
 ]
 
 

@@ -96,6 +96,29 @@ def test_range_variants(both):
         run_both(ours, theirs, args)
 
 
+def test_remove_ranges(both):
+    ours, theirs = both
+    fill = ("ZADD", "z", "1", "a", "2", "b", "2", "c", "3", "d", "4.5", "e", "+inf", "f")
+    lex = ("ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e")
+    run_both(ours, theirs, fill, ("ZREMRANGEBYSCORE", "z", "(1", "2"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+             ("ZREMRANGEBYSCORE", "z", "5", "1"), ("ZREMRANGEBYSCORE", "z", "(4.5", "+inf"),
+             ("ZREMRANGEBYSCORE", "z", "x", "1"), ("ZREMRANGEBYSCORE", "z", "1", "(x"),
+             ("ZREMRANGEBYSCORE", "z", "nan", "1"), ("ZREMRANGEBYSCORE", "nokey", "x", "1"),
+             ("ZREMRANGEBYSCORE", "nokey", "0", "1"), ("ZREMRANGEBYSCORE", "z", "-inf", "+inf"), ("EXISTS", "z"),
+             fill, ("ZREMRANGEBYRANK", "z", "0", "0"), ("ZREMRANGEBYRANK", "z", "-2", "-1"),
+             ("ZRANGE", "z", "0", "-1"), ("ZREMRANGEBYRANK", "z", "3", "1"), ("ZREMRANGEBYRANK", "z", "10", "20"),
+             ("ZREMRANGEBYRANK", "z", "-100", "0"), ("ZREMRANGEBYRANK", "z", "x", "1"),
+             ("ZREMRANGEBYRANK", "z", "1", "1.5"), ("ZREMRANGEBYRANK", "nokey", "x", "1"),
+             ("ZREMRANGEBYRANK", "z", "0", "100"), ("EXISTS", "z"),
+             lex, ("ZREMRANGEBYLEX", "lex", "[b", "(d"), ("ZRANGE", "lex", "0", "-1"),
+             ("ZREMRANGEBYLEX", "lex", "+", "-"), ("ZREMRANGEBYLEX", "lex", "(d", "+"),
+             ("ZREMRANGEBYLEX", "lex", "a", "+"),
+             ("ZREMRANGEBYLEX", "nokey", "a", "+"), ("ZREMRANGEBYLEX", "lex", "-", "+"), ("EXISTS", "lex"),
+             ("SET", "s", "v"), ("ZREMRANGEBYSCORE", "s", "0", "1"), ("ZREMRANGEBYSCORE", "s", "x", "1"),
+             ("ZREMRANGEBYRANK", "s", "0", "1"), ("ZREMRANGEBYLEX", "s", "-", "+"), ("ZREMRANGEBYLEX", "s", "x", "+"),
+             ("ZREMRANGEBYSCORE", "z", "0"), ("ZREMRANGEBYRANK", "z", "0", "1", "2"))
+
+
 def test_pops(both):
     ours, theirs = both
     run_both(ours, theirs,
