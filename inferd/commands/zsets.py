@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from inferd import errors
@@ -357,7 +358,7 @@ def zlexcount(c: Client, argv: list[bytes]) -> int:
     return hi - lo
 
 
-def _remove_span(c: Client, key: bytes, span: Any) -> int:
+def _remove_span(c: Client, key: bytes, span: Callable[[ZSet], tuple[int, int]]) -> int:
     """Remove the entries ``span(zs)`` selects ([start, stop) indexes) from the sorted set at ``key``; the count."""
     zs = _zset(c, key)
     if zs is None:
