@@ -1,13 +1,12 @@
 /* The per-read work of a connection in C: the request parser's inner loop, and the connection's read callback for
  * the reads it can finish alone.
  *
- * drain(reader, requests) -> (last, ignored, bad, error, consumed), exactly what parser.drain_py returns: each
- * complete request (a non-empty list of bytes) is appended to ``requests``; ``last`` is the last object the reader
- * returned; ``ignored`` counts '*-1' and '*0' (which Redis ignores); ``bad`` is the first object that is not a
- * request (an element that is not a bulk string; the loop stops there); ``error`` is the exception the reader raised
- * (hiredis.ProtocolError: an inline command or garbage follows), returned rather than raised so that the caller
- * keeps the count of what came before it; ``consumed`` is the bytes the requests and the ignored headers take in
- * their shortest encoding, which is the only one hiredis reads (so reaching the end of what was fed, with nothing
+ * drain(reader, requests) -> (bad, error, consumed), exactly what parser.drain_py returns: each complete request (a
+ * non-empty list of bytes) is appended to ``requests`` ('*-1' and '*0' are skipped, as Redis ignores them); ``bad``
+ * is the first object that is not a request (an element that is not a bulk string; the loop stops there);
+ * ``error`` is the exception the reader raised (hiredis.ProtocolError: an inline command or garbage follows),
+ * returned rather than raised so that the caller keeps the count of what came before it; ``consumed`` is the bytes
+ * the requests and the skipped headers take in their shortest encoding, which is the only one hiredis reads (so reaching the end of what was fed, with nothing
  * left in the reader, means it stopped at a request boundary; a '+' line that hiredis takes as an element makes the
  * count 3 bytes too large, which the parser's Python then finds and refuses).
  *
@@ -51,10 +50,10 @@ static Py_ssize_t digits(Py_ssize_t n) {
 }
 
 /* The loop of drain(); the outputs are new references. Returns -1 only when appending to ``requests`` failed. */
-static int drain_into(PyObject *reader, PyObject *requests, PyObject **last_out, Py_ssize_t *ignored_out,
-                      PyObject **bad_out, PyObject **error_out, Py_ssize_t *consumed_out) {
-    PyObject *last = Py_NewRef(Py_None), *bad = Py_NewRef(Py_None), *error = Py_NewRef(Py_None);
-    Py_ssize_t ignored = 0, consumed = 0;
+static int drain_into(PyObject *reader, PyObject *requests, PyObject **bad_out, PyObject **error_out,
+                      Py_ssize_t *consumed_out) {
+    PyObject *bad = Py_NewRef(Py_None), *error = Py_NewRef(Py_None);
+    Py_ssize_t consumed = 0;
     int rc = 0;
     for (;;) {
         PyObject *request = PyObject_CallMethodNoArgs(reader, s_gets);
@@ -75,10 +74,9 @@ static int drain_into(PyObject *reader, PyObject *requests, PyObject **last_out,
             Py_DECREF(request);
             break;
         }
-        Py_SETREF(last, request);   /* last holds the reference */
         if (request == Py_None || (PyList_CheckExact(request) && PyList_GET_SIZE(request) == 0)) {
-            ignored++;
             consumed += request == Py_None ? 5 : 4;   /* "*-1\r\n", "*0\r\n" */
+            Py_DECREF(request);
             continue;
         }
         Py_ssize_t argc = PyList_CheckExact(request) ? PyList_GET_SIZE(request) : 0;
@@ -91,17 +89,15 @@ static int drain_into(PyObject *reader, PyObject *requests, PyObject **last_out,
                 size = 0;
         }
         if (argc == 0 || size == 0) {
-            Py_SETREF(bad, Py_NewRef(request));
+            Py_SETREF(bad, request);
             break;
         }
         consumed += size;
-        if (PyList_Append(requests, request) < 0) {
-            rc = -1;
+        rc = PyList_Append(requests, request);
+        Py_DECREF(request);
+        if (rc < 0)
             break;
-        }
     }
-    *last_out = last;
-    *ignored_out = ignored;
     *bad_out = bad;
     *error_out = error;
     *consumed_out = consumed;
@@ -113,15 +109,14 @@ static PyObject *drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_TypeError, "drain(reader, requests: list)");
         return NULL;
     }
-    PyObject *last, *bad, *error;
-    Py_ssize_t ignored, consumed;
-    if (drain_into(args[0], args[1], &last, &ignored, &bad, &error, &consumed) < 0) {
-        Py_DECREF(last);
+    PyObject *bad, *error;
+    Py_ssize_t consumed;
+    if (drain_into(args[0], args[1], &bad, &error, &consumed) < 0) {
         Py_DECREF(bad);
         Py_DECREF(error);
         return NULL;
     }
-    return Py_BuildValue("(NnNNn)", last, ignored, bad, error, consumed);
+    return Py_BuildValue("(NNn)", bad, error, consumed);
 }
 
 typedef struct {
@@ -189,15 +184,15 @@ static int hold(QuickRead *self, PyObject *data) {
 
 /* The read once fed and drained: run what it holds. Returns what the callback returns (None), NULL on error. */
 static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, PyObject *data, PyObject *requests) {
-    PyObject *last, *bad, *error, *result = NULL;
-    Py_ssize_t ignored, consumed;
+    PyObject *bad, *error, *result = NULL;
+    Py_ssize_t consumed;
     PyObject *out = NULL, *index = NULL, *reply = NULL;
 
     PyObject *fed = PyObject_CallMethodOneArg(reader, s_feed, data);
     if (fed == NULL)
         return NULL;
     Py_DECREF(fed);
-    int rc = drain_into(reader, requests, &last, &ignored, &bad, &error, &consumed);
+    int rc = drain_into(reader, requests, &bad, &error, &consumed);
     int boundary = 0;
     if (rc == 0 && bad == Py_None && error == Py_None && consumed == PyBytes_GET_SIZE(data)) {
         /* the count ends with the read; a reader still holding bytes means a '+' element made it short (the
@@ -211,8 +206,7 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, P
     }
     if (rc < 0 || !boundary) {
         /* not at a request boundary (or an error): the parser's Python carries on from here */
-        PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OnOOn)", last, ignored, bad, error, consumed);
-        Py_DECREF(last);
+        PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OOn)", bad, error, consumed);
         Py_DECREF(bad);
         Py_DECREF(error);
         if (drained == NULL)
@@ -221,7 +215,6 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, P
         Py_DECREF(drained);
         return result;
     }
-    Py_DECREF(last);
     Py_DECREF(bad);
     Py_DECREF(error);
     Py_ssize_t n = PyList_GET_SIZE(requests);
@@ -387,8 +380,7 @@ static PyObject *flush_held(PyObject *module, PyObject *connections) {
 
 static PyMethodDef methods[] = {
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
-     "drain(reader, requests) -> (last, ignored, bad, error, consumed): every complete request out of a hiredis "
-     "Reader"},
+     "drain(reader, requests) -> (bad, error, consumed): every complete request out of a hiredis Reader"},
     {"flush_held", (PyCFunction)flush_held, METH_O,
      "flush_held(connections): write the replies each connection holds for the write batch, one write each"},
     {NULL, NULL, 0, NULL},

@@ -15,7 +15,7 @@ try:
 except ImportError:   # pragma: no cover - built at install when a C compiler is there; drain_py does the same
     _compiled_drain = None  # type: ignore[assignment]
 
-Drained = tuple[Any, int, Any, "BaseException | None", int]   # what drain() returns
+Drained = tuple[Any, "BaseException | None", int]   # what drain() returns
 
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
@@ -209,7 +209,7 @@ class RequestParser:
         string it stands for, so the count then ends past where the next request starts, which shows it (see
         below); the request that holds it is refused as Redis refuses it.
         """
-        _, _, bad, error, consumed = drained
+        bad, error, consumed = drained
         start = self._pending_start
         if bad is not None:
             raise ProtocolError(_element_error(bad))
@@ -383,31 +383,28 @@ def _walk_request(rest: bytes, pos: int) -> tuple[int, int, str | None]:
 def drain_py(reader: Any, requests: list[list[bytes]]) -> Drained:
     """Take every complete request out of ``reader`` (``_reads.c``'s drain does the same in C).
 
-    Appends each request (a non-empty list of bulk strings) to ``requests``; returns (the last object the reader
-    returned, how many '*-1' / '*0' it ignored as Redis does, the first object that is not a request or None, the
-    exception the reader raised or None, the bytes the requests and ignored headers before the loop stopped take on
-    the wire). The loop stops at a bad object or an exception.
+    Appends each request (a non-empty list of bulk strings) to ``requests``, skipping '*-1' and '*0' as Redis does;
+    returns (the first object that is not a request or None, the exception the reader raised or None, the bytes the
+    requests and skipped headers before the loop stopped take on the wire). The loop stops at a bad object or an
+    exception.
     """
-    last: Any = None
-    ignored = consumed = 0
+    consumed = 0
     while True:
         try:
             request = reader.gets()
         except Exception as exc:
-            return last, ignored, None, exc, consumed
+            return None, exc, consumed
         if request is False:
-            return last, ignored, None, None, consumed
-        last = request
+            return None, None, consumed
         if request.__class__ is list and request:
             if not all(a.__class__ is bytes for a in request):
-                return last, ignored, request, None, consumed
+                return request, None, consumed
             requests.append(request)
             consumed += encoded_request_length(request)
         elif request is None or request == []:
-            ignored += 1
             consumed += 5 if request is None else 4
         else:
-            return last, ignored, request, None, consumed
+            return request, None, consumed
 
 
 def _element_error(request: object) -> str:
