@@ -363,7 +363,7 @@ def _remove_span(c: Client, key: bytes, span: Callable[[ZSet], tuple[int, int]])
     zs = _zset(c, key)
     if zs is None:
         return 0
-    removed = zs.remove_span(*span(zs))
+    removed = len(zs.remove_span(*span(zs)))
     if not zs:
         c.db.delete(key)
     return removed

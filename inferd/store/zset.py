@@ -61,24 +61,19 @@ class ZSet:
 
     def pop(self, count: int, highest: bool) -> list[tuple[float, bytes]]:
         """Remove and return up to ``count`` lowest (or highest) entries, in pop order."""
-        items = self.items
+        n = len(self.items)
         if highest:
-            taken = items[len(items) - count:][::-1] if count < len(items) else items[::-1]
-            del items[max(0, len(items) - count):]
-        else:
-            taken = items[:count]
-            del items[:count]
+            return self.remove_span(max(0, n - count), n)[::-1]
+        return self.remove_span(0, min(count, n))
+
+    def remove_span(self, start: int, stop: int) -> list[tuple[float, bytes]]:
+        """Remove and return the entries at indexes [start, stop) of the sorted order."""
+        items = self.items
+        taken = items[start:stop]
         for _, member in taken:
             del self.scores[member]
-        return taken
-
-    def remove_span(self, start: int, stop: int) -> int:
-        """Remove the entries at indexes [start, stop) of the sorted order; how many were removed."""
-        items = self.items
-        for _, member in items[start:stop]:
-            del self.scores[member]
         del items[start:stop]
-        return max(0, stop - start)
+        return taken
 
     def score_bounds(self, low: float, low_excl: bool, high: float, high_excl: bool) -> tuple[int, int]:
         """The index range [start, stop) of entries whose score lies within the bounds."""
