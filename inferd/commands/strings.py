@@ -140,12 +140,11 @@ def getdel(c: Client, argv: list[bytes]) -> bytes | None:
 def getex(c: Client, argv: list[bytes]) -> bytes | None:
     """GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]."""
     flags, expire_arg, unit = _parse_set_options(argv, 2, for_set=False)
-    deadline = _deadline(expire_arg, unit, "getex") if expire_arg is not None else None
     value = _get_string(c, argv[1])
-    if value is None:
+    if value is None:   # as Redis: the time is checked only once the key is found (a missing key replies nil)
         return None
-    if deadline is not None:
-        c.db.set_expiry(argv[1], deadline)
+    if expire_arg is not None:
+        c.db.set_expiry(argv[1], _deadline(expire_arg, unit, "getex"))
     elif b"PERSIST" in flags:
         c.db.persist(argv[1])
     return value

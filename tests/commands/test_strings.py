@@ -47,7 +47,10 @@ def test_getex(both):
              ("GETEX", "nokey", "EX", "10"), ("GETEX", "nokey", "PERSIST"), ("GETEX", "k", "EX", "0"),
              ("GETEX", "k", "EX", "10", "PERSIST"), ("GETEX", "k", "PERSIST", "EX", "10"), ("GETEX", "k", "NX"),
              ("GETEX", "k", "KEEPTTL"), ("GETEX", "k", "EX"), ("GETEX", "k", "EX", "x"),
-             ("GETEX", "k", "EXAT", "1"), ("EXISTS", "k"), ("RPUSH", "l", "x"), ("GETEX", "l"), ("GETEX",))
+             ("GETEX", "k", "EXAT", "1"), ("EXISTS", "k"), ("RPUSH", "l", "x"), ("GETEX", "l"), ("GETEX",),
+             # the time is checked only once the key is found, and found to be a string
+             ("GETEX", "nokey", "EX", "x"), ("GETEX", "nokey", "PX", "-1"), ("GETEX", "nokey", "EX", "0"),
+             ("GETEX", "l", "EX", "x"), ("GETEX", "l", "PXAT", "0"), ("GETEX", "nokey", "EX", "10", "FOO"))
 
 
 def test_mget_mset_msetnx(both):
