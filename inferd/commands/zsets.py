@@ -131,8 +131,9 @@ def zadd(c: Client, argv: list[bytes]) -> Any:
 
 
 def zincrby(c: Client, argv: list[bytes]) -> Any:
-    """ZINCRBY key increment member."""
-    return _zadd_generic(c, argv, {b"INCR"}, 2)
+    """ZINCRBY key increment member (Redis reads ZADD's flags here too: a flag as the increment is a syntax error)."""
+    flags, first = _zadd_options(argv)
+    return _zadd_generic(c, argv, flags | {b"INCR"}, first)
 
 
 def zscore(c: Client, argv: list[bytes]) -> RedisDouble | None:
