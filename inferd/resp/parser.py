@@ -19,6 +19,7 @@ Drained = tuple[Any, "BaseException | None", int]   # what drain() returns
 
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
+_SIMPLE_STRING = "expected '$', got '+'"   # Redis's error for a '+' line as a request element
 
 
 def split_inline(line: bytes) -> list[bytes]:
@@ -211,13 +212,14 @@ class RequestParser:
         """
         bad, error, consumed = drained
         start = self._pending_start
-        if bad is not None:
-            raise ProtocolError(_element_error(bad))
-        if error is not None:
-            if error.__class__ is hiredis.ProtocolError:
-                return self._recover_inline(data, position, start + consumed)
-            raise error
         self._window.append((position, data))
+        if bad is not None or error is not None:
+            self._refuse_simple_string_before(start, requests, before)
+            if bad is not None:
+                raise ProtocolError(_element_error(bad))
+            if error.__class__ is hiredis.ProtocolError:
+                return self._recover_inline(start + consumed)
+            raise error
         if consumed == 0:   # still inside the pending request
             if self._fed >= self._next_check:
                 self._check_pending()
@@ -238,6 +240,20 @@ class RequestParser:
             self._window = [(position, data)]
         return b""
 
+    def _refuse_simple_string_before(self, start: int, requests: list[list[bytes]], before: int) -> None:
+        """Refuse a request drained ahead of a bad element or a byte that starts no request, if it has a '+' element.
+
+        Redis meets that request first (the requests before it stand). The count of consumed bytes cannot show it
+        here (it ends at the bad spot, not where a later request starts), so the drained requests' bytes are walked;
+        this path runs only on input that closes the connection.
+        """
+        if len(requests) == before or not (self._window and self._window[0][0] <= start):
+            return
+        index, message = _first_bad_request(self._window_bytes(start, self._fed))
+        if index < len(requests) - before and message == _SIMPLE_STRING:
+            del requests[before + index:]
+            raise ProtocolError(message)
+
     def _refuse_simple_strings(self, start: int, requests: list[list[bytes]], before: int) -> None:
         """Refuse the first request completed from ``start`` with an element that is not a bulk string.
 
@@ -246,7 +262,7 @@ class RequestParser:
         by this read is refused.
         """
         index = 0
-        message = "expected '$', got '+'"
+        message = _SIMPLE_STRING
         if self._window and self._window[0][0] <= start:
             index, message = _first_bad_request(self._window_bytes(start, self._fed))
         del requests[before + index:]
@@ -263,9 +279,8 @@ class RequestParser:
         self._header_pos = -1
         self._elements_left = -1
 
-    def _recover_inline(self, data: bytes, position: int, start: int) -> bytes:
+    def _recover_inline(self, start: int) -> bytes:
         """Hiredis met a byte that cannot start a request, at ``start``: an inline command follows (or garbage)."""
-        self._window.append((position, data))
         rest = self._window_bytes(start, self._fed)
         self._restart()
         if not rest or rest[0] == 42:

@@ -175,6 +175,10 @@ def test_a_payload_holding_an_earlier_requests_encoding_is_read_whole(step):
     (b"*1\r\n+PING\r\n*1\r\n$4\r\nPI", []),
     (mb(b"SET", b"k", b"v") + b"*3\r\n$3\r\nSET\r\n+k\r\n+w\r\n" + b"*2\r\n$3\r\nGET\r\n$1\r\nk\r",
      [[b"SET", b"k", b"v"]]),
+    # followed in the same read by a request with another bad element, or by a byte that starts no request
+    (b"*1\r\n+PING\r\n" + mb(b"SET", b"k", b"") + b"*1\r\n$-1\r\n", []),
+    (mb(b"PING") + b"*1\r\n+PING\r\n" + mb(b"SET", b"k", b"v") + b"*2\r\n$3\r\nGET\r\n:1\r\n", [[b"PING"]]),
+    (mb(b"PING") + b"*1\r\n+PING\r\n" + mb(b"SET", b"k", b"v") + b"GET k\r\n", [[b"PING"]]),
 ])
 def test_simple_string_elements_are_refused_after_the_requests_before_them(stream, completed, compiled):
     """hiredis reads a '+' line as a string; Redis refuses it as an element, and so does inferd."""

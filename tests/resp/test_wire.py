@@ -63,6 +63,14 @@ CLOSING = {
     "simple-string-key-then-a-partial-request": b"*3\r\n$3\r\nSET\r\n+pe\r\n$1\r\nv\r\n*1\r\n$4\r\nPI",
     "commands-then-simple-string-element-then-partial": mb(b"SET", b"pe", b"1") + b"*2\r\n$4\r\nECHO\r\n+hi\r\n"
                                                         + b"*2\r\n$4\r\nECHO\r\n$2\r\nh",
+    # ... nor a request with another bad element, or a byte that starts no request, later in the same read: Redis
+    # meets the '+' line first, and what follows it does not run
+    "simple-string-element-then-a-set-then-a-nil-element": b"*1\r\n+PING\r\n" + mb(b"SET", b"pe", b"")
+                                                           + b"*1\r\n$-1\r\n",
+    "simple-string-element-then-a-set-then-an-integer-element": b"*1\r\n+PING\r\n" + mb(b"SET", b"pe", b"1")
+                                                                + b"*2\r\n$3\r\nGET\r\n:1\r\n",
+    "commands-then-simple-string-element-then-a-set-then-garbage": mb(b"PING") + b"*1\r\n+PING\r\n"
+                                                                   + mb(b"SET", b"pe", b"1") + b"!x\r\n",
 }
 
 
@@ -88,11 +96,14 @@ def test_protocol_errors_reply_and_close_like_redis(name, server, oracle):
     assert ours == theirs
 
 
-def test_a_request_refused_for_a_simple_string_element_changes_nothing(server, oracle):
-    """The SET whose key is a '+' line is refused before it runs, as redis-server refuses it: no key is written."""
+@pytest.mark.parametrize("name", ["simple-string-key-then-a-partial-request",
+                                  "simple-string-element-then-a-set-then-a-nil-element",
+                                  "commands-then-simple-string-element-then-a-set-then-garbage"])
+def test_a_request_refused_for_a_simple_string_element_changes_nothing(name, server, oracle):
+    """The SET with a '+' line as its key, or after a request with one, does not run, as on redis-server."""
     for port in (server.port, oracle.port):
         flush(port)
-        exchange(port, CLOSING["simple-string-key-then-a-partial-request"], expect_close=True)
+        exchange(port, CLOSING[name], expect_close=True)
         assert exchange(port, mb(b"EXISTS", b"pe")) == (b":0\r\n", False)
 
 
