@@ -215,7 +215,7 @@ class RequestParser:
         self._window.append((position, data))
         if bad is not None or error is not None:
             self._refuse_simple_string_before(start, requests, before)
-            if bad is not None:
+            if error is None:
                 raise ProtocolError(_element_error(bad))
             if error.__class__ is hiredis.ProtocolError:
                 return self._recover_inline(start + consumed)
@@ -244,8 +244,8 @@ class RequestParser:
         """Refuse a request drained ahead of a bad element or a byte that starts no request, if it has a '+' element.
 
         Redis meets that request first (the requests before it stand). The count of consumed bytes cannot show it
-        here (it ends at the bad spot, not where a later request starts), so the drained requests' bytes are walked;
-        this path runs only on input that closes the connection.
+        here (it ends at the bad spot, not where a later request starts), so the drained requests' bytes are walked
+        (only after multibulk requests followed by an inline command in one read, or before a protocol error).
         """
         if len(requests) == before or not (self._window and self._window[0][0] <= start):
             return
