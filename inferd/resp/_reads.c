@@ -1,14 +1,15 @@
 /* The per-read work of a connection in C: the request parser's inner loop, and the connection's read callback for
  * the reads it can finish alone.
  *
- * drain(reader, requests) -> (bad, error, consumed), exactly what parser.drain_py returns: each complete request (a
- * non-empty list of bytes) is appended to ``requests`` ('*-1' and '*0' are skipped, as Redis ignores them); ``bad``
- * is the first object that is not a request (an element that is not a bulk string; the loop stops there);
- * ``error`` is the exception the reader raised (hiredis.ProtocolError: an inline command or garbage follows),
- * returned rather than raised so that the caller keeps the count of what came before it; ``consumed`` is the bytes
- * the requests and the skipped headers take in their shortest encoding, which is the only one hiredis reads (so reaching the end of what was fed, with nothing
- * left in the reader, means it stopped at a request boundary; a '+' line that hiredis takes as an element makes the
- * count 3 bytes too large, which the parser's Python then finds and refuses).
+ * drain(reader, requests, data, base) -> (bad, error, consumed), exactly what parser.drain_py returns: each
+ * complete request (a non-empty list of bytes) is appended to ``requests`` ('*-1' and '*0' are skipped, as Redis
+ * ignores them); ``bad`` is the first object that is not a request (an element that is not a bulk string, or
+ * Ellipsis for an object that starts in ``data`` with another byte than '*'; the loop stops there); ``error`` is
+ * the exception the reader raised (hiredis.ProtocolError: an inline command or garbage follows), returned rather
+ * than raised so that the caller keeps the count of what came before it; ``consumed`` is the bytes the requests and
+ * the skipped headers take in their shortest encoding, which is the only one hiredis reads (so reaching the end of
+ * what was fed, with nothing left in the reader, means it stopped at a request boundary; a '+' line that hiredis
+ * takes as an element makes the count 3 bytes too large, which the parser's Python then finds and refuses).
  *
  * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received.
  * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
@@ -49,9 +50,13 @@ static Py_ssize_t digits(Py_ssize_t n) {
     return d;
 }
 
-/* The loop of drain(); the outputs are new references. Returns -1 only when appending to ``requests`` failed. */
-static int drain_into(PyObject *reader, PyObject *requests, PyObject **bad_out, PyObject **error_out,
-                      Py_ssize_t *consumed_out) {
+/* The loop of drain(); the outputs are new references. Returns -1 only when appending to ``requests`` failed.
+ * ``buf``/``len`` are the bytes just fed and ``base`` where the first object drained starts, counted from ``buf``
+ * (negative when it began in an earlier read): an object that starts in ``buf`` with another byte than '*' is not
+ * a request (hiredis also reads RESP3 types and bulk strings there; Redis reads an inline command), so the loop
+ * stops at it with Ellipsis as ``bad``. */
+static int drain_into(PyObject *reader, PyObject *requests, const char *buf, Py_ssize_t len, Py_ssize_t base,
+                      PyObject **bad_out, PyObject **error_out, Py_ssize_t *consumed_out) {
     PyObject *bad = Py_NewRef(Py_None), *error = Py_NewRef(Py_None);
     Py_ssize_t consumed = 0;
     int rc = 0;
@@ -72,6 +77,12 @@ static int drain_into(PyObject *reader, PyObject *requests, PyObject **bad_out, 
         }
         if (request == Py_False) {
             Py_DECREF(request);
+            break;
+        }
+        Py_ssize_t at = base + consumed;
+        if (at >= 0 && at < len && buf[at] != '*') {
+            Py_DECREF(request);
+            Py_SETREF(bad, Py_NewRef(Py_Ellipsis));
             break;
         }
         if (request == Py_None || (PyList_CheckExact(request) && PyList_GET_SIZE(request) == 0)) {
@@ -105,13 +116,17 @@ static int drain_into(PyObject *reader, PyObject *requests, PyObject **bad_out, 
 }
 
 static PyObject *drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyList_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "drain(reader, requests: list)");
+    if (nargs != 4 || !PyList_Check(args[1]) || !PyBytes_Check(args[2]) || !PyLong_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "drain(reader, requests: list, data: bytes, base: int)");
         return NULL;
     }
+    Py_ssize_t base = PyLong_AsSsize_t(args[3]);
+    if (base == -1 && PyErr_Occurred())
+        return NULL;
     PyObject *bad, *error;
     Py_ssize_t consumed;
-    if (drain_into(args[0], args[1], &bad, &error, &consumed) < 0) {
+    if (drain_into(args[0], args[1], PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), base, &bad, &error,
+                   &consumed) < 0) {
         Py_DECREF(bad);
         Py_DECREF(error);
         return NULL;
@@ -192,7 +207,8 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, P
     if (fed == NULL)
         return NULL;
     Py_DECREF(fed);
-    int rc = drain_into(reader, requests, &bad, &error, &consumed);
+    int rc = drain_into(reader, requests, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), 0, &bad, &error,
+                        &consumed);
     int boundary = 0;
     if (rc == 0 && bad == Py_None && error == Py_None && consumed == PyBytes_GET_SIZE(data)) {
         /* the count ends with the read; a reader still holding bytes means a '+' element made it short (the
@@ -380,7 +396,8 @@ static PyObject *flush_held(PyObject *module, PyObject *connections) {
 
 static PyMethodDef methods[] = {
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
-     "drain(reader, requests) -> (bad, error, consumed): every complete request out of a hiredis Reader"},
+     "drain(reader, requests, data, base) -> (bad, error, consumed): every complete request out of a hiredis "
+     "Reader just fed ``data``, the first starting at ``base`` in it"},
     {"flush_held", (PyCFunction)flush_held, METH_O,
      "flush_held(connections): write the replies each connection holds for the write batch, one write each"},
     {NULL, NULL, 0, NULL},

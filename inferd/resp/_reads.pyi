@@ -2,7 +2,8 @@
 from collections.abc import Callable
 from typing import Any
 
-def drain(reader: Any, requests: list[list[bytes]], /) -> tuple[Any, BaseException | None, int]: ...
+def drain(reader: Any, requests: list[list[bytes]], data: bytes, base: int, /
+          ) -> tuple[Any, BaseException | None, int]: ...
 
 class QuickRead:
     def __init__(self, connection: Any, parser: Any, run: Callable[..., int], stats: Any, writes: Any,

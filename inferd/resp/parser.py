@@ -19,6 +19,7 @@ Drained = tuple[Any, "BaseException | None", int]   # what drain() returns
 
 MAX_MULTIBULK_LEN = 1024 * 1024
 MAX_INLINE_LEN = 64 * 1024
+KEEP_PENDING = 64 * 1024   # a pending request's chunks are all kept up to this size (see _check_pending)
 _SIMPLE_STRING = "expected '$', got '+'"   # Redis's error for a '+' line as a request element
 
 
@@ -191,7 +192,8 @@ class RequestParser:
         reader.feed(data)
         position = self._advance(data)
         before = len(requests)
-        return self._drained(data, position, requests, before, self._drain(reader, requests))
+        drained = self._drain(reader, requests, data, self._pending_start - position)
+        return self._drained(data, position, requests, before, drained)
 
     def _advance(self, data: bytes) -> int:
         """Count ``data`` as fed to the reader; returns the position where it starts."""
@@ -215,9 +217,9 @@ class RequestParser:
         self._window.append((position, data))
         if bad is not None or error is not None:
             self._refuse_simple_string_before(start, requests, before)
-            if error is None:
+            if error is None and bad is not ...:
                 raise ProtocolError(_element_error(bad))
-            if error.__class__ is hiredis.ProtocolError:
+            if error is None or error.__class__ is hiredis.ProtocolError:
                 return self._recover_inline(start + consumed)
             raise error
         if consumed == 0:   # still inside the pending request
@@ -229,7 +231,10 @@ class RequestParser:
                                else self._reader.has_data()):
             # An element was a '+' line, 3 bytes shorter than the bulk string counted for it: the count ran past
             # what was fed, or past where the request still arriving starts (whose first byte is a '*'), or to the
-            # end of this read while the reader still holds the start of another request.
+            # end of this read while the reader still holds the start of another request. Or else the bytes after
+            # the last request start an inline command (a byte other than '*' where a request starts).
+            if end < self._fed and self._refuse_simple_string_before(start, requests, before):
+                return self._recover_inline(end)
             self._refuse_simple_strings(start, requests, before)
         self._pending_start = self._next_check = end
         self._header_pos = -1
@@ -240,19 +245,23 @@ class RequestParser:
             self._window = [(position, data)]
         return b""
 
-    def _refuse_simple_string_before(self, start: int, requests: list[list[bytes]], before: int) -> None:
+    def _refuse_simple_string_before(self, start: int, requests: list[list[bytes]], before: int) -> bool:
         """Refuse a request drained ahead of a bad element or a byte that starts no request, if it has a '+' element.
 
         Redis meets that request first (the requests before it stand). The count of consumed bytes cannot show it
         here (it ends at the bad spot, not where a later request starts), so the drained requests' bytes are walked
         (only after multibulk requests followed by an inline command in one read, or before a protocol error).
+        Returns whether they hold no such request; False also when they are no longer at hand (nothing checked).
         """
-        if len(requests) == before or not (self._window and self._window[0][0] <= start):
-            return
+        if len(requests) == before:
+            return True
+        if not (self._window and self._window[0][0] <= start):
+            return False
         index, message = _first_bad_request(self._window_bytes(start, self._fed))
         if index < len(requests) - before and message == _SIMPLE_STRING:
             del requests[before + index:]
             raise ProtocolError(message)
+        return True
 
     def _refuse_simple_strings(self, start: int, requests: list[list[bytes]], before: int) -> None:
         """Refuse the first request completed from ``start`` with an element that is not a bulk string.
@@ -326,9 +335,12 @@ class RequestParser:
             pos += len(line) + 2 + size + 2
             self._elements_left -= 1
         self._header_pos = self._next_check = pos
-        # Chunks wholly before the next header are never needed again.
-        while len(self._window) > 1 and self._window[0][0] + len(self._window[0][1]) <= min(pos, self._fed):
-            self._window.pop(0)
+        # Chunks wholly before the next header are not needed for these checks; they are kept while the request is
+        # small, for the walk from where it starts that a later error in the same read may need (the requests drained
+        # before it are checked for a '+' element, and an inline command is taken from where it starts).
+        if self._fed - self._pending_start > KEEP_PENDING:
+            while len(self._window) > 1 and self._window[0][0] + len(self._window[0][1]) <= min(pos, self._fed):
+                self._window.pop(0)
 
     def _line_at(self, pos: int) -> bytes | None:
         """The header line starting at ``pos`` (without CRLF), or None if it has not fully arrived."""
@@ -395,13 +407,14 @@ def _walk_request(rest: bytes, pos: int) -> tuple[int, int, str | None]:
     return pos, count, None
 
 
-def drain_py(reader: Any, requests: list[list[bytes]]) -> Drained:
-    """Take every complete request out of ``reader`` (``_reads.c``'s drain does the same in C).
+def drain_py(reader: Any, requests: list[list[bytes]], data: bytes, base: int) -> Drained:
+    """Take every complete request out of ``reader``, just fed ``data`` (``_reads.c``'s drain does the same in C).
 
     Appends each request (a non-empty list of bulk strings) to ``requests``, skipping '*-1' and '*0' as Redis does;
     returns (the first object that is not a request or None, the exception the reader raised or None, the bytes the
     requests and skipped headers before the loop stopped take on the wire). The loop stops at a bad object or an
-    exception.
+    exception, and at an object that starts in ``data`` (the first one at ``base``) with another byte than '*' (bad
+    is then Ellipsis: hiredis also reads RESP3 types and bulk strings there, where Redis reads an inline command).
     """
     consumed = 0
     while True:
@@ -411,6 +424,8 @@ def drain_py(reader: Any, requests: list[list[bytes]]) -> Drained:
             return None, exc, consumed
         if request is False:
             return None, None, consumed
+        if 0 <= base + consumed < len(data) and data[base + consumed] != 42:
+            return ..., None, consumed
         if request.__class__ is list and request:
             if not all(a.__class__ is bytes for a in request):
                 return request, None, consumed

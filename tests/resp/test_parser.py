@@ -185,3 +185,29 @@ def test_simple_string_elements_are_refused_after_the_requests_before_them(strea
     with pytest.raises(ProtocolError, match="expected '\\$', got '\\+'") as caught:
         RequestParser(compiled=compiled).feed(stream)
     assert caught.value.completed == completed
+
+
+@pytest.mark.parametrize("chunks, completed", [
+    # a request split over three reads, its first chunk behind the next header after the second; the third read
+    # completes it, then a '+' element request, then a byte that starts no request
+    ([b"*3\r\n$4\r", b"\nHGET\r\n$1", b"\r\nh\r\n$1\r\na\r\n*1\r\n+PING\r\n*-1\r\n\r\n"], [[b"HGET", b"h", b"a"]]),
+    ([b"*3\r\n$4\r", b"\nHGET\r\n$1", b"\r\nh\r\n$1\r\na\r\n*1\r\n+PING\r\n*1\r\n$-1\r\n"], [[b"HGET", b"h", b"a"]]),
+])
+def test_simple_string_elements_are_refused_after_a_split_request(chunks, completed):
+    parser = RequestParser()
+    for chunk in chunks[:-1]:
+        assert parser.feed(chunk) == []
+    with pytest.raises(ProtocolError, match="expected '\\$', got '\\+'") as caught:
+        parser.feed(chunks[-1])
+    assert caught.value.completed == completed
+
+
+NOT_REQUESTS = mb(b"PING") + b"~1\r\n$4\r\nPING\r\n" + b"$3\r\nGET\r\n" + mb(b"GET", b"k") + b":1\r\n_\r\n"
+
+
+@pytest.mark.parametrize("cut", range(1, len(NOT_REQUESTS)))
+def test_where_a_request_starts_any_other_byte_starts_an_inline_command(cut):
+    """hiredis reads '~', '>', '$', ':' and other RESP3 types there too; Redis reads an inline command."""
+    parser = RequestParser()
+    assert feed_all(parser, NOT_REQUESTS[:cut]) + feed_all(parser, NOT_REQUESTS[cut:]) == [
+        [b"PING"], [b"~1"], [b"$4"], [b"PING"], [b"$3"], [b"GET"], [b"GET", b"k"], [b":1"], [b"_"]]

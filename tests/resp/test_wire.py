@@ -43,6 +43,11 @@ CASES = {
     "empty-multibulk": b"*0\r\n*-1\r\nPING\r\n",
     "errors": mb(b"NOSUCH", b"a") + mb(b"GET") + mb(b"SET", b"k", b"v", b"BADOPT") + mb(b"GET", b"k"),
     "hello-bad-version": mb(b"HELLO", b"4") + mb(b"HELLO", b"x") + mb(b"PING"),
+    # where a request starts, a byte other than '*' starts an inline command, even one that hiredis would read as a
+    # RESP3 array or a bulk string (the SET and GET spelt so are not run as requests)
+    "not-a-request-after-a-request": mb(b"PING") + b"~1\r\n$4\r\nPING\r\n" + mb(b"SET", b"k", b"v")
+                                     + b">3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nw\r\n" + mb(b"GET", b"k")
+                                     + b"$3\r\nGET\r\n:1\r\n_\r\n#t\r\n,1.5\r\n" + mb(b"GET", b"k"),
 }
 CLOSING = {
     "unbalanced-quotes": b'SET "abc\r\n',
@@ -85,6 +90,32 @@ def test_same_bytes_as_redis(name, server, oracle):
     ours = exchange(server.port, CASES[name])
     theirs = exchange(oracle.port, CASES[name])
     assert ours == theirs
+
+
+def test_not_a_request_after_a_request_cut_at_every_byte(server, oracle):
+    """The same, with the bytes cut in two reads at every byte (a read may start where the inline command does)."""
+    payload = CASES["not-a-request-after-a-request"]
+    for cut in range(1, len(payload)):
+        replies = []
+        for port in (server.port, oracle.port):
+            flush(port)
+            with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.sendall(payload[:cut])
+                time.sleep(0.002)
+                replies.append(exchange_rest(sock, payload[cut:]))
+        assert replies[0] == replies[1], cut
+
+
+def exchange_rest(sock: socket.socket, payload: bytes) -> bytes:
+    """Send the rest of a payload and a marker on an open connection; the replies before the marker."""
+    sock.sendall(payload + b"*2\r\n$4\r\nECHO\r\n$8\r\n__done__\r\n")
+    data = b""
+    while not data.endswith(b"$8\r\n__done__\r\n"):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
 
 
 @pytest.mark.parametrize("name", sorted(CLOSING))
