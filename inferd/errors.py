@@ -49,6 +49,7 @@ INDEX_OUT_OF_RANGE = "ERR index out of range"
 DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
 INVALID_EXPIRE = "ERR invalid expire time in '{}' command"
 NOT_POSITIVE = "ERR value is out of range, must be positive"
+NOT_INT32 = "ERR value is out of range, value must between -2147483648 and 2147483647"   # sic, Redis's wording
 NOAUTH = "NOAUTH Authentication required."
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 AUTH_NOT_SET = ("ERR AUTH <password> called without any password configured for the default user. "

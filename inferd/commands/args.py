@@ -26,6 +26,14 @@ def parse_int(raw: bytes, message: str = errors.NOT_INTEGER) -> int:
     return value
 
 
+def parse_int32(raw: bytes, message: str | None = None) -> int:
+    """An integer in C ``int`` range, as Redis's ``getIntFromObjectOrReply`` reads it (``message`` for both errors)."""
+    value = parse_int(raw, message or errors.NOT_INTEGER)
+    if not -(1 << 31) <= value < 1 << 31:
+        raise CommandError(message or errors.NOT_INT32)
+    return value
+
+
 def parse_nonneg(raw: bytes, message: str = errors.NOT_INTEGER) -> int:
     """An integer ≥ 0."""
     value = parse_int(raw, message)

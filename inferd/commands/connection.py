@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import parse_int
+from inferd.commands.args import parse_int, parse_int32
 from inferd.commands.context import REPLY_OFF, REPLY_ON, REPLY_SKIP, Client
 from inferd.commands.table import Command, command
 from inferd.errors import CommandError
@@ -82,7 +82,7 @@ def hello(c: Client, argv: list[bytes]) -> Any:
 
 def select(c: Client, argv: list[bytes]) -> Any:
     """SELECT index."""
-    index = parse_int(argv[1])
+    index = parse_int32(argv[1])
     if not 0 <= index < len(c.server.keyspace.dbs):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     c.select(index)

@@ -6,7 +6,7 @@ from collections import deque
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import parse_int
+from inferd.commands.args import parse_int, parse_int32
 from inferd.commands.context import Client
 from inferd.commands.scanning import KeySnapshot, compile_glob, parse_cursor, parse_scan_options
 from inferd.commands.table import command
@@ -216,10 +216,8 @@ def copy_value(value: Any) -> Any:
 
 
 def _target_db(c: Client, raw: bytes) -> Database:
-    index = parse_int(raw)
+    index = parse_int32(raw)
     dbs = c.server.keyspace.dbs
-    if index < -_INT_MAX - 1 or index > _INT_MAX:
-        raise CommandError(errors.NOT_INTEGER)
     if not 0 <= index < len(dbs):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     return dbs[index]
@@ -267,14 +265,8 @@ def touch(c: Client, argv: list[bytes]) -> int:
 def swapdb(c: Client, argv: list[bytes]) -> Any:
     """SWAPDB index1 index2: clients connected to either database see the other's data at once."""
     dbs = c.server.keyspace.dbs
-    try:
-        first = parse_int(argv[1])
-    except CommandError:
-        raise CommandError(errors.INVALID_FIRST_DB) from None
-    try:
-        second = parse_int(argv[2])
-    except CommandError:
-        raise CommandError(errors.INVALID_SECOND_DB) from None
+    first = parse_int32(argv[1], errors.INVALID_FIRST_DB)
+    second = parse_int32(argv[2], errors.INVALID_SECOND_DB)
     if not (0 <= first < len(dbs) and 0 <= second < len(dbs)):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     a, b = dbs[first], dbs[second]

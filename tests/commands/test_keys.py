@@ -139,7 +139,12 @@ def test_swapdb(both):
     run_both(ours, theirs,
              ("SET", "a", "0"), ("SWAPDB", "0", "1"), ("GET", "a"), ("SELECT", "1"), ("GET", "a"), ("SELECT", "0"),
              ("SWAPDB", "0", "0"), ("SWAPDB", "a", "1"), ("SWAPDB", "0", "b"), ("SWAPDB", "0", "99"),
-             ("SWAPDB", "-1", "0"), ("SWAPDB", "0"), ("SWAPDB", "1", "0"), ("GET", "a"))
+             ("SWAPDB", "-1", "0"), ("SWAPDB", "0"), ("SWAPDB", "1", "0"), ("GET", "a"),
+             # indexes are C ints: past that range the index is invalid, not out of range (the first one first)
+             ("SWAPDB", "99999999999999", "1.5"), ("SWAPDB", "1", "9223372036854775807"), ("SWAPDB", "2147483648", "0"),
+             ("SWAPDB", "0", "-2147483649"), ("SWAPDB", "2147483647", "0"),
+             ("SELECT", "2147483648"), ("SELECT", "-9223372036854775808"), ("SELECT", "2147483647"),
+             ("COPY", "a", "b", "DB", "99999999999999"), ("COPY", "a", "b", "DB", "-2147483649"))
 
 
 def test_randomkey(both):
