@@ -125,7 +125,7 @@ class Dispatcher:
                 if client.multi is not None:
                     client.multi_dirty = True
                 self.server.record_error("ERR")
-                return cmd
+                return _refused_exec(client, cmd) if argv[0].lower() == b"exec" else cmd
         if client.multi is not None or not client.authenticated:
             gated = self._gate(client, cmd, argv)
             if gated is not None:
@@ -181,7 +181,8 @@ class Dispatcher:
         if not client.authenticated and not cmd.no_auth:
             cmd.stats.rejected_calls += 1
             self.server.record_error("NOAUTH")
-            return CommandError(errors.NOAUTH)
+            return _refused_exec(client, CommandError(errors.NOAUTH)) if cmd.name == "exec" else CommandError(
+                errors.NOAUTH)
         if client.multi is not None and not cmd.no_multi:
             if cmd.deny_multi:
                 client.multi_dirty = True
@@ -230,3 +231,9 @@ class Dispatcher:
         server.slowlog_next_id += 1
         while len(server.slowlog) > max_len:
             server.slowlog.pop()
+
+
+def _refused_exec(client: Client, error: CommandError) -> CommandError:
+    """An EXEC refused before it runs (arity, authentication) discards the transaction, as Redis's rejectCommand."""
+    client.reset_transaction()
+    return CommandError(errors.EXECABORT_BECAUSE.format(error.text.removeprefix("ERR ")))

@@ -197,7 +197,7 @@ COMMANDS = [
                 _sub("slowlog", "len", slowlog_len, 2, "Returns the number of entries in the slow log."),
                 _sub("slowlog", "reset", slowlog_reset, 2, "Clears all entries from the slow log."),
             ]),
-    command("shutdown", shutdown, -1, "admin noscript loading stale no-multi", group="server",
+    command("shutdown", shutdown, -1, "admin noscript loading stale deny-multi", group="server",
             summary="Synchronously saves the database(s) to disk and shuts down the Redis server.",
             arguments="[mode]"),
     command("debug", None, -2, "admin noscript loading stale", group="server",

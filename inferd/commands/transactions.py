@@ -74,6 +74,6 @@ COMMANDS = [
     command("watch", watch, -2, "noscript loading stale fast no-multi", keys=(1, -1, 1), group="transactions",
             since="2.2.0", summary="Monitors changes to keys to determine the execution of a transaction.",
             arguments="key..."),
-    command("unwatch", unwatch, 1, "noscript loading stale fast no-multi", group="transactions", since="2.2.0",
+    command("unwatch", unwatch, 1, "noscript loading stale fast", group="transactions", since="2.2.0",
             summary="Forgets about watched keys of a transaction."),
 ]

@@ -188,3 +188,17 @@ def test_random_pipelines_reply_like_redis(conns, seed):
     for db in ("0", "1"):   # what the pipelines left in both databases (PERSIST: whether a key has a TTL)
         same(ours, theirs, ("SELECT", db), *[(c, k) for k in "abc" for c in ("TYPE", "PERSIST", "GET", "HGETALL")],
              *[("LRANGE", k, "0", "-1") for k in "abc"], ("SELECT", "0"))
+
+
+def test_transaction_commands_inside_multi_reply_like_redis(conns):
+    """UNWATCH is queued inside MULTI like any command (the keys stay watched until EXEC); EXEC with arguments is
+    refused as EXECABORT and ends the transaction, in MULTI or not; SHUTDOWN is refused inside MULTI."""
+    ours, theirs, connect = conns
+    commands = (("SET", "k", "0"), ("WATCH", "k"), ("MULTI",), ("UNWATCH",), ("GET", "k"))
+    assert ours.pipeline(*commands, marker=False) == theirs.pipeline(*commands, marker=False)   # ends in MULTI
+    for raw in (ours, theirs):
+        writer = connect(raw.sock.getpeername()[1])
+        writer.pipeline(("SET", "k", "changed"))
+    same(ours, theirs, ("EXEC",), ("GET", "k"),
+         ("MULTI",), ("SET", "k", "2"), ("EXEC", "x"), ("GET", "k"), ("EXEC",), ("EXEC", "x"), ("DISCARD",),
+         ("MULTI",), ("SHUTDOWN", "NOSAVE"), ("SET", "k", "3"), ("EXEC",), ("GET", "k"), ("PING",))
