@@ -132,6 +132,9 @@ def test_fast_commands_need_authentication_too(start_server):
     try:
         before = conn.pipeline(("SET", "k", "v"), ("GET", "k"), marker=False)
         assert before == b"-NOAUTH Authentication required.\r\n" * 2
+        # an EXEC refused so replies as redis-server 7.0 does
+        assert conn.pipeline(("EXEC",), marker=False) == (
+            b"-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n")
         after = conn.pipeline(("AUTH", "secret"), ("SET", "k", "v"), ("GET", "k"))
         assert after == b"+OK\r\n+OK\r\n$1\r\nv\r\n"
     finally:
