@@ -104,8 +104,9 @@ class Client:
         # set by the connection: a handler that settled the future it returned may call this with it to have the
         # reply written now rather than on the loop's next turn (the future's own callback then does nothing)
         self.reply_ready: Any = None
-        # set by a write whose reply cannot show that it changed nothing (ZADD of a member at its own score), only
-        # while its database has WATCHed keys: the dispatcher then signals no watcher, and clears it
+        # set by a write whose reply cannot show that it changed nothing (ZADD of a member at its own score), or
+        # that signalled its changed keys itself (DEL of some keys that exist), only while its database has WATCHed
+        # keys: the dispatcher then signals no watcher, and clears it
         self.unchanged = False
 
     def advance_reply_mode(self) -> None:

@@ -30,7 +30,8 @@ _FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, 
 # Writes whose reply says they changed nothing, which then signal no WATCHer (Redis signals only real changes): a
 # count of 0 (nothing set, deleted, added, removed, moved, pushed; no TTL set or removed), or nil / an empty array
 # or set (nothing popped or taken). Where the reply cannot tell (ZADD's count of added members is 0 for a score update
-# too), the handler sets ``Client.unchanged`` instead.
+# too), or where only some of the keys changed (DEL of a missing key and one that exists), the handler sets
+# ``Client.unchanged`` instead (having signalled what did change).
 _UNCHANGED_AT_ZERO = frozenset({"setnx", "msetnx", "del", "unlink", "expire", "pexpire", "expireat", "pexpireat",
                                 "persist", "hsetnx", "hdel", "sadd", "srem", "smove", "zrem", "zremrangebyscore",
                                 "zremrangebyrank", "zremrangebylex", "lrem", "lpushx", "rpushx"})

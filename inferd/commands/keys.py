@@ -23,9 +23,16 @@ _SNAPSHOTS = "scan-snapshots"
 
 # ---- existence and deletion -----------------------------------------------------------------------------
 def del_(c: Client, argv: list[bytes]) -> int:
-    """DEL key [key ...]: the number of keys removed."""
-    delete = c.db.delete
-    return sum(1 for key in argv[1:] if delete(key))
+    """DEL key [key ...]: the number of keys removed (UNLINK too)."""
+    db = c.db
+    delete = db.delete
+    if not db.watched:
+        return sum(1 for key in argv[1:] if delete(key))
+    deleted = [key for key in argv[1:] if delete(key)]
+    for key in deleted:   # only these are signalled to watchers, as Redis does (not every key named)
+        db.touch(key)
+    c.unchanged = True    # nothing more for the dispatcher to signal
+    return len(deleted)
 
 
 def exists(c: Client, argv: list[bytes]) -> int:

@@ -94,6 +94,9 @@ _NO_CHANGE_AND_CHANGE = [
     (("ZREMRANGEBYSCORE", "z", "5", "9"), ("ZREMRANGEBYSCORE", "z", "0", "9")),
     (("ZREMRANGEBYRANK", "z", "5", "9"), ("ZREMRANGEBYRANK", "z", "0", "0")),
     (("ZREMRANGEBYLEX", "z", "(m", "+"), ("ZREMRANGEBYLEX", "z", "-", "+")),
+    # a missing key deleted along with one that exists (the first key is the watched one)
+    (("DEL", "gone", "k"), ("DEL", "k", "gone")),
+    (("UNLINK", "gone", "s", "gone"), ("UNLINK", "s", "gone")),
 ]
 
 
