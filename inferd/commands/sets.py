@@ -190,9 +190,11 @@ def _diff(c: Client, keys: list[bytes]) -> set[bytes]:
 
 
 def _store(c: Client, key: bytes, result: set[bytes]) -> int:
-    c.db.delete(key)
+    existed = c.db.delete(key)
     if result:
         c.db.set(key, result)
+    elif not existed:   # an empty result over no key changed nothing: Redis signals no watcher
+        c.unchanged = bool(c.db.watched)
     return len(result)
 
 

@@ -329,12 +329,14 @@ def zrangestore(c: Client, argv: list[bytes]) -> int:
     query = RangeQuery(argv, 2, "auto", None, store=True)
     src = _zset(c, argv[2])
     entries = query.run(src) if src is not None else []
-    c.db.delete(argv[1])
+    existed = c.db.delete(argv[1])
     if entries:
         result = ZSet()
         for score, member in entries:
             result.add(member, score)
         c.db.set(argv[1], result)
+    elif not existed:   # an empty range over no key changed nothing: Redis signals no watcher
+        c.unchanged = bool(c.db.watched)
     return len(entries)
 
 

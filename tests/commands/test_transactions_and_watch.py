@@ -97,6 +97,11 @@ _NO_CHANGE_AND_CHANGE = [
     # a missing key deleted along with one that exists (the first key is the watched one)
     (("DEL", "gone", "k"), ("DEL", "k", "gone")),
     (("UNLINK", "gone", "s", "gone"), ("UNLINK", "s", "gone")),
+    # an empty result stored over no key (over a key, it deletes it)
+    (("SDIFFSTORE", "gone", "s", "s"), ("SDIFFSTORE", "k", "s", "s")),
+    (("SINTERSTORE", "gone", "s", "nokey"), ("SINTERSTORE", "s", "s", "nokey")),
+    (("SUNIONSTORE", "gone", "nokey"), ("SUNIONSTORE", "h", "nokey")),
+    (("ZRANGESTORE", "gone", "z", "5", "9"), ("ZRANGESTORE", "z", "z", "5", "9")),
 ]
 
 
