@@ -216,11 +216,12 @@ def _lex_item(raw: bytes) -> tuple[int, bytes, bool]:
     raise CommandError(errors.MIN_MAX_NOT_STRING)
 
 
-def _lex_span(zs: ZSet, low_raw: bytes, high_raw: bytes) -> tuple[int, int]:
+def _lex_span(zs: ZSet, low_raw: bytes, high_raw: bytes, from_end: bool = False) -> tuple[int, int]:
     low, high = _lex_item(low_raw), _lex_item(high_raw)
     if low[0] == 1 or high[0] == -1:
         return 0, 0
-    return zs.lex_bounds(low[1] if low[0] == 0 else None, low[2], high[1] if high[0] == 0 else None, high[2])
+    return zs.lex_bounds(low[1] if low[0] == 0 else None, low[2], high[1] if high[0] == 0 else None, high[2],
+                         from_end)
 
 
 class RangeQuery:
@@ -278,7 +279,7 @@ class RangeQuery:
             (low, low_ex), (high, high_ex) = self.score_low, self.score_high
             lo, hi = zs.score_bounds(low, low_ex, high, high_ex)
         else:
-            lo, hi = _lex_span(zs, self.low, self.high)
+            lo, hi = _lex_span(zs, self.low, self.high, bool(self.reverse))
         selected = items[lo:hi][::-1] if self.reverse else items[lo:hi]
         if self.offset < 0:
             return []

@@ -82,21 +82,53 @@ class ZSet:
         stop = bisect_left(items, high, key=_score) if high_excl else bisect_right(items, high, key=_score)
         return start, max(start, stop)
 
-    def lex_bounds(self, low: bytes | None, low_excl: bool, high: bytes | None, high_excl: bool) -> tuple[int, int]:
+    def lex_bounds(self, low: bytes | None, low_excl: bool, high: bytes | None, high_excl: bool,
+                   from_end: bool = False) -> tuple[int, int]:
         """The index range [start, stop) of members within lex bounds (None is ``-`` for low and ``+`` for high).
 
-        Meaningful when all scores are equal, as in Redis.
+        Redis defines lex ranges only over equal scores; the members are then in lex order and both ends are found by
+        bisection. Over mixed scores the span is what Redis's compact encoding of a small sorted set (up to 128
+        members of up to 64 bytes) gives: the first entry in score order (``from_end``: the last) inside the bound
+        it is sought by, if it is inside the other one too, and the entries next to it while they stay inside that one.
         """
         items = self.items
-        if low is None:
-            start = 0
-        else:
-            start = bisect_right(items, low, key=_member) if low_excl else bisect_left(items, low, key=_member)
-        if high is None:
-            stop = len(items)
-        else:
-            stop = bisect_left(items, high, key=_member) if high_excl else bisect_right(items, high, key=_member)
-        return start, max(start, stop)
+        if not items or items[0][0] == items[-1][0]:
+            if low is None:
+                start = 0
+            else:
+                start = bisect_right(items, low, key=_member) if low_excl else bisect_left(items, low, key=_member)
+            if high is None:
+                stop = len(items)
+            else:
+                stop = bisect_left(items, high, key=_member) if high_excl else bisect_right(items, high, key=_member)
+            return start, max(start, stop)
+        if low is not None and high is not None and (low > high or (low == high and (low_excl or high_excl))):
+            return 0, 0
+
+        def above(member: bytes) -> bool:
+            return low is None or (member > low if low_excl else member >= low)
+
+        def below(member: bytes) -> bool:
+            return high is None or (member < high if high_excl else member <= high)
+
+        n = len(items)
+        if not above(items[-1][1]) or not below(items[0][1]):
+            return 0, 0
+        if from_end:
+            last = next(i for i in range(n - 1, -1, -1) if below(items[i][1]))
+            if not above(items[last][1]):
+                return 0, 0
+            first = last
+            while first > 0 and above(items[first - 1][1]):
+                first -= 1
+            return first, last + 1
+        first = next(i for i in range(n) if above(items[i][1]))
+        if not below(items[first][1]):
+            return 0, 0
+        last = first
+        while last + 1 < n and below(items[last + 1][1]):
+            last += 1
+        return first, last + 1
 
     def copy(self) -> ZSet:
         """An independent copy (COPY)."""

@@ -1,6 +1,7 @@
 """Sorted-set commands, compared with redis-server reply by reply (scores as doubles in RESP3)."""
 from __future__ import annotations
 
+import itertools
 import socket
 
 import hiredis
@@ -197,3 +198,21 @@ def test_replies_are_byte_identical_on_the_wire(server, oracle, protocol):
     finally:
         ours.close()
         theirs.close()
+
+
+_LEX = ["-", "+", "[a", "(a", "[b", "(b", "[aa", "[z", "(", "["]
+_MIXED = ("ZADD", "m", "1", "b", "0", "z", "2", "a", "1", "aa", "3", "c", "0", "ab", "2", "")
+
+
+def test_lex_ranges_over_mixed_scores(both):
+    """Redis defines lex ranges over equal scores only; over mixed scores a small sorted set answers what the scan of
+    its compact encoding finds (from the head, or from the tail for REV), and so does inferd."""
+    ours, theirs = both
+    pairs = list(itertools.product(_LEX, _LEX))
+    run_both(ours, theirs, _MIXED,
+             *[("ZRANGEBYLEX", "m", low, high) for low, high in pairs],
+             *[("ZLEXCOUNT", "m", low, high) for low, high in pairs],
+             *[("ZREVRANGEBYLEX", "m", high, low) for low, high in pairs],
+             *[("ZRANGE", "m", high, low, "BYLEX", "REV", "LIMIT", "1", "2") for low, high in pairs[::7]])
+    for low, high in pairs[::3]:
+        run_both(ours, theirs, ("DEL", "m"), _MIXED, ("ZREMRANGEBYLEX", "m", low, high), ("ZRANGE", "m", "0", "-1"))
