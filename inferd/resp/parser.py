@@ -293,6 +293,9 @@ class RequestParser:
         rest = self._window_bytes(start, self._fed)
         self._restart()
         if not rest or rest[0] == 42:
+            end = rest.find(b"\r\n")
+            if end > 0 and _negative_count(rest[1:end]):   # hiredis refuses it; Redis ignores it like '*-1'
+                return rest[end + 2:]
             raise ProtocolError(_header_error(rest))
         return rest
 
@@ -369,10 +372,25 @@ def _first_bad_request(rest: bytes) -> tuple[int, str]:
 
 
 def _header_int(text: bytes, error: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ProtocolError(error) from None
+    value = _string2ll(text)
+    if value is None:
+        raise ProtocolError(error)
+    return value
+
+
+def _string2ll(text: bytes) -> int | None:
+    """A header's number as Redis's ``string2ll`` reads it (no sign but '-', no leading zero, 64 bits), else None."""
+    digits = text[1:] if text[:1] == b"-" else text
+    if not digits.isdigit() or (digits[:1] == b"0" and text != b"0") or len(digits) > 19:
+        return None
+    value = int(text)
+    return value if -(1 << 63) <= value < 1 << 63 else None
+
+
+def _negative_count(text: bytes) -> bool:
+    """Whether a multibulk header's count is negative in Redis's spelling (``-12``; not ``-012``, not 65 bits)."""
+    value = _string2ll(text)
+    return value is not None and value < 0
 
 
 def _header_error(rest: bytes) -> str:
@@ -386,12 +404,9 @@ def _walk_request(rest: bytes, pos: int) -> tuple[int, int, str | None]:
     A request cut short ends where ``rest`` does, without error.
     """
     end = rest.find(b"\r\n", pos)
-    try:
-        count = int(rest[pos + 1:end])
-    except ValueError:
-        return pos, 0, "invalid multibulk length"
-    if count > MAX_MULTIBULK_LEN:
-        return pos, count, "invalid multibulk length"
+    count = _string2ll(rest[pos + 1:end])
+    if count is None or count > MAX_MULTIBULK_LEN:
+        return pos, count or 0, "invalid multibulk length"
     pos = end + 2
     for _ in range(count):
         end = rest.find(b"\r\n", pos)
@@ -399,9 +414,8 @@ def _walk_request(rest: bytes, pos: int) -> tuple[int, int, str | None]:
             return len(rest), count, None
         if rest[pos:pos + 1] != b"$":
             return pos, count, f"expected '$', got '{rest[pos:pos + 1].decode('latin-1')}'"
-        try:
-            size = int(rest[pos + 1:end])
-        except ValueError:
+        size = _string2ll(rest[pos + 1:end])
+        if size is None or size < 0:
             return pos, count, "invalid bulk length"
         pos = end + 2 + size + 2
     return pos, count, None

@@ -41,6 +41,7 @@ CASES = {
     "mixed": mb(b"SET", b"m", b"1") + b"INCR m\r\n" + mb(b"GET", b"m") + b"DEL m\r\n",
     "empty-lines": b"\r\n\r\nPING\r\n",
     "empty-multibulk": b"*0\r\n*-1\r\nPING\r\n",
+    "negative-multibulk": b"*-12\r\n" + mb(b"PING") + b"*-9223372036854775808\r\n*-2\r\nPING\r\n",
     "errors": mb(b"NOSUCH", b"a") + mb(b"GET") + mb(b"SET", b"k", b"v", b"BADOPT") + mb(b"GET", b"k"),
     "hello-bad-version": mb(b"HELLO", b"4") + mb(b"HELLO", b"x") + mb(b"PING"),
     # where a request starts, a byte other than '*' starts an inline command, even one that hiredis would read as a
@@ -55,6 +56,8 @@ CLOSING = {
     "bad-bulk-len": b"*1\r\n$abc\r\n",
     "huge-bulk": b"*1\r\n$999999999999\r\n",
     "huge-multibulk": b"*999999999999\r\n",
+    "negative-multibulk-past-64-bits": b"*-9223372036854775809\r\n",
+    "negative-multibulk-leading-zero": b"*-012\r\n",
     "expected-dollar": b"*1\r\n:5\r\n",
     # the requests before the malformed one run and are answered first
     "commands-then-bad-bulk-len": mb(b"SET", b"pe", b"1") + mb(b"PING") + b"*1\r\n$abc\r\n",
