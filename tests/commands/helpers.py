@@ -1,8 +1,10 @@
 """Helpers for the differential command tests."""
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import hiredis
 import redis
 
 from tests.oracle import IDENTICAL, compare, outcome
@@ -60,3 +62,38 @@ def compare_scan(ours: redis.Redis, theirs: redis.Redis, *args: Any) -> list[Any
 
 def _hashable(item: Any) -> Any:
     return tuple(item) if isinstance(item, list) else item
+
+
+# ---- raw connections: pipelines sent as bytes, replies compared byte for byte ----------------------------------
+END = b"$10\r\nEND-MARKER\r\n"
+
+
+def encode(*args: str | bytes) -> bytes:
+    parts = [a.encode() if isinstance(a, str) else a for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+class Raw:
+    """One raw connection: send a whole pipeline at once, read every reply up to the end marker."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def pipeline(self, *commands: tuple[str | bytes, ...], marker: bool = True) -> bytes:
+        """The raw replies; ``marker``: read up to an ECHO sent last (replies may be suppressed), otherwise read
+        one reply per command."""
+        self.sock.sendall(b"".join(encode(*c) for c in commands) + (encode("ECHO", "END-MARKER") if marker else b""))
+        data = b""
+        reader = hiredis.Reader()
+        replies = 0
+        while not data.endswith(END) if marker else replies < len(commands):
+            chunk = self.sock.recv(1 << 16)
+            assert chunk, f"connection closed after {data!r}"
+            data += chunk
+            reader.feed(chunk)
+            while reader.gets() is not False:
+                replies += 1
+        return data[:-len(END)] if marker else data
+
+    def close(self) -> None:
+        self.sock.close()

@@ -5,48 +5,14 @@ The module's ``server`` runs with the fast path and without it (tests/commands/c
 from __future__ import annotations
 
 import random
-import socket
 import time
 
-import hiredis
 import pytest
 import redis
 
+from tests.commands.helpers import Raw
+
 pytestmark = pytest.mark.oracle
-
-END = b"$10\r\nEND-MARKER\r\n"
-
-
-def encode(*args: str | bytes) -> bytes:
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-class Raw:
-    """One raw connection: send a whole pipeline at once, read every reply up to the end marker."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-
-    def pipeline(self, *commands: tuple[str | bytes, ...], marker: bool = True) -> bytes:
-        """The raw replies; ``marker``: read up to an ECHO sent last (replies may be suppressed), otherwise read
-        one reply per command."""
-        self.sock.sendall(b"".join(encode(*c) for c in commands) + (encode("ECHO", "END-MARKER") if marker else b""))
-        data = b""
-        reader = hiredis.Reader()
-        replies = 0
-        while not data.endswith(END) if marker else replies < len(commands):
-            chunk = self.sock.recv(1 << 16)
-            assert chunk, f"connection closed after {data!r}"
-            data += chunk
-            reader.feed(chunk)
-            while reader.gets() is not False:
-                replies += 1
-        return data[:-len(END)] if marker else data
-
-    def close(self) -> None:
-        self.sock.close()
-
 
 @pytest.fixture
 def conns(server, oracle):
