@@ -182,8 +182,8 @@ class Dispatcher:
         if not client.authenticated and not cmd.no_auth:
             cmd.stats.rejected_calls += 1
             self.server.record_error("NOAUTH")
-            return _refused_exec(client, CommandError(errors.NOAUTH)) if cmd.name == "exec" else CommandError(
-                errors.NOAUTH)
+            refused = CommandError(errors.NOAUTH)
+            return _refused_exec(client, refused) if cmd.name == "exec" else refused
         if client.multi is not None and not cmd.no_multi:
             if cmd.deny_multi:
                 client.multi_dirty = True

@@ -210,7 +210,8 @@ class RequestParser:
         on the wire from there (hiredis reads only the shortest spelling of each header), so the next one starts
         right after them. The one element hiredis reads that Redis refuses, a '+' line, is shorter than the bulk
         string it stands for, so the count then ends past where the next request starts, which shows it (see
-        below); the request that holds it is refused as Redis refuses it.
+        below); the request that holds it is refused as Redis refuses it. Where a request would start, a byte other
+        than '*' starts an inline command, as on Redis (the drain stops at it: ``bad`` is Ellipsis).
         """
         bad, error, consumed = drained
         start = self._pending_start
