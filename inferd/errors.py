@@ -196,6 +196,7 @@ AI_DEVICE_UNAVAILABLE = "ERR device {} is not available to the {} backend"
 AI_STRING_INPUT_UNSUPPORTED = "ERR STRING tensors are not supported as inputs by the {} backend"
 INCR_NOT_FINITE = "ERR value is NaN or Infinity"
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 

@@ -34,8 +34,8 @@ _FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, 
 # ``Client.unchanged`` instead (having signalled what did change).
 _UNCHANGED_AT_ZERO = frozenset({"setnx", "msetnx", "del", "unlink", "expire", "pexpire", "expireat", "pexpireat",
                                 "persist", "hsetnx", "hdel", "sadd", "srem", "smove", "zrem", "zremrangebyscore",
-                                "zremrangebyrank", "zremrangebylex", "lrem", "lpushx", "rpushx"})
-_UNCHANGED_AT_NIL = frozenset({"getdel", "lpop", "rpop", "spop"})
+                                "zremrangebyrank", "zremrangebylex", "lrem", "lpushx", "rpushx", "move"})
+_UNCHANGED_AT_NIL = frozenset({"getdel", "lpop", "rpop", "spop", "lmove", "rpoplpush"})
 
 
 def changed_nothing(cmd: Command, argv: list[bytes], reply: Any) -> bool:

@@ -264,6 +264,24 @@ def copy(c: Client, argv: list[bytes]) -> int:
     return 1
 
 
+def move(c: Client, argv: list[bytes]) -> int:
+    """MOVE key db: 1 if moved (with its TTL), 0 if missing here or present there."""
+    dst_db = _target_db(c, argv[2])
+    if dst_db is c.db:
+        raise CommandError(errors.SAME_OBJECT)
+    key = argv[1]
+    value = c.db.get(key)
+    if value is None or dst_db.get(key) is not None:
+        return 0
+    deadline = c.db.expires.get(key)
+    dst_db.set(key, value)
+    if deadline is not None:
+        dst_db.expires[key] = deadline
+    c.db.delete(key)
+    dst_db.touch(key)   # (the dispatcher signals the key here, in the client's database)
+    return 1
+
+
 def touch(c: Client, argv: list[bytes]) -> int:
     """TOUCH key [key ...]: how many of the keys exist."""
     return exists(c, argv)
@@ -441,6 +459,8 @@ COMMANDS = [
             summary="Renames a key only when the target key name doesn't exist."),
     command("copy", copy, -3, "write denyoom", keys=(1, 2, 1), arguments="source destination [destination-db] "
             "[replace]", since="6.2.0", summary="Copies the value of a key to a new key."),
+    command("move", move, 3, "write fast", keys=(1, 1, 1), arguments="key db", since="1.0.0",
+            summary="Moves a key to another database."),
     command("touch", touch, -2, "readonly fast", keys=(1, -1, 1), arguments="key...", since="3.2.1",
             summary="Returns the number of existing keys out of those specified after updating the time they were "
             "last accessed."),

@@ -6,7 +6,7 @@ from itertools import islice
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import parse_int, parse_nonneg
+from inferd.commands.args import multi_pop_args, parse_int, parse_nonneg
 from inferd.commands.context import Client
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
@@ -79,6 +79,61 @@ def lpop(c: Client, argv: list[bytes]) -> Any:
 def rpop(c: Client, argv: list[bytes]) -> Any:
     """RPOP key [count]."""
     return _pop(c, argv, False)
+
+
+def _end(raw: bytes) -> bool:
+    """LEFT (True) or RIGHT (False), any case; a syntax error otherwise."""
+    word = raw.upper()
+    if word not in (b"LEFT", b"RIGHT"):
+        raise CommandError(errors.SYNTAX)
+    return word == b"LEFT"
+
+
+def _move(c: Client, source: bytes, destination: bytes, from_left: bool, to_left: bool) -> bytes | None:
+    """Pop an element from one end of ``source`` and push it onto one end of ``destination`` (Redis's lmove)."""
+    items = _list(c, source)
+    if items is None:
+        return None
+    target = _list(c, destination)   # WRONGTYPE before anything moves
+    value = items.popleft() if from_left else items.pop()
+    if target is None:
+        target = deque()
+        c.db.set(destination, target)
+    if to_left:
+        target.appendleft(value)
+    else:
+        target.append(value)
+    if not items:   # (not when it was the destination too: the element went back)
+        c.db.delete(source)
+    return value
+
+
+def lmove(c: Client, argv: list[bytes]) -> bytes | None:
+    """LMOVE source destination LEFT|RIGHT LEFT|RIGHT: the element moved, nil when the source is empty."""
+    from_left, to_left = _end(argv[3]), _end(argv[4])
+    return _move(c, argv[1], argv[2], from_left, to_left)
+
+
+def rpoplpush(c: Client, argv: list[bytes]) -> bytes | None:
+    """RPOPLPUSH source destination: LMOVE source destination RIGHT LEFT."""
+    return _move(c, argv[1], argv[2], False, True)
+
+
+def lmpop(c: Client, argv: list[bytes]) -> Any:
+    """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: [key, elements] from the first non-empty list."""
+    keys, left, count = multi_pop_args(argv, (b"LEFT", b"RIGHT"))
+    for key in keys:
+        items = _list(c, key)
+        if items is None:
+            continue
+        take = items.popleft if left else items.pop
+        popped = [take() for _ in range(min(count, len(items)))]
+        if not items:
+            c.db.delete(key)
+        if c.db.watched:   # the keys move with numkeys: the dispatcher cannot name the one that changed
+            c.db.touch(key)
+        return [key, popped]
+    return NULL_ARRAY
 
 
 def _span(start: int, end: int, n: int) -> tuple[int, int]:
@@ -276,4 +331,12 @@ COMMANDS = [
        "key where pivot element", "2.2.0"),
     _l("lpos", lpos, -3, "readonly", "Returns the index of matching elements in a list.",
        "key element [rank] [num-matches] [len]", "6.0.6"),
+    _l("lmove", lmove, 5, "write denyoom", "Returns an element after popping it from one list and pushing it to "
+       "another. Deletes the list if the last element was moved.", "source destination wherefrom whereto", "6.2.0",
+       keys=(1, 2, 1)),
+    _l("rpoplpush", rpoplpush, 3, "write denyoom", "Returns the last element of a list after removing and pushing "
+       "it to another list. Deletes the list if the last element was popped.", "source destination", "1.2.0",
+       keys=(1, 2, 1)),
+    _l("lmpop", lmpop, -4, "write", "Returns multiple elements from a list after removing them. Deletes the list if "
+       "the last element was popped.", "numkeys key... LEFT|RIGHT [COUNT count]", "7.0.0", keys=(0, 0, 0)),
 ]

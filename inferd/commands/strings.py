@@ -359,6 +359,8 @@ COMMANDS = [
     _s("strlen", strlen, 2, "readonly fast", "Returns the length of a string value.", "key", "2.2.0"),
     _s("getrange", getrange, 4, "readonly", "Returns a substring of the string stored at a key.", "key start end",
        "2.4.0"),
+    _s("substr", getrange, 4, "readonly", "Returns a substring from a string value (GETRANGE's old name).",
+       "key start end"),
     _s("setrange", setrange, 4, "write denyoom", "Overwrites a part of a string value with another by an offset. "
        "Creates the key if it doesn't exist.", "key offset value", "2.2.0"),
 ]

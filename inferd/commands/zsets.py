@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import parse_int, parse_nonneg
+from inferd.commands.args import multi_pop_args, parse_int, parse_nonneg
 from inferd.commands.context import Client
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
-from inferd.resp.encoder import RedisDouble
+from inferd.resp.encoder import NULL_ARRAY, RedisDouble
 from inferd.store.zset import ZSet
 
 _C_SPACE = b" \t\n\v\f\r"
@@ -426,6 +426,22 @@ def zpopmax(c: Client, argv: list[bytes]) -> list[Any]:
     return _pop(c, argv, True)
 
 
+def zmpop(c: Client, argv: list[bytes]) -> Any:
+    """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: [key, [[member, score], ...]] from the first non-empty set."""
+    keys, lowest, count = multi_pop_args(argv, (b"MIN", b"MAX"))
+    for key in keys:
+        zs = _zset(c, key)
+        if zs is None:
+            continue
+        popped = zs.pop(count, not lowest)
+        if not zs:
+            c.db.delete(key)
+        if c.db.watched:   # the keys move with numkeys: the dispatcher cannot name the one that changed
+            c.db.touch(key)
+        return [key, [[member, RedisDouble(score)] for score, member in popped]]
+    return NULL_ARRAY
+
+
 def zscan(c: Client, argv: list[bytes]) -> list[Any]:
     """ZSCAN key cursor [MATCH pattern] [COUNT count]: members and scores as bulk strings."""
     cursor = parse_cursor(argv[2])
@@ -486,6 +502,9 @@ COMMANDS = [
         "them. Deletes the sorted set if the last member was popped.", "key [count]", "5.0.0"),
     _zc("zpopmax", zpopmax, -2, "write fast", "Returns the highest-scoring members from a sorted set after removing "
         "them. Deletes the sorted set if the last member was popped.", "key [count]", "5.0.0"),
+    _zc("zmpop", zmpop, -4, "write", "Returns the highest- or lowest-scoring members from one or more sorted sets "
+        "after removing them. Deletes the sorted set if the last member was popped.",
+        "numkeys key... MIN|MAX [COUNT count]", "7.0.0", keys=(0, 0, 0)),
     _zc("zscan", zscan, -3, "readonly", "Iterates over members and scores of a sorted set.",
         "key cursor [pattern] [count]", "2.8.0"),
 ]

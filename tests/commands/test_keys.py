@@ -134,6 +134,16 @@ def test_copy(both):
              ("SELECT", "0"))
 
 
+def test_move(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("SET", "a", "1", "EX", "100"), ("MOVE", "a", "1"), ("EXISTS", "a"), ("MOVE", "a", "1"),
+             ("HSET", "h", "f", "v"), ("MOVE", "h", "0"), ("MOVE", "h", "x"), ("MOVE", "h", "99"), ("MOVE", "h", "-1"),
+             ("MOVE", "h", "2147483648"), ("MOVE", "nokey", "1"), ("SELECT", "1"), ("TTL", "a"), ("TYPE", "a"),
+             ("SET", "h", "there"), ("SELECT", "0"), ("MOVE", "h", "1"), ("HGETALL", "h"), ("MOVE", "h"),
+             ("MOVE", "h", "1", "2"), ("SELECT", "1"), ("GET", "h"), ("MOVE", "a", "0"), ("SELECT", "0"), ("GET", "a"))
+
+
 def test_swapdb(both):
     ours, theirs = both
     run_both(ours, theirs,

@@ -77,3 +77,31 @@ def test_wrong_type(both):
                  ("LSET", "s", "0", "x"), ("LREM", "s", "0", "x"), ("LTRIM", "s", "0", "1"),
                  ("LINSERT", "s", "BEFORE", "a", "b"), ("LPOS", "s", "a")):
         run_both(ours, theirs, args)
+
+
+def test_lmove_rpoplpush(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("RPUSH", "a", "1", "2", "3"), ("LMOVE", "a", "b", "LEFT", "RIGHT"), ("LMOVE", "a", "b", "right", "left"),
+             ("LRANGE", "a", "0", "-1"), ("LRANGE", "b", "0", "-1"), ("LMOVE", "a", "a", "RIGHT", "LEFT"),
+             ("LMOVE", "a", "b", "LEFT", "LEFT"), ("EXISTS", "a"), ("LMOVE", "b", "b", "LEFT", "RIGHT"),
+             ("LRANGE", "b", "0", "-1"), ("LMOVE", "nokey", "b", "LEFT", "LEFT"), ("LMOVE", "b", "c", "UP", "LEFT"),
+             ("LMOVE", "b", "c", "LEFT", "DOWN"), ("LMOVE", "nokey", "c", "UP", "LEFT"), ("SET", "s", "x"),
+             ("LMOVE", "b", "s", "LEFT", "LEFT"), ("LMOVE", "s", "b", "LEFT", "LEFT"),
+             ("LMOVE", "nokey", "s", "LEFT", "LEFT"), ("LRANGE", "b", "0", "-1"), ("LMOVE", "b", "c", "LEFT"),
+             ("RPOPLPUSH", "b", "c"), ("RPOPLPUSH", "b", "c"), ("RPOPLPUSH", "b", "c"), ("LRANGE", "c", "0", "-1"),
+             ("EXISTS", "b"), ("RPOPLPUSH", "c", "c"), ("LRANGE", "c", "0", "-1"), ("RPOPLPUSH", "c", "s"),
+             ("RPOPLPUSH", "s", "c"), ("RPOPLPUSH", "nokey", "c"), ("RPOPLPUSH", "c"))
+
+
+def test_lmpop(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("RPUSH", "a", "1", "2", "3"), ("RPUSH", "b", "x"), ("LMPOP", "2", "a", "b", "LEFT"),
+             ("LMPOP", "2", "nokey", "a", "RIGHT", "COUNT", "5"), ("EXISTS", "a"), ("LMPOP", "2", "a", "b", "left"),
+             ("LMPOP", "1", "b", "LEFT"), ("RPUSH", "a", "1"), ("SET", "s", "x"), ("LMPOP", "2", "s", "a", "LEFT"),
+             ("LMPOP", "2", "nokey", "s", "LEFT"), ("LMPOP", "0", "a", "LEFT"), ("LMPOP", "-1", "a", "LEFT"),
+             ("LMPOP", "x", "a", "LEFT"), ("LMPOP", "3", "a", "b", "LEFT"), ("LMPOP", "1", "a", "MIDDLE"),
+             ("LMPOP", "1", "a", "LEFT", "COUNT", "0"), ("LMPOP", "1", "a", "LEFT", "COUNT", "x"),
+             ("LMPOP", "1", "a", "LEFT", "COUNT", "1", "COUNT", "1"), ("LMPOP", "1", "a", "LEFT", "COUNT"),
+             ("LMPOP", "1", "a", "LEFT", "FOO"), ("LMPOP", "1", "a"), ("LRANGE", "a", "0", "-1"))

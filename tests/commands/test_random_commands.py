@@ -26,7 +26,8 @@ COMMANDS = (
     "sadd scard sdiffstore setex setnx setrange sintercard sinterstore sismember smismember smove srem strlen "
     "sunionstore type unlink zadd zcard zcount zincrby zlexcount zmscore zpopmax zpopmin zrange zrangebylex "
     "zrangebyscore zrangestore zrank zrem zremrangebylex zremrangebyrank zremrangebyscore zrevrange zrevrangebylex "
-    "zrevrangebyscore zrevrank zscore copy touch dbsize select swapdb flushdb multi exec discard watch unwatch set"
+    "zrevrangebyscore zrevrank zscore copy touch dbsize select swapdb flushdb multi exec discard watch unwatch set "
+    "lmove rpoplpush lmpop zmpop move substr"
 ).split()
 WORDS = ["NX", "XX", "GT", "LT", "CH", "INCR", "WITHSCORES", "LIMIT", "BYSCORE", "BYLEX", "REV", "COUNT", "GET",
          "KEEPTTL", "EX", "PX", "EXAT", "PXAT", "PERSIST", "BEFORE", "AFTER", "RANK", "MAXLEN", "REPLACE", "DB",

@@ -106,7 +106,9 @@ def test_append_strlen_getrange_setrange(both):
              ("SETRANGE", "s", "536870911", "xy"), ("SETRANGE", "s", "536870912", "x"),
              ("SET", "t", "1", "EX", "100"), ("APPEND", "t", "2"), ("TTL", "t"), ("SETRANGE", "t", "0", "9"),
              ("TTL", "t"), ("GET", "t"), ("RPUSH", "l", "x"), ("APPEND", "l", "x"), ("STRLEN", "l"),
-             ("GETRANGE", "l", "0", "1"), ("SETRANGE", "l", "0", "x"), ("APPEND", "s"), ("GETRANGE", "s", "0"))
+             ("GETRANGE", "l", "0", "1"), ("SETRANGE", "l", "0", "x"), ("APPEND", "s"), ("GETRANGE", "s", "0"),
+             ("SUBSTR", "s", "0", "4"), ("SUBSTR", "s", "-3", "-1"), ("SUBSTR", "nokey", "0", "1"),
+             ("SUBSTR", "s", "x", "1"), ("SUBSTR", "l", "0", "1"), ("SUBSTR", "s", "0"))
 
 
 def test_append_past_proto_max_bulk_len(both):

@@ -102,6 +102,12 @@ _NO_CHANGE_AND_CHANGE = [
     (("SINTERSTORE", "gone", "s", "nokey"), ("SINTERSTORE", "s", "s", "nokey")),
     (("SUNIONSTORE", "gone", "nokey"), ("SUNIONSTORE", "h", "nokey")),
     (("ZRANGESTORE", "gone", "z", "5", "9"), ("ZRANGESTORE", "z", "z", "5", "9")),
+    # nothing to move, pop or take (the first key is the watched one)
+    (("LMOVE", "gone", "l", "LEFT", "LEFT"), ("LMOVE", "l", "gone", "LEFT", "LEFT")),
+    (("RPOPLPUSH", "gone", "l"), ("RPOPLPUSH", "l", "l")),
+    (("LMPOP", "2", "gone", "l", "LEFT"), ("LMPOP", "2", "l", "gone", "LEFT")),   # (*MPOP: the first key is
+    (("ZMPOP", "2", "gone", "z", "MIN"), ("ZMPOP", "2", "z", "gone", "MAX")),     # after numkeys)
+    (("MOVE", "gone", "1"), ("MOVE", "k", "1")),
 ]
 
 
@@ -116,7 +122,7 @@ def test_only_writes_that_change_a_key_abort_its_watchers(both, write):
         client.zadd("z", {"m": 1})
         client.rpush("l", "a", "b")
         watcher = client.pipeline(transaction=True)
-        watcher.watch(write[1])
+        watcher.watch(write[2] if write[0].endswith("MPOP") else write[1])
         reply = client.execute_command(*write)
         watcher.multi()
         watcher.ping()

@@ -216,3 +216,14 @@ def test_lex_ranges_over_mixed_scores(both):
              *[("ZRANGE", "m", high, low, "BYLEX", "REV", "LIMIT", "1", "2") for low, high in pairs[::7]])
     for low, high in pairs[::3]:
         run_both(ours, theirs, ("DEL", "m"), _MIXED, ("ZREMRANGEBYLEX", "m", low, high), ("ZRANGE", "m", "0", "-1"))
+
+
+def test_zmpop(both):
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZADD", "z", "1", "a", "2.5", "b", "3", "c"), ("ZADD", "y", "-1", "m"), ("ZMPOP", "2", "z", "y", "MIN"),
+             ("ZMPOP", "2", "nokey", "z", "MAX", "COUNT", "5"), ("EXISTS", "z"), ("ZMPOP", "2", "z", "y", "max"),
+             ("ZMPOP", "1", "y", "MIN"), ("ZADD", "z", "1", "a"), ("SET", "s", "x"), ("ZMPOP", "2", "s", "z", "MIN"),
+             ("ZMPOP", "0", "z", "MIN"), ("ZMPOP", "x", "z", "MIN"), ("ZMPOP", "3", "z", "y", "MIN"),
+             ("ZMPOP", "1", "z", "LEFT"), ("ZMPOP", "1", "z", "MIN", "COUNT", "0"),
+             ("ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "1"), ("ZMPOP", "1", "z"), ("ZCARD", "z"))
