@@ -10,8 +10,8 @@ from types import ModuleType
 
 from inferd.commands.table import Command, merge_tables
 
-GROUP_NAMES = ("connection", "server", "introspection", "transactions", "strings", "keys", "hashes", "lists", "sets",
-               "zsets", "tensors", "models", "scripts", "ai_admin", "dag")
+GROUP_NAMES = ("connection", "server", "introspection", "transactions", "strings", "bitmaps", "keys", "hashes", "lists",
+               "sets", "zsets", "tensors", "models", "scripts", "ai_admin", "dag")
 
 
 def groups() -> list[ModuleType]:

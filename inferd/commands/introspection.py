@@ -12,9 +12,9 @@ from inferd.resp.encoder import Status
 
 _FLAG_NAMES = {"no-auth": "no_auth", "no-multi": "no_multi", "deny-multi": "no_multi", "runs-model": "blocking",
                "waits": "blocking"}
-_GROUP_ACL = {"string": "@string", "hash": "@hash", "list": "@list", "set": "@set", "sorted-set": "@sortedset",
-              "generic": "@keyspace", "connection": "@connection", "server": "@admin", "transactions": "@transaction",
-              "module": "@module"}
+_GROUP_ACL = {"string": "@string", "bitmap": "@bitmap", "hash": "@hash", "list": "@list", "set": "@set",
+              "sorted-set": "@sortedset", "generic": "@keyspace", "connection": "@connection", "server": "@admin",
+              "transactions": "@transaction", "module": "@module"}
 
 
 def _info(cmd: Command) -> list[Any]:

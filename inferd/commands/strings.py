@@ -305,12 +305,11 @@ def setrange(c: Client, argv: list[bytes]) -> int:
         raise CommandError(errors.BIT_OFFSET)
     patch = argv[3]
     current = _get_string(c, argv[1])
+    if not patch:   # nothing written: Redis signals no watcher
+        c.unchanged = bool(c.db.watched)
+        return 0 if current is None else len(current)
     if current is None:
-        if not patch:
-            return 0
         current = b""
-    elif not patch:
-        return len(current)
     _check_length(c, offset + len(patch))
     if offset > len(current):
         current += b"\x00" * (offset - len(current))

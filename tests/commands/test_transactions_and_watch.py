@@ -108,6 +108,11 @@ _NO_CHANGE_AND_CHANGE = [
     (("LMPOP", "2", "gone", "l", "LEFT"), ("LMPOP", "2", "l", "gone", "LEFT")),   # (*MPOP: the first key is
     (("ZMPOP", "2", "gone", "z", "MIN"), ("ZMPOP", "2", "z", "gone", "MAX")),     # after numkeys)
     (("MOVE", "gone", "1"), ("MOVE", "k", "1")),
+    # a bit set to what it was ("1" is 0x31), in the string's bytes; past its end, even a 0 grows it
+    (("SETBIT", "k", "0", "0"), ("SETBIT", "k", "0", "1")),
+    (("SETBIT", "k", "2", "1"), ("SETBIT", "k", "100", "0")),
+    (("BITOP", "AND", "gone", "nokey"), ("BITOP", "AND", "k", "nokey")),   # (BITOP: the key after the operation)
+    (("SETRANGE", "k", "1", ""), ("SETRANGE", "k", "1", "x")),
 ]
 
 
@@ -122,7 +127,7 @@ def test_only_writes_that_change_a_key_abort_its_watchers(both, write):
         client.zadd("z", {"m": 1})
         client.rpush("l", "a", "b")
         watcher = client.pipeline(transaction=True)
-        watcher.watch(write[2] if write[0].endswith("MPOP") else write[1])
+        watcher.watch(write[2] if write[0].endswith("MPOP") or write[0] == "BITOP" else write[1])
         reply = client.execute_command(*write)
         watcher.multi()
         watcher.ping()
