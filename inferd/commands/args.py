@@ -54,27 +54,3 @@ def parse_float(raw: bytes, message: str = errors.NOT_FLOAT, allow_nan: bool = F
     if math.isnan(value) and not allow_nan:
         raise CommandError(message)
     return value
-
-
-def multi_pop_args(argv: list[bytes], ends: tuple[bytes, bytes]) -> tuple[list[bytes], bool, int]:
-    """``numkeys key [key ...] END [COUNT count]`` (LMPOP, ZMPOP): keys, whether END is ``ends[0]``, count.
-
-    The count is 1 by default; errors are Redis's, in its order.
-    """
-    numkeys = parse_int(argv[1], errors.NUMKEYS_NOT_POSITIVE)
-    if numkeys <= 0:
-        raise CommandError(errors.NUMKEYS_NOT_POSITIVE)
-    where = 2 + numkeys
-    if where >= len(argv) or argv[where].upper() not in ends:
-        raise CommandError(errors.SYNTAX)
-    count = -1
-    i = where + 1
-    while i < len(argv):
-        if argv[i].upper() == b"COUNT" and i + 1 < len(argv) and count == -1:
-            count = parse_int(argv[i + 1], errors.COUNT_NOT_POSITIVE)
-            if count <= 0:
-                raise CommandError(errors.COUNT_NOT_POSITIVE)
-            i += 2
-        else:
-            raise CommandError(errors.SYNTAX)
-    return argv[2:where], argv[where].upper() == ends[0], max(count, 1)

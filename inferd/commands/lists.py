@@ -6,8 +6,9 @@ from itertools import islice
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import multi_pop_args, parse_int, parse_nonneg
+from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
+from inferd.commands.multipop import multi_pop_args, pop_first
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import NULL_ARRAY, OK
@@ -122,18 +123,11 @@ def rpoplpush(c: Client, argv: list[bytes]) -> bytes | None:
 def lmpop(c: Client, argv: list[bytes]) -> Any:
     """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: [key, elements] from the first non-empty list."""
     keys, left, count = multi_pop_args(argv, (b"LEFT", b"RIGHT"))
-    for key in keys:
-        items = _list(c, key)
-        if items is None:
-            continue
+
+    def pop(items: deque[bytes]) -> list[bytes]:
         take = items.popleft if left else items.pop
-        popped = [take() for _ in range(min(count, len(items)))]
-        if not items:
-            c.db.delete(key)
-        if c.db.watched:   # the keys move with numkeys: the dispatcher cannot name the one that changed
-            c.db.touch(key)
-        return [key, popped]
-    return NULL_ARRAY
+        return [take() for _ in range(min(count, len(items)))]
+    return pop_first(c, keys, _list, pop)
 
 
 def _span(start: int, end: int, n: int) -> tuple[int, int]:

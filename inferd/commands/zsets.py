@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import multi_pop_args, parse_int, parse_nonneg
+from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
+from inferd.commands.multipop import multi_pop_args, pop_first
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
-from inferd.resp.encoder import NULL_ARRAY, RedisDouble
+from inferd.resp.encoder import RedisDouble
 from inferd.store.zset import ZSet
 
 _C_SPACE = b" \t\n\v\f\r"
@@ -429,17 +430,10 @@ def zpopmax(c: Client, argv: list[bytes]) -> list[Any]:
 def zmpop(c: Client, argv: list[bytes]) -> Any:
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: [key, [[member, score], ...]] from the first non-empty set."""
     keys, lowest, count = multi_pop_args(argv, (b"MIN", b"MAX"))
-    for key in keys:
-        zs = _zset(c, key)
-        if zs is None:
-            continue
-        popped = zs.pop(count, not lowest)
-        if not zs:
-            c.db.delete(key)
-        if c.db.watched:   # the keys move with numkeys: the dispatcher cannot name the one that changed
-            c.db.touch(key)
-        return [key, [[member, RedisDouble(score)] for score, member in popped]]
-    return NULL_ARRAY
+
+    def pop(zs: ZSet) -> list[Any]:
+        return [[member, RedisDouble(score)] for score, member in zs.pop(count, not lowest)]
+    return pop_first(c, keys, _zset, pop)
 
 
 def zscan(c: Client, argv: list[bytes]) -> list[Any]:
