@@ -23,18 +23,28 @@ def _zset(c: Client, key: bytes) -> ZSet | None:
     return c.db.get_typed(key, ZSet)
 
 
-def parse_score(raw: bytes) -> float:
-    """A score as Redis's string2d reads it (strtod; no spaces, no NaN, no overflow)."""
+def parse_score(raw: bytes, message: str = errors.NOT_FLOAT) -> float:
+    """A double as Redis's getDoubleFromObject reads it (strtod; no spaces, no NaN, no overflow, no underflow to 0)."""
     text = raw.decode("ascii", "replace")
     if not text or text[0] in " \t\n\v\f\r" or text != text.rstrip() or "_" in text:
-        raise CommandError(errors.NOT_FLOAT)
+        raise CommandError(message)
     try:
         value = c_float(text)
     except ValueError:
-        raise CommandError(errors.NOT_FLOAT) from None
-    if math.isnan(value) or (math.isinf(value) and "inf" not in text.lower()):
-        raise CommandError(errors.NOT_FLOAT)
+        raise CommandError(message) from None
+    if math.isnan(value) or (math.isinf(value) and "inf" not in text.lower()) or _underflowed(text, value):
+        raise CommandError(message)
     return value
+
+
+def _underflowed(text: str, value: float) -> bool:
+    """Whether strtod reports a range error for a zero result: a mantissa with a non-zero digit rounded to 0."""
+    if value != 0.0:
+        return False
+    lower = text.lower()
+    if "x" in lower:
+        return any(ch in "123456789abcdef" for ch in lower.split("x", 1)[1].split("p")[0])
+    return any(ch in "123456789" for ch in lower.split("e")[0])
 
 
 def c_float(text: str) -> float:

@@ -33,7 +33,11 @@ class ZSet:
         return self.scores.get(member)
 
     def add(self, member: bytes, score: float) -> bool:
-        """Insert or move ``member`` to ``score``; True if it was new."""
+        """Insert or move ``member`` to ``score``; True if it was new.
+
+        A score of -0.0 is kept as 0.0, as in the compact encoding of Redis's small sorted sets.
+        """
+        score += 0.0
         old = self.scores.get(member)
         if old is not None:
             if old == score:

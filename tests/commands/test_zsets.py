@@ -227,3 +227,16 @@ def test_zmpop(both):
              ("ZMPOP", "0", "z", "MIN"), ("ZMPOP", "x", "z", "MIN"), ("ZMPOP", "3", "z", "y", "MIN"),
              ("ZMPOP", "1", "z", "LEFT"), ("ZMPOP", "1", "z", "MIN", "COUNT", "0"),
              ("ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "1"), ("ZMPOP", "1", "z"), ("ZCARD", "z"))
+
+
+def test_scores_at_the_edges_of_a_double(both):
+    """strtod's range errors refuse a score (overflow, and underflow to zero); -0.0 is stored as 0 (the compact
+    encoding of a small sorted set keeps no sign on zero), though the INCR reply shows the sum it computed."""
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZADD", "z", "1e400", "a"), ("ZADD", "z", "1e-400", "a"), ("ZADD", "z", "0x1p-2000", "a"),
+             ("ZADD", "z", "0e5", "a"), ("ZADD", "z", "0.000e-999", "b"), ("ZADD", "z", "5e-324", "c"),
+             ("ZADD", "z", "-0.0", "d"), ("ZADD", "z", "-0", "e"), ("ZINCRBY", "z", "-0.0", "f"),
+             ("ZADD", "z", "INCR", "-0.0", "g"), ("ZINCRBY", "z", "1e-400", "a"), ("ZSCORE", "z", "d"),
+             ("ZSCORE", "z", "f"), ("ZMSCORE", "z", "e", "g"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+             ("ZRANGEBYSCORE", "z", "-0.0", "0", "WITHSCORES"), ("ZADD", "z", "CH", "-0.0", "a"))
