@@ -201,6 +201,8 @@ AI_STRING_INPUT_UNSUPPORTED = "ERR STRING tensors are not supported as inputs by
 INCR_NOT_FINITE = "ERR value is NaN or Infinity"
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
+ZSET_OP_NO_KEYS = "ERR at least 1 input key is needed for '{}' command"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 

@@ -27,11 +27,13 @@ COMMANDS = (
     "sunionstore type unlink zadd zcard zcount zincrby zlexcount zmscore zpopmax zpopmin zrange zrangebylex "
     "zrangebyscore zrangestore zrank zrem zremrangebylex zremrangebyrank zremrangebyscore zrevrange zrevrangebylex "
     "zrevrangebyscore zrevrank zscore copy touch dbsize select swapdb flushdb multi exec discard watch unwatch set "
-    "lmove rpoplpush lmpop zmpop move substr setbit getbit bitcount bitpos bitop"
+    "lmove rpoplpush lmpop zmpop move substr setbit getbit bitcount bitpos bitop zunion zinter zdiff zunionstore "
+    "zinterstore zdiffstore zintercard"
 ).split()
 WORDS = ["NX", "XX", "GT", "LT", "CH", "INCR", "WITHSCORES", "LIMIT", "BYSCORE", "BYLEX", "REV", "COUNT", "GET",
          "KEEPTTL", "EX", "PX", "EXAT", "PXAT", "PERSIST", "BEFORE", "AFTER", "RANK", "MAXLEN", "REPLACE", "DB",
-         "nx", "ex", "LEFT", "RIGHT", "MIN", "MAX", "BIT", "BYTE", "AND", "OR", "XOR", "NOT"]
+         "nx", "ex", "LEFT", "RIGHT", "MIN", "MAX", "BIT", "BYTE", "AND", "OR", "XOR", "NOT", "WEIGHTS",
+         "AGGREGATE", "SUM"]
 NUMBERS = ["0", "1", "0", "1", "-1", "2", "3", "-2", "10", "100", "1.5", "-0.5", "inf", "-inf", "+inf", "nan",
            "1e3", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "abc", "", " 1", "0x10",
            "01", "1.0", "(1", "(2", "[a", "[b", "(c", "-", "+", "[", "(", "1700000000", "99999999999999"]

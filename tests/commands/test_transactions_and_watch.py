@@ -102,6 +102,9 @@ _NO_CHANGE_AND_CHANGE = [
     (("SINTERSTORE", "gone", "s", "nokey"), ("SINTERSTORE", "s", "s", "nokey")),
     (("SUNIONSTORE", "gone", "nokey"), ("SUNIONSTORE", "h", "nokey")),
     (("ZRANGESTORE", "gone", "z", "5", "9"), ("ZRANGESTORE", "z", "z", "5", "9")),
+    (("ZUNIONSTORE", "gone", "1", "nokey"), ("ZUNIONSTORE", "z", "1", "nokey")),
+    (("ZINTERSTORE", "gone", "2", "z", "nokey"), ("ZINTERSTORE", "z", "2", "z", "z")),
+    (("ZDIFFSTORE", "gone", "2", "z", "z"), ("ZDIFFSTORE", "k", "2", "z", "z")),
     # nothing to move, pop or take (the first key is the watched one)
     (("LMOVE", "gone", "l", "LEFT", "LEFT"), ("LMOVE", "l", "gone", "LEFT", "LEFT")),
     (("RPOPLPUSH", "gone", "l"), ("RPOPLPUSH", "l", "l")),

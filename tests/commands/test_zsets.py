@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import socket
 
 import hiredis
@@ -240,3 +241,38 @@ def test_scores_at_the_edges_of_a_double(both):
              ("ZADD", "z", "INCR", "-0.0", "g"), ("ZINCRBY", "z", "1e-400", "a"), ("ZSCORE", "z", "d"),
              ("ZSCORE", "z", "f"), ("ZMSCORE", "z", "e", "g"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
              ("ZRANGEBYSCORE", "z", "-0.0", "0", "WITHSCORES"), ("ZADD", "z", "CH", "-0.0", "a"))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_union_inter_diff(both, seed):
+    """ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD over random sorted sets, sets, missing keys and wrong
+    types, with weights, aggregates and option errors."""
+    ours, theirs = both
+    rng = random.Random(seed)
+    members = ["a", "b", "c", "d", "e"]
+    commands: list[tuple[str, ...]] = [("RPUSH", "list", "x")]
+    for key in ("z1", "z2", "z3"):
+        for member in rng.sample(members, rng.randint(0, 4)):
+            commands.append(("ZADD", key, rng.choice(["1", "2", "0.5", "-3", "10", "inf", "-inf"]), member))
+    commands.append(("SADD", "s1", *rng.sample(members, 3)))
+    sources = ["z1", "z2", "z3", "s1", "nokey"]
+    for _ in range(40):
+        keys = [rng.choice(sources + ["list"] if rng.random() < 0.05 else sources) for _ in range(rng.randint(1, 3))]
+        name = rng.choice(["ZUNION", "ZINTER", "ZDIFF", "ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE", "ZINTERCARD"])
+        options: list[str] = []
+        rare = rng.random() < 0.05   # an option error (or an option where it does not belong)
+        if name not in ("ZDIFF", "ZDIFFSTORE", "ZINTERCARD") or rare:
+            if rng.random() < 0.5:
+                options += ["WEIGHTS", *[rng.choice(["1", "2", "0.5", "-1", "0"] + ["x"] * rare) for _ in keys]]
+            if rng.random() < 0.5:
+                options += ["AGGREGATE", rng.choice(["SUM", "MIN", "MAX", "sum"] + ["AVG"] * rare)]
+        if name in ("ZUNION", "ZINTER", "ZDIFF") and rng.random() < 0.6:
+            options.append("WITHSCORES")
+        if name == "ZINTERCARD" and rng.random() < 0.5:
+            options += ["LIMIT", rng.choice(["0", "1", "2", "-1"])]
+        count = str(len(keys)) if rng.random() < 0.95 else rng.choice(["0", "-1", "9", "x"])
+        store = ["dest" if rng.random() < 0.7 else rng.choice(sources)] if name.endswith("STORE") else []
+        commands.append((name, *store, count, *keys, *options))
+        if store:
+            commands.append(("ZRANGE", store[0], "0", "-1", "WITHSCORES"))
+    run_both(ours, theirs, *commands)
