@@ -9,6 +9,7 @@ import numpy as np
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.context import Client
+from inferd.commands.sampling import pick, random_count
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.strings import parse_long_double, sum_long_double
 from inferd.commands.table import keyed_commands
@@ -17,7 +18,6 @@ from inferd.resp.encoder import OK
 
 _LLONG_MAX = (1 << 63) - 1
 _LLONG_MIN = -(1 << 63)
-_LONG_MAX = _LLONG_MAX
 
 
 def _hash(c: Client, key: bytes) -> dict[bytes, bytes] | None:
@@ -162,24 +162,11 @@ def hrandfield(c: Client, argv: list[bytes]) -> Any:
     if len(argv) == 2:
         h = _hash(c, argv[1])
         return random.choice(list(h)) if h else None
-    count = parse_int(argv[2])
-    if count < -_LONG_MAX:
-        raise CommandError(errors.RANGE_OUT_OF_RANGE)
-    withvalues = len(argv) == 4
-    if len(argv) > 4 or (withvalues and argv[3].upper() != b"WITHVALUES"):
-        raise CommandError(errors.SYNTAX)
-    if withvalues and not -_LONG_MAX // 2 <= count <= _LONG_MAX // 2:
-        raise CommandError(errors.VALUE_OUT_OF_RANGE)
+    count, withvalues = random_count(argv, b"WITHVALUES")
     h = _hash(c, argv[1])
     if not h or count == 0:
         return []
-    fields = list(h)
-    if count < 0:
-        chosen = random.choices(fields, k=-count)
-    elif count >= len(fields):
-        chosen = fields
-    else:
-        chosen = random.sample(fields, count)
+    chosen = pick(list(h), count)
     if not withvalues:
         return chosen
     if c.resp3:

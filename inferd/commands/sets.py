@@ -7,11 +7,10 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
+from inferd.commands.sampling import pick, random_count
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
-
-_LONG_MAX = (1 << 63) - 1
 
 
 def _set(c: Client, key: bytes) -> set[bytes] | None:
@@ -104,18 +103,11 @@ def srandmember(c: Client, argv: list[bytes]) -> Any:
     if len(argv) == 2:
         members = _set(c, argv[1])
         return random.choice(tuple(members)) if members else None
-    count = parse_int(argv[2])
-    if count < -_LONG_MAX:
-        raise CommandError(errors.RANGE_OUT_OF_RANGE)
+    count, _ = random_count(argv, None)
     members = _set(c, argv[1])
     if not members or count == 0:
         return []
-    pool = tuple(members)
-    if count < 0:
-        return random.choices(pool, k=-count)
-    if count >= len(pool):
-        return list(pool)
-    return random.sample(pool, count)
+    return pick(tuple(members), count)
 
 
 def sscan(c: Client, argv: list[bytes]) -> list[Any]:

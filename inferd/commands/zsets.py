@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ from inferd import errors
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
 from inferd.commands.multipop import multi_pop_args, pop_first
+from inferd.commands.sampling import pick, random_count
 from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_options, scan_collection
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
@@ -607,6 +609,19 @@ def zintercard(c: Client, argv: list[bytes]) -> int:
     return SetAlgebra(c, argv, 1, "inter", store=False, cardinality=True).intersection_size()
 
 
+def zrandmember(c: Client, argv: list[bytes]) -> Any:
+    """ZRANDMEMBER key [count [WITHSCORES]]: a negative count may repeat members."""
+    if len(argv) == 2:
+        zs = _zset(c, argv[1])
+        return random.choice(zs.items)[1] if zs else None
+    count, withscores = random_count(argv, b"WITHSCORES")
+    zs = _zset(c, argv[1])
+    if not zs or count == 0:
+        return []
+    chosen = [(score, member) for member, score in pick(list(zs.scores.items()), count)]
+    return _score_reply(chosen, withscores, c.resp3)
+
+
 def zscan(c: Client, argv: list[bytes]) -> list[Any]:
     """ZSCAN key cursor [MATCH pattern] [COUNT count]: members and scores as bulk strings."""
     cursor = parse_cursor(argv[2])
@@ -684,6 +699,8 @@ COMMANDS = [
         "destination numkeys key...", "6.2.0"),
     _zc("zintercard", zintercard, -3, "readonly", "Returns the number of members of the intersect of multiple sorted "
         "sets.", "numkeys key... [LIMIT limit]", "7.0.0", keys=(0, 0, 0)),
+    _zc("zrandmember", zrandmember, -2, "readonly", "Returns one or more random members from a sorted set.",
+        "key [count [WITHSCORES]]", "6.2.0"),
     _zc("zscan", zscan, -3, "readonly", "Iterates over members and scores of a sorted set.",
         "key cursor [pattern] [count]", "2.8.0"),
 ]

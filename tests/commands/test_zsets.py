@@ -276,3 +276,26 @@ def test_union_inter_diff(both, seed):
         if store:
             commands.append(("ZRANGE", store[0], "0", "-1", "WITHSCORES"))
     run_both(ours, theirs, *commands)
+
+
+def test_zrandmember(both):
+    """Deterministic answers side by side (one member, errors, missing keys); random ones by their properties."""
+    ours, theirs = both
+    run_both(ours, theirs,
+             ("ZRANDMEMBER", "nokey"), ("ZRANDMEMBER", "nokey", "3"), ("ZRANDMEMBER", "nokey", "-3", "WITHSCORES"),
+             ("ZADD", "z", "1.5", "only"), ("ZRANDMEMBER", "z"), ("ZRANDMEMBER", "z", "1"), ("ZRANDMEMBER", "z", "5"),
+             ("ZRANDMEMBER", "z", "-3"), ("ZRANDMEMBER", "z", "-3", "WITHSCORES"), ("ZRANDMEMBER", "z", "0"),
+             ("ZRANDMEMBER", "z", "2", "WITHSCORES"), ("ZRANDMEMBER", "z", "x"), ("ZRANDMEMBER", "z", "1", "FOO"),
+             ("ZRANDMEMBER", "z", "1", "WITHSCORES", "x"), ("ZRANDMEMBER", "z", "-9223372036854775808"),
+             ("ZRANDMEMBER", "z", "9223372036854775807", "WITHSCORES"), ("RPUSH", "l", "x"), ("ZRANDMEMBER", "l"),
+             ("ZRANDMEMBER", "l", "1"), ("ZRANDMEMBER",))
+    members = {f"m{i}".encode(): float(i) for i in range(20)}
+    ours.zadd("big", members)
+    picked = ours.zrandmember("big", 10)
+    assert len(picked) == 10 == len(set(picked)) and set(picked) <= set(members)
+    assert len(ours.zrandmember("big", -50)) == 50
+    assert set(ours.zrandmember("big", 100)) == set(members)
+    assert ours.zrandmember("big") in members
+    reply = ours.zrandmember("big", -30, withscores=True)
+    pairs = reply if isinstance(reply[0], list) else list(zip(reply[::2], reply[1::2], strict=True))   # RESP3 / 2
+    assert len(pairs) == 30 and all(members[m] == float(s) for m, s in pairs)
