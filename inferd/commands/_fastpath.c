@@ -2,11 +2,11 @@
  *
  * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a
  * form whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the
- * key without a TTL and not watched; the value missing or of the command's type; the right number of arguments.
- * It appends each reply, encoded, to ``out`` and returns the index of the first request it left to the Python
- * dispatcher (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do
- * (the same dicts, the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec,
- * keyspace hits and misses, the client's last command, the slow log. Every refusal happens before anything is
+ * key without a TTL, not watched and no client blocked on it; the value missing or of the command's type; the right
+ * number of arguments. It appends each reply, encoded, to ``out`` and returns the index of the first request it left
+ * to the Python dispatcher (len(requests) when it ran them all). What it does to the keyspace is what the Python
+ * handlers do (the same dicts, the same value objects) and the bookkeeping is the dispatcher's: per-command calls and
+ * usec, keyspace hits and misses, the client's last command, the slow log. Every refusal happens before anything is
  * changed, so the Python path then runs the request from the start (and gives any error). Only a failed allocation
  * can stop a request half done, as it can in Python.
  */
@@ -31,11 +31,12 @@ typedef struct {
 /* Client, Database, Command, CommandStats, ServerStats, Dispatcher */
 static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"), f_reply_mode = FIELD("reply_mode"),
     f_closing = FIELD("closing"), f_resp3 = FIELD("resp3"), f_db = FIELD("db"), f_last_command = FIELD("last_command"),
-    f_data = FIELD("data"), f_expires = FIELD("expires"), f_watched = FIELD("watched"), f_stats = FIELD("stats"),
-    f_calls = FIELD("calls"), f_usec = FIELD("usec"), f_keyspace_hits = FIELD("keyspace_hits"),
-    f_keyspace_misses = FIELD("keyspace_misses"), f_slowlog_threshold = FIELD("slowlog_threshold");
+    f_data = FIELD("data"), f_expires = FIELD("expires"), f_watched = FIELD("watched"), f_blocked = FIELD("blocked"),
+    f_stats = FIELD("stats"), f_calls = FIELD("calls"), f_usec = FIELD("usec"),
+    f_keyspace_hits = FIELD("keyspace_hits"), f_keyspace_misses = FIELD("keyspace_misses"),
+    f_slowlog_threshold = FIELD("slowlog_threshold");
 static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
-                          &f_data, &f_expires, &f_watched, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
+                          &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
                           &f_keyspace_misses, &f_slowlog_threshold};
 static PyObject *s_slowlog, *s_appendleft, *s_append;
 static PyObject *ok_reply, *null2_reply, *null3_reply;
@@ -129,13 +130,13 @@ static int in_dict(PyObject *d, PyObject *key) {
 /* The state one run reads from the client once: whether the fast path may serve it at all, and its database. */
 typedef struct {
     PyObject *null_reply;                 /* borrowed: the null of the client's protocol */
-    PyObject *data, *expires, *watched;   /* new references */
+    PyObject *data, *expires, *watched, *blocked;   /* new references */
 } ClientView;
 
 /* 1: fast path allowed (view filled), 0: not, -1: error. */
 static int view_client(Runner *self, PyObject *client, ClientView *v) {
     int r;
-    v->data = v->expires = v->watched = NULL;
+    v->data = v->expires = v->watched = v->blocked = NULL;
     if ((r = field_is(&f_multi, client, Py_None)) != 1 || (r = field_is(&f_authenticated, client, Py_True)) != 1 ||
         (r = field_is(&f_reply_mode, client, self->reply_on)) != 1 || (r = field_is(&f_closing, client, Py_False)) != 1)
         return r;
@@ -145,12 +146,14 @@ static int view_client(Runner *self, PyObject *client, ClientView *v) {
     PyObject *db = field_get(&f_db, client);
     if (db == NULL)
         return -1;
-    if ((v->data = field_get(&f_data, db)) != NULL && (v->expires = field_get(&f_expires, db)) != NULL)
-        v->watched = field_get(&f_watched, db);   /* (no call made with an error pending) */
+    if ((v->data = field_get(&f_data, db)) != NULL && (v->expires = field_get(&f_expires, db)) != NULL &&
+        (v->watched = field_get(&f_watched, db)) != NULL)
+        v->blocked = field_get(&f_blocked, db);   /* (no call made with an error pending) */
     Py_DECREF(db);
-    if (v->data == NULL || v->expires == NULL || v->watched == NULL)
+    if (v->data == NULL || v->expires == NULL || v->watched == NULL || v->blocked == NULL)
         return -1;
-    if (!PyDict_CheckExact(v->data) || !PyDict_CheckExact(v->expires) || !PyDict_CheckExact(v->watched))
+    if (!PyDict_CheckExact(v->data) || !PyDict_CheckExact(v->expires) || !PyDict_CheckExact(v->watched) ||
+        !PyDict_CheckExact(v->blocked))
         return 0;
     return 1;
 }
@@ -210,8 +213,9 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
     default:
         break;
     }
-    /* writes: a watched key must signal its watchers, which the Python path does */
-    if ((r = in_dict(v->watched, key)) != 0)
+    /* writes: a watched key must signal its watchers, a key clients are blocked on must wake them: the Python path
+     * does both */
+    if ((r = in_dict(v->watched, key)) != 0 || (r = in_dict(v->blocked, key)) != 0)
         return r < 0 ? NULL : Py_None;
     switch (kind) {
     case K_SET:
@@ -344,6 +348,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
     Py_XDECREF(v.data);
     Py_XDECREF(v.expires);
     Py_XDECREF(v.watched);
+    Py_XDECREF(v.blocked);
 
     /* the bookkeeping of what ran, also when a failure stopped the run */
     PyObject *exc_type = NULL, *exc_value = NULL, *exc_tb = NULL;

@@ -54,3 +54,23 @@ def parse_float(raw: bytes, message: str = errors.NOT_FLOAT, allow_nan: bool = F
     if math.isnan(value) and not allow_nan:
         raise CommandError(message)
     return value
+
+
+def c_float(text: str) -> float:
+    """``float`` plus the hexadecimal forms C's strtod also reads (``0x10``, ``0x1p-3``); ValueError otherwise."""
+    try:
+        return float(text)
+    except ValueError:
+        if "x" not in text.lower():
+            raise
+        return float.fromhex(text)
+
+
+def underflowed(text: str, value: float) -> bool:
+    """Whether strtod reports a range error for a zero result: a mantissa with a non-zero digit rounded to 0."""
+    if value != 0.0:
+        return False
+    lower = text.lower()
+    if "x" in lower:
+        return any(ch in "123456789abcdef" for ch in lower.split("x", 1)[1].split("p")[0])
+    return any(ch in "123456789" for ch in lower.split("e")[0])

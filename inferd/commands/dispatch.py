@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from inferd import errors
-from inferd.commands import hashes, lists, strings
+from inferd.commands import blocking, hashes, lists, strings
 from inferd.commands.context import REPLY_ON, Client, ServerState, SlowlogEntry
 from inferd.commands.table import Command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import QUEUED
+from inferd.store.keyspace import Database
 
 try:
     from inferd.commands import _fastpath
@@ -72,6 +73,7 @@ class Dispatcher:
         self._all_commands = [c for cmd in unique_commands(table) for c in (cmd, *cmd.subcommands.values())]
         server.extensions.setdefault("config_hooks", []).append(self._config_changed)
         self.fast_run = self._fast_runner() if server.config.fastpath == "yes" else None
+        self._ready: list[tuple[Database, list[bytes]]] = []   # keys written inside EXEC, for blocked clients
 
     def _fast_runner(self) -> FastRun | None:
         """``run(client, requests, start, out)`` of the C fast path, or None where it was not built.
@@ -151,15 +153,37 @@ class Dispatcher:
                 self.server.stats.keyspace_hits += 1   # Redis found the one key before refusing its type
         elif cmd.counts_hits:
             self._count_lookups(client, cmd, argv)
-        elif cmd.is_write and client.db.watched:
-            if client.unchanged:
-                client.unchanged = False
-            elif not changed_nothing(cmd, argv, reply):
-                for key in cmd.keys(argv):
-                    client.db.touch(key)
+        elif cmd.is_write:
+            db = client.db
+            if db.watched:
+                if client.unchanged:
+                    client.unchanged = False
+                elif not changed_nothing(cmd, argv, reply):
+                    for key in cmd.keys(argv):
+                        db.touch(key)
+            if db.blocked:
+                self.wake(client, db, [key for key in cmd.keys(argv) if key in db.blocked])
         if elapsed_us >= self.slowlog_threshold >= 0:
             self._slowlog(client, argv, elapsed_us)
         return reply
+
+    def wake(self, client: Client, db: Database, keys: list[bytes]) -> None:
+        """Clients blocked on ``keys`` a write of ``client`` changed try again: now, or after its transaction or script.
+
+        The dispatcher calls it for the keys a write names; MOVE, COPY ... DB and SWAPDB for the others.
+        """
+        if not keys:
+            return
+        if client.in_exec:
+            self._ready.append((db, keys))
+        else:
+            blocking.serve(db, keys)
+
+    def serve_ready(self) -> None:
+        """After a transaction or a script: the blocked clients its writes may answer try again, in write order."""
+        while self._ready:
+            db, keys = self._ready.pop(0)
+            blocking.serve(db, keys)
 
     def _count_lookups(self, client: Client, cmd: Command, argv: list[bytes]) -> None:
         """INFO keyspace_hits/misses: each key a read-only command looked up, found or not (as Redis's read lookups)."""
@@ -217,6 +241,7 @@ class Dispatcher:
                     replies.append(self.execute(client, cmd, argv))
         finally:
             client.in_exec = False
+            self.serve_ready()
         return replies
 
     def _slowlog(self, client: Client, argv: list[bytes], elapsed_us: int) -> None:

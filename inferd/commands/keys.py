@@ -261,6 +261,7 @@ def copy(c: Client, argv: list[bytes]) -> int:
         dst_db.expires[dst] = deadline
     if dst_db is not c.db:
         dst_db.touch(dst)
+        _wake_elsewhere(c, dst_db, [dst])
     return 1
 
 
@@ -279,7 +280,14 @@ def move(c: Client, argv: list[bytes]) -> int:
         dst_db.expires[key] = deadline
     c.db.delete(key)
     dst_db.touch(key)   # (the dispatcher signals the key here, in the client's database)
+    _wake_elsewhere(c, dst_db, [key])
     return 1
+
+
+def _wake_elsewhere(c: Client, db: Database, keys: list[bytes]) -> None:
+    """Clients blocked on ``keys`` of a database other than the client's (where the dispatcher wakes them) try."""
+    if db.blocked and c.server.dispatcher is not None:
+        c.server.dispatcher.wake(c, db, [key for key in keys if key in db.blocked])
 
 
 def touch(c: Client, argv: list[bytes]) -> int:
@@ -301,6 +309,7 @@ def swapdb(c: Client, argv: list[bytes]) -> Any:
         for db in (a, b):
             for key in list(db.watched):
                 db.touch(key)
+            _wake_elsewhere(c, db, [key for key in db.blocked if key in db.data])
         snapshots = c.server.extensions.get(_SNAPSHOTS, {})
         snapshots.pop(first, None)
         snapshots.pop(second, None)

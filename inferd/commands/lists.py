@@ -6,6 +6,7 @@ from itertools import islice
 from typing import Any
 
 from inferd import errors
+from inferd.commands import blocking
 from inferd.commands.args import parse_int, parse_nonneg
 from inferd.commands.context import Client
 from inferd.commands.multipop import multi_pop_args, pop_first
@@ -128,6 +129,59 @@ def lmpop(c: Client, argv: list[bytes]) -> Any:
         take = items.popleft if left else items.pop
         return [take() for _ in range(min(count, len(items)))]
     return pop_first(c, keys, _list, pop)
+
+
+# ---- blocking forms (inferd.commands.blocking): each try pops from one key and signals WATCH itself ----------
+def _take(c: Client, key: bytes, left: bool, count: int | None) -> list[Any] | None:   # (blocking.Take)
+    """``[key, element]`` (``[key, [elements]]`` with a count) popped from the list at ``key``; None if it has none."""
+    items = c.db.get(key)
+    if items.__class__ is not deque:   # missing, or another type by the time a blocked client tries
+        return None
+    take = items.popleft if left else items.pop
+    value: Any = take() if count is None else [take() for _ in range(min(count, len(items)))]
+    if not items:
+        c.db.delete(key)
+    if c.db.watched:
+        c.db.touch(key)
+    return [key, value]
+
+
+def blpop(c: Client, argv: list[bytes]) -> Any:
+    """BLPOP key [key ...] timeout: [key, element] from the first list with one, waiting up to ``timeout`` s."""
+    return blocking.pop_command(c, argv, deque, _take, True)
+
+
+def brpop(c: Client, argv: list[bytes]) -> Any:
+    """BRPOP key [key ...] timeout."""
+    return blocking.pop_command(c, argv, deque, _take, False)
+
+
+def _blocking_move(c: Client, argv: list[bytes], from_left: bool, to_left: bool, timeout: float) -> Any:
+    source, destination = argv[1], argv[2]
+
+    def attempt(key: bytes) -> bytes | None:
+        value = _move(c, source, destination, from_left, to_left)
+        if value is not None and c.db.watched:
+            c.db.touch(source)
+            c.db.touch(destination)
+        return value
+    return blocking.pop_or_block(c, [source], timeout, attempt, lambda key: bool(_list(c, key)), None)
+
+
+def blmove(c: Client, argv: list[bytes]) -> Any:
+    """BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout."""
+    from_left, to_left = _end(argv[3]), _end(argv[4])
+    return _blocking_move(c, argv, from_left, to_left, blocking.parse_timeout(argv[5]))
+
+
+def brpoplpush(c: Client, argv: list[bytes]) -> Any:
+    """BRPOPLPUSH source destination timeout: BLMOVE source destination RIGHT LEFT timeout."""
+    return _blocking_move(c, argv, False, True, blocking.parse_timeout(argv[3]))
+
+
+def blmpop(c: Client, argv: list[bytes]) -> Any:
+    """BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]."""
+    return blocking.multi_pop_command(c, argv, deque, _take, (b"LEFT", b"RIGHT"))
 
 
 def _span(start: int, end: int, n: int) -> tuple[int, int]:
@@ -331,6 +385,23 @@ COMMANDS = [
     _l("rpoplpush", rpoplpush, 3, "write denyoom", "Returns the last element of a list after removing and pushing "
        "it to another list. Deletes the list if the last element was popped.", "source destination", "1.2.0",
        keys=(1, 2, 1)),
-    _l("lmpop", lmpop, -4, "write", "Returns multiple elements from a list after removing them. Deletes the list if "
+    _l("lmpop", lmpop, -4, "write movablekeys",
+       "Returns multiple elements from a list after removing them. Deletes the list if "
        "the last element was popped.", "numkeys key... LEFT|RIGHT [COUNT count]", "7.0.0", keys=(0, 0, 0)),
+    _l("blpop", blpop, -3, "write noscript blocking", "Removes and returns the first element in a list. Blocks until "
+       "an element is available otherwise. Deletes the list if the last element was popped.", "key... timeout",
+       "2.0.0", keys=(1, -2, 1)),
+    _l("brpop", brpop, -3, "write noscript blocking", "Removes and returns the last element in a list. Blocks until "
+       "an element is available otherwise. Deletes the list if the last element was popped.", "key... timeout",
+       "2.0.0", keys=(1, -2, 1)),
+    _l("blmove", blmove, 6, "write denyoom noscript blocking", "Pops an element from a list, pushes it to another "
+       "list and returns it. Blocks until an element is available otherwise.",
+       "source destination wherefrom whereto timeout", "6.2.0", keys=(1, 2, 1)),
+    _l("brpoplpush", brpoplpush, 4, "write denyoom noscript blocking", "Pops an element from a list, pushes it to "
+       "another list and returns it. Block until an element is available otherwise.", "source destination timeout",
+       "2.2.0", keys=(1, 2, 1)),
+    _l("blmpop", blmpop, -5, "write blocking movablekeys",
+       "Pops the first element from one of multiple lists. Blocks until an "
+       "element is available otherwise.", "timeout numkeys key... LEFT|RIGHT [COUNT count]", "7.0.0",
+       keys=(0, 0, 0)),
 ]

@@ -171,6 +171,7 @@ class KeyspaceHost:
             reply = dispatcher.execute(client, cmd, argv)
         finally:
             client.in_exec = False
+            dispatcher.serve_ready()
         if isinstance(reply, asyncio.Future):   # a handler that waits without saying so in its flags
             reply.cancel()
             return CommandError(errors.SCRIPT_COMMAND_REFUSED)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from inferd import errors
-from inferd.commands.args import parse_int, parse_nonneg
+from inferd.commands import blocking
+from inferd.commands.args import c_float, parse_int, parse_nonneg, underflowed
 from inferd.commands.context import Client
 from inferd.commands.multipop import multi_pop_args, pop_first
 from inferd.commands.sampling import pick, random_count
@@ -34,29 +35,9 @@ def parse_score(raw: bytes, message: str = errors.NOT_FLOAT) -> float:
         value = c_float(text)
     except ValueError:
         raise CommandError(message) from None
-    if math.isnan(value) or (math.isinf(value) and "inf" not in text.lower()) or _underflowed(text, value):
+    if math.isnan(value) or (math.isinf(value) and "inf" not in text.lower()) or underflowed(text, value):
         raise CommandError(message)
     return value
-
-
-def _underflowed(text: str, value: float) -> bool:
-    """Whether strtod reports a range error for a zero result: a mantissa with a non-zero digit rounded to 0."""
-    if value != 0.0:
-        return False
-    lower = text.lower()
-    if "x" in lower:
-        return any(ch in "123456789abcdef" for ch in lower.split("x", 1)[1].split("p")[0])
-    return any(ch in "123456789" for ch in lower.split("e")[0])
-
-
-def c_float(text: str) -> float:
-    """``float`` plus the hexadecimal forms C's strtod also reads (``0x10``, ``0x1p-3``); ValueError otherwise."""
-    try:
-        return float(text)
-    except ValueError:
-        if "x" not in text.lower():
-            raise
-        return float.fromhex(text)
 
 
 def _score_reply(entries: list[tuple[float, bytes]], withscores: bool, resp3: bool) -> list[Any]:
@@ -609,6 +590,37 @@ def zintercard(c: Client, argv: list[bytes]) -> int:
     return SetAlgebra(c, argv, 1, "inter", store=False, cardinality=True).intersection_size()
 
 
+# ---- blocking forms (inferd.commands.blocking): each try pops from one key and signals WATCH itself ----------
+def _take(c: Client, key: bytes, lowest: bool, count: int | None) -> list[Any] | None:   # (blocking.Take)
+    """``[key, member, score]`` (``[key, [[member, score], ...]]`` with a count) popped at ``key``; None if empty."""
+    zs = c.db.get(key)
+    if zs.__class__ is not ZSet:   # missing, or another type by the time a blocked client tries
+        return None
+    popped = zs.pop(1 if count is None else count, not lowest)
+    if not zs:
+        c.db.delete(key)
+    if c.db.watched:
+        c.db.touch(key)
+    if count is None:
+        return [key, popped[0][1], RedisDouble(popped[0][0])]
+    return [key, [[member, RedisDouble(score)] for score, member in popped]]
+
+
+def bzpopmin(c: Client, argv: list[bytes]) -> Any:
+    """BZPOPMIN key [key ...] timeout: [key, member, score] from the first sorted set with a member."""
+    return blocking.pop_command(c, argv, ZSet, _take, True)
+
+
+def bzpopmax(c: Client, argv: list[bytes]) -> Any:
+    """BZPOPMAX key [key ...] timeout."""
+    return blocking.pop_command(c, argv, ZSet, _take, False)
+
+
+def bzmpop(c: Client, argv: list[bytes]) -> Any:
+    """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]."""
+    return blocking.multi_pop_command(c, argv, ZSet, _take, (b"MIN", b"MAX"))
+
+
 def zrandmember(c: Client, argv: list[bytes]) -> Any:
     """ZRANDMEMBER key [count [WITHSCORES]]: a negative count may repeat members."""
     if len(argv) == 2:
@@ -682,23 +694,38 @@ COMMANDS = [
         "them. Deletes the sorted set if the last member was popped.", "key [count]", "5.0.0"),
     _zc("zpopmax", zpopmax, -2, "write fast", "Returns the highest-scoring members from a sorted set after removing "
         "them. Deletes the sorted set if the last member was popped.", "key [count]", "5.0.0"),
-    _zc("zmpop", zmpop, -4, "write", "Returns the highest- or lowest-scoring members from one or more sorted sets "
+    _zc("zmpop", zmpop, -4, "write movablekeys",
+        "Returns the highest- or lowest-scoring members from one or more sorted sets "
         "after removing them. Deletes the sorted set if the last member was popped.",
         "numkeys key... MIN|MAX [COUNT count]", "7.0.0", keys=(0, 0, 0)),
-    _zc("zunion", zunion, -3, "readonly", "Returns the union of multiple sorted sets.",
+    _zc("zunion", zunion, -3, "readonly movablekeys", "Returns the union of multiple sorted sets.",
         "numkeys key... [WEIGHTS weight...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]", "6.2.0", keys=(0, 0, 0)),
-    _zc("zinter", zinter, -3, "readonly", "Returns the intersect of multiple sorted sets.",
+    _zc("zinter", zinter, -3, "readonly movablekeys", "Returns the intersect of multiple sorted sets.",
         "numkeys key... [WEIGHTS weight...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]", "6.2.0", keys=(0, 0, 0)),
-    _zc("zdiff", zdiff, -3, "readonly", "Returns the difference between multiple sorted sets.",
+    _zc("zdiff", zdiff, -3, "readonly movablekeys", "Returns the difference between multiple sorted sets.",
         "numkeys key... [WITHSCORES]", "6.2.0", keys=(0, 0, 0)),
-    _zc("zunionstore", zunionstore, -4, "write denyoom", "Stores the union of multiple sorted sets in a key.",
+    _zc("zunionstore", zunionstore, -4, "write denyoom movablekeys",
+        "Stores the union of multiple sorted sets in a key.",
         "destination numkeys key... [WEIGHTS weight...] [AGGREGATE SUM|MIN|MAX]", "2.0.0"),
-    _zc("zinterstore", zinterstore, -4, "write denyoom", "Stores the intersect of multiple sorted sets in a key.",
+    _zc("zinterstore", zinterstore, -4, "write denyoom movablekeys",
+        "Stores the intersect of multiple sorted sets in a key.",
         "destination numkeys key... [WEIGHTS weight...] [AGGREGATE SUM|MIN|MAX]", "2.0.0"),
-    _zc("zdiffstore", zdiffstore, -4, "write denyoom", "Stores the difference of multiple sorted sets in a key.",
+    _zc("zdiffstore", zdiffstore, -4, "write denyoom movablekeys",
+        "Stores the difference of multiple sorted sets in a key.",
         "destination numkeys key...", "6.2.0"),
-    _zc("zintercard", zintercard, -3, "readonly", "Returns the number of members of the intersect of multiple sorted "
+    _zc("zintercard", zintercard, -3, "readonly movablekeys",
+        "Returns the number of members of the intersect of multiple sorted "
         "sets.", "numkeys key... [LIMIT limit]", "7.0.0", keys=(0, 0, 0)),
+    _zc("bzpopmin", bzpopmin, -3, "write noscript blocking fast", "Removes and returns the member with the lowest "
+        "score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if "
+        "the last element was popped.", "key... timeout", "5.0.0", keys=(1, -2, 1)),
+    _zc("bzpopmax", bzpopmax, -3, "write noscript blocking fast", "Removes and returns the member with the highest "
+        "score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if "
+        "the last element was popped.", "key... timeout", "5.0.0", keys=(1, -2, 1)),
+    _zc("bzmpop", bzmpop, -5, "write blocking movablekeys",
+        "Removes and returns a member by score from one or more sorted sets. "
+        "Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        "timeout numkeys key... MIN|MAX [COUNT count]", "7.0.0", keys=(0, 0, 0)),
     _zc("zrandmember", zrandmember, -2, "readonly", "Returns one or more random members from a sorted set.",
         "key [count [WITHSCORES]]", "6.2.0"),
     _zc("zscan", zscan, -3, "readonly", "Iterates over members and scores of a sorted set.",

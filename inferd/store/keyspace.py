@@ -37,13 +37,14 @@ def type_name(value: Any) -> str:
 class Database:
     """One logical database (SELECT n)."""
 
-    __slots__ = ("index", "data", "expires", "watched", "stats")
+    __slots__ = ("index", "data", "expires", "watched", "blocked", "stats")
 
     def __init__(self, index: int, stats: Any = None) -> None:
         self.index = index
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         self.watched: dict[bytes, set[Client]] = {}
+        self.blocked: dict[bytes, deque[Any]] = {}   # key -> clients blocked on it (inferd.commands.blocking)
         self.stats = stats
 
     # ---- reads -------------------------------------------------------------------------------------
