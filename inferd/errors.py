@@ -128,6 +128,7 @@ def unknown_subcommand(sub: bytes, command: str) -> CommandError:
 # ---- scheduler and DAGs (inferd) ---------------------------------------------------------------------------
 QUEUE_FULL = "ERR queue of device {} is full (queue-max-depth {}): request refused, try again later"
 SHUTTING_DOWN = "ERR the server is shutting down: queued model run dropped"
+SHUTTING_DOWN_BLOCKED = "ERR the server is shutting down: blocking command released"
 
 
 # ---- keys and data types (Redis 7.0 db.c, expire.c, t_*.c) ----------------------------------------------

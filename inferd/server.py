@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from inferd import __version__, systemd
-from inferd.commands import build_table
+from inferd.commands import blocking, build_table
 from inferd.commands.context import ServerState
 from inferd.commands.dispatch import Dispatcher
 from inferd.info_ai import available_backends
@@ -114,6 +114,8 @@ class Server:
             self.ready.clear()   # /readyz answers 503 from now on
         for listener in self.listeners:
             listener.close()
+        for db in self.state.keyspace.dbs:   # clients blocked on keys (BLPOP...) are answered, not waited for
+            blocking.release(db)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         while any(c.in_flight for c in self.state.clients.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

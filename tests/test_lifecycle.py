@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -52,6 +53,34 @@ def test_shutdown_command_exits_0():
     assert proc.stderr is not None
     proc.stderr.close()
     client.close()
+
+
+def test_shutdown_answers_blocked_clients_and_does_not_wait_for_them():
+    """A client blocked for ever (BLPOP ... 0) holds no work: shutdown answers it an error instead of waiting."""
+    proc, port = start()
+    blocked = redis.Redis(port=port, protocol=2, socket_timeout=30)
+    pending: list[object] = []
+    waiter = threading.Thread(target=lambda: pending.append(_outcome(blocked, "BLPOP", "q", "0")))
+    waiter.start()
+    with redis.Redis(port=port) as client:
+        deadline = time.monotonic() + 10
+        while client.info("clients")["blocked_clients"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client.shutdown()
+    assert proc.wait(30) == 0
+    waiter.join(10)
+    # answered before the in-flight wait (without it, the wait would run its grace period and then close it unanswered)
+    assert pending == ["the server is shutting down: blocking command released"]
+    assert proc.stderr is not None
+    proc.stderr.close()
+    blocked.close()
+
+
+def _outcome(client: redis.Redis, *args: str) -> object:
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as exc:
+        return str(exc)
 
 
 def test_banner_names_version_address_and_backends():

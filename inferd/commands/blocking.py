@@ -109,6 +109,15 @@ def pop_or_block(c: Client, keys: list[bytes], timeout: float, attempt: Attempt,
     return waiter.future
 
 
+def release(db: Database) -> None:
+    """Server shutdown: every client blocked in ``db`` is answered an error at once (it holds no work to finish)."""
+    for queue in list(db.blocked.values()):
+        for waiter in list(queue):
+            waiter.leave()
+            if not waiter.future.done():
+                waiter.future.set_exception(CommandError(errors.SHUTTING_DOWN_BLOCKED))
+
+
 def serve(db: Database, keys: list[bytes]) -> None:
     """Let the clients blocked on ``keys`` try again, oldest first, each on the key that was written."""
     for key in keys:
