@@ -55,9 +55,11 @@ FOREVER = 1e8   # seconds past which a timeout is not armed at all (three years)
 class Waiter:
     """One blocked client: its keys, its try, its future and its timer."""
 
-    __slots__ = ("db", "keys", "attempt", "future", "timer")
+    __slots__ = ("client_id", "db", "keys", "attempt", "future", "timer")
 
-    def __init__(self, db: Database, keys: list[bytes], attempt: Attempt, future: asyncio.Future[Any]) -> None:
+    def __init__(self, client_id: int, db: Database, keys: list[bytes], attempt: Attempt,
+                 future: asyncio.Future[Any]) -> None:
+        self.client_id = client_id
         self.db = db
         self.keys = list(dict.fromkeys(keys))
         self.attempt = attempt
@@ -100,7 +102,7 @@ def pop_or_block(c: Client, keys: list[bytes], timeout: float, attempt: Attempt,
     if c.in_exec or c.multi is not None:
         return null
     loop = asyncio.get_running_loop()
-    waiter = Waiter(c.db, keys, attempt, loop.create_future())
+    waiter = Waiter(c.id, c.db, keys, attempt, loop.create_future())
     for key in waiter.keys:
         c.db.blocked.setdefault(key, deque()).append(waiter)
     waiter.future.add_done_callback(waiter.leave)
@@ -116,6 +118,21 @@ def release(db: Database) -> None:
             waiter.leave()
             if not waiter.future.done():
                 waiter.future.set_exception(CommandError(errors.SHUTTING_DOWN_BLOCKED))
+
+
+def unblock(dbs: list[Database], client_id: int, error: bool) -> bool:
+    """CLIENT UNBLOCK: answer the client's blocked command as if it timed out, or with UNBLOCKED; False if none."""
+    for db in dbs:
+        for queue in db.blocked.values():
+            for waiter in queue:
+                if waiter.client_id == client_id:
+                    if error:
+                        waiter.leave()
+                        waiter.future.set_exception(CommandError(errors.UNBLOCKED))
+                    else:
+                        waiter.finish(NULL_ARRAY)
+                    return True
+    return False
 
 
 def serve(db: Database, keys: list[bytes]) -> None:

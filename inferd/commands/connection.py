@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 from inferd import errors
+from inferd.commands import blocking
 from inferd.commands.args import parse_int, parse_int32
 from inferd.commands.context import REPLY_OFF, REPLY_ON, REPLY_SKIP, Client
 from inferd.commands.table import Command, command
@@ -177,6 +178,16 @@ def client_info(c: Client, argv: list[bytes]) -> Verbatim:
     return Verbatim(client_info_line(c).encode())
 
 
+def client_unblock(c: Client, argv: list[bytes]) -> int:
+    """CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: end a client's blocking pop; 1 if it was blocked."""
+    if len(argv) > 4:   # (the subcommand's own check, after the table's arity: Redis's wording, the name as typed)
+        raise CommandError(errors.SUBCOMMAND_SYNTAX.format(argv[1].decode("utf-8", "replace"), "CLIENT"))
+    error = len(argv) == 4 and argv[3].upper() == b"ERROR"
+    if len(argv) == 4 and not error and argv[3].upper() != b"TIMEOUT":
+        raise CommandError(errors.UNBLOCK_REASON)
+    return int(blocking.unblock(c.server.keyspace.dbs, parse_int(argv[2]), error))
+
+
 def client_kill(c: Client, argv: list[bytes]) -> Any:
     """CLIENT KILL addr | CLIENT KILL [ID id] [ADDR a] [LADDR a] [USER u] [SKIPME yes|no]."""
     clients = list(c.server.clients.values())
@@ -274,5 +285,7 @@ COMMANDS = [
                      flags="no-auth stale loading deny-multi", arguments="mode"),
                 _sub("no-evict", client_no_evict, 3, "Sets the client eviction mode of the connection.",
                      arguments="enabled"),
+                _sub("unblock", client_unblock, -3, "Unblocks a client blocked by a blocking command from a "
+                     "different connection.", flags="admin stale loading", arguments="client-id [TIMEOUT|ERROR]"),
             ]),
 ]

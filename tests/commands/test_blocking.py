@@ -153,3 +153,29 @@ def test_keys_that_arrive_from_another_database_serve_blocked_clients(server, or
         a.close()
         b.close()
     assert replies[0] == replies[1]
+
+
+def test_client_unblock(server, oracle):
+    """CLIENT UNBLOCK ends a blocked pop as a timeout (a null array) or with UNBLOCKED; 0 for a client not blocked."""
+    replies = []
+    for port in (server.port, oracle.port):
+        admin, blocked = redis.Redis(port=port), Peer(port, "2")
+        blocked.send(("CLIENT", "ID"))
+        client_id = blocked.read().split(b"\r\n")[0][1:].decode()
+        steps = [admin.execute_command("CLIENT", "UNBLOCK", client_id)]   # not blocked yet: 0
+        for reason in ("TIMEOUT", "ERROR", "timeout"):
+            blocked.send(("BLPOP", "q", "0"))
+            blocked.read()
+            steps += [admin.execute_command("CLIENT", "UNBLOCK", client_id, reason), blocked.read()]
+        blocked.send(("BZMPOP", "0", "1", "z", "MIN"))
+        blocked.read()
+        steps += [admin.execute_command("CLIENT", "UNBLOCK", client_id), blocked.read()]
+        for args in (("UNBLOCK", client_id, "FOO"), ("UNBLOCK", "x"), ("UNBLOCK", client_id, "TIMEOUT", "x")):
+            try:
+                steps.append(admin.execute_command("CLIENT", *args))
+            except redis.ResponseError as exc:
+                steps.append(str(exc))
+        replies.append(steps)
+        admin.close()
+        blocked.close()
+    assert replies[0] == replies[1]
