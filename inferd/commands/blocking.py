@@ -55,12 +55,11 @@ FOREVER = 1e8   # seconds past which a timeout is not armed at all (three years)
 class Waiter:
     """One blocked client: its keys, its try, its future and its timer."""
 
-    __slots__ = ("client_id", "db", "keys", "attempt", "future", "timer")
+    __slots__ = ("client", "db", "keys", "attempt", "future", "timer")
 
-    def __init__(self, client_id: int, db: Database, keys: list[bytes], attempt: Attempt,
-                 future: asyncio.Future[Any]) -> None:
-        self.client_id = client_id
-        self.db = db
+    def __init__(self, client: Client, keys: list[bytes], attempt: Attempt, future: asyncio.Future[Any]) -> None:
+        self.client = client
+        self.db = client.db
         self.keys = list(dict.fromkeys(keys))
         self.attempt = attempt
         self.future = future
@@ -102,7 +101,7 @@ def pop_or_block(c: Client, keys: list[bytes], timeout: float, attempt: Attempt,
     if c.in_exec or c.multi is not None:
         return null
     loop = asyncio.get_running_loop()
-    waiter = Waiter(c.id, c.db, keys, attempt, loop.create_future())
+    waiter = Waiter(c, keys, attempt, loop.create_future())
     for key in waiter.keys:
         c.db.blocked.setdefault(key, deque()).append(waiter)
     waiter.future.add_done_callback(waiter.leave)
@@ -125,7 +124,7 @@ def unblock(dbs: list[Database], client_id: int, error: bool) -> bool:
     for db in dbs:
         for queue in db.blocked.values():
             for waiter in queue:
-                if waiter.client_id == client_id:
+                if waiter.client.id == client_id:
                     if error:
                         waiter.leave()
                         waiter.future.set_exception(CommandError(errors.UNBLOCKED))
@@ -141,6 +140,8 @@ def serve(db: Database, keys: list[bytes]) -> None:
         queue = db.blocked.get(key)
         while queue:
             for waiter in list(queue):
+                if waiter.client.closing:   # gone (its connection_lost still queued): nothing must be popped for it
+                    continue
                 try:
                     reply = waiter.attempt(key)
                 except CommandError:   # the key now holds another type (or BLMOVE's destination does): keep waiting
