@@ -11,7 +11,7 @@ from types import ModuleType
 from inferd.commands.table import Command, merge_tables
 
 GROUP_NAMES = ("connection", "server", "introspection", "transactions", "strings", "bitmaps", "keys", "hashes", "lists",
-               "sets", "zsets", "tensors", "models", "scripts", "ai_admin", "dag")
+               "sets", "zsets", "zset_algebra", "tensors", "models", "scripts", "ai_admin", "dag")
 
 
 def groups() -> list[ModuleType]:
