@@ -19,7 +19,7 @@ from typing import Any
 from inferd import errors
 from inferd.commands.args import c_float, underflowed
 from inferd.commands.context import Client
-from inferd.commands.multipop import multi_pop_args
+from inferd.commands.multipop import Take, multi_pop_args
 from inferd.errors import CommandError
 from inferd.resp.encoder import NULL_ARRAY
 from inferd.store.keyspace import Database
@@ -152,9 +152,6 @@ def serve(db: Database, keys: list[bytes]) -> None:
             else:
                 break   # nobody found anything: the rest keep waiting
             queue = db.blocked.get(key)
-
-
-Take = Callable[[Client, bytes, bool, "int | None"], "list[Any] | None"]   # (client, key, first end?, count)
 
 
 def pop_command(c: Client, argv: list[bytes], kind: type, take: Take, first_end: bool) -> Any:

@@ -124,15 +124,11 @@ def rpoplpush(c: Client, argv: list[bytes]) -> bytes | None:
 def lmpop(c: Client, argv: list[bytes]) -> Any:
     """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: [key, elements] from the first non-empty list."""
     keys, left, count = multi_pop_args(argv, (b"LEFT", b"RIGHT"))
-
-    def pop(items: deque[bytes]) -> list[bytes]:
-        take = items.popleft if left else items.pop
-        return [take() for _ in range(min(count, len(items)))]
-    return pop_first(c, keys, _list, pop)
+    return pop_first(c, keys, deque, _take, left, count)
 
 
-# ---- blocking forms (inferd.commands.blocking): each try pops from one key and signals WATCH itself ----------
-def _take(c: Client, key: bytes, left: bool, count: int | None) -> list[Any] | None:   # (blocking.Take)
+# ---- one pop for LMPOP/ZMPOP and the blocking forms: it signals WATCH itself ---------------------------------
+def _take(c: Client, key: bytes, left: bool, count: int | None) -> list[Any] | None:   # (multipop.Take)
     """``[key, element]`` (``[key, [elements]]`` with a count) popped from the list at ``key``; None if it has none."""
     items = c.db.get(key)
     if items.__class__ is not deque:   # missing, or another type by the time a blocked client tries

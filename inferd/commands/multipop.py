@@ -1,8 +1,8 @@
 """What LMPOP and ZMPOP share: ``numkeys key [key ...] END [COUNT count]`` and the pop from the first non-empty key."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from inferd import errors
 from inferd.commands.args import parse_int
@@ -10,7 +10,8 @@ from inferd.commands.context import Client
 from inferd.errors import CommandError
 from inferd.resp.encoder import NULL_ARRAY
 
-T = TypeVar("T", bound=Sized)
+# A pop from one key: (client, key, the first of the two ends?, count or None for one) -> the reply, or None if empty.
+Take = Callable[[Client, bytes, bool, "int | None"], "list[Any] | None"]
 
 
 def multi_pop_args(argv: list[bytes], ends: tuple[bytes, bytes]) -> tuple[list[bytes], bool, int]:
@@ -37,21 +38,13 @@ def multi_pop_args(argv: list[bytes], ends: tuple[bytes, bytes]) -> tuple[list[b
     return argv[2:where], argv[where].upper() == ends[0], max(count, 1)
 
 
-def pop_first(c: Client, keys: list[bytes], lookup: Callable[[Client, bytes], T | None],
-              pop: Callable[[T], list[Any]]) -> Any:
-    """``[key, pop(value)]`` for the first of ``keys`` that exists (``lookup`` checks its type), or a nil array.
+def pop_first(c: Client, keys: list[bytes], kind: type, take: Take, first_end: bool, count: int) -> Any:
+    """``take``'s answer for the first of ``keys`` holding a ``kind`` (WRONGTYPE for another type first), or nil.
 
-    The key is deleted once empty, and signalled to its watchers here: the keys move with numkeys, so the dispatcher
-    cannot name the one that changed.
+    ``take`` deletes the key once empty and signals its watchers itself: the keys move with numkeys, so the dispatcher
+    cannot name the one that changed (the blocking forms take with it too, inferd.commands.blocking).
     """
     for key in keys:
-        value = lookup(c, key)
-        if value is None:
-            continue
-        popped = pop(value)
-        if not len(value):
-            c.db.delete(key)
-        if c.db.watched:
-            c.db.touch(key)
-        return [key, popped]
+        if c.db.get_typed(key, kind) is not None:
+            return take(c, key, first_end, count)
     return NULL_ARRAY

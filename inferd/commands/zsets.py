@@ -423,14 +423,11 @@ def zpopmax(c: Client, argv: list[bytes]) -> list[Any]:
 def zmpop(c: Client, argv: list[bytes]) -> Any:
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: [key, [[member, score], ...]] from the first non-empty set."""
     keys, lowest, count = multi_pop_args(argv, (b"MIN", b"MAX"))
-
-    def pop(zs: ZSet) -> list[Any]:
-        return [[member, RedisDouble(score)] for score, member in zs.pop(count, not lowest)]
-    return pop_first(c, keys, _zset, pop)
+    return pop_first(c, keys, ZSet, _take, lowest, count)
 
 
-# ---- blocking forms (inferd.commands.blocking): each try pops from one key and signals WATCH itself ----------
-def _take(c: Client, key: bytes, lowest: bool, count: int | None) -> list[Any] | None:   # (blocking.Take)
+# ---- one pop for LMPOP/ZMPOP and the blocking forms: it signals WATCH itself ---------------------------------
+def _take(c: Client, key: bytes, lowest: bool, count: int | None) -> list[Any] | None:   # (multipop.Take)
     """``[key, member, score]`` (``[key, [[member, score], ...]]`` with a count) popped at ``key``; None if empty."""
     zs = c.db.get(key)
     if zs.__class__ is not ZSet:   # missing, or another type by the time a blocked client tries
