@@ -8,7 +8,7 @@ import dataclasses
 import fnmatch
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    check: Callable[[str], str] | None = None   # a text option's own validation: the value to keep, or ConfigError
 
     @property
     def field(self) -> str:
@@ -33,6 +34,32 @@ class Option:
 
 
 MB = 1024 * 1024
+
+
+def save_points(text: str) -> list[tuple[int, int]]:
+    """The ``save`` option's points: ``"seconds changes [seconds changes ...]"`` as (seconds, changes) pairs."""
+    words = text.split()
+    if len(words) % 2 or not all(w.isdigit() for w in words):
+        raise ConfigError("Invalid save parameters")
+    return [(int(words[i]), int(words[i + 1])) for i in range(0, len(words), 2)]
+
+
+def _check_save(text: str) -> str:
+    return " ".join(f"{s} {c}" for s, c in save_points(text))
+
+
+def _check_dir(text: str) -> str:
+    if text and not os.path.isdir(text):
+        raise ConfigError(f"No such directory: {text}")
+    return text
+
+
+def _check_filename(text: str) -> str:
+    if not text or os.sep in text:
+        raise ConfigError("dbfilename can't be a path, just a filename")
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("bind", str, "127.0.0.1", "address to listen on"),
     Option("port", int, 6379, "TCP port (0 picks a free port)", minimum=0, maximum=65535),
@@ -83,8 +110,14 @@ OPTIONS: tuple[Option, ...] = (
            runtime=True, minimum=0, maximum=100_000),
     Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",
            runtime=True),
-    Option("save", str, "", "compatibility: inferd keeps no snapshots", runtime=True),
-    Option("appendonly", str, "no", "compatibility: inferd keeps no append-only file", runtime=True,
+    Option("save", str, "", "snapshot points 'seconds changes ...': a background save starts once that many seconds "
+           "have passed since the last save with at least that many changes (empty: only SAVE, BGSAVE and "
+           "SHUTDOWN SAVE write snapshots)", runtime=True, check=_check_save),
+    Option("dir", str, "", "folder of the snapshot file (empty: the working directory); a snapshot there is loaded "
+           "at start-up", runtime=True, check=_check_dir),
+    Option("dbfilename", str, "dump.inferd", "snapshot file name, in 'dir'", runtime=True,
+           check=_check_filename),
+    Option("appendonly", str, "no", "compatibility: inferd keeps no append-only file (snapshots only)", runtime=True,
            choices=("no",)),
     Option("maxmemory", int, 0, "compatibility: reported, not enforced", runtime=True, minimum=0),
 )
@@ -119,6 +152,8 @@ def convert(option: Option, raw: object) -> Any:
     value = raw.decode() if isinstance(raw, bytes) else str(raw)
     if option.choices and value.lower() not in option.choices:
         raise ConfigError("argument(s) must be one of the following: " + ", ".join(option.choices))
+    if option.check is not None:
+        return option.check(value)
     return value.lower() if option.choices else value
 
 

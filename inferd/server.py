@@ -38,9 +38,10 @@ class Subsystem(Protocol):
 def _subsystem_factories(config: Any) -> list[Callable[[], Subsystem]]:
     """The subsystems, in start order (stopped in reverse)."""
     from inferd.metrics import MetricsEndpoint
+    from inferd.persistence import Snapshots
     from inferd.preload import Preloader
     from inferd.scheduler import Schedulers
-    return [lambda: Schedulers(config.threads_per_queue), lambda: MetricsEndpoint(config.metrics_port,
+    return [Snapshots, lambda: Schedulers(config.threads_per_queue), lambda: MetricsEndpoint(config.metrics_port,
             config.metrics_bind), lambda: Preloader(config.preload)]
 
 
@@ -59,6 +60,7 @@ class Server:
         self.ready: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._cron: asyncio.Task[None] | None = None
+        self.exit_status = 0   # 1 when the shutdown save failed
 
     @property
     def port(self) -> int:
@@ -77,13 +79,19 @@ class Server:
 
         def connection() -> Connection:
             return Connection(state, writes)
-        listener = await loop.create_server(connection, hosts, self.config.port, reuse_address=True, backlog=511)
+        # Bound at once (a port in use fails start-up before any loading), served once the snapshot and the
+        # preloaded models are in: no client ever sees a keyspace half loaded.
+        listener = await loop.create_server(connection, hosts, self.config.port, reuse_address=True, backlog=511,
+                                            start_serving=False)
         self.listeners.append(listener)
         state.bound_port = listener.sockets[0].getsockname()[1]
         if self.config.unixsocket:
-            self.listeners.append(await loop.create_unix_server(connection, self.config.unixsocket))
+            self.listeners.append(await loop.create_unix_server(connection, self.config.unixsocket,
+                                                                start_serving=False))
         for sub in self.subsystems:
             await sub.start(self)
+        for listening in self.listeners:
+            await listening.start_serving()
         self._cron = loop.create_task(self._run_cron())
         # The keyspace holds millions of long-lived containers (hashes, lists, sets) that rarely form cycles: move
         # what start-up created out of the collector's sight and collect less often, so a full collection does not
@@ -123,16 +131,22 @@ class Server:
             self._cron.cancel()
         for sub in reversed(self.subsystems):
             await sub.stop()
+        snapshots = self.state.extensions.get("snapshots")
+        if snapshots is not None and not snapshots.save_at_shutdown():   # no await from here to the closes below:
+            self.exit_status = 1                                         # no command runs after the save
         for client in list(self.state.clients.values()):
             client.close_callback()
         await asyncio.sleep(0)
         log.info("inferd stopped")
 
     async def _run_cron(self) -> None:
-        """Active expiry and idle-client timeouts, ``hz`` times a second."""
+        """Active expiry, idle-client timeouts and snapshots (save points, BGSAVE's child), ``hz`` times a second."""
         while True:
             await asyncio.sleep(1.0 / self.state.config.hz)
             self.state.keyspace.active_expire()
+            snapshots = self.state.extensions.get("snapshots")
+            if snapshots is not None:
+                snapshots.cron()
             timeout = self.state.config.timeout
             if timeout > 0:
                 now = time.monotonic()
@@ -166,6 +180,6 @@ def run(config: Any, config_file: str = "") -> int:
             await server.stop()
             return 1
         await server.serve()
-        return 0
+        return server.exit_status
 
     return asyncio.run(main())

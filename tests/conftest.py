@@ -26,6 +26,7 @@ class RunningServer:
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("port", 0)
+        options.setdefault("dir", tempfile.mkdtemp(prefix="inferd-test-"))   # its own snapshot folder
         self.config = config_module.load(env={}, overrides=options)
         self.loop_errors: list[dict[str, Any]] = []
         self._ready = threading.Event()

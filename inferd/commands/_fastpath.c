@@ -22,7 +22,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *kinds;          /* dict: command name (bytes, as typed) -> kind (int) */
     PyObject *cmds[K_COUNT];  /* the Command of each kind, or NULL */
-    PyObject *server_stats;   /* ServerStats: keyspace_hits / keyspace_misses */
+    PyObject *server_stats;   /* ServerStats: keyspace_hits / keyspace_misses / dirty */
     PyObject *dispatcher;     /* slowlog_threshold, _slowlog() */
     PyObject *reply_on;       /* REPLY_ON: client.reply_mode must be this object */
     PyObject *deque_type;     /* collections.deque: the list type */
@@ -34,10 +34,10 @@ static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"),
     f_data = FIELD("data"), f_expires = FIELD("expires"), f_watched = FIELD("watched"), f_blocked = FIELD("blocked"),
     f_stats = FIELD("stats"), f_calls = FIELD("calls"), f_usec = FIELD("usec"),
     f_keyspace_hits = FIELD("keyspace_hits"), f_keyspace_misses = FIELD("keyspace_misses"),
-    f_slowlog_threshold = FIELD("slowlog_threshold");
+    f_dirty = FIELD("dirty"), f_slowlog_threshold = FIELD("slowlog_threshold");
 static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
                           &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
-                          &f_keyspace_misses, &f_slowlog_threshold};
+                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold};
 static PyObject *s_slowlog, *s_appendleft, *s_append;
 static PyObject *ok_reply, *null2_reply, *null3_reply;
 
@@ -275,7 +275,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
     if (start < 0 && PyErr_Occurred())
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(requests), i = start;
-    long long calls[K_COUNT] = {0}, usec[K_COUNT] = {0}, hits = 0, misses = 0, threshold = -1;
+    long long calls[K_COUNT] = {0}, usec[K_COUNT] = {0}, hits = 0, misses = 0, writes = 0, threshold = -1;
     PyObject *last_cmd = NULL;
     ClientView v = {NULL, NULL, NULL, NULL};
     int viewed = 0, failed = 0;
@@ -326,6 +326,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
         usec[kind] += elapsed_us;
         hits += hit > 0;
         misses += hit < 0;
+        writes += kind != K_GET && kind != K_HGET;
         last_cmd = self->cmds[kind];
         if (appended < 0) {
             failed = 1;
@@ -366,6 +367,8 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
         bad = field_add(&f_keyspace_hits, self->server_stats, hits) < 0;
     if (misses && !bad)
         bad = field_add(&f_keyspace_misses, self->server_stats, misses) < 0;
+    if (writes && !bad)
+        bad = field_add(&f_dirty, self->server_stats, writes) < 0;
     if (last_cmd != NULL && !bad)
         bad = field_set(&f_last_command, client, last_cmd) < 0;
     if (bad || failed) {

@@ -46,6 +46,7 @@ class ServerStats:
     keyspace_misses: int = 0
     error_replies: dict[str, int] = field(default_factory=dict)
     total_error_replies: int = 0
+    dirty: int = 0   # writes since the last snapshot (INFO rdb_changes_since_last_save, the save points)
 
 
 class ServerState:

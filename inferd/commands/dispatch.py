@@ -154,6 +154,7 @@ class Dispatcher:
         elif cmd.counts_hits:
             self._count_lookups(client, cmd, argv)
         elif cmd.is_write:
+            self.server.stats.dirty += 1
             db = client.db
             if db.watched:
                 if client.unchanged:

@@ -75,10 +75,16 @@ def _total_system_memory() -> int:
 
 
 def persistence_section(s: ServerState) -> Section:
-    """INFO persistence (inferd keeps its data in memory only)."""
-    return [("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", 0), ("rdb_bgsave_in_progress", 0),
-            ("rdb_last_save_time", int(s.stats.started_at)), ("rdb_last_bgsave_status", "ok"),
-            ("rdb_last_bgsave_time_sec", -1), ("rdb_current_bgsave_time_sec", -1), ("rdb_saves", 0),
+    """INFO persistence: snapshots (inferd.persistence); no append-only file."""
+    snaps = s.extensions.get("snapshots")
+    child = snaps is not None and snaps.child is not None
+    current = round(time.monotonic() - snaps.child_started) if snaps is not None and child else -1
+    return [("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", s.stats.dirty),
+            ("rdb_bgsave_in_progress", int(child)),
+            ("rdb_last_save_time", int(snaps.last_save if snaps is not None else s.stats.started_at)),
+            ("rdb_last_bgsave_status", snaps.last_status if snaps is not None else "ok"),
+            ("rdb_last_bgsave_time_sec", snaps.last_duration_s if snaps is not None else -1),
+            ("rdb_current_bgsave_time_sec", current), ("rdb_saves", snaps.saves if snaps is not None else 0),
             ("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
             ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
             ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0), ("aof_last_write_status", "ok"),

@@ -1,6 +1,7 @@
-"""Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SLOWLOG, SHUTDOWN, DEBUG, LASTSAVE."""
+"""Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SLOWLOG, SAVE, BGSAVE, LASTSAVE, SHUTDOWN, DEBUG."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,7 +12,10 @@ from inferd.commands.args import parse_float, parse_int
 from inferd.commands.context import REPLY_OFF, Client
 from inferd.commands.table import Command, command, unique_commands
 from inferd.errors import CommandError
-from inferd.resp.encoder import OK, Verbatim
+from inferd.persistence import SnapshotError
+from inferd.resp.encoder import OK, Status, Verbatim
+
+log = logging.getLogger("inferd")
 
 
 def info_(c: Client, argv: list[bytes]) -> Verbatim:
@@ -70,10 +74,15 @@ def config_resetstat(c: Client, argv: list[bytes]) -> Any:
         setattr(stats, name, 0)
     stats.error_replies.clear()
     assert server.dispatcher is not None
-    for cmd in unique_commands(server.dispatcher.table):
+    reset_command_stats(server.dispatcher.table)
+    return OK
+
+
+def reset_command_stats(table: dict[bytes, Command]) -> None:
+    """Zero every command's (and subcommand's) commandstats."""
+    for cmd in unique_commands(table):
         for sub in [cmd, *cmd.subcommands.values()]:
             sub.stats.calls = sub.stats.usec = sub.stats.rejected_calls = sub.stats.failed_calls = 0
-    return OK
 
 
 def config_rewrite(c: Client, argv: list[bytes]) -> Any:
@@ -112,8 +121,33 @@ def time_(c: Client, argv: list[bytes]) -> list[bytes]:
 
 
 def lastsave(c: Client, argv: list[bytes]) -> int:
-    """LASTSAVE: inferd keeps no snapshots; the start time is reported."""
-    return int(c.server.stats.started_at)
+    """LASTSAVE: the Unix time of the last successful snapshot (start-up counts as one)."""
+    return int(c.server.extensions["snapshots"].last_save)
+
+
+def save(c: Client, argv: list[bytes]) -> Any:
+    """SAVE: write the snapshot now; the server waits until it is on disk."""
+    try:
+        c.server.extensions["snapshots"].save()
+    except (OSError, SnapshotError) as exc:
+        raise CommandError(f"ERR snapshot not saved: {exc}") from None
+    return OK
+
+
+def bgsave(c: Client, argv: list[bytes]) -> Any:
+    """BGSAVE [SCHEDULE]: a child process writes the snapshot while the server goes on."""
+    schedule = len(argv) == 2
+    if schedule and argv[1].upper() != b"SCHEDULE":
+        raise CommandError(errors.SYNTAX)
+    snapshots = c.server.extensions["snapshots"]
+    if snapshots.child is not None and schedule:
+        snapshots.scheduled = True
+        return Status(b"Background saving scheduled")
+    try:
+        snapshots.bgsave()
+    except OSError as exc:   # fork failed
+        raise CommandError(f"ERR background save not started: {exc}") from None
+    return Status(b"Background saving started")
 
 
 def slowlog_get(c: Client, argv: list[bytes]) -> list[Any]:
@@ -143,10 +177,21 @@ def shutdown(c: Client, argv: list[bytes]) -> Any:
     for word in argv[1:]:
         if word.upper() not in (b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"):
             raise CommandError(errors.SYNTAX)
-    if any(w.upper() == b"ABORT" for w in argv[1:]):
+    words = {w.upper() for w in argv[1:]}
+    if b"ABORT" in words:
         raise CommandError("ERR No shutdown in progress.")
     if c.server.shutdown_requested is None:
         raise CommandError(errors.SHUTDOWN_FAILED)
+    snapshots = c.server.extensions.get("snapshots")
+    if snapshots is not None:
+        snapshots.at_shutdown = True if b"SAVE" in words else False if b"NOSAVE" in words else None
+        if snapshots.wants_shutdown_save():   # the save itself comes once the last command has run
+            try:
+                snapshots.check_writable()
+            except OSError as exc:
+                snapshots.at_shutdown = None
+                log.warning("SHUTDOWN refused: the snapshot cannot be written: %s", exc)
+                raise CommandError(errors.SHUTDOWN_FAILED) from None
     c.server.shutdown_requested()
     c.reply_mode = REPLY_OFF      # like Redis, the connection closes without a reply
     c.close_callback()
@@ -191,6 +236,10 @@ COMMANDS = [
             summary="Returns the server time."),
     command("lastsave", lastsave, 1, "loading stale fast", group="server",
             summary="Returns the Unix timestamp of the last successful save to disk."),
+    command("save", save, 1, "admin noscript deny-multi", group="server",
+            summary="Synchronously saves the database(s) to disk."),
+    command("bgsave", bgsave, -1, "admin noscript", group="server",
+            summary="Asynchronously saves the database(s) to disk.", arguments="[SCHEDULE]"),
     command("slowlog", None, -2, "", group="server", since="2.2.12", summary="A container for slow log commands.",
             subcommands=[
                 _sub("slowlog", "get", slowlog_get, -2, "Returns the slow log's entries.", arguments="[count]"),
