@@ -88,8 +88,13 @@ class Server:
         if self.config.unixsocket:
             self.listeners.append(await loop.create_unix_server(connection, self.config.unixsocket,
                                                                 start_serving=False))
-        for sub in self.subsystems:
-            await sub.start(self)
+        try:
+            for sub in self.subsystems:
+                await sub.start(self)
+        except BaseException:
+            for listening in self.listeners:
+                listening.close()
+            raise
         for listening in self.listeners:
             await listening.start_serving()
         self._cron = loop.create_task(self._run_cron())
