@@ -418,8 +418,13 @@ class Snapshots:
     def save_at_shutdown(self) -> bool:
         """The last save, when one is wanted (a running BGSAVE is stopped first); False if it failed."""
         if self.child is not None:
-            os.kill(self.child, signal.SIGKILL)
+            child = self.child
+            os.kill(child, signal.SIGKILL)
             self._reap(0)
+            try:   # what the killed child had written
+                os.unlink(os.path.join(os.path.dirname(self.path()), f"temp-{child}.inferd"))
+            except OSError:
+                pass
         if not self.wants_shutdown_save():
             return True
         try:
