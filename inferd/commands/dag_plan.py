@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from numpy import frombuffer
+
 from inferd import errors
 from inferd.commands.args import parse_int
 from inferd.commands.model_args import ModelRun, fetch_model
@@ -131,7 +133,11 @@ class DagPlan:
         ops = dag.ops
         for kind, inputs, outputs, at, detail in self.steps:
             if kind is TENSORSET:
-                slots[outputs[0]] = parse_tensorset(argv[at:detail], max_bytes)
+                end, same = detail
+                if same is not None and argv[at + 2:end - 1] == same[0] and len(argv[end - 1]) == same[1]:
+                    slots[outputs[0]] = Tensor(frombuffer(argv[end - 1], same[2]).reshape(same[3]), same[4])
+                else:
+                    slots[outputs[0]] = parse_tensorset(argv[at:end], max_bytes)
                 ops.append(Op(TENSORSET, inputs, outputs))
             elif kind is TENSORGET:
                 ops.append(Op(TENSORGET, inputs, outputs, detail))
@@ -163,6 +169,18 @@ def _pattern(names: tuple[bytes, ...]) -> tuple[int, ...]:
     return tuple(map(names.index, names))
 
 
+def _same_blob(argv: list[bytes], at: int, end: int, tensor: Tensor | None) -> tuple[Any, ...] | None:
+    """How a TENSORSET op's BLOB of a numeric type is read again when its dtype and dims words are the same.
+
+    (those words, the blob's length, the numpy dtype, the shape, the tensor dtype); None for VALUES, STRING and BOOL
+    (whose data are checked element by element) and zero-filled tensors: those always go through parse_tensorset.
+    """
+    if tensor is None or end - at < 5 or argv[end - 2].upper() != b"BLOB" or tensor.dtype.kind in ("string", "bool"):
+        return None
+    array = tensor.array
+    return argv[at + 2:end - 1], array.nbytes, array.dtype, array.shape, tensor.dtype
+
+
 def plan_of(argv: list[bytes], dag: Dag) -> DagPlan | None:
     """The plan of an AI.DAGEXECUTE(_RO) that parsed without error (None for ops that have no plan)."""
     arrows = [i for i, word in enumerate(argv) if word == ARROW]
@@ -189,7 +207,8 @@ def plan_of(argv: list[bytes], dag: Dag) -> DagPlan | None:
         fixed.append(at)
         if op.kind == TENSORSET:
             names.append(at + 1)                    # dtype, shape and data: checked again by parse_tensorset
-            steps.append((TENSORSET, op.inputs, op.outputs, at, end))
+            same = _same_blob(argv, at, end, dag.slots[op.outputs[0]])
+            steps.append((TENSORSET, op.inputs, op.outputs, at, (end, same)))
         elif op.kind == TENSORGET:
             names.append(at + 1)
             fixed.extend(range(at + 2, end))        # the format words

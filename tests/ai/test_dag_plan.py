@@ -49,8 +49,9 @@ def _one_input(pick: Picker) -> list[Any]:
     blob = np.array([1.5, -2], np.float32).tobytes()
     load, name, out = pick(["a", "b"], NAMES), pick(NAMES), pick(NAMES)
     return ["AI.DAGEXECUTE", "LOAD", "1", load, "|>",
-            "AI.TENSORSET", name, pick(["FLOAT", "DOUBLE"], ["BAD", "INT8"]), "1", pick(["2"], ["3", "0", "x"]),
-            "BLOB", pick([blob], [b"short", "|>"]), "|>",
+            "AI.TENSORSET", name, pick(["FLOAT", "DOUBLE"], ["BAD", "INT8", "BOOL", "float"]), "1",
+            pick(["2"], ["3", "0", "x", "02"]), pick(["BLOB"], ["blob"]),
+            pick([blob], [b"short", "|>", b"\x00\x01", b"\x00\x07", blob + blob]), "|>",
             "AI.MODELEXECUTE", pick(["m"], ["m2", "nosuch", "str"]), "INPUTS", "1", pick([load, name], NAMES),
             "OUTPUTS", "1", out, "|>",
             "AI.TENSORGET", pick([out, load, name], NAMES), pick(["BLOB", "VALUES", "META"], ["BAD"])]
@@ -204,3 +205,29 @@ def test_a_dag_of_many_names_has_no_plan(start_server):
         assert client.execute_command("AI.DAGEXECUTE", "LOAD", len(keys), *keys, "|>",
                                       "AI.TENSORGET", "a", "VALUES") == [[b"1", b"2"]]
     assert srv.call(lambda: dag_module.PLANS.count) == before
+
+
+def test_a_planned_blob_is_checked_as_in_full(start_server):
+    """A planned TENSORSET whose words are the plan's reads its blob directly: only where no element needs checking."""
+    srv = start_server()
+    client = srv.client(protocol=2)
+    cases = [("BOOL", [2], b"\x00\x01", [0, 1]),
+             ("BOOL", [2], b"\x00\x07", "BOOL tensor elements must be 0 or 1"),
+             ("STRING", [2], b"ab\x00c\x00", [b"ab", b"c"]),
+             ("STRING", [2], b"ab\x00c\x00d\x00",
+              "Number of string elements in data blob does not match tensor length"),
+             ("FLOAT", [2], np.array([1.5, 2], np.float32).tobytes(), [1.5, 2.0]),
+             ("FLOAT", [2], np.array([1.5, 2, 3], np.float32).tobytes(),
+              "data length does not match tensor shape and type"),
+             ("FLOAT", [3], np.array([1.5, 2, 3], np.float32).tobytes(), [1.5, 2.0, 3.0]),
+             ("INT8", [3], b"\x01\x02\x03", [1, 2, 3])]
+    for dtype, dims, blob, want in cases:
+        for _ in range(2):   # parsed in full, then from its plan
+            try:
+                got = client.execute_command("AI.DAGEXECUTE", "ROUTING", "t", "|>",
+                                             "AI.TENSORSET", "t", dtype, *dims, "BLOB", blob, "|>",
+                                             "AI.TENSORGET", "t", "VALUES")
+            except redis.ResponseError as exc:
+                assert str(exc) == want, (dtype, blob)
+            else:
+                assert [float(v) if dtype == "FLOAT" else v for v in got[1]] == want, (dtype, blob)
