@@ -38,7 +38,7 @@ NA = Status(b"NA")
 class DagRun:
     """The execution of one DAG; :meth:`start` returns the future of its reply."""
 
-    __slots__ = ("dag", "schedulers", "notify", "client", "host", "reply", "waiting", "running", "failed",
+    __slots__ = ("dag", "schedulers", "notify", "client", "host", "reply", "only", "waiting", "running", "failed",
                  "timed_out", "deadline")
 
     def __init__(self, dag: Dag, schedulers: Any, notify: Callable[[asyncio.Future[Any]], None] | None = None,
@@ -53,14 +53,22 @@ class DagRun:
         self.running: set[str] = set()        # devices with an op queued or running
         self.failed = False
         self.timed_out = False
-        self.deadline = run_deadline(dag.timeout_ms)
-        for op in dag.ops:
-            if op.kind in ("MODEL", "SCRIPT"):
+        self.deadline = run_deadline(dag.timeout_ms) if dag.timeout_ms else None
+        runs = [op for op in dag.ops if op.kind == "MODEL" or op.kind == "SCRIPT"]
+        # The commonest DAG (LOAD, TENSORSET, one MODELEXECUTE, TENSORGET) has a single op to run, whose inputs
+        # all exist once parsed (only model and script ops leave slots empty): it needs no scheduling of its own.
+        self.only = runs[0] if len(runs) == 1 else None
+        if self.only is None:
+            for op in runs:
                 self.waiting.setdefault(op.device, deque()).append(op)
 
     def start(self) -> asyncio.Future[Any]:
         """Submit what can run now; the future resolves to the per-op replies, TIMEDOUT or an error."""
-        self._advance()
+        only = self.only
+        if only is None:
+            self._advance()
+        elif self._submit(only.device, only):   # it ran at once
+            self._finish()
         return self.reply
 
     def _advance(self) -> None:
@@ -122,7 +130,10 @@ class DagRun:
         """An op's outcome (the scheduler's ``deliver``; not called once the reply is cancelled)."""
         self.running.discard(device)
         self._take(op, outputs, error)
-        self._advance()
+        if self.only is None:
+            self._advance()
+        elif not self.reply.done():
+            self._finish()
 
     def _take(self, op: Op, outputs: Any, error: CommandError | None) -> None:
         """Record an op's outcome: its outputs in their slots, or the failure that stops the DAG."""
