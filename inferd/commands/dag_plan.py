@@ -37,7 +37,11 @@ MAX_PLAN_NAMES = 64     # a DAG naming more tensors is parsed in full (matching 
 
 @dataclass(slots=True, eq=False)
 class Op:
-    """One parsed DAG op; ``inputs``/``outputs`` are slot numbers in :attr:`Dag.slots`."""
+    """One parsed DAG op; ``inputs``/``outputs`` are slot numbers in :attr:`Dag.slots`.
+
+    Only a model or script op changes once parsed (its ``result``): a plan's TENSORSET and TENSORGET ops are shared
+    by every DAG it builds.
+    """
 
     kind: str
     inputs: list[int]
@@ -131,16 +135,16 @@ class DagPlan:
         for slot, index in self.loads:
             slots[slot] = fetch_tensor(db, argv[index])
         ops = dag.ops
-        for kind, inputs, outputs, at, detail in self.steps:
+        for kind, inputs, outputs, at, detail, shared in self.steps:
             if kind is TENSORSET:
                 end, same = detail
                 if same is not None and argv[at + 2:end - 1] == same[0] and len(argv[end - 1]) == same[1]:
                     slots[outputs[0]] = Tensor(frombuffer(argv[end - 1], same[2]).reshape(same[3]), same[4])
                 else:
                     slots[outputs[0]] = parse_tensorset(argv[at:end], max_bytes)
-                ops.append(Op(TENSORSET, inputs, outputs))
+                ops.append(shared)
             elif kind is TENSORGET:
-                ops.append(Op(TENSORGET, inputs, outputs, detail))
+                ops.append(shared)
             else:
                 model = fetch_model(db, argv[at])
                 n_in, n_out, first_in, first_out = detail
@@ -208,11 +212,12 @@ def plan_of(argv: list[bytes], dag: Dag) -> DagPlan | None:
         if op.kind == TENSORSET:
             names.append(at + 1)                    # dtype, shape and data: checked again by parse_tensorset
             same = _same_blob(argv, at, end, dag.slots[op.outputs[0]])
-            steps.append((TENSORSET, op.inputs, op.outputs, at, (end, same)))
+            steps.append((TENSORSET, op.inputs, op.outputs, at, (end, same), Op(TENSORSET, op.inputs, op.outputs)))
         elif op.kind == TENSORGET:
             names.append(at + 1)
             fixed.extend(range(at + 2, end))        # the format words
-            steps.append((TENSORGET, op.inputs, op.outputs, at, op.formats))
+            steps.append((TENSORGET, op.inputs, op.outputs, at, op.formats,
+                          Op(TENSORGET, op.inputs, op.outputs, op.formats)))
         elif op.kind == MODEL and op.run is not None and argv[at].upper() == b"AI.MODELEXECUTE":
             n_in, n_out = len(op.run.input_keys), len(op.run.output_keys)
             first_in, first_out = at + 4, at + 4 + n_in + 2
@@ -221,7 +226,7 @@ def plan_of(argv: list[bytes], dag: Dag) -> DagPlan | None:
             fixed.extend([at + 2, at + 3, first_out - 2, first_out - 1])   # INPUTS n, OUTPUTS m
             names.extend(range(first_in, first_in + n_in))
             names.extend(range(first_out, first_out + n_out))
-            steps.append((MODEL, op.inputs, op.outputs, at + 1, (n_in, n_out, first_in, first_out)))
+            steps.append((MODEL, op.inputs, op.outputs, at + 1, (n_in, n_out, first_in, first_out), None))
         else:
             return None
     if len(names) > MAX_PLAN_NAMES:

@@ -44,6 +44,7 @@ DTYPES: dict[str, DType] = {d.name: d for d in (
 DTYPES_BY_NAME: dict[bytes, DType] = {}
 for _d in DTYPES.values():
     DTYPES_BY_NAME[_d.name.encode()] = DTYPES_BY_NAME[_d.name.lower().encode()] = _d
+_EXACT: dict[np.dtype[Any], DType] = {d.numpy: d for d in DTYPES.values() if d.kind != "string"}
 _BY_NUMPY: dict[tuple[str, int], DType] = {(d.numpy.kind, d.numpy.itemsize): d for d in DTYPES.values()
                                            if d.kind != "string"}
 
@@ -80,6 +81,9 @@ class Tensor:
     @classmethod
     def from_array(cls, array: np.ndarray[Any, Any]) -> Tensor:
         """Wrap a backend output (made C-contiguous, little-endian, strings as NUL-free bytes)."""
+        dtype = _EXACT.get(array.dtype)   # the commonest case: a backend's float32 or int64 output, kept as it is
+        if dtype is not None and array.flags.c_contiguous:
+            return cls(array, dtype)
         dtype = dtype_for_array(array)
         if dtype.kind == "string":
             array = _as_bytes_array(array)
