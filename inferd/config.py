@@ -54,10 +54,12 @@ def _check_dir(text: str) -> str:
     return text
 
 
-def _check_filename(text: str) -> str:
-    if not text or os.sep in text:
-        raise ConfigError("dbfilename can't be a path, just a filename")
-    return text
+def _file_name(option: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text or os.sep in text:
+            raise ConfigError(f"{option} can't be a path, just a filename")
+        return text
+    return check
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -116,9 +118,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("dir", str, "", "folder of the snapshot file (empty: the working directory); a snapshot there is loaded "
            "at start-up", runtime=True, check=_check_dir),
     Option("dbfilename", str, "dump.inferd", "snapshot file name, in 'dir'", runtime=True,
-           check=_check_filename),
-    Option("appendonly", str, "no", "compatibility: inferd keeps no append-only file (snapshots only)", runtime=True,
-           choices=("no",)),
+           check=_file_name("dbfilename")),
+    Option("appendonly", str, "no", "keep an append-only file of every change in 'dir', written before each reply, "
+           "and load it at start-up instead of the snapshot (the C fast path then runs only GET and HGET; CONFIG SET "
+           "cannot change it: restart)", runtime=True, choices=("yes", "no")),
+    Option("appendfilename", str, "appendonly.aof", "append-only file name, in 'dir'",
+           check=_file_name("appendfilename")),
+    Option("appendfsync", str, "everysec", "when the append-only file is fsynced: always (before each reply), "
+           "everysec (once a second, in a thread) or no (left to the OS)", runtime=True,
+           choices=("always", "everysec", "no")),
+    Option("auto-aof-rewrite-percentage", int, 100, "rewrite the append-only file once it has grown this many "
+           "percent since its last rewrite (0: never by itself)", runtime=True, minimum=0),
+    Option("auto-aof-rewrite-min-size", int, 64 * MB, "the automatic rewrite waits until the append-only file is at "
+           "least this many bytes", runtime=True, minimum=0),
     Option("maxmemory", int, 0, "compatibility: reported, not enforced", runtime=True, minimum=0),
 )
 OPTIONS_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

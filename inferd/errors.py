@@ -84,6 +84,8 @@ CONFIG_SET_FAILED = "ERR CONFIG SET failed (possibly related to argument '{}') -
 CLIENT_NO_SUCH = "ERR No such client"
 CLIENT_NAME_SPACES = "ERR Client names cannot contain spaces, newlines or special characters."
 SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
+AOF_MISCONF = ("MISCONF Errors writing to the AOF file: commands that may modify the data set are disabled, "
+               "because the server cannot write to the append-only file (see the log)")
 SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
 
 # ---- RedisAI (spec/redisai-commands.md) -----------------------------------------------------------------

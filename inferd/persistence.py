@@ -276,7 +276,7 @@ class Snapshots:
         self.state = server.state
         self.state.extensions["snapshots"] = self
         path = self.path()
-        if not os.path.exists(path):
+        if not os.path.exists(path) or self._append_only_file():
             return
         started = time.monotonic()
         try:
@@ -291,6 +291,16 @@ class Snapshots:
 
     async def stop(self) -> None:
         """Nothing here: the server calls :meth:`save_at_shutdown` once no command can run any more."""
+
+    def _append_only_file(self) -> bool:
+        """Whether start-up loads the append-only file instead (appendonly yes and the file is there)."""
+        config = self.state.config
+        return config.appendonly == "yes" and os.path.exists(os.path.join(config.dir or os.getcwd(),
+                                                                          config.appendfilename))
+
+    def _other_child(self) -> bool:
+        appendonly = self.state.extensions.get("appendonly")
+        return appendonly is not None and appendonly.child is not None
 
     def path(self) -> str:
         """The snapshot file: ``dir`` (the working directory when empty) and ``dbfilename``."""
@@ -332,6 +342,9 @@ class Snapshots:
         """BGSAVE: fork a child that writes the snapshot; raises CommandError when one is already running."""
         if self.child is not None:
             raise CommandError("ERR Background save already in progress")
+        if self._other_child():
+            raise CommandError("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
+                               "SCHEDULE in order to schedule a BGSAVE whenever possible.")
         path = self.path()
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():   # the child only walks the keyspace and writes one file
@@ -358,6 +371,8 @@ class Snapshots:
         """Reap a finished BGSAVE child; start one when a save point is reached (``hz`` times a second)."""
         if self.child is not None:
             self._reap(os.WNOHANG)
+            return
+        if self._other_child():
             return
         if self.scheduled:
             self.scheduled = False

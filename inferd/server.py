@@ -37,12 +37,13 @@ class Subsystem(Protocol):
 
 def _subsystem_factories(config: Any) -> list[Callable[[], Subsystem]]:
     """The subsystems, in start order (stopped in reverse)."""
+    from inferd.appendonly import AppendOnly
     from inferd.metrics import MetricsEndpoint
     from inferd.persistence import Snapshots
     from inferd.preload import Preloader
     from inferd.scheduler import Schedulers
-    return [Snapshots, lambda: Schedulers(config.threads_per_queue), lambda: MetricsEndpoint(config.metrics_port,
-            config.metrics_bind), lambda: Preloader(config.preload)]
+    return [Snapshots, AppendOnly, lambda: Schedulers(config.threads_per_queue),
+            lambda: MetricsEndpoint(config.metrics_port, config.metrics_bind), lambda: Preloader(config.preload)]
 
 
 class Server:
@@ -152,6 +153,9 @@ class Server:
             snapshots = self.state.extensions.get("snapshots")
             if snapshots is not None:
                 snapshots.cron()
+            appendonly = self.state.extensions.get("appendonly")
+            if appendonly is not None:
+                appendonly.cron()
             timeout = self.state.config.timeout
             if timeout > 0:
                 now = time.monotonic()

@@ -55,10 +55,12 @@ FOREVER = 1e8   # seconds past which a timeout is not armed at all (three years)
 class Waiter:
     """One blocked client: its keys, its try, its future and its timer."""
 
-    __slots__ = ("client", "db", "keys", "attempt", "future", "timer")
+    __slots__ = ("client", "db", "keys", "attempt", "future", "timer", "argv")
 
-    def __init__(self, client: Client, keys: list[bytes], attempt: Attempt, future: asyncio.Future[Any]) -> None:
+    def __init__(self, client: Client, keys: list[bytes], attempt: Attempt, future: asyncio.Future[Any],
+                 argv: list[bytes] | None = None) -> None:
         self.client = client
+        self.argv = argv   # the blocking command (the append-only file writes the pop it makes once served)
         self.db = client.db
         self.keys = list(dict.fromkeys(keys))
         self.attempt = attempt
@@ -86,7 +88,7 @@ class Waiter:
 
 
 def pop_or_block(c: Client, keys: list[bytes], timeout: float, attempt: Attempt, ready: Callable[[bytes], bool],
-                 null: Any) -> Any:
+                 null: Any, argv: list[bytes] | None = None) -> Any:
     """The reply of the first of ``keys`` that ``ready`` finds something in, else a future that waits for one.
 
     ``ready`` looks a key up with its type check (WRONGTYPE stops the command, as on Redis); ``attempt`` takes from it;
@@ -101,7 +103,7 @@ def pop_or_block(c: Client, keys: list[bytes], timeout: float, attempt: Attempt,
     if c.in_exec or c.multi is not None:
         return null
     loop = asyncio.get_running_loop()
-    waiter = Waiter(c, keys, attempt, loop.create_future())
+    waiter = Waiter(c, keys, attempt, loop.create_future(), argv)
     for key in waiter.keys:
         c.db.blocked.setdefault(key, deque()).append(waiter)
     waiter.future.add_done_callback(waiter.leave)
@@ -147,6 +149,8 @@ def serve(db: Database, keys: list[bytes]) -> None:
                 except CommandError:   # the key now holds another type (or BLMOVE's destination does): keep waiting
                     reply = None
                 if reply is not None:
+                    if db.journal is not None and waiter.argv is not None:
+                        db.journal.served(db, waiter.argv, reply)
                     waiter.finish(reply)
                     break
             else:
@@ -158,7 +162,7 @@ def pop_command(c: Client, argv: list[bytes], kind: type, take: Take, first_end:
     """``key [key ...] timeout`` (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX): one element from the first key that has one."""
     timeout = parse_timeout(argv[-1])
     return pop_or_block(c, argv[1:-1], timeout, lambda key: take(c, key, first_end, None),
-                        lambda key: bool(c.db.get_typed(key, kind)), NULL_ARRAY)
+                        lambda key: bool(c.db.get_typed(key, kind)), NULL_ARRAY, argv)
 
 
 def multi_pop_command(c: Client, argv: list[bytes], kind: type, take: Take, ends: tuple[bytes, bytes]) -> Any:
@@ -166,4 +170,4 @@ def multi_pop_command(c: Client, argv: list[bytes], kind: type, take: Take, ends
     timeout = parse_timeout(argv[1])
     keys, first_end, count = multi_pop_args(argv[1:], ends)
     return pop_or_block(c, keys, timeout, lambda key: take(c, key, first_end, count),
-                        lambda key: bool(c.db.get_typed(key, kind)), NULL_ARRAY)
+                        lambda key: bool(c.db.get_typed(key, kind)), NULL_ARRAY, argv)

@@ -60,6 +60,7 @@ class ServerState:
         self.slowlog: deque[SlowlogEntry] = deque()
         self.slowlog_next_id = 0
         self.dispatcher: Dispatcher | None = None
+        self.journal: Any = None              # the append-only file's Journal while appendonly is yes
         self.run_id = os.urandom(20).hex()
         self.bound_port = 0
         self.shutdown_requested: Any = None   # callable set by the server lifecycle

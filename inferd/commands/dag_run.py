@@ -194,4 +194,6 @@ class DagRun:
         for key, tensor in values:
             db.set(key, tensor)
             db.touch(key)
+            if db.journal is not None:
+                db.journal.value(db, key)
         return None

@@ -5,6 +5,7 @@ Handlers only do what their command means. A handler may return an :class:`async
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -18,6 +19,8 @@ from inferd.commands.table import Command, unique_commands
 from inferd.errors import CommandError
 from inferd.resp.encoder import QUEUED
 from inferd.store.keyspace import Database
+
+_Future = asyncio.Future
 
 try:
     from inferd.commands import _fastpath
@@ -72,18 +75,22 @@ class Dispatcher:
         # Every command and subcommand once (the table is fixed after start-up); INFO samples it 10 times a second.
         self._all_commands = [c for cmd in unique_commands(table) for c in (cmd, *cmd.subcommands.values())]
         server.extensions.setdefault("config_hooks", []).append(self._config_changed)
-        self.fast_run = self._fast_runner() if server.config.fastpath == "yes" else None
+        # the C fast path's writes would bypass the append-only file: while that is on, it runs only GET and HGET
+        self.fast_run = self._fast_runner(server.config.appendonly == "yes") if server.config.fastpath == "yes" \
+            else None
         self._ready: list[tuple[Database, list[bytes]]] = []   # keys written inside EXEC, for blocked clients
 
-    def _fast_runner(self) -> FastRun | None:
+    def _fast_runner(self, reads_only: bool = False) -> FastRun | None:
         """``run(client, requests, start, out)`` of the C fast path, or None where it was not built.
 
-        It runs plain GET/SET/HGET/HSET/LPUSH/RPUSH requests from ``start`` with this dispatcher's bookkeeping,
-        appends their encoded replies to ``out`` and returns the index of the first request left to :meth:`call`.
+        It runs plain GET/SET/HGET/HSET/LPUSH/RPUSH requests (only GET and HGET when ``reads_only``) from ``start``
+        with this dispatcher's bookkeeping, appends their encoded replies to ``out`` and returns the index of the
+        first request left to :meth:`call`.
         """
         if _fastpath is None:   # pragma: no cover - depends on the install
             return None
-        kinds = {name: _FAST_KINDS[cmd.handler] for name, cmd in self.table.items() if cmd.handler in _FAST_KINDS}
+        kinds = {name: _FAST_KINDS[cmd.handler] for name, cmd in self.table.items()
+                 if cmd.handler in _FAST_KINDS and not (reads_only and cmd.is_write)}
         cmds: list[Command | None] = [None] * (len(_FAST_KINDS) + 1)
         for name, kind in kinds.items():
             cmds[kind] = self.table[name]
@@ -134,6 +141,10 @@ class Dispatcher:
             if gated is not None:
                 return gated
         client.last_command = cmd
+        journal = client.db.journal
+        if journal is not None and journal.error is not None and cmd.is_write:
+            self.server.record_error("MISCONF")
+            return CommandError(errors.AOF_MISCONF)
         start = _perf_ns()
         try:
             reply = cmd.handler(client, argv)
@@ -156,6 +167,8 @@ class Dispatcher:
         elif cmd.is_write:
             self.server.stats.dirty += 1
             db = client.db
+            if journal is not None and reply.__class__ is not _Future:   # a future: its write is journaled later
+                journal.command(db, cmd.name, argv, reply)
             if db.watched:
                 if client.unchanged:
                     client.unchanged = False
@@ -164,6 +177,8 @@ class Dispatcher:
                         db.touch(key)
             if db.blocked:
                 self.wake(client, db, [key for key in cmd.keys(argv) if key in db.blocked])
+            if self._ready and not client.in_exec:   # MOVE, COPY ... DB, SWAPDB's other databases (see wake_later)
+                self.serve_ready()
         if elapsed_us >= self.slowlog_threshold >= 0:
             self._slowlog(client, argv, elapsed_us)
         return reply
@@ -179,6 +194,15 @@ class Dispatcher:
             self._ready.append((db, keys))
         else:
             blocking.serve(db, keys)
+
+    def wake_later(self, db: Database, keys: list[bytes]) -> None:
+        """Let clients blocked on ``keys`` of ``db`` try again once the running command is done.
+
+        For a database the command wrote besides its client's (MOVE, COPY ... DB, SWAPDB): after the command's own
+        write is journaled, so that the append-only file has it before the pops it allows.
+        """
+        if keys:
+            self._ready.append((db, keys))
 
     def serve_ready(self) -> None:
         """After a transaction or a script: the blocked clients its writes may answer try again, in write order."""

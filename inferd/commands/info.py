@@ -75,7 +75,7 @@ def _total_system_memory() -> int:
 
 
 def persistence_section(s: ServerState) -> Section:
-    """INFO persistence: snapshots (inferd.persistence); no append-only file."""
+    """INFO persistence: snapshots (inferd.persistence) and the append-only file (inferd.appendonly)."""
     snaps = s.extensions.get("snapshots")
     child = snaps is not None and snaps.child is not None
     current = round(time.monotonic() - snaps.child_started) if snaps is not None and child else -1
@@ -85,10 +85,16 @@ def persistence_section(s: ServerState) -> Section:
             ("rdb_last_bgsave_status", snaps.last_status if snaps is not None else "ok"),
             ("rdb_last_bgsave_time_sec", snaps.last_duration_s if snaps is not None else -1),
             ("rdb_current_bgsave_time_sec", current), ("rdb_saves", snaps.saves if snaps is not None else 0),
-            ("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
+            *_aof_fields(s), ("module_fork_in_progress", 0)]
+
+
+def _aof_fields(s: ServerState) -> Section:
+    appendonly = s.extensions.get("appendonly")
+    if appendonly is not None:
+        return appendonly.info()   # type: ignore[no-any-return]
+    return [("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
             ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
-            ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0), ("aof_last_write_status", "ok"),
-            ("module_fork_in_progress", 0)]
+            ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0), ("aof_last_write_status", "ok")]
 
 
 def stats_section(s: ServerState) -> Section:

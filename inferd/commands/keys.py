@@ -287,7 +287,7 @@ def move(c: Client, argv: list[bytes]) -> int:
 def _wake_elsewhere(c: Client, db: Database, keys: list[bytes]) -> None:
     """Clients blocked on ``keys`` of a database other than the client's (where the dispatcher wakes them) try."""
     if db.blocked and c.server.dispatcher is not None:
-        c.server.dispatcher.wake(c, db, [key for key in keys if key in db.blocked])
+        c.server.dispatcher.wake_later(db, [key for key in keys if key in db.blocked])
 
 
 def touch(c: Client, argv: list[bytes]) -> int:

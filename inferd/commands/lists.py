@@ -161,7 +161,7 @@ def _blocking_move(c: Client, argv: list[bytes], from_left: bool, to_left: bool,
             c.db.touch(source)
             c.db.touch(destination)
         return value
-    return blocking.pop_or_block(c, [source], timeout, attempt, lambda key: bool(_list(c, key)), None)
+    return blocking.pop_or_block(c, [source], timeout, attempt, lambda key: bool(_list(c, key)), None, argv)
 
 
 def blmove(c: Client, argv: list[bytes]) -> Any:

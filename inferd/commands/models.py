@@ -106,6 +106,8 @@ def store_built(c: Client, key: bytes, kind: type, build: Callable[[], Any],
             return
         db.set(key, value)
         db.touch(key)
+        if db.journal is not None:
+            db.journal.value(db, key)
         if stored is not None:
             stored(value, time.monotonic() - started)
         _settle(reply, OK)
@@ -189,6 +191,8 @@ def write_outputs(db: Database, keys: list[bytes], outputs: list[np.ndarray[Any,
     for key, tensor in zip(keys, tensors, strict=True):
         db.set(key, tensor)
         db.touch(key)
+        if db.journal is not None:
+            db.journal.value(db, key)
 
 
 def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) -> Any:

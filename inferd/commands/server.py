@@ -1,4 +1,7 @@
-"""Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SLOWLOG, SAVE, BGSAVE, LASTSAVE, SHUTDOWN, DEBUG."""
+"""Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SLOWLOG, DEBUG, and persistence's.
+
+Persistence: SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE, SHUTDOWN.
+"""
 from __future__ import annotations
 
 import logging
@@ -46,6 +49,10 @@ def config_set(c: Client, argv: list[bytes]) -> Any:
         option = config_module.OPTIONS_BY_NAME.get(name)
         if option is None or not option.runtime:
             raise CommandError(errors.CONFIG_UNKNOWN_OPTION.format(name))
+    wanted = changes.get("appendonly", c.server.config.appendonly.encode()).decode("utf-8", "replace").lower()
+    if wanted in ("yes", "no") and wanted != c.server.config.appendonly:
+        raise CommandError(errors.CONFIG_SET_FAILED.format("appendonly", "it takes a restart (set it in the config "
+                                                                          "file)"))
     try:
         new = config_module.with_values(c.server.config, changes)
     except config_module.ConfigError as exc:
@@ -140,7 +147,7 @@ def bgsave(c: Client, argv: list[bytes]) -> Any:
     if schedule and argv[1].upper() != b"SCHEDULE":
         raise CommandError(errors.SYNTAX)
     snapshots = c.server.extensions["snapshots"]
-    if snapshots.child is not None and schedule:
+    if (snapshots.child is not None or snapshots._other_child()) and schedule:
         snapshots.scheduled = True
         return Status(b"Background saving scheduled")
     try:
@@ -148,6 +155,14 @@ def bgsave(c: Client, argv: list[bytes]) -> Any:
     except OSError as exc:   # fork failed
         raise CommandError(f"ERR background save not started: {exc}") from None
     return Status(b"Background saving started")
+
+
+def bgrewriteaof(c: Client, argv: list[bytes]) -> Any:
+    """BGREWRITEAOF: a child process rewrites the append-only file from the keyspace while the server goes on."""
+    try:
+        return Status(c.server.extensions["appendonly"].bgrewrite().encode())
+    except OSError as exc:   # fork failed
+        raise CommandError(f"ERR append-only file rewrite not started: {exc}") from None
 
 
 def slowlog_get(c: Client, argv: list[bytes]) -> list[Any]:
@@ -240,6 +255,8 @@ COMMANDS = [
             summary="Synchronously saves the database(s) to disk."),
     command("bgsave", bgsave, -1, "admin noscript", group="server",
             summary="Asynchronously saves the database(s) to disk.", arguments="[SCHEDULE]"),
+    command("bgrewriteaof", bgrewriteaof, 1, "admin noscript", group="server",
+            summary="Asynchronously rewrites the append-only file to disk."),
     command("slowlog", None, -2, "", group="server", since="2.2.12", summary="A container for slow log commands.",
             subcommands=[
                 _sub("slowlog", "get", slowlog_get, -2, "Returns the slow log's entries.", arguments="[count]"),

@@ -60,6 +60,8 @@ class WriteBatch:
     def flush(self) -> None:
         """Write every held reply (each connection's in order, one write per connection)."""
         held, self.held = self.held, []
+        if held and held[0].server.journal is not None:
+            held[0].server.journal.flush()   # the append-only file has every change before any reply goes
         if self._flush_held is not None:
             self._flush_held(held)
             return
@@ -290,12 +292,16 @@ class Connection(asyncio.Protocol):
             self.held_bytes = len(data)
             self.writes.hold(self)
         else:
+            if self.server.journal is not None:
+                self.server.journal.flush()   # the append-only file has every change before any reply goes
             self.transport.write(data)
 
     def flush(self) -> None:
         """Write the replies held for the write batch (nothing once the connection is lost)."""
         held, self.held = self.held, None
         if held:
+            if self.server.journal is not None:
+                self.server.journal.flush()
             self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def _close(self) -> None:

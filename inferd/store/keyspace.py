@@ -23,9 +23,22 @@ T = TypeVar("T")
 _BUILTIN_TYPES: dict[type, str] = {bytes: "string", dict: "hash", deque: "list", set: "set"}
 
 
+_stopped: list[int] = []   # [ms] while the clock is stopped (an append-only file loading)
+
+
 def now_ms() -> int:
     """Wall-clock milliseconds, the unit of TTLs (Redis keeps absolute Unix times)."""
-    return time.time_ns() // 1_000_000
+    return _stopped[0] if _stopped else time.time_ns() // 1_000_000
+
+
+def stop_clock() -> None:
+    """Until :func:`start_clock`, now is the Unix epoch: no key expires (replaying an append-only file)."""
+    _stopped[:] = [0]
+
+
+def start_clock() -> None:
+    """Wall-clock time again."""
+    _stopped.clear()
 
 
 def type_name(value: Any) -> str:
@@ -37,7 +50,7 @@ def type_name(value: Any) -> str:
 class Database:
     """One logical database (SELECT n)."""
 
-    __slots__ = ("index", "data", "expires", "watched", "blocked", "stats")
+    __slots__ = ("index", "data", "expires", "watched", "blocked", "stats", "journal")
 
     def __init__(self, index: int, stats: Any = None) -> None:
         self.index = index
@@ -46,6 +59,7 @@ class Database:
         self.watched: dict[bytes, set[Client]] = {}
         self.blocked: dict[bytes, deque[Any]] = {}   # key -> clients blocked on it (inferd.commands.blocking)
         self.stats = stats
+        self.journal: Any = None   # the append-only file's Journal (inferd.appendonly) when it is on
 
     # ---- reads -------------------------------------------------------------------------------------
     def get(self, key: bytes) -> Any:

@@ -1,0 +1,535 @@
+"""The append-only file: every change to the keyspace, as the requests that make it, written before its reply.
+
+With ``appendonly yes`` the server appends each change to one file in ``dir`` (``appendfilename``) and replays that
+file at start-up instead of the snapshot, so a server killed at any moment comes back with every write it had
+acknowledged (``appendfsync always``: even after a power loss; ``everysec``: at most the last second's writes are
+lost to a power loss, none to a crash of the process; ``no``: the OS decides when).
+
+The file is a stream of RESP requests, like the snapshot's body and Redis's AOF, so ``redis-cli --pipe`` can send
+it anywhere. What is written for a change (:class:`Journal`):
+
+* a write command that succeeded is written as it came (a ``SELECT n`` first when its database is not the file's
+  current one), except where replaying it would not give the same result: a relative TTL (SET EX, EXPIRE, SETEX,
+  GETEX...) is followed by ``PEXPIREAT key <absolute ms>``; SPOP becomes SREM of what it popped; a blocking pop
+  (BLPOP, BLMOVE, BZPOPMIN, BLMPOP...) becomes the plain pop it made (LPOP, LMOVE, ZREM...), whether it was served
+  at once or later;
+* changes made after their command returned, or that depend on a model's run, are written as the values they left:
+  a model's or script's store (AI.MODELSTORE, AI.SCRIPTSTORE once loaded), the outputs of AI.MODELEXECUTE,
+  AI.SCRIPTEXECUTE and a DAG's PERSIST (``AI.TENSORSET key ... BLOB``). The commands that run models are never
+  written themselves; what their scripts' ``redis.execute`` changes is, as any write.
+
+Nothing reaches a client before the file has it: changes collect in memory while the loop runs commands and are
+written (and with ``always`` fsynced) before any reply is sent. A write to the file that fails makes the server
+refuse writes (``MISCONF``) until a retry succeeds, so no new change is acknowledged that the file may not hold.
+
+Replaying runs every request through the dispatcher on an internal client with the clock stopped (no key expires
+while loading, as on Redis: TTLs are absolute in the file). A request cut short at the end of the file (a crash in
+the middle of a write) is dropped and the file truncated to the last whole request, with a warning; damage before
+the end stops start-up. With no file yet, the server starts from the snapshot (if any) and writes the file from it.
+
+BGREWRITEAOF (and the automatic rewrite, ``auto-aof-rewrite-percentage`` and ``auto-aof-rewrite-min-size``) forks a
+child that writes the fork-time keyspace, as a snapshot's body, to a temp file; the server keeps appending to the old
+file and also keeps the changes made since the fork; once the child is done, those are appended to the temp file,
+which is fsynced and renamed over the old one.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import hiredis
+
+from inferd import errors
+from inferd.commands.context import Client
+from inferd.errors import CommandError
+from inferd.persistence import keyspace_requests, request, value_requests
+from inferd.store import keyspace as keyspace_module
+from inferd.store.keyspace import Database
+
+log = logging.getLogger("inferd.appendonly")
+READ_BYTES = 1 << 20
+RETRY_WRITE_S = 1.0
+
+# commands whose effects are written instead of themselves (see the module's docstring)
+_BY_EFFECT = frozenset(["ai.modelstore", "ai.modelset", "ai.scriptstore", "ai.scriptset", "ai.modelexecute",
+                        "ai.modelrun", "ai.scriptexecute", "ai.scriptrun", "ai.dagexecute", "ai.dagrun"])
+# commands that may set a TTL relative to now: each key they name that has a TTL afterwards gets a PEXPIREAT
+_RELATIVE_TTL = frozenset(["set", "setex", "psetex", "getex", "expire", "pexpire"])
+
+
+class AofError(Exception):
+    """An append-only file that cannot be read; the text says why."""
+
+
+def _encode(argv: list[bytes]) -> bytes:
+    return b"".join(request(*argv))
+
+
+def _select(index: int) -> bytes:
+    return _encode([b"SELECT", b"%d" % index])
+
+
+def effect_requests(argv: list[bytes], reply: Any) -> list[list[bytes]]:
+    """The requests that a blocking pop or SPOP whose reply was ``reply`` is written as (none if it took nothing)."""
+    name = argv[0].lower()
+    if name == b"spop":
+        members = [reply] if isinstance(reply, bytes) else list(reply or ())
+        return [[b"SREM", argv[1], *members]] if members else []
+    if name in (b"blmove", b"brpoplpush"):
+        if not isinstance(reply, bytes):
+            return []
+        return [[b"LMOVE", *argv[1:5]]] if name == b"blmove" else [[b"RPOPLPUSH", argv[1], argv[2]]]
+    if not isinstance(reply, list) or not reply:
+        return []
+    if name in (b"blpop", b"brpop"):
+        return [[b"LPOP" if name == b"blpop" else b"RPOP", reply[0]]]
+    if name in (b"bzpopmin", b"bzpopmax"):
+        return [[b"ZREM", reply[0], reply[1]]]
+    if name == b"blmpop":
+        where = argv[3 + int(argv[2])].upper()
+        return [[b"LPOP" if where == b"LEFT" else b"RPOP", reply[0], b"%d" % len(reply[1])]]
+    if name == b"bzmpop":
+        return [[b"ZREM", reply[0], *[pair[0] for pair in reply[1]]]]
+    return [argv]
+
+
+_TRANSLATED = frozenset(["spop", "blpop", "brpop", "bzpopmin", "bzpopmax", "blmove", "brpoplpush", "blmpop",
+                         "bzmpop"])
+
+
+class Journal:
+    """The changes not yet in the file, the file itself, and the changes kept for a rewrite in progress."""
+
+    def __init__(self, path: str, fsync: str) -> None:
+        self.path = path
+        self.fsync = fsync
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.pending: list[bytes] = []
+        self.selected = -1                       # the database the file's requests apply to now (-1: none yet)
+        self.rewrite: list[bytes] | None = None  # the changes since a rewrite's fork
+        self.rewrite_selected = -1
+        self.size = os.fstat(self.fd).st_size
+        self.base_size = self.size               # the size after the last rewrite (the automatic rewrite's base)
+        self.unsynced = False
+        self.syncing = False
+        self.error: str | None = None            # the last write's failure; writes are refused while it stands
+        self.last_write_status = "ok"
+
+    # ---- feeding (loop thread) -------------------------------------------------------------------------
+    def _emit(self, index: int, data: bytes) -> None:
+        if self.selected != index:
+            self.pending.append(_select(index))
+            self.selected = index
+        self.pending.append(data)
+        if self.rewrite is not None:
+            if self.rewrite_selected != index:
+                self.rewrite.append(_select(index))
+                self.rewrite_selected = index
+            self.rewrite.append(data)
+
+    def command(self, db: Database, name: str, argv: list[bytes], reply: Any) -> None:
+        """A write command that succeeded (``name``: the table's lower-case name)."""
+        if name in _BY_EFFECT:
+            return
+        if name in _TRANSLATED:
+            for effect in effect_requests(argv, reply):
+                self._emit(db.index, _encode(effect))
+            return
+        self._emit(db.index, _encode(argv))
+        if name in _RELATIVE_TTL and db.expires:
+            key = argv[1]
+            deadline = db.expires.get(key)
+            if deadline is not None:
+                self._emit(db.index, _encode([b"PEXPIREAT", key, b"%d" % deadline]))
+
+    def served(self, db: Database, argv: list[bytes], reply: Any) -> None:
+        """A blocked pop served after its command returned: the pop it made."""
+        for effect in effect_requests(argv, reply):
+            self._emit(db.index, _encode(effect))
+
+    def value(self, db: Database, key: bytes) -> None:
+        """``key`` now holds a value written outside a plain command (a model's outputs, a loaded model or script)."""
+        value = db.data.get(key)
+        parts = [_encode([b"DEL", key])]
+        if value is not None:
+            parts += [b"".join(pieces) for pieces in value_requests(key, value)]
+            deadline = db.expires.get(key)
+            if deadline is not None:
+                parts.append(_encode([b"PEXPIREAT", key, b"%d" % deadline]))
+        self._emit(db.index, b"".join(parts))
+
+    # ---- writing -----------------------------------------------------------------------------------------
+    def flush(self) -> bool:
+        """Write what is pending (fsync with ``always``); False, keeping it pending, if the write failed."""
+        if not self.pending:
+            return self.error is None
+        data = b"".join(self.pending) if len(self.pending) > 1 else self.pending[0]
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+                self.size += written
+            if self.fsync == "always":
+                os.fsync(self.fd)
+            else:
+                self.unsynced = True
+        except OSError as exc:
+            self.pending = [bytes(view)]
+            if self.error is None:
+                log.error("cannot write the append-only file %s: %s (writes are refused until it works)",
+                          self.path, exc)
+            self.error = str(exc)
+            self.last_write_status = "err"
+            return False
+        self.pending = []
+        if self.error is not None:
+            log.warning("the append-only file %s is written again", self.path)
+        self.error = None
+        self.last_write_status = "ok"
+        return True
+
+    def sync(self) -> None:
+        """Flush the file to disk (fsync, in a worker thread, for ``everysec``)."""
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            log.warning("fsync of the append-only file failed: %s", exc)
+
+    def reopen(self, path: str) -> None:
+        """Append to the file now at ``path`` (after a rewrite renamed it there)."""
+        old = self.fd
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.close(old)
+        self.size = self.base_size = os.fstat(self.fd).st_size
+
+    def close(self) -> None:
+        self.flush()
+        try:
+            os.fsync(self.fd)
+        except OSError:
+            pass
+        os.close(self.fd)
+
+
+# ---- reading -----------------------------------------------------------------------------------------------
+def _encoded_length(argv: list[bytes]) -> int:
+    size = len(b"*%d\r\n" % len(argv))
+    for arg in argv:
+        size += len(b"$%d\r\n" % len(arg)) + len(arg) + 2
+    return size
+
+
+def aof_requests(path: str, ends: list[int]) -> Iterator[list[bytes]]:
+    """The requests of the file at ``path``; ``ends[0]`` is kept at the end offset of the last whole one.
+
+    Raises :class:`AofError` for damage; a request cut short at the very end is left for the caller to drop.
+    """
+    reader = hiredis.Reader()
+    offset = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_BYTES):
+            reader.feed(chunk)
+            while True:
+                try:
+                    argv = reader.gets()
+                except hiredis.ProtocolError as exc:
+                    raise AofError(f"damaged after byte {offset} ({exc})") from None
+                if argv is False:
+                    break
+                if not isinstance(argv, list) or not argv or not all(isinstance(a, bytes) for a in argv):
+                    raise AofError(f"damaged after byte {offset} (a request that is not an array of strings)")
+                offset += _encoded_length(argv)
+                ends[0] = offset
+                yield argv
+
+
+class AppendOnly:
+    """Subsystem: replays the file at start-up, then keeps it (flushes, fsyncs, rewrites); BGREWRITEAOF."""
+
+    def __init__(self) -> None:
+        self.state: Any = None
+        self.journal: Journal | None = None
+        self.child: int | None = None
+        self.child_started = 0.0
+        self.child_errors: int | None = None
+        self.scheduled = False
+        self.rewrites = 0
+        self.last_rewrite_status = "ok"
+        self.last_rewrite_s = -1
+        self.last_retry = 0.0
+        self.last_sync = time.monotonic()
+
+    def path(self) -> str:
+        config = self.state.config
+        return os.path.join(config.dir or os.getcwd(), config.appendfilename)
+
+    def _temp(self, pid: int) -> str:
+        return os.path.join(os.path.dirname(self.path()), f"temp-rewriteaof-{pid}.aof")
+
+    async def start(self, server: Any) -> None:
+        """With ``appendonly yes``: replay the file (or write it from what the snapshot loaded), then journal."""
+        from inferd.server import StartupError
+        self.state = server.state
+        self.state.extensions["appendonly"] = self
+        config = self.state.config
+        if config.appendonly != "yes":
+            return
+        path = self.path()
+        try:
+            if os.path.exists(path):
+                started = time.monotonic()
+                count = await self._replay(path)
+                log.info("loaded the append-only file %s: %d requests in %.2fs", path, count,
+                         time.monotonic() - started)
+            else:
+                _write_base(self.state.keyspace, path)
+                log.info("wrote the append-only file %s from the keyspace", path)
+            journal = self.journal = Journal(path, config.appendfsync)
+        except (AofError, OSError) as exc:
+            raise StartupError(f"append-only file {path}: {exc}") from None
+        except CommandError as exc:
+            raise StartupError(f"append-only file {path}: a request failed: {exc.text}") from None
+        self.state.stats.dirty = 0
+        for db in self.state.keyspace.dbs:
+            db.journal = journal
+        self.state.journal = journal
+        server.state.extensions.setdefault("config_hooks", []).append(self._config_changed)
+
+    def _config_changed(self, config: Any) -> None:
+        if self.journal is not None:
+            self.journal.fsync = config.appendfsync
+
+    async def _replay(self, path: str) -> int:
+        client = Client(self.state, addr="aof")
+        client.authenticated = True
+        client.close_callback = lambda: None
+        dispatcher = self.state.dispatcher
+        ends = [0]
+        count = 0
+        keyspace_module.stop_clock()   # no key expires while loading: TTLs in the file are absolute
+        try:
+            for argv in aof_requests(path, ends):
+                reply = dispatcher.call(client, argv)
+                if isinstance(reply, asyncio.Future):
+                    reply = await reply
+                if isinstance(reply, CommandError):
+                    raise CommandError(f"{reply.text} (request {count + 1}, {argv[0].decode('utf-8', 'replace')})")
+                count += 1
+        finally:
+            keyspace_module.start_clock()
+        size = os.path.getsize(path)
+        if ends[0] < size:
+            log.warning("the append-only file %s ends with %d bytes of a request cut short: dropped, file truncated",
+                        path, size - ends[0])
+            os.truncate(path, ends[0])
+        from inferd.commands.server import reset_command_stats
+        reset_command_stats(dispatcher.table)   # the load is not traffic
+        return count
+
+    async def stop(self) -> None:
+        """Write and fsync what is pending; stop a rewrite still running."""
+        if self.child is not None:
+            child = self.child
+            os.kill(child, signal.SIGKILL)
+            self._reap(0)
+        if self.journal is not None:
+            self.journal.close()
+            for db in self.state.keyspace.dbs:
+                db.journal = None
+            self.state.journal = None
+            self.journal = None
+
+    # ---- rewrite -----------------------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Whether a child process (this rewrite's or a BGSAVE's) is running."""
+        snapshots = self.state.extensions.get("snapshots")
+        return self.child is not None or (snapshots is not None and snapshots.child is not None)
+
+    def bgrewrite(self) -> str:
+        """BGREWRITEAOF: start the rewrite, or schedule it after a running BGSAVE; the status text."""
+        if self.journal is None:
+            raise CommandError("ERR the append-only file is off (appendonly no)")
+        if self.child is not None:
+            raise CommandError("ERR Background append only file rewriting already in progress")
+        if self.busy():
+            self.scheduled = True
+            return "Background append only file rewriting scheduled"
+        self._fork()
+        return "Background append only file rewriting started"
+
+    def _fork(self) -> None:
+        assert self.journal is not None
+        self.journal.flush()
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:   # pragma: no cover - the child
+            _child(self.state.keyspace, self._temp(os.getpid()), read_end, write_end)
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        self.child, self.child_errors = pid, read_end
+        self.child_started = time.monotonic()
+        self.journal.rewrite = []
+        self.journal.rewrite_selected = -1
+        log.info("background append only file rewriting started by pid %d", pid)
+
+    def _reap(self, options: int) -> None:
+        assert self.child is not None and self.child_errors is not None
+        pid, status = os.waitpid(self.child, options)
+        if pid == 0:
+            return
+        try:
+            message = os.read(self.child_errors, 4096).decode("utf-8", "replace").strip()
+        except OSError:
+            message = ""
+        os.close(self.child_errors)
+        child, self.child, self.child_errors = self.child, None, None
+        temp = self._temp(child)
+        journal = self.journal
+        ok = os.waitstatus_to_exitcode(status) == 0 and journal is not None
+        if ok:
+            assert journal is not None
+            try:
+                self._finish(journal, temp)
+            except OSError as exc:
+                ok, message = False, str(exc)
+        if journal is not None:
+            journal.rewrite = None
+        if ok:
+            self.rewrites += 1
+            self.last_rewrite_status = "ok"
+            self.last_rewrite_s = round(time.monotonic() - self.child_started)
+            log.info("background append only file rewriting terminated with success")
+            return
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        self.last_rewrite_status = "err"
+        log.warning("background append only file rewriting failed: %s",
+                    message or f"the child exited with status {os.waitstatus_to_exitcode(status)}")
+
+    def _finish(self, journal: Journal, temp: str) -> None:
+        """The child's file, then the changes since the fork: fsynced, renamed over the file; appends go there."""
+        journal.flush()
+        with open(temp, "ab") as out:
+            out.write(b"".join(journal.rewrite or []))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, journal.path)
+        _fsync_folder(os.path.dirname(journal.path))
+        journal.reopen(journal.path)
+        journal.selected = journal.rewrite_selected
+        # what the old file could not take is in the new one (in the child's image, or kept since the fork)
+        journal.pending = []
+        journal.error = None
+        journal.last_write_status = "ok"
+
+    # ---- cron (loop thread, hz times a second) -------------------------------------------------------
+    def cron(self) -> None:
+        """Retry a failed write, fsync once a second (``everysec``), reap the rewrite, start an automatic one."""
+        journal = self.journal
+        if journal is None:
+            return
+        now = time.monotonic()
+        if journal.error is not None:
+            if now - self.last_retry >= RETRY_WRITE_S:
+                self.last_retry = now
+                journal.flush()
+        elif journal.pending:   # changes no reply has flushed yet (a client that went away before its reply)
+            journal.flush()
+        if journal.fsync == "everysec" and journal.unsynced and not journal.syncing and now - self.last_sync >= 1:
+            self.last_sync = now
+            journal.unsynced = False
+            journal.syncing = True
+            future = asyncio.get_running_loop().run_in_executor(None, journal.sync)
+            future.add_done_callback(lambda _f: setattr(journal, "syncing", False))
+        if self.child is not None:
+            self._reap(os.WNOHANG)
+            return
+        if self.busy():
+            return
+        if self.scheduled:
+            self.scheduled = False
+            self._fork()
+            return
+        config = self.state.config
+        percent = config.auto_aof_rewrite_percentage
+        if percent > 0 and journal.size >= config.auto_aof_rewrite_min_size:
+            base = max(journal.base_size, 1)
+            if (journal.size - base) * 100 // base >= percent:
+                log.info("the append-only file grew %d%% since its last rewrite: rewriting",
+                         (journal.size - base) * 100 // base)
+                self._fork()
+
+    def info(self) -> list[tuple[str, Any]]:
+        """INFO persistence's aof_* fields."""
+        journal = self.journal
+        current = round(time.monotonic() - self.child_started) if self.child is not None else -1
+        fields: list[tuple[str, Any]] = [
+            ("aof_enabled", int(journal is not None)), ("aof_rewrite_in_progress", int(self.child is not None)),
+            ("aof_rewrite_scheduled", int(self.scheduled)), ("aof_last_rewrite_time_sec", self.last_rewrite_s),
+            ("aof_current_rewrite_time_sec", current), ("aof_last_bgrewrite_status", self.last_rewrite_status),
+            ("aof_rewrites", self.rewrites),
+            ("aof_last_write_status", journal.last_write_status if journal is not None else "ok")]
+        if journal is not None:
+            fields += [("aof_current_size", journal.size), ("aof_base_size", journal.base_size),
+                       ("aof_buffer_length", sum(len(p) for p in journal.pending))]
+        return fields
+
+
+def refuse_write() -> CommandError:
+    """The error a write command gets while the append-only file cannot be written."""
+    return CommandError(errors.AOF_MISCONF)
+
+
+def _write_base(keyspace: Any, path: str) -> None:
+    """The file for ``keyspace`` as it is now (start-up with no file yet): temp file, fsync, rename."""
+    temp = path + ".tmp"
+    with open(temp, "wb") as out:
+        for pieces in keyspace_requests(keyspace):
+            for piece in pieces:
+                out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+    _fsync_folder(os.path.dirname(path) or ".")
+
+
+def _fsync_folder(folder: str) -> None:
+    fd = os.open(folder or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _child(keyspace: Any, temp: str, read_end: int, write_end: int) -> None:  # pragma: no cover - in the child
+    """The rewrite child: the fork-time keyspace to ``temp`` (fsynced); a failure reported on the pipe."""
+    code = 1
+    try:
+        gc.disable()
+        os.close(read_end)
+        with open(temp, "wb", buffering=READ_BYTES) as out:
+            for pieces in keyspace_requests(keyspace):
+                for piece in pieces:
+                    out.write(piece)
+            out.flush()
+            os.fsync(out.fileno())
+        code = 0
+    except BaseException as exc:
+        try:
+            os.write(write_end, str(exc).encode("utf-8", "replace")[:4000])
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
