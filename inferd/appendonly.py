@@ -35,12 +35,10 @@ which is fsynced and renamed over the old one.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,7 +47,7 @@ import hiredis
 from inferd import errors
 from inferd.commands.context import Client
 from inferd.errors import CommandError
-from inferd.persistence import keyspace_requests, request, value_requests
+from inferd.persistence import fork_child, fsync_folder, reap_child, request, value_requests, write_body
 from inferd.store import keyspace as keyspace_module
 from inferd.store.keyspace import Database
 
@@ -368,15 +366,9 @@ class AppendOnly:
     def _fork(self) -> None:
         assert self.journal is not None
         self.journal.flush()
-        read_end, write_end = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:   # pragma: no cover - the child
-            _child(self.state.keyspace, self._temp(os.getpid()), read_end, write_end)
-        os.close(write_end)
-        os.set_blocking(read_end, False)
-        self.child, self.child_errors = pid, read_end
+        keyspace = self.state.keyspace
+        self.child, self.child_errors = fork_child(lambda: write_body(keyspace, self._temp(os.getpid())))
+        pid = self.child
         self.child_started = time.monotonic()
         self.journal.rewrite = []
         self.journal.rewrite_selected = -1
@@ -384,20 +376,14 @@ class AppendOnly:
 
     def _reap(self, options: int) -> None:
         assert self.child is not None and self.child_errors is not None
-        pid, status = os.waitpid(self.child, options)
-        if pid == 0:
+        outcome = reap_child(self.child, self.child_errors, options)
+        if outcome is None:
             return
-        try:
-            message = os.read(self.child_errors, 4096).decode("utf-8", "replace").strip()
-        except OSError:
-            message = ""
-        os.close(self.child_errors)
         child, self.child, self.child_errors = self.child, None, None
         temp = self._temp(child)
+        ok, message = outcome
         journal = self.journal
-        ok = os.waitstatus_to_exitcode(status) == 0 and journal is not None
-        if ok:
-            assert journal is not None
+        if ok and journal is not None:
             try:
                 self._finish(journal, temp)
             except OSError as exc:
@@ -415,8 +401,7 @@ class AppendOnly:
         except OSError:
             pass
         self.last_rewrite_status = "err"
-        log.warning("background append only file rewriting failed: %s",
-                    message or f"the child exited with status {os.waitstatus_to_exitcode(status)}")
+        log.warning("background append only file rewriting failed: %s", message)
 
     def _finish(self, journal: Journal, temp: str) -> None:
         """The child's file, then the changes since the fork: fsynced, renamed over the file; appends go there."""
@@ -426,7 +411,7 @@ class AppendOnly:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, journal.path)
-        _fsync_folder(os.path.dirname(journal.path))
+        fsync_folder(os.path.dirname(journal.path))
         journal.reopen(journal.path)
         journal.selected = journal.rewrite_selected
         # what the old file could not take is in the new one (in the child's image, or kept since the fork)
@@ -495,41 +480,6 @@ def refuse_write() -> CommandError:
 def _write_base(keyspace: Any, path: str) -> None:
     """The file for ``keyspace`` as it is now (start-up with no file yet): temp file, fsync, rename."""
     temp = path + ".tmp"
-    with open(temp, "wb") as out:
-        for pieces in keyspace_requests(keyspace):
-            for piece in pieces:
-                out.write(piece)
-        out.flush()
-        os.fsync(out.fileno())
+    write_body(keyspace, temp)
     os.replace(temp, path)
-    _fsync_folder(os.path.dirname(path) or ".")
-
-
-def _fsync_folder(folder: str) -> None:
-    fd = os.open(folder or ".", os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _child(keyspace: Any, temp: str, read_end: int, write_end: int) -> None:  # pragma: no cover - in the child
-    """The rewrite child: the fork-time keyspace to ``temp`` (fsynced); a failure reported on the pipe."""
-    code = 1
-    try:
-        gc.disable()
-        os.close(read_end)
-        with open(temp, "wb", buffering=READ_BYTES) as out:
-            for pieces in keyspace_requests(keyspace):
-                for piece in pieces:
-                    out.write(piece)
-            out.flush()
-            os.fsync(out.fileno())
-        code = 0
-    except BaseException as exc:
-        try:
-            os.write(write_end, str(exc).encode("utf-8", "replace")[:4000])
-        except OSError:
-            pass
-    finally:
-        os._exit(code)
+    fsync_folder(os.path.dirname(path))

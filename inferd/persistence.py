@@ -28,7 +28,7 @@ import time
 import warnings
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hiredis
@@ -163,7 +163,7 @@ def write_snapshot(keyspace: Keyspace, path: str) -> int:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
-        _fsync_folder(folder)
+        fsync_folder(folder)
     except BaseException:
         try:
             os.unlink(temp)
@@ -178,12 +178,66 @@ def _with_header(body: Iterator[Pieces]) -> Iterator[Pieces]:
     yield from body
 
 
-def _fsync_folder(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable."""
+    fd = os.open(folder or ".", os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_body(keyspace: Keyspace, path: str) -> None:
+    """The keyspace's requests (a snapshot's body, no header or trailer) to ``path``, fsynced (the AOF's base)."""
+    with open(path, "wb", buffering=READ_BYTES) as out:
+        for pieces in keyspace_requests(keyspace):
+            for piece in pieces:
+                out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def fork_child(work: Callable[[], object]) -> tuple[int, int]:
+    """Fork a child that runs ``work`` and exits (0, or 1 with the error's text on a pipe): (its pid, the pipe).
+
+    The child runs no cleanup (``os._exit``) and no garbage collection (a collection would touch every object,
+    copying the parent's memory page by page). Read the outcome with :func:`reap_child`.
+    """
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():   # the child only walks the keyspace and writes one file
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:   # pragma: no cover - the child (coverage does not follow it)
+        code = 1
+        try:
+            gc.disable()
+            os.close(read_end)
+            work()
+            code = 0
+        except BaseException as exc:
+            try:
+                os.write(write_end, str(exc).encode("utf-8", "replace")[:4000])
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    os.set_blocking(read_end, False)
+    return pid, read_end
+
+
+def reap_child(pid: int, errors: int, options: int) -> tuple[bool, str] | None:
+    """A :func:`fork_child` child's outcome, (succeeded, why not), once it has exited (None before; the pipe closed)."""
+    done, status = os.waitpid(pid, options)
+    if done == 0:
+        return None
+    try:
+        message = os.read(errors, 4096).decode("utf-8", "replace").strip()
+    except OSError:
+        message = ""
+    os.close(errors)
+    code = os.waitstatus_to_exitcode(status)
+    return code == 0, message or f"the child exited with status {code}"
 
 
 # ---- reading ---------------------------------------------------------------------------------------------
@@ -345,16 +399,9 @@ class Snapshots:
         if self._other_child():
             raise CommandError("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
                                "SCHEDULE in order to schedule a BGSAVE whenever possible.")
-        path = self.path()
-        read_end, write_end = os.pipe()
-        with warnings.catch_warnings():   # the child only walks the keyspace and writes one file
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:   # pragma: no cover - the child (coverage does not follow it)
-            _child(self.state.keyspace, path, read_end, write_end)
-        os.close(write_end)
-        os.set_blocking(read_end, False)
-        self.child, self.child_errors = pid, read_end
+        keyspace, path = self.state.keyspace, self.path()
+        self.child, self.child_errors = fork_child(lambda: write_snapshot(keyspace, path))
+        pid = self.child
         self.child_started = time.monotonic()
         self.child_dirty = self.state.stats.dirty
         log.info("background saving started by pid %d", pid)
@@ -396,20 +443,15 @@ class Snapshots:
 
     def _reap(self, options: int) -> None:
         assert self.child is not None and self.child_errors is not None
-        pid, status = os.waitpid(self.child, options)
-        if pid == 0:
+        outcome = reap_child(self.child, self.child_errors, options)
+        if outcome is None:
             return
-        try:
-            message = os.read(self.child_errors, 4096).decode("utf-8", "replace").strip()
-        except OSError:
-            message = ""
-        os.close(self.child_errors)
         self.child = self.child_errors = None
-        if os.waitstatus_to_exitcode(status) == 0:
+        if outcome[0]:
             self._saved(self.child_dirty, time.monotonic() - self.child_started)
             log.info("background saving terminated with success")
         else:
-            self._failed(message or f"the child exited with status {os.waitstatus_to_exitcode(status)}")
+            self._failed(outcome[1])
 
     def _failed(self, why: str) -> None:
         self.last_status = "err"
@@ -448,20 +490,3 @@ class Snapshots:
             log.error("the shutdown save failed, the data since the last snapshot is lost: %s", exc)
             return False
         return True
-
-
-def _child(keyspace: Keyspace, path: str, read_end: int, write_end: int) -> None:  # pragma: no cover - in the child
-    """The BGSAVE child: write the snapshot, report a failure on the pipe, and exit without running any cleanup."""
-    code = 1
-    try:
-        gc.disable()   # a collection would touch every object, copying the parent's memory page by page
-        os.close(read_end)
-        write_snapshot(keyspace, path)
-        code = 0
-    except BaseException as exc:
-        try:
-            os.write(write_end, str(exc).encode("utf-8", "replace")[:4000])
-        except OSError:
-            pass
-    finally:
-        os._exit(code)
