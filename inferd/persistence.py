@@ -352,7 +352,8 @@ class Snapshots:
         return config.appendonly == "yes" and os.path.exists(os.path.join(config.dir or os.getcwd(),
                                                                           config.appendfilename))
 
-    def _other_child(self) -> bool:
+    def other_child_running(self) -> bool:
+        """Whether the append-only file's rewrite child runs (one child at a time, as on Redis)."""
         appendonly = self.state.extensions.get("appendonly")
         return appendonly is not None and appendonly.child is not None
 
@@ -396,7 +397,7 @@ class Snapshots:
         """BGSAVE: fork a child that writes the snapshot; raises CommandError when one is already running."""
         if self.child is not None:
             raise CommandError("ERR Background save already in progress")
-        if self._other_child():
+        if self.other_child_running():
             raise CommandError("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
                                "SCHEDULE in order to schedule a BGSAVE whenever possible.")
         keyspace, path = self.state.keyspace, self.path()
@@ -419,7 +420,7 @@ class Snapshots:
         if self.child is not None:
             self._reap(os.WNOHANG)
             return
-        if self._other_child():
+        if self.other_child_running():
             return
         if self.scheduled:
             self.scheduled = False

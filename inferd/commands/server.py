@@ -147,7 +147,7 @@ def bgsave(c: Client, argv: list[bytes]) -> Any:
     if schedule and argv[1].upper() != b"SCHEDULE":
         raise CommandError(errors.SYNTAX)
     snapshots = c.server.extensions["snapshots"]
-    if (snapshots.child is not None or snapshots._other_child()) and schedule:
+    if (snapshots.child is not None or snapshots.other_child_running()) and schedule:
         snapshots.scheduled = True
         return Status(b"Background saving scheduled")
     try:

@@ -210,8 +210,10 @@ def test_the_automatic_rewrite_starts_past_its_growth(start_server, tmp_path):
     r.config_set("auto-aof-rewrite-percentage", 100)
     for _ in range(200):
         r.set("k", "v" * 20)
-    wait_for(lambda: r.info("persistence")["aof_rewrites"] >= 1, "an automatic rewrite")
-    assert os.path.getsize(tmp_path / AOF) < 1000
+    # (a rewrite may start while the writes go on, and another once they have grown the file again)
+    wait_for(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0 and os.path.getsize(tmp_path / AOF) < 1000,
+             "an automatic rewrite after the last write")
+    assert r.info("persistence")["aof_rewrites"] >= 1
 
 
 def test_with_no_file_yet_the_server_starts_from_the_snapshot_and_writes_the_file(start_server, tmp_path):
@@ -355,3 +357,23 @@ def test_a_rewrite_takes_what_the_failing_file_could_not(start_server, tmp_path)
     srv.stop()
     again = start_server(dir=str(tmp_path), appendonly="yes")
     assert again.client(protocol=2).get("n") == b"3"
+
+
+def test_one_child_at_a_time_with_bgsave(start_server, tmp_path):
+    srv = start_server(dir=str(tmp_path), appendonly="yes")
+    r = srv.client(protocol=2)
+    for name in ("BGSAVE", "BGREWRITEAOF"):
+        r.set_response_callback(name, lambda response, **_: response)
+    r.set("k", "v")
+    replies = r.pipeline(transaction=False).execute_command("BGSAVE").execute_command("BGREWRITEAOF") \
+        .execute(raise_on_error=False)
+    assert replies == [b"Background saving started", b"Background append only file rewriting scheduled"]
+    wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1, "the scheduled rewrite after the save")
+    assert r.info("persistence")["rdb_saves"] == 1
+    replies = r.pipeline(transaction=False).execute_command("BGREWRITEAOF").execute_command("BGSAVE") \
+        .execute_command("BGSAVE", "SCHEDULE").execute(raise_on_error=False)
+    assert replies[0] == b"Background append only file rewriting started"
+    assert "Another child process is active" in str(replies[1])
+    assert replies[2] == b"Background saving scheduled"
+    wait_for(lambda: r.info("persistence")["rdb_saves"] == 2, "the scheduled save after the rewrite")
+    assert r.info("persistence")["aof_rewrites"] == 2
