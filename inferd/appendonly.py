@@ -265,18 +265,22 @@ class AppendOnly:
         self.last_retry = 0.0
         self.last_sync = time.monotonic()
 
-    def path(self) -> str:
-        config = self.state.config
+    def path(self, config: Any = None) -> str:
+        """The file: ``dir`` (the working directory when empty) and ``appendfilename``."""
+        config = config or self.state.config
         return os.path.join(config.dir or os.getcwd(), config.appendfilename)
 
     def _temp(self, pid: int) -> str:
-        return os.path.join(os.path.dirname(self.path()), f"temp-rewriteaof-{pid}.aof")
+        """A rewrite's file, next to the file being written (``dir`` may have changed since it was opened)."""
+        path = self.journal.path if self.journal is not None else self.path()
+        return os.path.join(os.path.dirname(path), f"temp-rewriteaof-{pid}.aof")
 
     async def start(self, server: Any) -> None:
         """With ``appendonly yes``: replay the file (or write it from what the snapshot loaded), then journal."""
         from inferd.server import StartupError
         self.state = server.state
         self.state.extensions["appendonly"] = self
+        self.state.extensions.setdefault("config_hooks", []).append(self._config_changed)
         config = self.state.config
         if config.appendonly != "yes":
             return
@@ -290,16 +294,51 @@ class AppendOnly:
             else:
                 _write_base(self.state.keyspace, path)
                 log.info("wrote the append-only file %s from the keyspace", path)
-            journal = self.journal = Journal(path, config.appendfsync)
+            journal = Journal(path, config.appendfsync)
         except (AofError, OSError) as exc:
             raise StartupError(f"append-only file {path}: {exc}") from None
         except CommandError as exc:
             raise StartupError(f"append-only file {path}: a request failed: {exc.text}") from None
         self.state.stats.dirty = 0
+        self._attach(journal)
+
+    def switch(self, config: Any) -> None:
+        """CONFIG SET appendonly: on, the file written from the keyspace now (the server waits, as for SAVE); or off.
+
+        Raises OSError, having changed nothing, when the file cannot be written.
+        """
+        if config.appendonly == "yes" and self.journal is None:
+            path = self.path(config)
+            _write_base(self.state.keyspace, path)
+            self._attach(Journal(path, config.appendfsync))
+            log.info("append-only file on: %s written from the keyspace", path)
+        elif config.appendonly != "yes" and self.journal is not None:
+            self._detach()
+            log.info("append-only file off")
+
+    def _attach(self, journal: Journal) -> None:
+        """Journal every change from now on; the C fast path leaves its writes to the dispatcher."""
+        self.journal = journal
         for db in self.state.keyspace.dbs:
             db.journal = journal
         self.state.journal = journal
-        server.state.extensions.setdefault("config_hooks", []).append(self._config_changed)
+        self.state.dispatcher.fast_writes(False)
+
+    def _detach(self) -> None:
+        """Stop a rewrite still running, write and fsync what is pending, close the file; fast path writes again."""
+        if self.child is not None:
+            child = self.child
+            os.kill(child, signal.SIGKILL)
+            self._reap(0)
+        journal = self.journal
+        if journal is None:
+            return
+        self.journal = None
+        self.state.journal = None
+        for db in self.state.keyspace.dbs:
+            db.journal = None
+        journal.close()
+        self.state.dispatcher.fast_writes(True)
 
     def _config_changed(self, config: Any) -> None:
         if self.journal is not None:
@@ -334,16 +373,7 @@ class AppendOnly:
 
     async def stop(self) -> None:
         """Write and fsync what is pending; stop a rewrite still running."""
-        if self.child is not None:
-            child = self.child
-            os.kill(child, signal.SIGKILL)
-            self._reap(0)
-        if self.journal is not None:
-            self.journal.close()
-            for db in self.state.keyspace.dbs:
-                db.journal = None
-            self.state.journal = None
-            self.journal = None
+        self._detach()
 
     # ---- rewrite -----------------------------------------------------------------------------------------
     def busy(self) -> bool:

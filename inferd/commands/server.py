@@ -49,15 +49,16 @@ def config_set(c: Client, argv: list[bytes]) -> Any:
         option = config_module.OPTIONS_BY_NAME.get(name)
         if option is None or not option.runtime:
             raise CommandError(errors.CONFIG_UNKNOWN_OPTION.format(name))
-    wanted = changes.get("appendonly", c.server.config.appendonly.encode()).decode("utf-8", "replace").lower()
-    if wanted in ("yes", "no") and wanted != c.server.config.appendonly:
-        raise CommandError(errors.CONFIG_SET_FAILED.format("appendonly", "it takes a restart (set it in the config "
-                                                                          "file)"))
     try:
         new = config_module.with_values(c.server.config, changes)
     except config_module.ConfigError as exc:
         name = next(n for n in changes if _fails(c, n, changes[n]))
         raise CommandError(errors.CONFIG_SET_FAILED.format(name, exc)) from None
+    if new.appendonly != c.server.config.appendonly:   # switched before anything changes: it may fail
+        try:
+            c.server.extensions["appendonly"].switch(new)
+        except OSError as exc:
+            raise CommandError(errors.CONFIG_SET_FAILED.format("appendonly", exc)) from None
     c.server.config = new
     for hook in c.server.extensions.get("config_hooks", []):
         hook(new)

@@ -263,16 +263,15 @@ def test_options_and_commands(start_server, tmp_path):
     r = off.client(protocol=2)
     assert r.config_get("appendonly") == {"appendonly": "no"}
     assert r.info("persistence")["aof_enabled"] == 0
-    with pytest.raises(redis.ResponseError, match="appendonly.*takes a restart"):
-        r.config_set("appendonly", "yes")
-    r.config_set("appendonly", "no")   # no change: accepted
+    r.config_set("appendonly", "no")   # no change
     with pytest.raises(redis.ResponseError, match="the append-only file is off"):
         r.execute_command("BGREWRITEAOF")
     assert not (tmp_path / AOF).exists()
-    assert off.state.dispatcher.fast_run is not None
+    assert off.state.dispatcher.fast_run is not None and b"set" in off.state.dispatcher._fast_kinds
     on = start_server(dir=str(tmp_path), appendonly="yes", appendfilename="other.aof")
     r = on.client(protocol=2)
-    assert on.state.dispatcher.fast_run is not None   # GET and HGET only: its writes would bypass the file
+    kinds = on.state.dispatcher._fast_kinds   # GET and HGET only: its writes would bypass the file
+    assert b"get" in kinds and b"hget" in kinds and b"set" not in kinds and b"rpush" not in kinds
     r.config_set("appendfsync", "always")
     assert on.state.journal.fsync == "always"
     with pytest.raises(redis.ResponseError, match="appendfsync"):
@@ -377,3 +376,33 @@ def test_one_child_at_a_time_with_bgsave(start_server, tmp_path):
     assert replies[2] == b"Background saving scheduled"
     wait_for(lambda: r.info("persistence")["rdb_saves"] == 2, "the scheduled save after the rewrite")
     assert r.info("persistence")["aof_rewrites"] == 2
+
+
+def test_config_set_turns_the_file_on_and_off(start_server, tmp_path):
+    srv = start_server(dir=str(tmp_path))
+    r = srv.client(protocol=2)
+    r.set("before", "1")
+    r.execute_command("AI.TENSORSET", "t", "FLOAT", 2, "VALUES", 1, 2)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    r.config_set("dir", str(gone))
+    gone.rmdir()
+    with pytest.raises(redis.ResponseError, match="appendonly.*No such file or directory"):
+        r.config_set("appendonly", "yes")
+    assert r.config_get("appendonly") == {"appendonly": "no"} and srv.state.journal is None
+    r.config_set("dir", str(tmp_path))
+    r.config_set("appendonly", "yes")   # the file is written from the keyspace at once
+    assert r.info("persistence")["aof_enabled"] == 1
+    assert b"set" not in srv.state.dispatcher._fast_kinds
+    fast = r.pipeline(transaction=False)
+    for i in range(20):   # plain SETs on connections the fast path served before the switch
+        fast.set(f"on:{i}", i)
+    fast.execute()
+    r.config_set("appendonly", "no")
+    assert r.info("persistence")["aof_enabled"] == 0 and b"set" in srv.state.dispatcher._fast_kinds
+    r.set("after", "2")   # not in the file
+    r.close()
+    srv.stop()
+    again = start_server(dir=str(tmp_path), appendonly="yes")
+    keys = {key for (_, key) in dump(again.port)}
+    assert keys == {b"before", b"t"} | {b"on:%d" % i for i in range(20)}
