@@ -44,10 +44,9 @@ from typing import Any
 
 import hiredis
 
-from inferd import errors
 from inferd.commands.context import Client
 from inferd.errors import CommandError
-from inferd.persistence import fork_child, fsync_folder, reap_child, request, value_requests, write_body
+from inferd.persistence import data_file, fork_child, fsync_folder, reap_child, request, value_requests, write_body
 from inferd.store import keyspace as keyspace_module
 from inferd.store.keyspace import Database
 
@@ -268,7 +267,7 @@ class AppendOnly:
     def path(self, config: Any = None) -> str:
         """The file: ``dir`` (the working directory when empty) and ``appendfilename``."""
         config = config or self.state.config
-        return os.path.join(config.dir or os.getcwd(), config.appendfilename)
+        return data_file(config, config.appendfilename)
 
     def _temp(self, pid: int) -> str:
         """A rewrite's file, next to the file being written (``dir`` may have changed since it was opened)."""
@@ -500,11 +499,6 @@ class AppendOnly:
             fields += [("aof_current_size", journal.size), ("aof_base_size", journal.base_size),
                        ("aof_buffer_length", sum(len(p) for p in journal.pending))]
         return fields
-
-
-def refuse_write() -> CommandError:
-    """The error a write command gets while the append-only file cannot be written."""
-    return CommandError(errors.AOF_MISCONF)
 
 
 def _write_base(keyspace: Any, path: str) -> None:

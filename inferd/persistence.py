@@ -178,6 +178,11 @@ def _with_header(body: Iterator[Pieces]) -> Iterator[Pieces]:
     yield from body
 
 
+def data_file(config: Any, name: str) -> str:
+    """Where the data file ``name`` is (the snapshot, the append-only file): ``dir``, or the working directory."""
+    return os.path.join(config.dir or os.getcwd(), name)
+
+
 def fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable."""
     fd = os.open(folder or ".", os.O_RDONLY)
@@ -349,8 +354,7 @@ class Snapshots:
     def _append_only_file(self) -> bool:
         """Whether start-up loads the append-only file instead (appendonly yes and the file is there)."""
         config = self.state.config
-        return config.appendonly == "yes" and os.path.exists(os.path.join(config.dir or os.getcwd(),
-                                                                          config.appendfilename))
+        return config.appendonly == "yes" and os.path.exists(data_file(config, config.appendfilename))
 
     def other_child_running(self) -> bool:
         """Whether the append-only file's rewrite child runs (one child at a time, as on Redis)."""
@@ -360,7 +364,7 @@ class Snapshots:
     def path(self) -> str:
         """The snapshot file: ``dir`` (the working directory when empty) and ``dbfilename``."""
         config = self.state.config
-        return os.path.join(config.dir or os.getcwd(), config.dbfilename)
+        return data_file(config, config.dbfilename)
 
     async def _replay(self, path: str) -> int:
         client = Client(self.state, addr="snapshot")
