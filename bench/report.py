@@ -91,8 +91,20 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
     for row in summary.scoring_ratios(records):
         cells = " | ".join(f"{_ratio(row[f'{s}_rps'])} | {_ratio(row[f'{s}_p99'])}" for s in systems)
         lines.append(f"| {row['clients']} | {cells} |")
+    budget = summary.scoring_budget(records)
+    if budget:
+        lines += ["", _scoring_budget_line(budget)]
     lines += ["", "![throughput vs clients](scoring_throughput.png) ![p99 vs clients](scoring_p99.png)", ""]
     return lines
+
+
+def _scoring_budget_line(b: dict[str, Any]) -> str:
+    """The CPUs' bound on the scoring target's run at its measured costs, and the server cost that 5x needs."""
+    return (f"CPU per inference at {b['clients']} clients: inferd {_num(b['server_cpu_us'], 1)} µs, the load "
+            f"generator {_num(b['client_cpu_us'], 1)} µs. Sharing {b['cpus']} CPUs, client and server can complete "
+            f"at most {_num(b['cpu_bound_rps'])} inferences/s at these costs (inferd reached {_num(b['rps'])}); "
+            f"{summary.SCORING_MIN_RPS_RATIO:g}x the peer ({_num(b['needed_rps'])}/s) leaves inferd "
+            f"{_num(b['server_budget_us'], 1)} µs of CPU per inference, with every CPU busy all the time.")
 
 
 def protocol_tables(records: list[dict[str, Any]]) -> list[str]:

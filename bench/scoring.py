@@ -16,6 +16,7 @@ background noise hits every system alike.
 """
 from __future__ import annotations
 
+import os
 import urllib.request
 from typing import Any
 
@@ -175,7 +176,7 @@ def run(ctx: Context) -> None:
     checks = {"peer": check_peer(uvicorn.port, model, refs)}
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     inferd_ready = _setup_inferd(inferd, model, refs, s.scoring_batchsize, checks)
-    ctx.record(SUITE, "setup", {"system": "setup", "users": s.users, "checks": checks,
+    ctx.record(SUITE, "setup", {"system": "setup", "users": s.users, "checks": checks, "cpus": os.cpu_count(),
                                 "peer_workers": s.peer_workers, "scoring_batchsize": s.scoring_batchsize,
                                 "tx_floats": models.TX_FLOATS,
                                 "inferd_command": {system: " ".join(system_command(system))

@@ -101,6 +101,30 @@ def scoring_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def scoring_budget(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the machine's CPUs allow the scoring target's run at its measured costs, and what 5x the peer needs.
+
+    ``server`` and ``client``: inferd's and the load generator's CPU per inference at SCORING_TARGET_CLIENTS; client
+    and server share the machine's ``cpus`` (the setup record's), so at these costs at most cpus / (server + client)
+    inferences/s can complete (``cpu_bound``). SCORING_MIN_RPS_RATIO x the peer's throughput (``needed``) leaves
+    inferd cpus / needed - client µs of CPU per inference (``server_budget``). Empty when a figure is missing.
+    """
+    c = SCORING_TARGET_CLIENTS
+    setup = next((r for r in by_suite(records, "scoring") if r.get("system") == "setup"), {})
+    ours = _find(records, "scoring", system="inferd", clients=c)
+    peer = _find(records, "scoring", system="peer", clients=c)
+    cpus = setup.get("cpus")
+    if not (_ok(ours) and _ok(peer) and ours and peer and cpus):
+        return {}
+    server, client = ours.get("server_cpu_us_per_op"), ours.get("client_cpu_us_per_op")
+    if not server or not client:
+        return {}
+    needed = SCORING_MIN_RPS_RATIO * peer["rps"]
+    return {"clients": c, "cpus": cpus, "server_cpu_us": server, "client_cpu_us": client, "rps": ours["rps"],
+            "cpu_bound_rps": round(cpus * 1e6 / (server + client), 1), "needed_rps": round(needed, 1),
+            "server_budget_us": round(cpus * 1e6 / needed - client, 1)}
+
+
 def protocol_pairs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (test, pipeline): the redis-server and inferd records and inferd's throughput ratio; where the floor
     server ran too (SET), its record and ratio."""

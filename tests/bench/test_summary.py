@@ -78,6 +78,25 @@ def test_scoring_table_shows_server_and_client_cpu_per_inference() -> None:
     assert "| 16 | inferd | 17,000 | 0.75 | 1.50 | 3.00 | 63.4 | - | 0 |" in text
 
 
+def test_scoring_cpu_budget_shows_what_the_cpus_allow_and_what_the_ratio_target_leaves_the_server() -> None:
+    setup = {"suite": "scoring", "system": "setup", "cpus": 2}
+    peer = _load("peer", 16, 5000, 6000, server_cpu_us_per_op=250.0, client_cpu_us_per_op=50.0, errors=0)
+    ours = _load("inferd", 16, 17_000, 1500, server_cpu_us_per_op=70.0, client_cpu_us_per_op=10.0, errors=0)
+    other = _load("inferd", 64, 18_000, 7000, server_cpu_us_per_op=60.0, client_cpu_us_per_op=9.0, errors=0)
+    b = summary.scoring_budget([setup, peer, other, ours])
+    assert b["cpu_bound_rps"] == 25_000.0      # 2 CPUs / (70 + 10) µs, read at 16 clients
+    assert b["needed_rps"] == 25_000.0         # 5 x 5,000
+    assert b["server_budget_us"] == 70.0       # 2e6 / 25,000 - 10
+    text = "\n".join(report.scoring_tables([setup, peer, other, ours]))
+    assert ("CPU per inference at 16 clients: inferd 70.0 µs, the load generator 10.0 µs. Sharing 2 CPUs, client "
+            "and server can complete at most 25,000 inferences/s at these costs (inferd reached 17,000); 5x the peer "
+            "(25,000/s) leaves inferd 70.0 µs of CPU per inference") in text
+    # records from before the CPU count was kept, or a failed run: no line rather than a wrong one
+    assert summary.scoring_budget([{**setup, "cpus": None}, peer, ours]) == {}
+    assert summary.scoring_budget([setup, peer, {**ours, "error": "x"}]) == {}
+    assert "CPU per inference at" not in "\n".join(report.scoring_tables([peer, ours]))
+
+
 def test_batching_ratios() -> None:
     raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r,
             "latency_us": {"p50": p50, "p99": p50}} for b, r, p50 in ((1, 1000.0, 100.0), (8, 4000.0, 500.0))]
