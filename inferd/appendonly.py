@@ -20,7 +20,10 @@ it anywhere. What is written for a change (:class:`Journal`):
 
 Nothing reaches a client before the file has it: changes collect in memory while the loop runs commands and are
 written (and with ``always`` fsynced) before any reply is sent. A write to the file that fails makes the server
-refuse writes (``MISCONF``) until a retry succeeds, so no new change is acknowledged that the file may not hold.
+refuse writes (``MISCONF``) until a retry succeeds, and the clients whose changes the file lacks (a client's
+``aof_mark``: the count of changes at its last one, against :attr:`Journal.flushed`) get no reply until it has them:
+their connections hold their replies and wait in :attr:`Journal.waiting`. Nothing is acknowledged that the file may
+not hold.
 
 Replaying runs every request through the dispatcher on an internal client with the clock stopped (no key expires
 while loading, as on Redis: TTLs are absolute in the file). A request cut short at the end of the file (a crash in
@@ -118,9 +121,16 @@ class Journal:
         self.syncing = False
         self.error: str | None = None            # the last write's failure; writes are refused while it stands
         self.last_write_status = "ok"
+        self.emitted = 0                         # changes emitted so far (a client's aof_mark is one of these)
+        self.flushed = 0                         # how many of them the file has
+        self.waiting: dict[Any, None] = {}       # connections holding replies until the file has their changes
 
     # ---- feeding (loop thread) -------------------------------------------------------------------------
-    def _emit(self, index: int, data: bytes) -> None:
+    def _emit(self, client: Any, index: int, data: bytes) -> None:
+        """Queue ``data`` for the file; ``client`` (None: no client's) made it, so its replies wait for the file."""
+        self.emitted += 1
+        if client is not None:
+            client.aof_mark = self.emitted
         if self.selected != index:
             self.pending.append(_select(index))
             self.selected = index
@@ -131,27 +141,27 @@ class Journal:
                 self.rewrite_selected = index
             self.rewrite.append(data)
 
-    def command(self, db: Database, name: str, argv: list[bytes], reply: Any) -> None:
-        """A write command that succeeded (``name``: the table's lower-case name)."""
+    def command(self, client: Any, db: Database, name: str, argv: list[bytes], reply: Any) -> None:
+        """A write command of ``client`` that succeeded (``name``: the table's lower-case name)."""
         if name in _BY_EFFECT:
             return
         if name in _TRANSLATED:
             for effect in effect_requests(argv, reply):
-                self._emit(db.index, _encode(effect))
+                self._emit(client, db.index, _encode(effect))
             return
-        self._emit(db.index, _encode(argv))
+        self._emit(client, db.index, _encode(argv))
         if name in _RELATIVE_TTL and db.expires:
             key = argv[1]
             deadline = db.expires.get(key)
             if deadline is not None:
-                self._emit(db.index, _encode([b"PEXPIREAT", key, b"%d" % deadline]))
+                self._emit(client, db.index, _encode([b"PEXPIREAT", key, b"%d" % deadline]))
 
-    def served(self, db: Database, argv: list[bytes], reply: Any) -> None:
-        """A blocked pop served after its command returned: the pop it made."""
+    def served(self, client: Any, db: Database, argv: list[bytes], reply: Any) -> None:
+        """A blocked pop of ``client`` served after its command returned: the pop it made."""
         for effect in effect_requests(argv, reply):
-            self._emit(db.index, _encode(effect))
+            self._emit(client, db.index, _encode(effect))
 
-    def value(self, db: Database, key: bytes) -> None:
+    def value(self, client: Any, db: Database, key: bytes) -> None:
         """``key`` now holds a value written outside a plain command (a model's outputs, a loaded model or script)."""
         value = db.data.get(key)
         parts = [_encode([b"DEL", key])]
@@ -160,9 +170,13 @@ class Journal:
             deadline = db.expires.get(key)
             if deadline is not None:
                 parts.append(_encode([b"PEXPIREAT", key, b"%d" % deadline]))
-        self._emit(db.index, b"".join(parts))
+        self._emit(client, db.index, b"".join(parts))
 
     # ---- writing -----------------------------------------------------------------------------------------
+    def holds(self, client: Any) -> bool:
+        """Whether the file lacks a change ``client`` made (its replies must wait: they would acknowledge it)."""
+        return client is not None and client.aof_mark > self.flushed
+
     def flush(self) -> bool:
         """Write what is pending (fsync with ``always``); False, keeping it pending, if the write failed."""
         if not self.pending:
@@ -189,9 +203,22 @@ class Journal:
         self.pending = []
         if self.error is not None:
             log.warning("the append-only file %s is written again", self.path)
+        self.written()
+        return True
+
+    def written(self) -> None:
+        """The file has every change emitted: writes are taken again; held replies go (see :meth:`release`)."""
         self.error = None
         self.last_write_status = "ok"
-        return True
+        self.flushed = self.emitted
+        if self.waiting:
+            self.release()
+
+    def release(self) -> None:
+        """Let the connections holding replies for the file write them (the file has their changes, or is off)."""
+        waiting, self.waiting = self.waiting, {}
+        for connection in waiting:
+            connection.journaled()
 
     def sync(self) -> None:
         """Flush the file to disk (fsync, in a worker thread, for ``everysec``)."""
@@ -337,6 +364,7 @@ class AppendOnly:
         for db in self.state.keyspace.dbs:
             db.journal = None
         journal.close()
+        journal.release()   # replies held for a file that failed: with the file off, nothing more is promised
         self.state.dispatcher.fast_writes(True)
 
     def _config_changed(self, config: Any) -> None:
@@ -445,8 +473,7 @@ class AppendOnly:
         journal.selected = journal.rewrite_selected
         # what the old file could not take is in the new one (in the child's image, or kept since the fork)
         journal.pending = []
-        journal.error = None
-        journal.last_write_status = "ok"
+        journal.written()
 
     # ---- cron (loop thread, hz times a second) -------------------------------------------------------
     def cron(self) -> None:

@@ -150,7 +150,7 @@ def serve(db: Database, keys: list[bytes]) -> None:
                     reply = None
                 if reply is not None:
                     if db.journal is not None and waiter.argv is not None:
-                        db.journal.served(db, waiter.argv, reply)
+                        db.journal.served(waiter.client, db, waiter.argv, reply)
                     waiter.finish(reply)
                     break
             else:

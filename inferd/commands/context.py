@@ -78,7 +78,8 @@ class Client:
     # slots: the compiled read and fast path read and write these at the slots' offsets (inferd/_slots.h)
     __slots__ = ("server", "id", "addr", "laddr", "name", "lib_name", "lib_ver", "db", "resp3", "authenticated",
                  "multi", "multi_dirty", "watching", "dirty_cas", "in_exec", "created", "last_interaction",
-                 "last_command", "reply_mode", "closing", "in_flight", "close_callback", "reply_ready", "unchanged")
+                 "last_command", "reply_mode", "closing", "in_flight", "close_callback", "reply_ready", "unchanged",
+                 "aof_mark")
 
     def __init__(self, server: ServerState, addr: str = "", laddr: str = "") -> None:
         self.server = server
@@ -102,6 +103,7 @@ class Client:
         self.reply_mode = REPLY_ON
         self.closing = False
         self.in_flight = 0                 # commands of this client waiting on a device queue
+        self.aof_mark = 0                  # the append-only file's count of changes at this client's last one
         self.close_callback: Any = None   # set by the connection: closes the transport after pending replies
         # set by the connection: a handler that settled the future it returned may call this with it to have the
         # reply written now rather than on the loop's next turn (the future's own callback then does nothing)

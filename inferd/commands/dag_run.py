@@ -195,5 +195,5 @@ class DagRun:
             db.set(key, tensor)
             db.touch(key)
             if db.journal is not None:
-                db.journal.value(db, key)
+                db.journal.value(self.client, db, key)
         return None

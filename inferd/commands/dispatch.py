@@ -182,7 +182,7 @@ class Dispatcher:
             self.server.stats.dirty += 1
             db = client.db
             if journal is not None and reply.__class__ is not _Future:   # a future: its write is journaled later
-                journal.command(db, cmd.name, argv, reply)
+                journal.command(client, db, cmd.name, argv, reply)
             if db.watched:
                 if client.unchanged:
                     client.unchanged = False

@@ -107,7 +107,7 @@ def store_built(c: Client, key: bytes, kind: type, build: Callable[[], Any],
         db.set(key, value)
         db.touch(key)
         if db.journal is not None:
-            db.journal.value(db, key)
+            db.journal.value(c, db, key)
         if stored is not None:
             stored(value, time.monotonic() - started)
         _settle(reply, OK)
@@ -181,8 +181,9 @@ def keys_and_tags(c: Client, kind: type) -> list[list[bytes]]:
 
 
 # ---- running -----------------------------------------------------------------------------------------------
-def write_outputs(db: Database, keys: list[bytes], outputs: list[np.ndarray[Any, Any]]) -> None:
-    """Store a run's outputs as tensors (all or nothing; each written key signals its WATCHers)."""
+def write_outputs(c: Client, keys: list[bytes], outputs: list[np.ndarray[Any, Any]]) -> None:
+    """Store a run's outputs as tensors in ``c``'s database (all or nothing; each written key signals its WATCHers)."""
+    db = c.db
     if len(outputs) != len(keys):
         raise CommandError(errors.AI_OUTPUT_COUNT_FROM_MODEL)
     tensors = [Tensor.from_array(np.asarray(array)) for array in outputs]
@@ -192,7 +193,7 @@ def write_outputs(db: Database, keys: list[bytes], outputs: list[np.ndarray[Any,
         db.set(key, tensor)
         db.touch(key)
         if db.journal is not None:
-            db.journal.value(db, key)
+            db.journal.value(c, db, key)
 
 
 def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) -> Any:
@@ -205,7 +206,7 @@ def execute_run(c: Client, run: ModelRun, inputs: list[np.ndarray[Any, Any]]) ->
     schedulers = c.server.extensions["schedulers"]
     outputs = schedulers.run_now(model.device, model, inputs)
     if outputs is not None:   # run at once: the reply needs no waiting
-        write_outputs(c.db, run.output_keys, outputs)
+        write_outputs(c, run.output_keys, outputs)
         return OK
     reply: asyncio.Future[Any] = schedulers.loop.create_future()
     schedulers.enqueue(model.device, reply, model, inputs, partial(settle_run, c, reply, run.output_keys),
@@ -231,7 +232,7 @@ def settle_run(c: Client, reply: asyncio.Future[Any], output_keys: list[bytes], 
         reply.set_result(TIMEDOUT)
     else:
         try:
-            write_outputs(c.db, output_keys, outputs)
+            write_outputs(c, output_keys, outputs)
         except CommandError as exc:
             reply.set_exception(exc)
         else:

@@ -128,6 +128,7 @@ class KeyspaceHost:
     """
 
     def __init__(self, c: Client) -> None:
+        self.caller = c   # its replies wait for the append-only file to have what the script changed
         self.state = c.server
         self.db = c.db
         self.loop = c.server.extensions["schedulers"].loop
@@ -171,6 +172,7 @@ class KeyspaceHost:
             reply = dispatcher.execute(client, cmd, argv)
         finally:
             client.in_exec = False
+            self.caller.aof_mark = max(self.caller.aof_mark, client.aof_mark)
             dispatcher.serve_ready()
         if isinstance(reply, asyncio.Future):   # a handler that waits without saying so in its flags
             reply.cancel()

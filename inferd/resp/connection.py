@@ -60,8 +60,11 @@ class WriteBatch:
     def flush(self) -> None:
         """Write every held reply (each connection's in order, one write per connection)."""
         held, self.held = self.held, []
-        if held and held[0].server.journal is not None:
-            held[0].server.journal.flush()   # the append-only file has every change before any reply goes
+        journal = held[0].server.journal if held else None
+        if journal is not None and not journal.flush():   # the file failed: each connection checks its changes
+            for connection in held:
+                connection.flush()
+            return
         if self._flush_held is not None:
             self._flush_held(held)
             return
@@ -127,6 +130,8 @@ class Connection(asyncio.Protocol):
         client.unwatch()
         self.backlog.clear()
         self.held = None
+        if self.server.journal is not None:
+            self.server.journal.waiting.pop(self, None)
         if self.waiting is not None and not self.waiting.done():
             self.waiting.cancel()   # the scheduler drops cancelled work before it runs
 
@@ -292,16 +297,44 @@ class Connection(asyncio.Protocol):
             self.held_bytes = len(data)
             self.writes.hold(self)
         else:
-            if self.server.journal is not None:
-                self.server.journal.flush()   # the append-only file has every change before any reply goes
+            journal = self.server.journal
+            if journal is not None and not self._journaled(journal):
+                self.held = [data]   # the file lacks this client's changes: the replies wait (see flush)
+                self.held_bytes = len(data)
+                return
             self.transport.write(data)
 
     def flush(self) -> None:
-        """Write the replies held for the write batch (nothing once the connection is lost)."""
+        """Write the replies held for the write batch (nothing once the connection is lost).
+
+        With the append-only file on, every change is written to it first; when that fails and the file lacks a
+        change this client made, the replies stay held until it has them (:meth:`journaled`), since they would
+        acknowledge it.
+        """
+        held = self.held
+        if not held:
+            self.held = None
+            return
+        journal = self.server.journal
+        if journal is not None and not self._journaled(journal):
+            return
+        self.held = None
+        self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def _journaled(self, journal: Any) -> bool:
+        """Write what the append-only file lacks; whether this connection's replies may go now.
+
+        False when the write failed and the file lacks a change of this client's: the connection then waits for it.
+        """
+        if journal.flush() or not journal.holds(self.client):
+            return True
+        journal.waiting[self] = None
+        return False
+
+    def journaled(self) -> None:
+        """The append-only file has this client's changes (or was turned off): write the replies held for it."""
         held, self.held = self.held, None
-        if held:
-            if self.server.journal is not None:
-                self.server.journal.flush()
+        if held and not self.transport.is_closing():
             self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def _close(self) -> None:

@@ -6,6 +6,7 @@ that cannot be written makes the server refuse writes until it can."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -234,28 +235,70 @@ def test_with_no_file_yet_the_server_starts_from_the_snapshot_and_writes_the_fil
     assert set(dump(third.port)) == {(0, b"from:snapshot"), (0, b"t"), (0, b"from:file")}
 
 
-def test_a_file_that_cannot_be_written_makes_writes_refused_until_it_can(start_server, tmp_path):
+def _request(port: int, *argv: str) -> socket.socket:
+    """A connection that has sent one request (its reply is read with _reply)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    parts = [b"*%d\r\n" % len(argv)] + [b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in argv]
+    sock.sendall(b"".join(parts))
+    return sock
+
+
+def _reply(sock: socket.socket, timeout: float) -> bytes | None:
+    """The reply's bytes, or None when none came within ``timeout`` seconds."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1024)
+    except TimeoutError:
+        return None
+
+
+def test_a_file_that_cannot_be_written_holds_the_replies_it_lacks_and_refuses_writes(start_server, tmp_path):
+    """Nothing acknowledged is lost: a change the file could not take gets no reply until the file has it."""
     srv = start_server(dir=str(tmp_path), appendonly="yes")
     r = srv.client(protocol=2)
     r.set("a", "1")
+    popper = _request(srv.port, "BLPOP", "q", "0")
+    wait_for(lambda: r.info("clients")["blocked_clients"] == 1, "the BLPOP to wait")
     journal = srv.state.journal
     good = journal.fd
     full = os.open("/dev/full", os.O_WRONLY)   # every write fails: no space left on device
     srv.call(lambda: setattr(journal, "fd", full))
-    r.set("b", "2")   # run before the write failed: acknowledged, kept in memory for the retry
+    writer = _request(srv.port, "RPUSH", "q", "x", "y")
+    assert _reply(writer, 0.5) is None   # run, kept in memory for the retry, not acknowledged
+    assert _reply(popper, 0.2) is None   # nor the pop it served; this client leaves: nothing is sent to it
+    popper.close()
     with pytest.raises(redis.ResponseError, match="MISCONF Errors writing to the AOF file"):
         r.set("c", "3")
-    assert r.get("a") == b"1"   # reads go on
+    assert r.get("a") == b"1" and r.lrange("q", 0, -1) == [b"y"]   # reads go on: this client owes the file nothing
     info = r.info("persistence")
     assert info["aof_last_write_status"] == "err" and info["aof_buffer_length"] > 0
     srv.call(lambda: setattr(journal, "fd", good))
     os.close(full)
-    wait_for(lambda: r.info("persistence")["aof_last_write_status"] == "ok", "the retry")
+    assert _reply(writer, 10) == b":2\r\n"   # the retry wrote it: now acknowledged
+    writer.close()
+    assert r.info("persistence")["aof_last_write_status"] == "ok" and not journal.waiting
     r.set("c", "3")
     r.close()
     srv.stop()
     again = start_server(dir=str(tmp_path), appendonly="yes")
-    assert {key: value[1] for (_, key), value in dump(again.port).items()} == {b"a": b"1", b"b": b"2", b"c": b"3"}
+    assert {key: value[1] for (_, key), value in dump(again.port).items()} == {b"a": b"1", b"q": [b"y"], b"c": b"3"}
+
+
+def test_turning_the_file_off_lets_the_held_replies_go(start_server, tmp_path):
+    srv = start_server(dir=str(tmp_path), appendonly="yes")
+    r = srv.client(protocol=2)
+    journal = srv.state.journal
+    good = journal.fd
+    full = os.open("/dev/full", os.O_WRONLY)
+    srv.call(lambda: setattr(journal, "fd", full))
+    writer = _request(srv.port, "RPUSH", "l", "x")
+    assert _reply(writer, 0.5) is None
+    srv.call(lambda: setattr(journal, "fd", os.dup(full)))   # closing the file closes this one; ours stays open
+    os.close(good)
+    r.config_set("appendonly", "no")
+    assert _reply(writer, 10) == b":1\r\n"
+    os.close(full)
+    writer.close()
 
 
 def test_options_and_commands(start_server, tmp_path):
@@ -343,10 +386,13 @@ def test_a_rewrite_takes_what_the_failing_file_could_not(start_server, tmp_path)
     good = journal.fd
     full = os.open("/dev/full", os.O_WRONLY)
     srv.call(lambda: setattr(journal, "fd", full))
-    r.incr("n")   # acknowledged, kept in memory: the file failed
+    held = _request(srv.port, "INCR", "n")   # run, kept in memory: the file failed; no reply yet
+    assert _reply(held, 0.5) is None
     assert r.info("persistence")["aof_last_write_status"] == "err"
     assert r.execute_command("BGREWRITEAOF") == b"Background append only file rewriting started"
     wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1, "the rewrite")
+    assert _reply(held, 10) == b":2\r\n"   # the rewritten file has it
+    held.close()
     info = r.info("persistence")
     assert info["aof_last_write_status"] == "ok" and info["aof_buffer_length"] == 0
     r.incr("n")
