@@ -311,15 +311,15 @@ class Connection(asyncio.Protocol):
         change this client made, the replies stay held until it has them (:meth:`journaled`), since they would
         acknowledge it.
         """
-        held = self.held
-        if not held:
+        if not self.held:
             self.held = None
             return
         journal = self.server.journal
         if journal is not None and not self._journaled(journal):
             return
-        self.held = None
-        self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+        held, self.held = self.held, None   # (none left if the file's write just released them: journaled)
+        if held:
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def _journaled(self, journal: Any) -> bool:
         """Write what the append-only file lacks; whether this connection's replies may go now.

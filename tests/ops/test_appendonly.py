@@ -284,6 +284,33 @@ def test_a_file_that_cannot_be_written_holds_the_replies_it_lacks_and_refuses_wr
     assert {key: value[1] for (_, key), value in dump(again.port).items()} == {b"a": b"1", b"q": [b"y"], b"c": b"3"}
 
 
+def test_a_connection_whose_own_reply_gets_the_file_written_sends_each_reply_once(start_server, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(appendonly, "RETRY_WRITE_S", 1e9)   # no timed retry: only a reply's write retries the file
+    srv = start_server(dir=str(tmp_path), appendonly="yes")
+    r = srv.client(protocol=2)
+    big = b"x" * 70_000   # a reply past what a connection holds for the write batch: it flushes at once
+    r.set("big", big)
+    journal = srv.state.journal
+    good = journal.fd
+    full = os.open("/dev/full", os.O_WRONLY)
+    srv.call(lambda: setattr(journal, "fd", full))
+    sock = _request(srv.port, "INCR", "n")
+    assert _reply(sock, 0.5) is None
+    srv.call(lambda: setattr(journal, "fd", good))
+    os.close(full)
+    sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n")   # its flush writes the file, which releases the INCR
+    want = b":1\r\n$70000\r\n" + big + b"\r\n"
+    got = b""
+    while len(got) < len(want):
+        chunk = _reply(sock, 10)
+        assert chunk
+        got += chunk
+    assert got == want and _reply(sock, 0.3) is None   # in order, once
+    sock.close()
+    r.close()
+
+
 def test_turning_the_file_off_lets_the_held_replies_go(start_server, tmp_path):
     srv = start_server(dir=str(tmp_path), appendonly="yes")
     r = srv.client(protocol=2)
