@@ -38,6 +38,7 @@ which is fsynced and renamed over the old one.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -56,6 +57,7 @@ from inferd.store.keyspace import Database
 log = logging.getLogger("inferd.appendonly")
 READ_BYTES = 1 << 20
 RETRY_WRITE_S = 1.0
+_changes = itertools.count()   # numbers every journal's changes (see Journal.emitted)
 
 # commands whose effects are written instead of themselves (see the module's docstring)
 _BY_EFFECT = frozenset(["ai.modelstore", "ai.modelset", "ai.scriptstore", "ai.scriptset", "ai.modelexecute",
@@ -121,14 +123,15 @@ class Journal:
         self.syncing = False
         self.error: str | None = None            # the last write's failure; writes are refused while it stands
         self.last_write_status = "ok"
-        self.emitted = 0                         # changes emitted so far (a client's aof_mark is one of these)
-        self.flushed = 0                         # how many of them the file has
+        # changes are numbered across journals (a client's aof_mark is one of these numbers): a client's mark from
+        # a journal closed since is below every change of this one
+        self.emitted = self.flushed = next(_changes)   # the last change emitted; the last one the file has
         self.waiting: dict[Any, None] = {}       # connections holding replies until the file has their changes
 
     # ---- feeding (loop thread) -------------------------------------------------------------------------
     def _emit(self, client: Any, index: int, data: bytes) -> None:
         """Queue ``data`` for the file; ``client`` (None: no client's) made it, so its replies wait for the file."""
-        self.emitted += 1
+        self.emitted = next(_changes)
         if client is not None:
             client.aof_mark = self.emitted
         if self.selected != index:

@@ -311,6 +311,29 @@ def test_a_connection_whose_own_reply_gets_the_file_written_sends_each_reply_onc
     r.close()
 
 
+def test_a_change_in_a_file_since_closed_holds_no_reply(start_server, tmp_path):
+    """A client whose last change went to the file before a CONFIG SET appendonly no / yes owes the new file nothing."""
+    srv = start_server(dir=str(tmp_path), appendonly="yes")
+    r = srv.client(protocol=2)
+    earlier = _request(srv.port, "SET", "k", "v")   # this connection's last change goes to the first file
+    assert _reply(earlier, 10) == b"+OK\r\n"
+    r.config_set("appendonly", "no")
+    r.config_set("appendonly", "yes")   # a new file, written from the keyspace
+    journal = srv.state.journal
+    good = journal.fd
+    full = os.open("/dev/full", os.O_WRONLY)
+    srv.call(lambda: setattr(journal, "fd", full))
+    writer = _request(srv.port, "SET", "new", "1")
+    assert _reply(writer, 0.5) is None
+    earlier.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+    assert _reply(earlier, 2) == b"$1\r\nv\r\n"   # answered: its change is in the new file's base
+    earlier.close()
+    srv.call(lambda: setattr(journal, "fd", good))
+    os.close(full)
+    assert _reply(writer, 10) == b"+OK\r\n"
+    writer.close()
+
+
 def test_turning_the_file_off_lets_the_held_replies_go(start_server, tmp_path):
     srv = start_server(dir=str(tmp_path), appendonly="yes")
     r = srv.client(protocol=2)
