@@ -159,6 +159,13 @@ class Journal:
             if deadline is not None:
                 self._emit(client, db.index, _encode([b"PEXPIREAT", key, b"%d" % deadline]))
 
+    def plain(self, client: Any, db: Database, request: bytes) -> None:
+        """A plain SET, HSET, LPUSH or RPUSH the dispatcher's C fast path ran (no TTL, no options), as it came.
+
+        ``request`` is its argv, encoded as RESP by the fast path.
+        """
+        self._emit(client, db.index, request)
+
     def served(self, client: Any, db: Database, argv: list[bytes], reply: Any) -> None:
         """A blocked pop of ``client`` served after its command returned: the pop it made."""
         for effect in effect_requests(argv, reply):
@@ -346,15 +353,14 @@ class AppendOnly:
             log.info("append-only file off")
 
     def _attach(self, journal: Journal) -> None:
-        """Journal every change from now on; the C fast path leaves its writes to the dispatcher."""
+        """Journal every change from now on (the dispatcher's, its C fast path's, the models')."""
         self.journal = journal
         for db in self.state.keyspace.dbs:
             db.journal = journal
         self.state.journal = journal
-        self.state.dispatcher.fast_writes(False)
 
     def _detach(self) -> None:
-        """Stop a rewrite still running, write and fsync what is pending, close the file; fast path writes again."""
+        """Stop a rewrite still running, write and fsync what is pending, close the file."""
         if self.child is not None:
             child = self.child
             os.kill(child, signal.SIGKILL)
@@ -368,7 +374,6 @@ class AppendOnly:
             db.journal = None
         journal.close()
         journal.release()   # replies held for a file that failed: with the file off, nothing more is promised
-        self.state.dispatcher.fast_writes(True)
 
     def _config_changed(self, config: Any) -> None:
         if self.journal is not None:

@@ -9,6 +9,10 @@
  * usec, keyspace hits and misses, the client's last command, the slow log. Every refusal happens before anything is
  * changed, so the Python path then runs the request from the start (and gives any error). Only a failed allocation
  * can stop a request half done, as it can in Python.
+ *
+ * With the append-only file on (the database's ``journal``), each write it ran is handed, encoded as a RESP request,
+ * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the file is failing (``journal.error``
+ * set) writes are left to the Python path, which refuses them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -34,11 +38,12 @@ static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"),
     f_data = FIELD("data"), f_expires = FIELD("expires"), f_watched = FIELD("watched"), f_blocked = FIELD("blocked"),
     f_stats = FIELD("stats"), f_calls = FIELD("calls"), f_usec = FIELD("usec"),
     f_keyspace_hits = FIELD("keyspace_hits"), f_keyspace_misses = FIELD("keyspace_misses"),
-    f_dirty = FIELD("dirty"), f_slowlog_threshold = FIELD("slowlog_threshold");
+    f_dirty = FIELD("dirty"), f_slowlog_threshold = FIELD("slowlog_threshold"), f_journal = FIELD("journal"),
+    f_error = FIELD("error");
 static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
                           &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
-                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold};
-static PyObject *s_slowlog, *s_appendleft, *s_append;
+                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error};
+static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain;
 static PyObject *ok_reply, *null2_reply, *null3_reply;
 
 static long long now_ns(void) {
@@ -116,6 +121,32 @@ static PyObject *bulk(PyObject *value) {
     return reply;
 }
 
+/* ``argv`` (a list of bytes) as one RESP request, the form the append-only file keeps. */
+static PyObject *encode_request(PyObject *argv) {
+    Py_ssize_t argc = PyList_GET_SIZE(argv), size;
+    char header[32];
+    size = header_line(header, '*', argc);
+    for (Py_ssize_t a = 0; a < argc; a++) {
+        Py_ssize_t len = PyBytes_GET_SIZE(PyList_GET_ITEM(argv, a));
+        size += header_line(header, '$', len) + len + 2;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+    if (data == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(data);
+    p += header_line(p, '*', argc);
+    for (Py_ssize_t a = 0; a < argc; a++) {
+        PyObject *arg = PyList_GET_ITEM(argv, a);
+        Py_ssize_t len = PyBytes_GET_SIZE(arg);
+        p += header_line(p, '$', len);
+        memcpy(p, PyBytes_AS_STRING(arg), len);
+        p += len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return data;
+}
+
 static PyObject *integer(Py_ssize_t n) {
     char buf[32];
     int len = header_line(buf, ':', n);
@@ -130,28 +161,43 @@ static int in_dict(PyObject *d, PyObject *key) {
 /* The state one run reads from the client once: whether the fast path may serve it at all, and its database. */
 typedef struct {
     PyObject *null_reply;                 /* borrowed: the null of the client's protocol */
-    PyObject *data, *expires, *watched, *blocked;   /* new references */
+    PyObject *db, *data, *expires, *watched, *blocked, *journal;   /* new references */
+    int journal_failed;                   /* the journal's last write failed: writes go to the Python path */
 } ClientView;
+
+static void release_view(ClientView *v) {
+    Py_XDECREF(v->db);
+    Py_XDECREF(v->data);
+    Py_XDECREF(v->expires);
+    Py_XDECREF(v->watched);
+    Py_XDECREF(v->blocked);
+    Py_XDECREF(v->journal);
+}
 
 /* 1: fast path allowed (view filled), 0: not, -1: error. */
 static int view_client(Runner *self, PyObject *client, ClientView *v) {
     int r;
-    v->data = v->expires = v->watched = v->blocked = NULL;
+    v->db = v->data = v->expires = v->watched = v->blocked = v->journal = NULL;
+    v->journal_failed = 0;
     if ((r = field_is(&f_multi, client, Py_None)) != 1 || (r = field_is(&f_authenticated, client, Py_True)) != 1 ||
         (r = field_is(&f_reply_mode, client, self->reply_on)) != 1 || (r = field_is(&f_closing, client, Py_False)) != 1)
         return r;
     if ((r = field_is(&f_resp3, client, Py_True)) < 0)
         return -1;
     v->null_reply = r ? null3_reply : null2_reply;
-    PyObject *db = field_get(&f_db, client);
+    PyObject *db = v->db = field_get(&f_db, client);
     if (db == NULL)
         return -1;
     if ((v->data = field_get(&f_data, db)) != NULL && (v->expires = field_get(&f_expires, db)) != NULL &&
-        (v->watched = field_get(&f_watched, db)) != NULL)
-        v->blocked = field_get(&f_blocked, db);   /* (no call made with an error pending) */
-    Py_DECREF(db);
-    if (v->data == NULL || v->expires == NULL || v->watched == NULL || v->blocked == NULL)
+        (v->watched = field_get(&f_watched, db)) != NULL && (v->blocked = field_get(&f_blocked, db)) != NULL)
+        v->journal = field_get(&f_journal, db);   /* (no call made with an error pending) */
+    if (v->data == NULL || v->expires == NULL || v->watched == NULL || v->blocked == NULL || v->journal == NULL)
         return -1;
+    if (v->journal != Py_None) {
+        if ((r = field_is(&f_error, v->journal, Py_None)) < 0)
+            return -1;
+        v->journal_failed = !r;
+    }
     if (!PyDict_CheckExact(v->data) || !PyDict_CheckExact(v->expires) || !PyDict_CheckExact(v->watched) ||
         !PyDict_CheckExact(v->blocked))
         return 0;
@@ -217,6 +263,8 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
      * does both */
     if ((r = in_dict(v->watched, key)) != 0 || (r = in_dict(v->blocked, key)) != 0)
         return r < 0 ? NULL : Py_None;
+    if (v->journal_failed)   /* MISCONF */
+        return Py_None;
     switch (kind) {
     case K_SET:
         if (argc != 3)
@@ -277,7 +325,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t n = PyList_GET_SIZE(requests), i = start;
     long long calls[K_COUNT] = {0}, usec[K_COUNT] = {0}, hits = 0, misses = 0, writes = 0, threshold = -1;
     PyObject *last_cmd = NULL;
-    ClientView v = {NULL, NULL, NULL, NULL};
+    ClientView v = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     int viewed = 0, failed = 0;
 
     for (; i < n; i++) {
@@ -322,16 +370,29 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
             break;
         int appended = PyList_Append(out, reply);
         Py_DECREF(reply);
+        int write = kind != K_GET && kind != K_HGET;
         calls[kind]++;
         usec[kind] += elapsed_us;
         hits += hit > 0;
         misses += hit < 0;
-        writes += kind != K_GET && kind != K_HGET;
+        writes += write;
         last_cmd = self->cmds[kind];
         if (appended < 0) {
             failed = 1;
             i++;
             break;
+        }
+        if (write && v.journal != Py_None) {   /* the append-only file gets it before the reply goes */
+            PyObject *data = encode_request(argv);   /* every element is bytes (run_one checked) */
+            PyObject *res = data == NULL ? NULL : PyObject_CallMethodObjArgs(v.journal, s_plain, client, v.db, data,
+                                                                              NULL);
+            Py_XDECREF(data);
+            if (res == NULL) {
+                failed = 1;
+                i++;
+                break;
+            }
+            Py_DECREF(res);
         }
         if (threshold >= 0 && elapsed_us >= threshold) {
             PyObject *us = PyLong_FromLongLong(elapsed_us);
@@ -346,10 +407,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
             Py_DECREF(res);
         }
     }
-    Py_XDECREF(v.data);
-    Py_XDECREF(v.expires);
-    Py_XDECREF(v.watched);
-    Py_XDECREF(v.blocked);
+    release_view(&v);
 
     /* the bookkeeping of what ran, also when a failure stopped the run */
     PyObject *exc_type = NULL, *exc_value = NULL, *exc_tb = NULL;
@@ -411,6 +469,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_slowlog, "_slowlog");
     INTERN(s_appendleft, "appendleft");
     INTERN(s_append, "append");
+    INTERN(s_plain, "plain");
     if ((ok_reply = PyBytes_FromString("+OK\r\n")) == NULL || (null2_reply = PyBytes_FromString("$-1\r\n")) == NULL ||
         (null3_reply = PyBytes_FromString("_\r\n")) == NULL)
         return NULL;

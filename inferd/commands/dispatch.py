@@ -76,40 +76,26 @@ class Dispatcher:
         self._all_commands = [c for cmd in unique_commands(table) for c in (cmd, *cmd.subcommands.values())]
         server.extensions.setdefault("config_hooks", []).append(self._config_changed)
         self._fast_kinds: dict[bytes, int] = {}     # what the C fast path runs (its Runner reads this dict)
-        self._fast_writes: dict[bytes, int] = {}    # the write commands among them
         self.fast_run = self._fast_runner() if server.config.fastpath == "yes" else None
         self._ready: list[tuple[Database, list[bytes]]] = []   # keys written inside EXEC, for blocked clients
 
     def _fast_runner(self) -> FastRun | None:
         """``run(client, requests, start, out)`` of the C fast path, or None where it was not built.
 
-        It runs plain GET/SET/HGET/HSET/LPUSH/RPUSH requests (only GET and HGET while :meth:`fast_writes` is off)
-        from ``start`` with this dispatcher's bookkeeping, appends their encoded replies to ``out`` and returns the
-        index of the first request left to :meth:`call`.
+        It runs plain GET/SET/HGET/HSET/LPUSH/RPUSH requests from ``start`` with this dispatcher's bookkeeping (its
+        writes journaled, as :meth:`call` journals them, while the append-only file is on), appends their encoded
+        replies to ``out`` and returns the index of the first request left to :meth:`call`.
         """
         if _fastpath is None:   # pragma: no cover - depends on the install
             return None
         kinds = self._fast_kinds
         kinds.update((name, _FAST_KINDS[cmd.handler]) for name, cmd in self.table.items()
                      if cmd.handler in _FAST_KINDS)
-        self._fast_writes = {name: kind for name, kind in kinds.items() if self.table[name].is_write}
         cmds: list[Command | None] = [None] * (len(_FAST_KINDS) + 1)
         for name, kind in kinds.items():
             cmds[kind] = self.table[name]
         runner = _fastpath.Runner(kinds, tuple(cmds), self.server.stats, self, REPLY_ON, deque)
         return runner.run
-
-    def fast_writes(self, on: bool) -> None:
-        """Whether the C fast path runs its writes (SET, HSET, LPUSH, RPUSH) too.
-
-        Not while the append-only file is on: they would bypass it. Every connection's fast path sees the change at its
-        next request (the fast path's Runner reads the dict changed here).
-        """
-        if on:
-            self._fast_kinds.update(self._fast_writes)
-        else:
-            for name in self._fast_writes:
-                self._fast_kinds.pop(name, None)
 
     def commands_processed(self) -> int:
         """Total calls of every command (INFO's total_commands_processed), derived from the per-command counters."""
