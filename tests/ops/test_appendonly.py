@@ -237,6 +237,22 @@ def test_with_no_file_yet_the_server_starts_from_the_snapshot_and_writes_the_fil
     assert set(dump(third.port)) == {(0, b"from:snapshot"), (0, b"t"), (0, b"from:file")}
 
 
+def _break_file(srv) -> tuple[appendonly.Journal, int, int]:
+    """Make every write to the server's append-only file fail (no space left on device).
+
+    Returns the journal, its file's descriptor and the failing one (for _mend_file).
+    """
+    journal = srv.state.journal
+    good, full = journal.fd, os.open("/dev/full", os.O_WRONLY)
+    srv.call(lambda: setattr(journal, "fd", full))
+    return journal, good, full
+
+
+def _mend_file(srv, journal: appendonly.Journal, good: int, full: int) -> None:
+    srv.call(lambda: setattr(journal, "fd", good))
+    os.close(full)
+
+
 def _count_plain(journal: appendonly.Journal) -> list[bytes]:
     """The command names of the writes the C fast path hands ``journal`` from now on (Journal.plain)."""
     names: list[bytes] = []
@@ -278,10 +294,7 @@ def test_a_file_that_cannot_be_written_holds_the_replies_it_lacks_and_refuses_wr
     r.set("a", "1")
     popper = _request(srv.port, "BLPOP", "q", "0")
     wait_for(lambda: r.info("clients")["blocked_clients"] == 1, "the BLPOP to wait")
-    journal = srv.state.journal
-    good = journal.fd
-    full = os.open("/dev/full", os.O_WRONLY)   # every write fails: no space left on device
-    srv.call(lambda: setattr(journal, "fd", full))
+    journal, good, full = _break_file(srv)
     writer = _request(srv.port, "RPUSH", "q", "x", "y")
     assert _reply(writer, 0.5) is None   # run, kept in memory for the retry, not acknowledged
     assert _reply(popper, 0.2) is None   # nor the pop it served; this client leaves: nothing is sent to it
@@ -291,8 +304,7 @@ def test_a_file_that_cannot_be_written_holds_the_replies_it_lacks_and_refuses_wr
     assert r.get("a") == b"1" and r.lrange("q", 0, -1) == [b"y"]   # reads go on: this client owes the file nothing
     info = r.info("persistence")
     assert info["aof_last_write_status"] == "err" and info["aof_buffer_length"] > 0
-    srv.call(lambda: setattr(journal, "fd", good))
-    os.close(full)
+    _mend_file(srv, journal, good, full)
     assert _reply(writer, 10) == b":2\r\n"   # the retry wrote it: now acknowledged
     writer.close()
     assert r.info("persistence")["aof_last_write_status"] == "ok" and not journal.waiting
@@ -310,14 +322,10 @@ def test_a_connection_whose_own_reply_gets_the_file_written_sends_each_reply_onc
     r = srv.client(protocol=2)
     big = b"x" * 70_000   # a reply past what a connection holds for the write batch: it flushes at once
     r.set("big", big)
-    journal = srv.state.journal
-    good = journal.fd
-    full = os.open("/dev/full", os.O_WRONLY)
-    srv.call(lambda: setattr(journal, "fd", full))
+    journal, good, full = _break_file(srv)
     sock = _request(srv.port, "INCR", "n")
     assert _reply(sock, 0.5) is None
-    srv.call(lambda: setattr(journal, "fd", good))
-    os.close(full)
+    _mend_file(srv, journal, good, full)
     sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n")   # its flush writes the file, which releases the INCR
     want = b":1\r\n$70000\r\n" + big + b"\r\n"
     got = b""
@@ -338,17 +346,13 @@ def test_a_change_in_a_file_since_closed_holds_no_reply(start_server, tmp_path):
     assert _reply(earlier, 10) == b"+OK\r\n"
     r.config_set("appendonly", "no")
     r.config_set("appendonly", "yes")   # a new file, written from the keyspace
-    journal = srv.state.journal
-    good = journal.fd
-    full = os.open("/dev/full", os.O_WRONLY)
-    srv.call(lambda: setattr(journal, "fd", full))
+    journal, good, full = _break_file(srv)
     writer = _request(srv.port, "SET", "new", "1")
     assert _reply(writer, 0.5) is None
     earlier.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
     assert _reply(earlier, 2) == b"$1\r\nv\r\n"   # answered: its change is in the new file's base
     earlier.close()
-    srv.call(lambda: setattr(journal, "fd", good))
-    os.close(full)
+    _mend_file(srv, journal, good, full)
     assert _reply(writer, 10) == b"+OK\r\n"
     writer.close()
 
@@ -356,10 +360,7 @@ def test_a_change_in_a_file_since_closed_holds_no_reply(start_server, tmp_path):
 def test_turning_the_file_off_lets_the_held_replies_go(start_server, tmp_path):
     srv = start_server(dir=str(tmp_path), appendonly="yes")
     r = srv.client(protocol=2)
-    journal = srv.state.journal
-    good = journal.fd
-    full = os.open("/dev/full", os.O_WRONLY)
-    srv.call(lambda: setattr(journal, "fd", full))
+    journal, good, full = _break_file(srv)
     writer = _request(srv.port, "RPUSH", "l", "x")
     assert _reply(writer, 0.5) is None
     srv.call(lambda: setattr(journal, "fd", os.dup(full)))   # closing the file closes this one; ours stays open
@@ -452,10 +453,7 @@ def test_a_rewrite_takes_what_the_failing_file_could_not(start_server, tmp_path)
     r = srv.client(protocol=2)
     r.set_response_callback("BGREWRITEAOF", lambda response, **_: response)
     r.incr("n")
-    journal = srv.state.journal
-    good = journal.fd
-    full = os.open("/dev/full", os.O_WRONLY)
-    srv.call(lambda: setattr(journal, "fd", full))
+    journal, good, full = _break_file(srv)
     held = _request(srv.port, "INCR", "n")   # run, kept in memory: the file failed; no reply yet
     assert _reply(held, 0.5) is None
     assert r.info("persistence")["aof_last_write_status"] == "err"
