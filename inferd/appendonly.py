@@ -48,6 +48,7 @@ from typing import Any
 
 import hiredis
 
+from inferd import config as config_module
 from inferd.commands.context import Client
 from inferd.errors import CommandError
 from inferd.persistence import data_file, fork_child, fsync_folder, reap_child, request, value_requests, write_body
@@ -109,10 +110,13 @@ _TRANSLATED = frozenset(["spop", "blpop", "brpop", "bzpopmin", "bzpopmax", "blmo
 class Journal:
     """The changes not yet in the file, the file itself, and the changes kept for a rewrite in progress."""
 
-    def __init__(self, path: str, fsync: str) -> None:
+    def __init__(self, path: str, fsync: str, sink: bool = False) -> None:
         self.path = path
         self.fsync = fsync
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # sink: the file at ``path`` is not written yet (CONFIG SET appendonly yes): appends go to /dev/null, and the
+        # changes reach the file through the first rewrite's buffer (see AppendOnly.switch)
+        self.sink = sink
+        self.fd = os.open(os.devnull if sink else path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.pending: list[bytes] = []
         self.selected = -1                       # the database the file's requests apply to now (-1: none yet)
         self.rewrite: list[bytes] | None = None  # the changes since a rewrite's fork
@@ -198,7 +202,7 @@ class Journal:
                 written = os.write(self.fd, view)
                 view = view[written:]
                 self.size += written
-            if self.fsync == "always":
+            if self.fsync == "always" and not self.sink:
                 os.fsync(self.fd)
             else:
                 self.unsynced = True
@@ -232,6 +236,8 @@ class Journal:
 
     def sync(self) -> None:
         """Flush the file to disk (fsync, in a worker thread, for ``everysec``)."""
+        if self.sink:
+            return
         try:
             os.fsync(self.fd)
         except OSError as exc:
@@ -242,12 +248,14 @@ class Journal:
         old = self.fd
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.close(old)
+        self.sink = False
         self.size = self.base_size = os.fstat(self.fd).st_size
 
     def close(self) -> None:
         self.flush()
         try:
-            os.fsync(self.fd)
+            if not self.sink:
+                os.fsync(self.fd)
         except OSError:
             pass
         os.close(self.fd)
@@ -339,15 +347,27 @@ class AppendOnly:
         self._attach(journal)
 
     def switch(self, config: Any) -> None:
-        """CONFIG SET appendonly: on, the file written from the keyspace now (the server waits, as for SAVE); or off.
+        """CONFIG SET appendonly: on, the file written from the keyspace by a background rewrite; or off.
 
-        Raises OSError, having changed nothing, when the file cannot be written.
+        On, as on Redis: every change is journaled from now on, into the rewrite's buffer (the journal appends to
+        /dev/null until then), and the file appears at its path once the child has written the keyspace and the
+        buffer is appended (no file, empty or partial, is ever there before: a restart meanwhile loads the snapshot).
+        The rewrite waits for a running BGSAVE. If it fails, the file is turned off again (CONFIG GET appendonly
+        says no). Raises OSError, having changed nothing, when the file's folder cannot take a file.
         """
         if config.appendonly == "yes" and self.journal is None:
             path = self.path(config)
-            _write_base(self.state.keyspace, path)
-            self._attach(Journal(path, config.appendfsync))
-            log.info("append-only file on: %s written from the keyspace", path)
+            _probe_folder(os.path.dirname(path))
+            self._attach(Journal(path, config.appendfsync, sink=True))
+            if self.busy():
+                self.scheduled = True
+            else:
+                try:
+                    self._fork()
+                except OSError:   # no child (fork refused): nothing changes
+                    self._detach()
+                    raise
+            log.info("append-only file on: %s is being written from the keyspace in the background", path)
         elif config.appendonly != "yes" and self.journal is not None:
             self._detach()
             log.info("append-only file off")
@@ -361,14 +381,12 @@ class AppendOnly:
 
     def _detach(self) -> None:
         """Stop a rewrite still running, write and fsync what is pending, close the file."""
+        journal, self.journal = self.journal, None   # first: the rewrite stopped here is not the file failing
         if self.child is not None:
-            child = self.child
-            os.kill(child, signal.SIGKILL)
+            os.kill(self.child, signal.SIGKILL)
             self._reap(0)
-        journal = self.journal
         if journal is None:
             return
-        self.journal = None
         self.state.journal = None
         for db in self.state.keyspace.dbs:
             db.journal = None
@@ -455,6 +473,10 @@ class AppendOnly:
                 ok, message = False, str(exc)
         if journal is not None:
             journal.rewrite = None
+        if not ok and journal is not None and journal.sink:   # the first file was never written: off again
+            log.error("the append-only file could not be written (%s): appendonly is off again", message)
+            self._detach()
+            self.state.config = config_module.with_values(self.state.config, {"appendonly": "no"})
         if ok:
             self.rewrites += 1
             self.last_rewrite_status = "ok"
@@ -534,6 +556,13 @@ class AppendOnly:
             fields += [("aof_current_size", journal.size), ("aof_base_size", journal.base_size),
                        ("aof_buffer_length", sum(len(p) for p in journal.pending))]
         return fields
+
+
+def _probe_folder(folder: str) -> None:
+    """Raise OSError when ``folder`` cannot take a new file (CONFIG SET appendonly yes, before anything changes)."""
+    probe = os.path.join(folder or ".", f"temp-probe-{os.getpid()}.aof")
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    os.unlink(probe)
 
 
 def _write_base(keyspace: Any, path: str) -> None:

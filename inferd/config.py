@@ -120,8 +120,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("dbfilename", str, "dump.inferd", "snapshot file name, in 'dir'", runtime=True,
            check=_file_name("dbfilename")),
     Option("appendonly", str, "no", "keep an append-only file of every change in 'dir', written before each reply, "
-           "and load it at start-up instead of the snapshot (CONFIG SET yes writes the file from the keyspace at "
-           "once, the server waiting as for SAVE)", runtime=True,
+           "and load it at start-up instead of the snapshot (CONFIG SET yes writes the file from the keyspace in a "
+           "background rewrite)", runtime=True,
            choices=("yes", "no")),
     Option("appendfilename", str, "appendonly.aof", "append-only file name, in 'dir'",
            check=_file_name("appendfilename")),

@@ -346,6 +346,7 @@ def test_a_change_in_a_file_since_closed_holds_no_reply(start_server, tmp_path):
     assert _reply(earlier, 10) == b"+OK\r\n"
     r.config_set("appendonly", "no")
     r.config_set("appendonly", "yes")   # a new file, written from the keyspace
+    wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1, "the new file")
     journal, good, full = _break_file(srv)
     writer = _request(srv.port, "SET", "new", "1")
     assert _reply(writer, 0.5) is None
@@ -398,6 +399,23 @@ def test_options_and_commands(start_server, tmp_path):
     assert all(b"%s:%s" % (n, t) in written for n in (b"k", b"h", b"l", b"r") for t in (b"s", b"h", b"l", b"r"))
     with pytest.raises(redis.ResponseError):
         r.config_set("appendfilename", "x.aof")   # start-up only
+
+
+def test_a_first_rewrite_that_fails_turns_the_file_off_again(start_server, tmp_path, monkeypatch):
+    def fails(*_args):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(appendonly, "write_body", fails)   # in the forked child
+    srv = start_server(dir=str(tmp_path))
+    r = srv.client(protocol=2)
+    r.set("k", "v")
+    r.config_set("appendonly", "yes")
+    wait_for(lambda: r.info("persistence")["aof_enabled"] == 0, "the file turned off")
+    assert r.config_get("appendonly") == {"appendonly": "no"}
+    assert r.info("persistence")["aof_last_bgrewrite_status"] == "err" and srv.state.journal is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == []   # no file, no temp file left
+    r.set("k2", "v")   # writes go on, without the file
+    assert r.get("k2") == b"v"
 
 
 def test_effects_of_blocking_pops_and_spop():
@@ -505,14 +523,18 @@ def test_config_set_turns_the_file_on_and_off(start_server, tmp_path):
         r.config_set("appendonly", "yes")
     assert r.config_get("appendonly") == {"appendonly": "no"} and srv.state.journal is None
     r.config_set("dir", str(tmp_path))
-    r.config_set("appendonly", "yes")   # the file is written from the keyspace at once
-    assert r.info("persistence")["aof_enabled"] == 1
+    aof = srv.state.extensions["appendonly"]
+    r.config_set("appendonly", "yes")   # the file is written from the keyspace by a child, as by BGREWRITEAOF
     plain = _count_plain(srv.state.journal)
     fast = r.pipeline(transaction=False)
     for i in range(20):   # plain SETs on a connection the fast path served before the switch
         fast.set(f"on:{i}", i)
     fast.execute()
-    assert len(plain) == 20
+    # the file is there only once the rewrite is done (never empty or partial); the writes made meanwhile are in it
+    running, there = srv.call(lambda: (aof.child is not None, (tmp_path / AOF).exists()))
+    assert running != there and r.info("persistence")["aof_enabled"] == 1
+    wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1, "the file's first rewrite")
+    assert len(plain) == 20 and b"on:19" in (tmp_path / AOF).read_bytes()
     r.config_set("appendonly", "no")
     assert r.info("persistence")["aof_enabled"] == 0
     r.set("after", "2")   # not in the file
