@@ -11,8 +11,8 @@
  * can stop a request half done, as it can in Python.
  *
  * With the append-only file on (the database's ``journal``), each write it ran is handed, encoded as a RESP request,
- * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the file is failing (``journal.error``
- * set) writes are left to the Python path, which refuses them.
+ * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the
+ * file is failing (``journal.error`` set) writes are left to the Python path, which refuses them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -103,7 +103,7 @@ class Client:
         self.reply_mode = REPLY_ON
         self.closing = False
         self.in_flight = 0                 # commands of this client waiting on a device queue
-        self.aof_mark = 0                  # the append-only file's count of changes at this client's last one
+        self.aof_mark = 0                  # the number of this client's last change to the append-only file
         self.close_callback: Any = None   # set by the connection: closes the transport after pending replies
         # set by the connection: a handler that settled the future it returned may call this with it to have the
         # reply written now rather than on the loop's next turn (the future's own callback then does nothing)
