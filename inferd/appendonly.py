@@ -473,10 +473,6 @@ class AppendOnly:
                 ok, message = False, str(exc)
         if journal is not None:
             journal.rewrite = None
-        if not ok and journal is not None and journal.sink:   # the first file was never written: off again
-            log.error("the append-only file could not be written (%s): appendonly is off again", message)
-            self._detach()
-            self.state.config = config_module.with_values(self.state.config, {"appendonly": "no"})
         if ok:
             self.rewrites += 1
             self.last_rewrite_status = "ok"
@@ -487,8 +483,24 @@ class AppendOnly:
             os.unlink(temp)
         except OSError:
             pass
+        self._rewrite_failed(message)
+
+    def _rewrite_failed(self, message: str) -> None:
+        """A rewrite that failed (or could not fork); a file still waiting for its first one is turned off again."""
         self.last_rewrite_status = "err"
         log.warning("background append only file rewriting failed: %s", message)
+        journal = self.journal
+        if journal is not None and journal.sink:   # the file was never written: off again
+            log.error("the append-only file %s could not be written: appendonly is off again", journal.path)
+            self._detach()
+            self.state.config = config_module.with_values(self.state.config, {"appendonly": "no"})
+
+    def _cron_fork(self) -> None:
+        """A scheduled or automatic rewrite; a fork the system refuses counts as a failed rewrite."""
+        try:
+            self._fork()
+        except OSError as exc:
+            self._rewrite_failed(str(exc))
 
     def _finish(self, journal: Journal, temp: str) -> None:
         """The child's file, then the changes since the fork: fsynced, renamed over the file; appends go there."""
@@ -531,7 +543,7 @@ class AppendOnly:
             return
         if self.scheduled:
             self.scheduled = False
-            self._fork()
+            self._cron_fork()
             return
         config = self.state.config
         percent = config.auto_aof_rewrite_percentage
@@ -540,7 +552,7 @@ class AppendOnly:
             if (journal.size - base) * 100 // base >= percent:
                 log.info("the append-only file grew %d%% since its last rewrite: rewriting",
                          (journal.size - base) * 100 // base)
-                self._fork()
+                self._cron_fork()
 
     def info(self) -> list[tuple[str, Any]]:
         """INFO persistence's aof_* fields."""

@@ -418,6 +418,25 @@ def test_a_first_rewrite_that_fails_turns_the_file_off_again(start_server, tmp_p
     assert r.get("k2") == b"v"
 
 
+def test_a_first_rewrite_that_cannot_fork_fails_the_switch_or_turns_the_file_off(start_server, tmp_path, monkeypatch):
+    def refused(_work):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(appendonly, "fork_child", refused)   # the rewrite's fork only (BGSAVE forks on)
+    srv = start_server(dir=str(tmp_path))
+    r = srv.client(protocol=2)
+    r.set_response_callback("BGSAVE", lambda response, **_: response)
+    r.set("k", "v")
+    with pytest.raises(redis.ResponseError, match="appendonly.*Resource temporarily unavailable"):
+        r.config_set("appendonly", "yes")   # refused at once: nothing changes
+    assert r.config_get("appendonly") == {"appendonly": "no"} and srv.state.journal is None
+    replies = r.pipeline(transaction=False).execute_command("BGSAVE").config_set("appendonly", "yes").execute()
+    assert replies == [b"Background saving started", True]   # the rewrite waits for the save, then cannot fork
+    wait_for(lambda: r.info("persistence")["aof_enabled"] == 0, "the file turned off")
+    assert r.config_get("appendonly") == {"appendonly": "no"}
+    assert r.info("persistence")["aof_last_bgrewrite_status"] == "err" and not (tmp_path / AOF).exists()
+
+
 def test_effects_of_blocking_pops_and_spop():
     """The requests written for pops whose replay must not depend on chance or on waiting."""
     effects = appendonly.effect_requests
