@@ -21,7 +21,7 @@ it anywhere. What is written for a change (:class:`Journal`):
 Nothing reaches a client before the file has it: changes collect in memory while the loop runs commands and are
 written (and with ``always`` fsynced) before any reply is sent. A write to the file that fails makes the server
 refuse writes (``MISCONF``) until a retry succeeds, and the clients whose changes the file lacks (a client's
-``aof_mark``: the count of changes at its last one, against :attr:`Journal.flushed`) get no reply until it has them:
+``aof_mark``: the number of its last change, against :attr:`Journal.flushed`) get no reply until it has them:
 their connections hold their replies and wait in :attr:`Journal.waiting`. Nothing is acknowledged that the file may
 not hold.
 

@@ -298,7 +298,7 @@ class Connection(asyncio.Protocol):
             self.writes.hold(self)
         else:
             journal = self.server.journal
-            if journal is not None and not self._journaled(journal):
+            if journal is not None and not self._may_send(journal):
                 self.held = [data]   # the file lacks this client's changes: the replies wait (see flush)
                 self.held_bytes = len(data)
                 return
@@ -315,13 +315,13 @@ class Connection(asyncio.Protocol):
             self.held = None
             return
         journal = self.server.journal
-        if journal is not None and not self._journaled(journal):
+        if journal is not None and not self._may_send(journal):
             return
         held, self.held = self.held, None   # (none left if the file's write just released them: journaled)
         if held:
             self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
-    def _journaled(self, journal: Any) -> bool:
+    def _may_send(self, journal: Any) -> bool:
         """Write what the append-only file lacks; whether this connection's replies may go now.
 
         False when the write failed and the file lacks a change of this client's: the connection then waits for it.
