@@ -95,10 +95,14 @@ OPTIONS: tuple[Option, ...] = (
            "sleep at once; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
     Option("light-load-spin-us", int, 100, "ONNX Runtime: the same for a second session of each CPU model up to "
-           "32 MB (when ops run on more than one thread) that serves a lightly loaded queue's batches (while "
+           "light-load-max-model-bytes (when ops run on more than one thread) that serves a lightly loaded queue's "
+           "batches (while "
            "recent ones average at most 2.5 rows), keeping a core awake between requests (0: no "
            "second session; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
+    Option("light-load-max-model-bytes", int, 128 * MB, "ONNX Runtime: the largest model (bytes of its blob) that "
+           "gets the light-load session: its weights are held twice (models stored after a change get the new "
+           "value)", runtime=True, minimum=0),
     Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
     Option("model-execution-timeout", int, 5000, "ONNX runs longer than this many ms are stopped (models stored "
            "after a change get the new limit)", runtime=True, minimum=1000),

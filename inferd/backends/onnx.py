@@ -123,11 +123,6 @@ class OnnxSession:
         return results  # type: ignore[no-any-return]
 
 
-# A model above this size gets no light-load session (memory for latency only where it is cheap: spinning matters
-# for models whose runs are short, and those are almost always far smaller).
-LIGHT_SESSION_MAX_BYTES = 32 * 1024 * 1024
-
-
 def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
     session_options = ort.SessionOptions()
     # ORT's pool threads spin-wait after each parallel section, by default for long enough to cost more CPU than a
@@ -147,10 +142,14 @@ def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
 
 
 def _wants_light_session(blob: bytes, options: LoadOptions) -> bool:
-    """A second session only helps a CPU model whose runs use a pool of more than one thread, and is kept small."""
+    """Whether a model gets the light-load session: a CPU model whose runs use a pool of more than one thread.
+
+    Its weights are then held twice, so only up to ``light-load-max-model-bytes`` (memory for latency where it is
+    cheap).
+    """
     threads = options.intra_op_parallelism or os.cpu_count() or 1
     return (options.light_load_spin_us > 0 and options.gpu_index is None and threads > 1
-            and len(blob) <= LIGHT_SESSION_MAX_BYTES)
+            and len(blob) <= options.light_load_max_bytes)
 
 
 def load(blob: bytes, options: LoadOptions) -> OnnxSession:

@@ -143,12 +143,19 @@ def test_memory_usage_counts_the_blob_and_each_session(r, onnx_linear):
     assert one >= 2 * len(onnx_linear) and two - one == len(onnx_linear)
 
 
-def test_no_light_session_for_a_large_model(server, r, onnx_linear, monkeypatch):
-    from inferd.backends import onnx as onnx_backend
-    monkeypatch.setattr(onnx_backend, "LIGHT_SESSION_MAX_BYTES", len(onnx_linear) - 1)
-    r.execute_command("AI.MODELSTORE", "big", "ONNX", "CPU", "BLOB", onnx_linear)
-    monkeypatch.setattr(onnx_backend, "LIGHT_SESSION_MAX_BYTES", len(onnx_linear))
-    r.execute_command("AI.MODELSTORE", "fits", "ONNX", "CPU", "BLOB", onnx_linear)
+def test_no_light_session_for_a_model_above_light_load_max_model_bytes(server, r, onnx_linear):
+    assert r.info("ai")["ai_light_load_max_model_bytes"] == 128 * 1024 * 1024   # the default
+    try:
+        assert r.config_set("light-load-max-model-bytes", len(onnx_linear) - 1)
+        r.execute_command("AI.MODELSTORE", "big", "ONNX", "CPU", "BLOB", onnx_linear)
+        assert r.config_set("light-load-max-model-bytes", len(onnx_linear))
+        r.execute_command("AI.MODELSTORE", "fits", "ONNX", "CPU", "BLOB", onnx_linear)
+        assert r.config_get("light-load-max-model-bytes") == {"light-load-max-model-bytes": str(len(onnx_linear))}
+        with pytest.raises(redis.ResponseError):
+            r.config_set("light-load-max-model-bytes", -1)
+    finally:
+        r.config_set("light-load-max-model-bytes", "128mb")
+    assert r.info("ai")["ai_light_load_max_model_bytes"] == 128 * 1024 * 1024
     sessions = server.call(lambda: [server.state.keyspace.dbs[0].get(k).session for k in (b"big", b"fits")])
     assert sessions[0].light is None and sessions[1].light is not None
     set_tensor(r, "x", X)
