@@ -250,10 +250,11 @@ def targets(records: list[dict[str, Any]]) -> list[tuple[str, str, bool | None]]
         rows.append((f"protocol -P {pipeline}: >= {minimum:g}x redis-server (every test)", measured,
                      _check(worst, worst is not None and worst >= minimum)))
     tags = batching_models(records) or ["(not run)"]
-    sat = batching_summary(records, tags[-1])["saturation_ratio"]
-    single = batching_summary(records, tags[0])["single_client_ratio"]
+    sat = batching_summary(records, tags[-1])["saturation_ratio"]   # the compute-bound model, the issue's case
     rows.append((f"batching ({tags[-1]}): saturating throughput >= {BATCHING_MIN_SATURATION:g}x raw best batch",
                  _fmt(sat, "x"), _check(sat, sat is not None and sat >= BATCHING_MIN_SATURATION)))
-    rows.append((f"batching ({tags[0]}): single-client MODELEXECUTE <= {BATCHING_MAX_SINGLE:g}x (PING + raw call)",
-                 _fmt(single, "x"), _check(single, single is not None and single <= BATCHING_MAX_SINGLE)))
+    for tag in tags:   # the issue names no model for the single client: every model's line
+        single = batching_summary(records, tag)["single_client_ratio"]
+        rows.append((f"batching ({tag}): single-client MODELEXECUTE <= {BATCHING_MAX_SINGLE:g}x (PING + raw call)",
+                     _fmt(single, "x"), _check(single, single is not None and single <= BATCHING_MAX_SINGLE)))
     return rows

@@ -115,6 +115,21 @@ def test_batching_ratios() -> None:
     assert b["server_run_us"] is None and b["raw_cold_p50_us"] is None   # older records: no in-server run figure
 
 
+def test_every_models_single_client_line_is_a_target() -> None:
+    def model(tag: str, one_p50: float) -> list[dict[str, Any]]:
+        raw = {"suite": "batching", "system": "raw", "model": tag, "batch": 1, "rows_per_s": 1000.0,
+               "latency_us": {"p50": 100.0, "p99": 100.0}}
+        ping = _load("ping", 1, 10_000, 60, suite="batching", model=tag)
+        one = _load("inferd", 1, 700, 300, suite="batching", model=tag)
+        ping["latency_us"]["p50"], one["latency_us"]["p50"] = 30.0, one_p50
+        return [raw, ping, one]
+
+    met = _met(model("small", 150.0) + model("large", 200.0))   # 150 / 130 = 1.15x, 200 / 130 = 1.54x
+    assert met["batching (small): single-client MODELEXECUTE <= 1.3x (PING + raw call)"] is True
+    assert met["batching (large): single-client MODELEXECUTE <= 1.3x (PING + raw call)"] is False
+    assert "batching (small): saturating throughput >= 0.8x raw best batch" not in met   # the last model's only
+
+
 def test_saturation_cpu_budget_shows_what_the_cpus_allow_at_the_measured_costs() -> None:
     raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r, "cpus": 2,
             "cpu_us_per_row": cpu, "latency_us": {"p50": 1.0, "p99": 1.0}}
