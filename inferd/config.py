@@ -96,8 +96,7 @@ OPTIONS: tuple[Option, ...] = (
            maximum=100_000),
     Option("light-load-spin-us", int, 100, "ONNX Runtime: the same for a second session of each CPU model up to "
            "light-load-max-model-bytes (when ops run on more than one thread) that serves a lightly loaded queue's "
-           "batches (while "
-           "recent ones average at most 2.5 rows), keeping a core awake between requests (0: no "
+           "batches (while recent ones average at most 2.5 rows), keeping a core awake between requests (0: no "
            "second session; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
     Option("light-load-max-model-bytes", int, 128 * MB, "ONNX Runtime: the largest model (bytes of its blob) that "
