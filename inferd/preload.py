@@ -2,7 +2,8 @@
 
 Every entry goes through the command dispatcher on an internal client (``AI.MODELSTORE``, ``AI.TENSORSET``,
 ``AI.MODELEXECUTE`` for warm-up runs, or the commands of a data file), so preloading behaves exactly as a client
-sending those commands would. A bad entry stops start-up with a message naming the entry
+sending those commands would; only a model that the snapshot or the append-only file already gave back unchanged is
+not stored again. A bad entry stops start-up with a message naming the entry
 (:class:`inferd.server.StartupError`; ``inferd`` then exits with status 1).
 
 Model entry fields: ``key``, ``backend``, ``file`` (required); ``device`` (default ``CPU``), ``tag``, ``batchsize``,
@@ -23,9 +24,11 @@ import numpy as np
 
 from inferd import systemd
 from inferd.commands.context import Client
+from inferd.commands.model_args import parse_modelstore
 from inferd.errors import CommandError
 from inferd.resp.encoder import OK, Status
 from inferd.resp.parser import RequestParser, split_inline
+from inferd.store.model import Model
 
 log = logging.getLogger("inferd.preload")
 WARMUP_KEY = "__inferd_warmup__:{}:{}{}"
@@ -111,12 +114,34 @@ class Preloader:
         if "inputs" in entry or "outputs" in entry:
             inputs, outputs = _names(entry, "inputs"), _names(entry, "outputs")
             argv += ["INPUTS", len(inputs), *inputs, "OUTPUTS", len(outputs), *outputs]
-        started = time.monotonic()
-        await self.call(*argv, "BLOB", blob)
-        seconds = time.monotonic() - started   # the metrics endpoint records it through the MODELSTORE hook
-        log.info("preloaded model %s (%s on %s, %d bytes) in %.3fs", key, backend, device, len(blob), seconds)
+        if self._holds([*argv, "BLOB", blob]):
+            log.info("model %s: the key already holds this model (from the append-only file or the snapshot); "
+                     "not stored again", key)
+        else:
+            started = time.monotonic()
+            await self.call(*argv, "BLOB", blob)
+            seconds = time.monotonic() - started   # the metrics endpoint records it through the MODELSTORE hook
+            log.info("preloaded model %s (%s on %s, %d bytes) in %.3fs", key, backend, device, len(blob), seconds)
         if "warmup" in entry:
             await self._warmup(key, entry["warmup"])
+
+    def _holds(self, argv: list[bytes | str | int]) -> bool:
+        """Whether the key already holds the model this MODELSTORE would store: the same bytes and settings.
+
+        Then, as the start-up replayed it from the append-only file or loaded it from the snapshot (with this
+        start's configuration), storing it again would only load it a second time and, with appendonly on, append
+        it to the file once more at every start.
+        """
+        assert self._client is not None
+        try:
+            spec = parse_modelstore([a if isinstance(a, bytes) else str(a).encode() for a in argv])
+        except CommandError:
+            return False   # the store reports it
+        held = self._client.db.get(spec.key)
+        return (isinstance(held, Model) and held.blob == spec.blob
+                and (held.backend, held.device, held.tag, held.batchsize, held.minbatchsize, held.minbatchtimeout)
+                == (spec.backend, spec.device, spec.tag, spec.batchsize, spec.minbatchsize, spec.minbatchtimeout)
+                and (spec.backend != "TF" or (held.inputs, held.outputs) == (spec.inputs, spec.outputs)))
 
     async def _warmup(self, key: str, spec: Any) -> None:
         """Run the model ``runs`` times on zero-filled inputs, through temporary tensors that are then deleted."""

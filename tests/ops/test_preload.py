@@ -151,3 +151,53 @@ def test_failing_data_command_names_its_line(workdir):
     finally:
         proc.stop()
     assert "broken.redis:line 4: ERR wrong number of arguments for 'incr' command" in proc.stderr()
+
+
+MODEL_ONLY = """
+[[model]]
+key = "doubler"
+backend = "onnx"
+file = "doubler.onnx"
+tag = "{tag}"
+warmup = {{ runs = 1, dtype = "FLOAT", shape = [1, 4] }}
+"""
+
+
+def _start_and_use(config: str, folder) -> tuple[list[bytes], str]:
+    """Start with appendonly on in ``folder``, run the preloaded model once, stop; (its tag and output, the log)."""
+    proc = InferdProcess(config, dir=str(folder), appendonly="yes")
+    try:
+        r = redis.Redis(port=proc.port, protocol=2)
+
+        def answers() -> bool:
+            assert proc.proc.poll() is None, proc.stderr()
+            try:
+                return bool(r.ping())
+            except redis.ConnectionError:
+                return False
+        wait_for(answers, "inferd to answer", timeout=60)
+        r.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 4, "VALUES", 1, 2, 3, 4)
+        assert r.execute_command("AI.MODELEXECUTE", "doubler", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+        meta = r.execute_command("AI.MODELGET", "doubler", "META")
+        seen = [meta[meta.index(b"tag") + 1], *r.execute_command("AI.TENSORGET", "y", "VALUES")]
+        r.close()
+    finally:
+        proc.stop()
+    assert proc.proc.returncode == 0
+    return seen, proc.stderr()
+
+
+def test_a_model_replayed_from_the_append_only_file_is_not_stored_again(workdir):
+    blob = (workdir / "doubler.onnx").read_bytes()
+    aof = workdir / "appendonly.aof"
+    seen, log = _start_and_use(write_config(workdir, MODEL_ONLY.format(tag="v1")), workdir)
+    assert seen == [b"v1", b"2", b"4", b"6", b"8"] and "preloaded model doubler" in log
+    assert aof.read_bytes().count(blob) == 1
+    seen, log = _start_and_use(write_config(workdir, MODEL_ONLY.format(tag="v1")), workdir)   # a restart
+    assert seen == [b"v1", b"2", b"4", b"6", b"8"]
+    assert "model doubler: the key already holds this model" in log and "preloaded model" not in log
+    assert "warmed up model doubler: 1 run(s)" in log                       # warm-up runs all the same
+    assert aof.read_bytes().count(blob) == 1                                # not appended again
+    seen, log = _start_and_use(write_config(workdir, MODEL_ONLY.format(tag="v2")), workdir)   # a changed entry
+    assert seen == [b"v2", b"2", b"4", b"6", b"8"] and "preloaded model doubler" in log
+    assert aof.read_bytes().count(blob) == 2
