@@ -82,7 +82,7 @@ class Preloader:
     async def call(self, *argv: bytes | str | int) -> Any:
         """Dispatch one command on the internal client and await it; an error reply raises CommandError."""
         assert self._client is not None
-        args = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
+        args = _arguments(argv)
         dispatcher = self._client.server.dispatcher
         assert dispatcher is not None
         reply = dispatcher.call(self._client, args)
@@ -134,7 +134,7 @@ class Preloader:
         """
         assert self._client is not None
         try:
-            spec = parse_modelstore([a if isinstance(a, bytes) else str(a).encode() for a in argv])
+            spec = parse_modelstore(_arguments(argv))
         except CommandError:
             return False   # the store reports it
         held = self._client.db.get(spec.key)
@@ -205,6 +205,11 @@ class Preloader:
                 raise PreloadError(f"{path}:{where}: {exc.text}") from None
             count += 1
         log.info("preloaded %d commands from %s", count, path)
+
+
+def _arguments(argv: Any) -> list[bytes]:
+    """A command's arguments as the dispatcher takes them: bytes as they are, anything else as its text."""
+    return [a if isinstance(a, bytes) else str(a).encode() for a in argv]
 
 
 def command_lines(data: bytes) -> list[tuple[str, list[bytes]]]:

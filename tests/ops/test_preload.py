@@ -11,6 +11,7 @@ import redis
 
 from tests.conftest import free_port
 from tests.ops.helpers import InferdProcess, onnx_doubler, scrape, value, wait_for
+from tests.ops.test_persistence import _pings
 
 DATA_FILE = b"""# reference data for the tests
 SET merchant:1 "Corner Shop"
@@ -168,14 +169,8 @@ def _start_and_use(config: str, folder) -> tuple[list[bytes], str]:
     proc = InferdProcess(config, dir=str(folder), appendonly="yes")
     try:
         r = redis.Redis(port=proc.port, protocol=2)
-
-        def answers() -> bool:
-            assert proc.proc.poll() is None, proc.stderr()
-            try:
-                return bool(r.ping())
-            except redis.ConnectionError:
-                return False
-        wait_for(answers, "inferd to answer", timeout=60)
+        wait_for(lambda: _pings(r) or proc.proc.poll() is not None, "inferd to answer", timeout=60)
+        assert proc.proc.poll() is None, proc.stderr()
         r.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 4, "VALUES", 1, 2, 3, 4)
         assert r.execute_command("AI.MODELEXECUTE", "doubler", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
         meta = r.execute_command("AI.MODELGET", "doubler", "META")
