@@ -6,9 +6,11 @@ from typing import Any
 
 from bench import summary
 
-COLORS = {"inferd": "tab:blue", "inferd-values": "tab:purple", "inferd-nobatch": "tab:cyan", "peer": "tab:red"}
+COLORS = {"inferd": "tab:blue", "inferd-values": "tab:purple", "inferd-nobatch": "tab:cyan", "peer": "tab:red",
+          "floor": "tab:gray"}
 SCORING_LABELS = {"inferd": "inferd (one DAG round trip, BLOB)", "inferd-values": "inferd, VALUES (text floats)",
-                  "inferd-nobatch": "inferd, BLOB, BATCHSIZE 0", "peer": "redis-server GET + FastAPI POST"}
+                  "inferd-nobatch": "inferd, BLOB, BATCHSIZE 0", "peer": "redis-server GET + FastAPI POST",
+                  "floor": "floor: parse, batched onnxruntime call, reply (bench/scoring_floor.py)"}
 BATCHING_LABELS = {"inferd": "inferd", "inferd-nobatch": "inferd, BATCHSIZE 0"}
 
 
@@ -28,13 +30,14 @@ def _series(records: list[dict[str, Any]], suite: str, system: str) -> list[dict
 def _scoring_plot(out: Path, records: list[dict[str, Any]], metric: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for system in (*summary.SCORING_SYSTEMS, "peer"):
+    for system in (*summary.SCORING_SYSTEMS, "peer", "floor"):
         runs = _series(records, "scoring", system)
         if not runs:
             continue
         xs = [r["clients"] for r in runs]
         ys = [r["rps"] for r in runs] if metric == "rps" else [r["latency_us"]["p99"] / 1000 for r in runs]
-        ax.plot(xs, ys, marker="o", color=COLORS[system], label=SCORING_LABELS[system])
+        ax.plot(xs, ys, marker="o", color=COLORS[system], label=SCORING_LABELS[system],
+                linestyle="--" if system == "floor" else "-")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("concurrent clients (closed loop)")
     if metric == "rps":

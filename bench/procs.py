@@ -166,6 +166,14 @@ class ProcessGroup:
                    server.log)
         return server
 
+    def start_scoring_floor(self, model_path: str, users: int) -> ServerProcess:
+        """``python -m bench.scoring_floor`` (the scoring command's floor), ready when it answers PING."""
+        port = free_port()
+        argv = [sys.executable, "-m", "bench.scoring_floor", str(port), model_path, str(users)]
+        server = self._spawn("scoring-floor", port, argv)
+        wait_until(lambda: resp_call(port, "PING").startswith(b"+PONG"), "scoring-floor", server.proc, server.log)
+        return server
+
     def start_uvicorn(self, app: str, workers: int, env: dict[str, str]) -> ServerProcess:
         """uvicorn serving ``app`` with ``workers`` processes (uvloop/httptools when installed).
 

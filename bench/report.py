@@ -94,6 +94,9 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
     budget = summary.scoring_budget(records)
     if budget:
         lines += ["", _scoring_budget_line(budget)]
+    floor = summary.scoring_floor(records)
+    if floor:
+        lines += ["", _scoring_floor_line(floor)]
     lines += ["", "![throughput vs clients](scoring_throughput.png) ![p99 vs clients](scoring_p99.png)", ""]
     return lines
 
@@ -105,6 +108,15 @@ def _scoring_budget_line(b: dict[str, Any]) -> str:
             f"at most {_num(b['cpu_bound_rps'])} inferences/s at these costs (inferd reached {_num(b['rps'])}); "
             f"{summary.SCORING_MIN_RPS_RATIO:g}x the peer ({_num(b['needed_rps'])}/s) leaves inferd "
             f"{_num(b['server_budget_us'], 1)} µs of CPU per inference, with every CPU busy all the time.")
+
+
+def _scoring_floor_line(f: dict[str, Any]) -> str:
+    """What a Python server doing only the unavoidable work reached, and how much of it inferd reached."""
+    return (f"The floor of a Python scoring server, in the same run: bench/scoring_floor.py (uvloop, hiredis, one "
+            f"batched onnxruntime call per loop turn, the score written back; no keyspace, DAG or scheduler) made "
+            f"{_num(f['rps'])} inferences/s at {f['clients']} clients ({_ratio(f['peer_ratio'])} the peer) with "
+            f"{_num(f['server_cpu_us'], 1)} µs of CPU per inference; inferd reached {_ratio(f['inferd_share'])} of "
+            f"it, its own work costing {_num(f['own_cpu_us'], 1)} µs of CPU per inference more.")
 
 
 def protocol_tables(records: list[dict[str, Any]]) -> list[str]:

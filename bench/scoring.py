@@ -9,7 +9,10 @@ Every path is driven by the same C closed-loop load generator, picking a random 
   so the cost of the text path stays visible;
 * inferd-nobatch: the BLOB DAG on the model stored with BATCHSIZE 0;
 * peer: ``GET ref:<u>`` from redis-server, then ``POST /score`` (transaction + reference as float32 bytes, reply
-  float32 bytes) to uvicorn/FastAPI running the same ONNX model with onnxruntime.
+  float32 bytes) to uvicorn/FastAPI running the same ONNX model with onnxruntime;
+* floor: inferd's BLOB command sent to bench/scoring_floor.py, a uvloop server doing only the work no scoring
+  server can skip (parse, one batched onnxruntime call per loop turn, write the score): the bound of a Python
+  server on this event loop and machine, beside which inferd's own cost shows.
 
 All servers stay up for the whole suite and the client counts are interleaved (peer, inferd, ... per count), so
 background noise hits every system alike.
@@ -152,6 +155,18 @@ def _start_peer(ctx: Context, model_path: str, refs: np.ndarray) -> tuple[Server
     return redis_server, uvicorn
 
 
+def _start_floor(ctx: Context, model_path: str, model: bytes, refs: np.ndarray,
+                 checks: dict[str, str]) -> ServerProcess | None:
+    """bench/scoring_floor.py holding the same model and reference rows, its score checked; None if unavailable."""
+    try:
+        floor = ctx.procs.start_scoring_floor(model_path, len(refs))
+    except BenchError as exc:
+        checks["floor"] = f"unavailable: {short_error(exc)}"
+        return None
+    checks["floor"] = check_inferd(floor.port, MODEL_KEY, model, refs)
+    return floor
+
+
 def _setup_inferd(inferd: ServerProcess, model: bytes, refs: np.ndarray, batchsize: int,
                   checks: dict[str, str]) -> bool:
     """Load the data and models into inferd and check each system's scores; False when inferd is unavailable."""
@@ -176,6 +191,7 @@ def run(ctx: Context) -> None:
     checks = {"peer": check_peer(uvicorn.port, model, refs)}
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     inferd_ready = _setup_inferd(inferd, model, refs, s.scoring_batchsize, checks)
+    floor = _start_floor(ctx, str(model_path), model, refs, checks)
     ctx.record(SUITE, "setup", {"system": "setup", "users": s.users, "checks": checks, "cpus": os.cpu_count(),
                                 "peer_workers": s.peer_workers, "scoring_batchsize": s.scoring_batchsize,
                                 "tx_floats": models.TX_FLOATS,
@@ -189,6 +205,10 @@ def run(ctx: Context) -> None:
                                                            "error": checks[system]})
                 continue
             _measure(ctx, system, clients, [inferd], port=inferd.port, command=system_command(system))
+        if floor is not None:
+            _measure(ctx, "floor", clients, [floor], port=floor.port, command=system_command("inferd"))
+        else:
+            ctx.record(SUITE, f"floor-c{clients}", {"system": "floor", "clients": clients, "error": checks["floor"]})
     if s.profile and inferd_ready and ctx.round == s.rounds - 1:   # once, after the last round's measurements
         _profile(ctx, inferd)
     ctx.procs.stop_all()

@@ -125,6 +125,27 @@ def scoring_budget(records: list[dict[str, Any]]) -> dict[str, Any]:
             "server_budget_us": round(cpus * 1e6 / needed - client, 1)}
 
 
+def scoring_floor(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The scoring floor (bench/scoring_floor.py) at SCORING_TARGET_CLIENTS, beside the peer and inferd.
+
+    ``peer_ratio``: the floor's throughput over the peer's (what any Python server on this event loop could reach);
+    ``inferd_share``: inferd's throughput over the floor's; ``own_cpu_us``: inferd's CPU per inference beyond the
+    floor's (its keyspace, DAG and scheduler work). Empty without a floor run; None where a figure is missing.
+    """
+    c = SCORING_TARGET_CLIENTS
+    floor = _find(records, "scoring", system="floor", clients=c)
+    if not _ok(floor) or floor is None:
+        return {}
+    peer = _find(records, "scoring", system="peer", clients=c)
+    ours = _find(records, "scoring", system="inferd", clients=c)
+    floor_cpu = floor.get("server_cpu_us_per_op")
+    ours_cpu = ours.get("server_cpu_us_per_op") if _ok(ours) and ours else None
+    return {"clients": c, "rps": floor["rps"], "server_cpu_us": floor_cpu,
+            "peer_ratio": _div(floor["rps"], peer["rps"]) if _ok(peer) and peer else None,
+            "inferd_share": _div(ours["rps"], floor["rps"]) if _ok(ours) and ours else None,
+            "own_cpu_us": ours_cpu - floor_cpu if ours_cpu and floor_cpu else None}
+
+
 def protocol_pairs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (test, pipeline): the redis-server and inferd records and inferd's throughput ratio; where the floor
     server ran too (SET), its record and ratio."""

@@ -114,6 +114,17 @@ def test_inferd_scoring_paths_are_correct_and_complete(quick_run: Any) -> None:
 
 
 @pytest.mark.slow
+def test_scoring_floor_is_checked_and_measured_beside_inferd(quick_run: Any) -> None:
+    records = _records(quick_run[0])
+    setup = next(r for r in records if r["suite"] == "scoring" and r["system"] == "setup")
+    assert setup["checks"]["floor"] == "ok"
+    floor = [r for r in records if r["suite"] == "scoring" and r["system"] == "floor"]
+    assert [r["clients"] for r in floor] == [1, 16] and all(_completed(r) for r in floor)
+    assert "The floor of a Python scoring server, in the same run: bench/scoring_floor.py" in (
+        quick_run[0] / "results.md").read_text()
+
+
+@pytest.mark.slow
 def test_markdown_has_every_section_and_table(quick_run: Any) -> None:
     text = (quick_run[0] / "results.md").read_text()
     for heading in ("## Targets", "## Transaction scoring", "## Protocol", "## Batching"):

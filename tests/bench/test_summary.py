@@ -97,6 +97,27 @@ def test_scoring_cpu_budget_shows_what_the_cpus_allow_and_what_the_ratio_target_
     assert "CPU per inference at" not in "\n".join(report.scoring_tables([peer, ours]))
 
 
+def test_scoring_floor_line_shows_the_floor_beside_the_peer_and_inferd() -> None:
+    peer = _load("peer", 16, 5000, 6000, errors=0)
+    ours = _load("inferd", 16, 15_000, 1500, server_cpu_us_per_op=48.0, errors=0)
+    floor = _load("floor", 16, 30_000, 900, server_cpu_us_per_op=30.5, errors=0)
+    other = _load("floor", 64, 60_000, 2000, server_cpu_us_per_op=20.0, errors=0)
+    f = summary.scoring_floor([peer, other, ours, floor])
+    assert (f["rps"], f["peer_ratio"], f["inferd_share"], f["own_cpu_us"]) == (30_000, 6.0, 0.5, 17.5)
+    text = "\n".join(report.scoring_tables([peer, ours, floor]))
+    assert ("bench/scoring_floor.py (uvloop, hiredis, one batched onnxruntime call per loop turn, the score written "
+            "back; no keyspace, DAG or scheduler) made 30,000 inferences/s at 16 clients (6.00x the peer) with 30.5 µs "
+            "of CPU per inference; inferd reached 0.50x of it, its own work costing 17.5 µs of CPU per inference "
+            "more.") in text
+    assert "| 16 | floor | 30,000 |" in text
+    # no floor run, or a failed one: no line; a failed inferd run: its figures unknown, the floor's still shown
+    assert summary.scoring_floor([peer, ours]) == {}
+    assert summary.scoring_floor([peer, ours, {**floor, "error": "x"}]) == {}
+    assert "scoring_floor.py" not in "\n".join(report.scoring_tables([peer, ours]))
+    f = summary.scoring_floor([peer, {**ours, "error": "x"}, floor])
+    assert (f["peer_ratio"], f["inferd_share"], f["own_cpu_us"]) == (6.0, None, None)
+
+
 def test_batching_ratios() -> None:
     raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r,
             "latency_us": {"p50": p50, "p99": p50}} for b, r, p50 in ((1, 1000.0, 100.0), (8, 4000.0, 500.0))]
