@@ -38,11 +38,13 @@ class ScoringFloor:
         self.refs = refs
         self.pending: list[tuple[asyncio.Transport, np.ndarray, np.ndarray]] = []
 
-    def queue(self, transport: asyncio.Transport, request: list[bytes]) -> bool:
+    def queue(self, transport: asyncio.Transport, request: list[Any]) -> bool:
         """Queue one scoring request; False if it is not one (wrong shape, unknown user)."""
         if len(request) != len(COMMAND) or request[0].upper() != DAG:
             return False
         key, blob = request[REF_KEY], request[TX_BLOB]
+        if type(key) is not bytes or type(blob) is not bytes:   # a RESP integer where a word goes
+            return False
         user = key[len(REF_PREFIX):]
         if not (key.startswith(REF_PREFIX) and user.isdigit() and int(user) < len(self.refs)
                 and len(blob) == 4 * models.TX_FLOATS):
@@ -73,11 +75,19 @@ class FloorProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
-        while (request := self.reader.gets()) is not False:
-            if request and request[0].upper() == b"PING":
-                self.transport.write(b"+PONG\r\n")
-            elif not (isinstance(request, list) and self.floor.queue(self.transport, request)):
-                self.transport.write(b"-ERR the scoring floor answers only the scoring command\r\n")
+        try:
+            while (request := self.reader.gets()) is not False:
+                self._answer(request)
+        except hiredis.ProtocolError:
+            self.transport.write(b"-ERR Protocol error\r\n")
+            self.transport.close()
+
+    def _answer(self, request: Any) -> None:
+        name = request[0] if type(request) is list and request else None
+        if type(name) is bytes and name.upper() == b"PING":
+            self.transport.write(b"+PONG\r\n")
+        elif type(name) is not bytes or not self.floor.queue(self.transport, request):
+            self.transport.write(b"-ERR the scoring floor answers only the scoring command\r\n")
 
 
 def session_for(model_path: str) -> Any:

@@ -1,6 +1,7 @@
 """bench/scoring_floor.py, started as the scoring suite starts it: the scoring command's score, -ERR for the rest."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -53,4 +54,16 @@ ZEROS = np.zeros(models.TX_FLOATS, np.float32).tobytes()
 def test_anything_else_gets_an_error_and_the_server_goes_on(floor: Any, command: list[Any]) -> None:
     with pytest.raises(redis.ResponseError, match="the scoring floor answers only the scoring command"):
         floor.execute_command(*command)
+    assert floor.ping() is True
+
+
+def test_a_broken_stream_closes_that_connection_only(floor: Any) -> None:
+    port = floor.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"*1\r\n:1\r\n*1\r\n$4\r\nPING\r\n*x\r\n")
+        replies = b""
+        while chunk := sock.recv(4096):
+            replies += chunk
+    assert replies == (b"-ERR the scoring floor answers only the scoring command\r\n+PONG\r\n"
+                       b"-ERR Protocol error\r\n")
     assert floor.ping() is True
