@@ -64,6 +64,10 @@ class RunStats:
         """
         return self._estimates(run_bucket(size) + 1)[-1]
 
+    def measured_us(self, size: int) -> int:
+        """What runs of ``size``'s own bucket have taken (see :meth:`note_run`); -1 if none has run yet."""
+        return self.run_us[run_bucket(size)]
+
     def size_within(self, limit_us: int) -> int:
         """The most input elements (a power of two) that :meth:`estimate_us` puts at most ``limit_us``; 0 if none."""
         size = 0

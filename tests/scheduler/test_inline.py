@@ -20,6 +20,7 @@ import redis
 from inferd.commands.context import Client
 from inferd.errors import CommandError
 from inferd.resp.encoder import encode
+from inferd.scheduler.queues import LOOP_CUT_RECHECK
 from inferd.store.model import RUN_BUCKETS, RunStats
 from tests.ai.conftest import encode_command
 from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
@@ -315,8 +316,9 @@ def test_many_requests_at_once_run_on_the_loop_in_batches_it_may_run(start_serve
     srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
     records = observe(srv)
     model = OrtModel(BLOB, batchsize=16)
-    # by input elements (4 per row): 1 row 1,000 µs, 2 rows 2,000, 4 rows 4,000, 8 rows 8,000 (past the limit)
-    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000] + [-1] * (RUN_BUCKETS - 5))
+    # by input elements (4 per row): 1 row 1,000 µs, 2 rows 2,000, 4 rows 4,000, 8 rows 8,000 (past the limit), 16
+    # rows 16,000: a row costs the same in any batch, so cutting one for the loop costs nothing
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, 8_000, 16_000] + [-1] * (RUN_BUCKETS - 7))
     results: list[Any] = []
     inputs = [np.full((1, 4), i, np.float32) for i in range(10)]
 
@@ -329,6 +331,62 @@ def test_many_requests_at_once_run_on_the_loop_in_batches_it_may_run(start_serve
     assert inline_runs(srv) == 3 and model.ran == [4, 4, 2]
     for x, (y,) in zip(inputs, sorted(results, key=lambda out: float(out[0][0, 0])), strict=True):
         np.testing.assert_array_equal(y, x * 2 + 1)
+
+
+def _submit_rows(srv: Any, model: OrtModel, count: int) -> list[Any]:
+    """``count`` one-row requests in one loop turn (all pending before the queue decides); their outputs."""
+    results: list[Any] = []
+
+    def submit_all() -> None:
+        for i in range(count):
+            future = schedulers(srv).submit("CPU", model, [np.full((1, 4), i, np.float32)])
+            future.add_done_callback(lambda f: results.append(f.result()))
+    srv.call(submit_all)
+    wait_until(lambda: len(results) == count)
+    return results
+
+
+@pytest.mark.parametrize("whole_us", [-1, 6_000], ids=["whole-size-never-run", "rows-cheaper-in-the-whole-batch"])
+def test_a_batch_is_not_cut_for_the_loop_when_its_rows_would_cost_much_more(start_server, whole_us):
+    # A compute-bound model: one row takes 1,000 µs of the 5,000 the loop allows, 4 rows 4,000; sixteen rows (64
+    # input elements, the 33-64 bucket) have never run, or took 6,000 µs (375 a row: cut to 4, a row costs 2.7x).
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = OrtModel(BLOB, batchsize=16)
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, -1, whole_us] + [-1] * (RUN_BUCKETS - 7))
+    results = _submit_rows(srv, model, 16)
+    assert [(r.requests, r.rows) for r in records if r.model is model] == [(16, 16)]
+    assert inline_runs(srv) == 0 and model.ran == [16]
+    for i, (y,) in enumerate(sorted(results, key=lambda out: float(out[0][0, 0]))):
+        np.testing.assert_array_equal(y, np.full((1, 4), 2 * i + 1, np.float32))
+
+
+def test_a_batch_is_cut_for_the_loop_while_its_rows_cost_at_most_twice_as_much(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = OrtModel(BLOB, batchsize=16)
+    # ten rows took 5,500 µs (550 a row, past the limit): the loop's 4-row batch costs 1,000 a row, 1.8x; of the
+    # six left (the 17-32 bucket, 8,000 µs) 4 again, then the last two
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, 8_000, 5_500] + [-1] * (RUN_BUCKETS - 7))
+    _submit_rows(srv, model, 10)
+    assert [(r.requests, r.rows) for r in records if r.model is model] == [(4, 4), (4, 4), (2, 2)]
+    assert inline_runs(srv) == 3 and model.ran == [4, 4, 2]
+
+
+def test_one_batch_in_loop_cut_recheck_goes_to_a_worker_whole_to_measure_its_size_again(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+    records = observe(srv)
+    model = OrtModel(BLOB, batchsize=16)
+    # a row costs 1,000 µs in any batch: 16 rows (the 33-64 bucket) are cut to 4 for the loop, batch after batch
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, 8_000, 16_000] + [-1] * (RUN_BUCKETS - 7))
+    count = LOOP_CUT_RECHECK * 4 + 16
+    results = _submit_rows(srv, model, count)
+    shapes = [(r.requests, r.rows) for r in records if r.model is model]
+    assert sorted(shapes) == [(4, 4)] * LOOP_CUT_RECHECK + [(16, 16)]
+    assert shapes.index((16, 16)) >= LOOP_CUT_RECHECK - 1   # the recheck comes after the cuts before it
+    assert inline_runs(srv) == LOOP_CUT_RECHECK and model.ran.count(16) == 1
+    for i, (y,) in enumerate(sorted(results, key=lambda out: float(out[0][0, 0]))):
+        np.testing.assert_array_equal(y, np.full((1, 4), 2 * i + 1, np.float32))
 
 
 def test_a_loop_sized_batch_below_minbatchsize_goes_to_a_worker_whole(start_server):
