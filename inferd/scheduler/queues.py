@@ -37,7 +37,7 @@ Observer = Callable[[BatchRecord], None]
 LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
 LONE_TURN_REQUESTS = 1.25   # run_now runs while loop turns bring a queue at most this many requests (on average)
 LOOP_CUT_COST = 2   # a batch is cut for the loop only while its rows cost at most this many times the whole's per row
-LOOP_CUT_RECHECK = 32   # of this many batches that would be cut, one goes to a worker whole (its size measured again)
+LOOP_CUT_RECHECK = 256   # of this many batches that would be cut, one goes to a worker whole (its size measured again)
 
 
 class DeviceQueue:
