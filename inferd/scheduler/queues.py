@@ -36,8 +36,9 @@ _monotonic = time.monotonic
 Observer = Callable[[BatchRecord], None]
 LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
 LONE_TURN_REQUESTS = 1.25   # run_now runs while loop turns bring a queue at most this many requests (on average)
-LOOP_CUT_COST = 2   # a batch is cut for the loop only while its rows cost at most this many times the whole's per row
-LOOP_CUT_RECHECK = 256   # of this many batches that would be cut, one goes to a worker whole (its size measured again)
+LOOP_CUT_SMALL = 4   # a cut for the loop that keeps less than 1/this of a batch's rows is checked (see _loop_sized)
+LOOP_CUT_COST = 2   # such a cut is made only while its rows cost at most this many times the whole's per row
+LOOP_CUT_RECHECK = 256   # of this many such cuts, one goes to a worker whole instead (its size measured again)
 
 
 class DeviceQueue:
@@ -58,7 +59,7 @@ class DeviceQueue:
         self._stepping = False                        # a _step is scheduled
         self._ran_now = False                         # run_now ran a request in this loop turn
         self.turn_requests = 0.0                      # requests per loop turn, a moving average (1/8 per turn)
-        self._cuts = 0                                # batches cut for the loop (see _loop_sized)
+        self._cuts = 0                                # small cuts for the loop made (see _small_cut_pays)
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -184,11 +185,12 @@ class DeviceQueue:
 
         A cut batch is a smaller batch: its rows cost more each, little for a model whose runs grow with their rows,
         much for a compute-bound one whose single row already takes most of the limit (8 x Dense 1024: 431 µs for one
-        row against 96 µs a row in a batch of 32). So a batch is cut only when runs of its whole size have been
-        measured (until then it goes to a worker whole, which measures it) and the cut batch's rows are expected to
-        cost at most ``LOOP_CUT_COST`` times as much each as the whole batch's. One batch in ``LOOP_CUT_RECHECK``
-        that would be cut goes to a worker whole all the same: runs of the whole size are then measured again, so one
-        slow first run of that size (a cold worker) does not keep its batches cut for good.
+        row against 96 µs a row in a batch of 32). So a cut that keeps less than 1/``LOOP_CUT_SMALL`` of the rows
+        is made only when runs of the whole size have been measured (until then the batch goes to a worker whole,
+        which measures it) and the cut rows are expected to cost at most ``LOOP_CUT_COST`` times as much each as the
+        whole batch's; one such cut in ``LOOP_CUT_RECHECK`` goes to a worker whole all the same, so that one slow
+        first run of the whole size (a cold worker) does not keep its batches cut for good. Larger cuts are always
+        made: a worker batch waits for the GIL while the loop is busy, which costs a small model more than its cut.
         """
         head = batch.requests[0]
         stats = getattr(head.model, "stats", None)
@@ -197,18 +199,22 @@ class DeviceQueue:
         rows = stats.size_within(self.inline_max_us()) // max(head.size // head.rows, 1)
         if rows < head.rows or rows < batching.min_rows(head.model):
             return batch, False
-        whole_us = stats.measured_us(batching.batch_size(batch))
-        if whole_us < 0:
-            return batch, False
         smaller, _ = batching.form_batch(self.pending.values(), now, max_rows=rows)
         if smaller is None or smaller.requests[0] is not head:
             return batch, False
-        if stats.estimate_us(batching.batch_size(smaller)) * batch.rows > LOOP_CUT_COST * whole_us * smaller.rows:
-            return batch, False
-        self._cuts += 1
-        if self._cuts % LOOP_CUT_RECHECK == 0:
+        if smaller.rows * LOOP_CUT_SMALL < batch.rows and not self._small_cut_pays(stats, batch, smaller):
             return batch, False
         return smaller, True
+
+    def _small_cut_pays(self, stats: Any, batch: Batch, smaller: Batch) -> bool:
+        """Whether cutting ``batch`` to ``smaller`` for the loop is worth its dearer rows (see :meth:`_loop_sized`)."""
+        whole_us = stats.measured_us(batching.batch_size(batch))
+        if whole_us < 0:
+            return False
+        if stats.estimate_us(batching.batch_size(smaller)) * batch.rows > LOOP_CUT_COST * whole_us * smaller.rows:
+            return False
+        self._cuts += 1
+        return self._cuts % LOOP_CUT_RECHECK != 0
 
     def _remove(self, request: RunRequest) -> bool:
         """Take a request out of ``pending`` (to run it, or to drop it); False if it was not there."""

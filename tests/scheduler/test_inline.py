@@ -20,7 +20,7 @@ import redis
 from inferd.commands.context import Client
 from inferd.errors import CommandError
 from inferd.resp.encoder import encode
-from inferd.scheduler.queues import LOOP_CUT_RECHECK
+from inferd.scheduler import queues
 from inferd.store.model import RUN_BUCKETS, RunStats
 from tests.ai.conftest import encode_command
 from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
@@ -346,14 +346,20 @@ def _submit_rows(srv: Any, model: OrtModel, count: int) -> list[Any]:
     return results
 
 
-@pytest.mark.parametrize("whole_us", [-1, 6_000], ids=["whole-size-never-run", "rows-cheaper-in-the-whole-batch"])
-def test_a_batch_is_not_cut_for_the_loop_when_its_rows_would_cost_much_more(start_server, whole_us):
-    # A compute-bound model: one row takes 1,000 µs of the 5,000 the loop allows, 4 rows 4,000; sixteen rows (64
-    # input elements, the 33-64 bucket) have never run, or took 6,000 µs (375 a row: cut to 4, a row costs 2.7x).
-    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
-    records = observe(srv)
+# A compute-bound model: 1 row takes 1,000 µs, 2 rows 2,000, 4 rows 4,000; the loop allows 2,500, so a batch of 16
+# rows (64 input elements, the 33-64 bucket) would be cut to 2 rows (1,000 µs a row), less than a quarter of it.
+def _compute_bound(whole_us: int) -> OrtModel:
     model = OrtModel(BLOB, batchsize=16)
     model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, -1, whole_us] + [-1] * (RUN_BUCKETS - 7))
+    return model
+
+
+@pytest.mark.parametrize("whole_us", [-1, 7_000], ids=["whole-size-never-run", "rows-cheaper-in-the-whole-batch"])
+def test_a_batch_is_not_cut_for_the_loop_to_a_few_rows_that_would_cost_much_more(start_server, whole_us):
+    # 16 rows never ran, or took 7,000 µs: 437.5 a row, against 1,000 a row in the 2-row cut (2.3x)
+    srv = start_server(threads_per_queue=1, inline_run_max_us=2_500)
+    records = observe(srv)
+    model = _compute_bound(whole_us)
     results = _submit_rows(srv, model, 16)
     assert [(r.requests, r.rows) for r in records if r.model is model] == [(16, 16)]
     assert inline_runs(srv) == 0 and model.ran == [16]
@@ -361,30 +367,27 @@ def test_a_batch_is_not_cut_for_the_loop_when_its_rows_would_cost_much_more(star
         np.testing.assert_array_equal(y, np.full((1, 4), 2 * i + 1, np.float32))
 
 
-def test_a_batch_is_cut_for_the_loop_while_its_rows_cost_at_most_twice_as_much(start_server):
-    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+def test_a_batch_is_cut_to_a_few_rows_while_they_cost_at_most_twice_as_much(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=2_500)
     records = observe(srv)
-    model = OrtModel(BLOB, batchsize=16)
-    # ten rows took 5,500 µs (550 a row, past the limit): the loop's 4-row batch costs 1,000 a row, 1.8x; of the
-    # six left (the 17-32 bucket, 8,000 µs) 4 again, then the last two
-    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, 8_000, 5_500] + [-1] * (RUN_BUCKETS - 7))
-    _submit_rows(srv, model, 10)
-    assert [(r.requests, r.rows) for r in records if r.model is model] == [(4, 4), (4, 4), (2, 2)]
-    assert inline_runs(srv) == 3 and model.ran == [4, 4, 2]
+    model = _compute_bound(9_000)   # 562.5 a row: the 2-row cut's 1,000 a row is 1.8x
+    _submit_rows(srv, model, 16)
+    assert [(r.requests, r.rows) for r in records if r.model is model] == [(2, 2)] * 8
+    assert inline_runs(srv) == 8 and model.ran == [2] * 8
 
 
-def test_one_batch_in_loop_cut_recheck_goes_to_a_worker_whole_to_measure_its_size_again(start_server):
-    srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
+def test_one_small_cut_in_loop_cut_recheck_goes_to_a_worker_whole_to_measure_its_size_again(start_server,
+                                                                                           monkeypatch):
+    monkeypatch.setattr(queues, "LOOP_CUT_RECHECK", 4)
+    srv = start_server(threads_per_queue=1, inline_run_max_us=2_500)
     records = observe(srv)
-    model = OrtModel(BLOB, batchsize=16)
-    # a row costs 1,000 µs in any batch: 16 rows (the 33-64 bucket) are cut to 4 for the loop, batch after batch
-    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, 8_000, 16_000] + [-1] * (RUN_BUCKETS - 7))
-    count = LOOP_CUT_RECHECK * 4 + 16
-    results = _submit_rows(srv, model, count)
+    model = _compute_bound(16_000)   # a row costs the same in any batch: 16 rows are cut to 2, batch after batch
+    results = _submit_rows(srv, model, 24)
     shapes = [(r.requests, r.rows) for r in records if r.model is model]
-    assert sorted(shapes) == [(4, 4)] * LOOP_CUT_RECHECK + [(16, 16)]
-    assert shapes.index((16, 16)) >= LOOP_CUT_RECHECK - 1   # the recheck comes after the cuts before it
-    assert inline_runs(srv) == LOOP_CUT_RECHECK and model.ran.count(16) == 1
+    # 24, 22 and 20 pending: cut to 2; at 18 the fourth cut goes to the worker whole (16 rows); the last 2 fit the loop
+    assert sorted(shapes) == [(2, 2)] * 4 + [(16, 16)]
+    assert shapes[:3] == [(2, 2)] * 3
+    assert inline_runs(srv) == 4 and model.ran.count(16) == 1
     for i, (y,) in enumerate(sorted(results, key=lambda out: float(out[0][0, 0]))):
         np.testing.assert_array_equal(y, np.full((1, 4), 2 * i + 1, np.float32))
 
