@@ -316,9 +316,8 @@ def test_many_requests_at_once_run_on_the_loop_in_batches_it_may_run(start_serve
     srv = start_server(threads_per_queue=1, inline_run_max_us=5_000)
     records = observe(srv)
     model = OrtModel(BLOB, batchsize=16)
-    # by input elements (4 per row): 1 row 1,000 µs, 2 rows 2,000, 4 rows 4,000, 8 rows 8,000 (past the limit), 16
-    # rows 16,000: a row costs the same in any batch, so cutting one for the loop costs nothing
-    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000, 8_000, 16_000] + [-1] * (RUN_BUCKETS - 7))
+    # by input elements (4 per row): 1 row 1,000 µs, 2 rows 2,000, 4 rows 4,000, 8 rows 8,000 (past the limit)
+    model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000] + [-1] * (RUN_BUCKETS - 5))
     results: list[Any] = []
     inputs = [np.full((1, 4), i, np.float32) for i in range(10)]
 
@@ -397,14 +396,7 @@ def test_a_loop_sized_batch_below_minbatchsize_goes_to_a_worker_whole(start_serv
     records = observe(srv)
     model = OrtModel(BLOB, batchsize=16, minbatchsize=8)
     model.stats = PinnedRunStats(run_us=[-1, -1, 1_000, 2_000, 4_000] + [-1] * (RUN_BUCKETS - 5))
-    results: list[Any] = []
-
-    def submit_all() -> None:
-        for i in range(10):
-            future = schedulers(srv).submit("CPU", model, [np.full((1, 4), i, np.float32)])
-            future.add_done_callback(lambda f: results.append(f.result()))
-    srv.call(submit_all)
-    wait_until(lambda: len(results) == 10)
+    _submit_rows(srv, model, 10)
     assert [(r.requests, r.rows) for r in records if r.model is model] == [(10, 10)]
     assert inline_runs(srv) == 0
 
