@@ -21,6 +21,10 @@
  * (parsed; the fast path stopped at a request), Connection._write (replies held already, or too large to hold).
  *
  * flush_held(connections) is WriteBatch.flush's loop in C: each connection's held replies in one transport.write.
+ *
+ * bulk_reply(value, resp3) is encoder.encode for the long replies of plain values (LRANGE, MGET, HGETALL, KEYS...):
+ * a list or tuple (an array) or a dict (a map in RESP3, a flat array in RESP2) whose elements are all bytes (exactly:
+ * not a Status) or None, as one bytes object; None for any other value, which encode() then writes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -394,12 +398,104 @@ static PyObject *flush_held(PyObject *module, PyObject *connections) {
     Py_RETURN_NONE;
 }
 
+/* bulk_reply(value, resp3): see the header. An element's encoded size, or -1 when it is neither bytes nor None. */
+static Py_ssize_t bulk_size(PyObject *item, int resp3) {
+    if (item == Py_None)
+        return resp3 ? 3 : 5;   /* "_\r\n" or "$-1\r\n" */
+    if (!PyBytes_CheckExact(item))
+        return -1;
+    Py_ssize_t n = PyBytes_GET_SIZE(item);
+    return 1 + digits(n) + 2 + n + 2;
+}
+
+static char *put_bulk(char *p, PyObject *item, int resp3) {
+    if (item == Py_None) {
+        const char *null = resp3 ? "_\r\n" : "$-1\r\n";
+        size_t n = resp3 ? 3 : 5;
+        memcpy(p, null, n);
+        return p + n;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(item);
+    p += sprintf(p, "$%zd\r\n", n);
+    memcpy(p, PyBytes_AS_STRING(item), (size_t)n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+static PyObject *bulk_reply(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "bulk_reply(value, resp3)");
+        return NULL;
+    }
+    PyObject *value = args[0];
+    int resp3 = PyObject_IsTrue(args[1]);
+    if (resp3 < 0)
+        return NULL;
+    int is_dict = PyDict_CheckExact(value);
+    PyObject *seq = NULL;   /* a list or tuple's fast sequence (borrowed: the value itself) */
+    Py_ssize_t count, total;
+    char mark;
+    if (is_dict) {
+        count = PyDict_GET_SIZE(value);
+        mark = resp3 ? '%' : '*';
+        total = resp3 ? count : 2 * count;
+    } else if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        seq = value;
+        count = total = PySequence_Fast_GET_SIZE(seq);
+        mark = '*';
+    } else {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t size = 1 + digits(total) + 2;
+    if (is_dict) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            Py_ssize_t a = bulk_size(key, resp3), b = bulk_size(item, resp3);
+            if (a < 0 || b < 0)
+                Py_RETURN_NONE;
+            size += a + b;
+        }
+    } else {
+        PyObject **items = PySequence_Fast_ITEMS(seq);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            Py_ssize_t a = bulk_size(items[i], resp3);
+            if (a < 0)
+                Py_RETURN_NONE;
+            size += a;
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(out);
+    p += sprintf(p, "%c%zd\r\n", mark, total);
+    if (is_dict) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            p = put_bulk(p, key, resp3);
+            p = put_bulk(p, item, resp3);
+        }
+    } else {
+        PyObject **items = PySequence_Fast_ITEMS(seq);
+        for (Py_ssize_t i = 0; i < count; i++)
+            p = put_bulk(p, items[i], resp3);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "drain(reader, requests, data, base) -> (bad, error, consumed): every complete request out of a hiredis "
      "Reader just fed ``data``, the first starting at ``base`` in it"},
     {"flush_held", (PyCFunction)flush_held, METH_O,
      "flush_held(connections): write the replies each connection holds for the write batch, one write each"},
+    {"bulk_reply", (PyCFunction)(void (*)(void))bulk_reply, METH_FASTCALL,
+     "bulk_reply(value, resp3) -> bytes | None: the reply encoding of a list, tuple or dict whose elements are all "
+     "bytes or None; None for any other value"},
     {NULL, NULL, 0, NULL},
 };
 

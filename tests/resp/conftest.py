@@ -1,5 +1,5 @@
-"""The wire and write-batch tests run twice: with the compiled read, drain and flush (``_reads.c``) and the
-dispatcher's C fast path, and with all of it in Python."""
+"""The wire and write-batch tests run twice: with the compiled read, drain, flush and bulk replies (``_reads.c``) and
+the dispatcher's C fast path, and with all of it in Python."""
 from __future__ import annotations
 
 import pytest

@@ -1,9 +1,12 @@
 """Reply encoding for RESP2 and RESP3."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from inferd.errors import CommandError
+from inferd.resp._reads import bulk_reply
 from inferd.resp.encoder import NULL_ARRAY, OK, Push, Status, Verbatim, encode_one, format_double
 
 
@@ -40,3 +43,29 @@ def test_double_text_is_shortest_round_trip():
 def test_unknown_type_is_a_bug_not_a_silent_reply():
     with pytest.raises(TypeError):
         encode_one(object())
+
+
+def _bulks(rng: random.Random) -> list[bytes | None]:
+    sizes = [0, 1, 9, 10, 99, 100, 1000, 70000]
+    return [None if rng.random() < 0.2 else rng.randbytes(rng.choice(sizes)) for _ in range(rng.randrange(0, 40))]
+
+
+@pytest.mark.parametrize("resp3", [False, True])
+def test_compiled_bulk_reply_is_encode_for_arrays_and_maps_of_bulks(resp3):
+    """_reads.c's bulk_reply writes what encode() writes, for lists, tuples and dicts of bytes and None."""
+    rng = random.Random(7)
+    for _ in range(300):
+        items = _bulks(rng)
+        keys = [rng.randbytes(rng.randrange(0, 12)) for _ in items]
+        for value in (items, tuple(items), dict(zip(keys, items, strict=True))):
+            assert bulk_reply(value, resp3) == encode_one(value, resp3=resp3)
+
+
+@pytest.mark.parametrize("value", [
+    [b"a", 1], [b"a", Status(b"OK")], [OK], [b"a", [b"b"]], [b"a", 1.5], {b"k": 1}, {b"k": [b"v"]}, {1: b"v"},
+    [b"a", bytearray(b"b")], [b"a", "text"], Push([b"x"]), {b"m"}, b"ab", None, 7, NULL_ARRAY,
+])
+def test_compiled_bulk_reply_leaves_every_other_value_to_encode(value):
+    """None (encode() writes it) for anything but an exact list, tuple or dict whose elements are bytes or None."""
+    assert bulk_reply(value, False) is None
+    assert bulk_reply(value, True) is None

@@ -49,6 +49,15 @@ CASES = {
     "not-a-request-after-a-request": mb(b"PING") + b"~1\r\n$4\r\nPING\r\n" + mb(b"SET", b"k", b"v")
                                      + b">3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nw\r\n" + mb(b"GET", b"k")
                                      + b"$3\r\nGET\r\n:1\r\n_\r\n#t\r\n,1.5\r\n" + mb(b"GET", b"k"),
+    # arrays and maps of bulk strings and nulls (encoded at once by _reads.c's bulk_reply on the compiled path)
+    "bulk-arrays": mb(b"RPUSH", b"l", b"a", b"", b"\x00\r\n$-1\r\n", b"x" * 300, b"b")
+                   + mb(b"LRANGE", b"l", b"0", b"-1") + mb(b"LRANGE", b"l", b"1", b"2")
+                   + mb(b"LRANGE", b"l", b"9", b"10") + mb(b"LRANGE", b"no", b"0", b"-1")
+                   + mb(b"SET", b"s", b"v") + mb(b"MGET", b"s", b"no", b"l", b"s")
+                   + mb(b"HSET", b"h", b"f1", b"v1", b"f2", b"", b"f3", b"x" * 60) + mb(b"HGETALL", b"h")
+                   + mb(b"HGETALL", b"no") + mb(b"HVALS", b"h") + mb(b"HMGET", b"h", b"f2", b"no", b"f1")
+                   + mb(b"LPOP", b"l", b"2") + mb(b"LRANGE", b"l", b"0", b"-1") + mb(b"ZADD", b"z", b"1.5", b"m")
+                   + mb(b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES") + mb(b"HRANDFIELD", b"no", b"2"),
 }
 CLOSING = {
     "unbalanced-quotes": b'SET "abc\r\n',
@@ -93,6 +102,18 @@ def test_same_bytes_as_redis(name, server, oracle):
     ours = exchange(server.port, CASES[name])
     theirs = exchange(oracle.port, CASES[name])
     assert ours == theirs
+
+
+def test_bulk_arrays_in_resp3_same_bytes_as_redis(server, oracle):
+    """The bulk-arrays case after HELLO 3: maps, and nulls as ``_`` (the HELLO replies themselves differ)."""
+    marker = b"$9\r\n__hello__\r\n"
+    payload = mb(b"HELLO", b"3") + mb(b"ECHO", b"__hello__") + CASES["bulk-arrays"]
+    flush(server.port, oracle.port)
+    ours, ours_closed = exchange(server.port, payload)
+    theirs, theirs_closed = exchange(oracle.port, payload)
+    assert ours.split(marker, 1)[1] == theirs.split(marker, 1)[1]
+    assert b"%3\r\n$2\r\nf1\r\n" in ours and b"_\r\n" in ours   # it was RESP3
+    assert not ours_closed and not theirs_closed
 
 
 def test_not_a_request_after_a_request_cut_at_every_byte(server, oracle):
