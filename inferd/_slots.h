@@ -1,5 +1,5 @@
 /* Shared by inferd's C extensions (commands/_fastpath.c, resp/_reads.c): attributes of inferd's own objects, read
- * and written at their __slots__ offsets.
+ * and written at their __slots__ offsets; and header_line, the RESP header both write.
  *
  * The objects the per-read path touches (Client, Database, Connection, RequestParser, WriteBatch, ServerStats,
  * CommandStats) declare __slots__. A Field finds, the first time it meets an object, the offset of the slot ``name``
@@ -116,6 +116,26 @@ static inline int field_set_ssize(Field *f, PyObject *obj, Py_ssize_t value) {
     int rc = v == NULL ? -1 : field_set(f, obj, v);
     Py_XDECREF(v);
     return rc;
+}
+
+/* Writes ``prefix``, the decimal digits of ``n`` and CRLF to ``buf`` (32 bytes); returns the length. (snprintf's
+ * format parsing was 1% of the server's CPU at redis-benchmark -P 1.) */
+static inline int header_line(char *buf, char prefix, Py_ssize_t n) {
+    char digits[24];
+    int d = 0, len = 0;
+    size_t u = n < 0 ? (size_t)0 - (size_t)n : (size_t)n;
+    do {
+        digits[d++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    buf[len++] = prefix;
+    if (n < 0)
+        buf[len++] = '-';
+    while (d)
+        buf[len++] = digits[--d];
+    buf[len++] = '\r';
+    buf[len++] = '\n';
+    return len;
 }
 
 #endif

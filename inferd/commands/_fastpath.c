@@ -86,26 +86,6 @@ static int Runner_init(Runner *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* Writes ``prefix``, the decimal digits of ``n`` and CRLF to ``buf`` (32 bytes); returns the length. (snprintf's
- * format parsing was 1% of the server's CPU at redis-benchmark -P 1.) */
-static int header_line(char *buf, char prefix, Py_ssize_t n) {
-    char digits[24];
-    int d = 0, len = 0;
-    size_t u = n < 0 ? (size_t)0 - (size_t)n : (size_t)n;
-    do {
-        digits[d++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    buf[len++] = prefix;
-    if (n < 0)
-        buf[len++] = '-';
-    while (d)
-        buf[len++] = digits[--d];
-    buf[len++] = '\r';
-    buf[len++] = '\n';
-    return len;
-}
-
 static PyObject *bulk(PyObject *value) {
     Py_ssize_t len = PyBytes_GET_SIZE(value);
     char header[32];

@@ -416,7 +416,7 @@ static char *put_bulk(char *p, PyObject *item, int resp3) {
         return p + n;
     }
     Py_ssize_t n = PyBytes_GET_SIZE(item);
-    p += sprintf(p, "$%zd\r\n", n);
+    p += header_line(p, '$', n);
     memcpy(p, PyBytes_AS_STRING(item), (size_t)n);
     p += n;
     *p++ = '\r';
@@ -471,7 +471,7 @@ static PyObject *bulk_reply(PyObject *module, PyObject *const *args, Py_ssize_t 
     if (out == NULL)
         return NULL;
     char *p = PyBytes_AS_STRING(out);
-    p += sprintf(p, "%c%zd\r\n", mark, total);
+    p += header_line(p, mark, total);
     if (is_dict) {
         Py_ssize_t pos = 0;
         PyObject *key, *item;
