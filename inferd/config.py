@@ -68,7 +68,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("unixsocket", str, "", "also listen on this Unix socket path"),
     Option("databases", int, 16, "number of logical databases", minimum=1, maximum=1 << 20),
     Option("fastpath", str, "yes", "parse reads, run plain GET, SET, HGET, HSET, LPUSH and RPUSH, encode arrays of "
-           "bulk strings and flush replies in C where that was built at install (no: all in Python; same behaviour)",
+           "plain values and flush replies in C where that was built at install (no: all in Python; same behaviour)",
            choices=("yes", "no")),
     Option("requirepass", str, "", "password for AUTH (empty: no authentication)", runtime=True),
     Option("maxclients", int, 10000, "maximum simultaneous clients", runtime=True, minimum=1),

@@ -20,10 +20,10 @@ from inferd.resp.encoder import OK, encode
 from inferd.resp.parser import Drained, RequestParser
 
 try:
-    from inferd.resp._reads import QuickRead, bulk_reply, flush_held
+    from inferd.resp._reads import QuickRead, flush_held, plain_reply
 except ImportError:   # pragma: no cover - built at install when a C compiler is there; the Python below does the same
     QuickRead = None  # type: ignore[assignment,misc]
-    bulk_reply = None  # type: ignore[assignment]
+    plain_reply = None  # type: ignore[assignment]
     flush_held = None  # type: ignore[assignment]
 
 log = logging.getLogger("inferd.resp")
@@ -79,7 +79,7 @@ class Connection(asyncio.Protocol):
     # slots: the compiled read reads and writes these at the slots' offsets (inferd/_slots.h); the instance dict
     # holds only ``data_received`` when the compiled read replaces the method
     __slots__ = ("server", "writes", "held", "held_bytes", "malformed", "dispatch", "fast_run", "transport", "client",
-                 "parser", "backlog", "waiting", "read_paused", "write_paused", "bulk_reply", "__dict__")
+                 "parser", "backlog", "waiting", "read_paused", "write_paused", "plain_reply", "__dict__")
 
     def __init__(self, server: ServerState, writes: WriteBatch) -> None:
         self.server = server
@@ -97,9 +97,9 @@ class Connection(asyncio.Protocol):
         self.waiting: asyncio.Future[Any] | None = None
         self.read_paused = False
         self.write_paused = False
-        # _reads.c's bulk_reply(value, resp3) encodes an array or map of bulk strings and nulls at once (LRANGE,
-        # MGET, HGETALL...), as encode() would; None for other values, which encode() then takes.
-        self.bulk_reply = bulk_reply if server.config.fastpath == "yes" else None
+        # _reads.c's plain_reply(value, resp3) encodes an array, map or set of plain values at once (LRANGE, MGET,
+        # HGETALL, TENSORGET VALUES...), as encode() would; None for other values, which encode() then takes.
+        self.plain_reply = plain_reply if server.config.fastpath == "yes" else None
         if self.fast_run is not None and QuickRead is not None:
             # The reads it can finish alone (at request boundaries, every request on the dispatcher's fast path)
             # it does in C; for the rest it calls the methods below from the point where it stopped.
@@ -192,7 +192,7 @@ class Connection(asyncio.Protocol):
         """
         dispatch = self.dispatch
         fast_run = self.fast_run
-        bulks = self.bulk_reply
+        plain = self.plain_reply
         client = self.client
         i, n = start, len(requests)
         if out is None:
@@ -215,7 +215,7 @@ class Connection(asyncio.Protocol):
                     out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
                 elif cls is int:
                     out.append(b":%d\r\n" % reply)
-                elif bulks is not None and (cls is list or cls is dict) and (data := bulks(reply, client.resp3)):
+                elif plain is not None and (data := plain(reply, client.resp3)) is not None:
                     out.append(data)
                 else:
                     mark = len(out)
@@ -269,7 +269,11 @@ class Connection(asyncio.Protocol):
             reply = CommandError("ERR internal error")
         out: list[bytes] = []
         if client.reply_mode is REPLY_ON:
-            encode(reply, client.resp3, out)
+            data = None if self.plain_reply is None else self.plain_reply(reply, client.resp3)
+            if data is not None:
+                out.append(data)
+            else:
+                encode(reply, client.resp3, out)
             self._write(out)
         else:
             client.advance_reply_mode()

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from inferd.errors import CommandError
-from inferd.resp._reads import bulk_reply
-from inferd.resp.encoder import NULL_ARRAY, OK, Push, Status, Verbatim, encode_one, format_double
+from inferd.resp._reads import plain_reply
+from inferd.resp.encoder import NULL_ARRAY, OK, Push, RedisDouble, Status, Verbatim, encode_one, format_double
 
 
 @pytest.mark.parametrize("value,resp2,resp3", [
@@ -45,27 +46,52 @@ def test_unknown_type_is_a_bug_not_a_silent_reply():
         encode_one(object())
 
 
-def _bulks(rng: random.Random) -> list[bytes | None]:
-    sizes = [0, 1, 9, 10, 99, 100, 1000, 70000]
-    return [None if rng.random() < 0.2 else rng.randbytes(rng.choice(sizes)) for _ in range(rng.randrange(0, 40))]
+
+_FLOATS = [0.0, -0.0, 1.0, -3.0, 0.1, 1 / 3, 1e-5, 2.5e-308, 5e-324, 1e16, 9.999999999999998e16, 1e17, 1.5e17, -1e300,
+           123456789012345680.0, float("inf"), float("-inf"), float("nan"), 0.17812757194042206]
+_INTS = [0, -1, 1023, 1024, -(2 ** 63), 2 ** 63 - 1, 123456789]
+
+
+def _plain(rng: random.Random, depth: int = 0) -> Any:
+    """A random reply of the kinds plain_reply takes: bytes, Status, None, int, float, and arrays, maps and sets."""
+    kind = rng.randrange(10 if depth < 3 else 6)
+    if kind == 0:
+        return rng.randbytes(rng.choice([0, 1, 9, 10, 99, 100, 1000, 70000]))
+    if kind == 1:
+        return Status(rng.choice([b"OK", b"QUEUED", b"NA", b""]))
+    if kind == 2:
+        return None
+    if kind == 3:
+        return rng.choice(_INTS + [rng.randrange(-(2 ** 63), 2 ** 63)])
+    if kind in (4, 5):
+        return rng.choice(_FLOATS + [rng.uniform(-1e6, 1e6), float(rng.randrange(-10 ** 6, 10 ** 6)),
+                                     rng.random() * 10.0 ** rng.randrange(-300, 300)])
+    size = rng.randrange(0, 12)
+    if kind in (6, 7):
+        return [_plain(rng, depth + 1) for _ in range(size)]
+    if kind == 8:
+        return {rng.randbytes(rng.randrange(0, 6)): _plain(rng, depth + 1) for _ in range(size)}
+    return {rng.randbytes(rng.randrange(0, 6)) for _ in range(size)} | {rng.choice(_INTS)}
 
 
 @pytest.mark.parametrize("resp3", [False, True])
-def test_compiled_bulk_reply_is_encode_for_arrays_and_maps_of_bulks(resp3):
-    """_reads.c's bulk_reply writes what encode() writes, for lists, tuples and dicts of bytes and None."""
+def test_compiled_plain_reply_is_encode_for_aggregates_of_plain_values(resp3):
+    """_reads.c's plain_reply writes what encode() writes for arrays, maps and sets of plain values, nested too."""
     rng = random.Random(7)
-    for _ in range(300):
-        items = _bulks(rng)
-        keys = [rng.randbytes(rng.randrange(0, 12)) for _ in items]
-        for value in (items, tuple(items), dict(zip(keys, items, strict=True))):
-            assert bulk_reply(value, resp3) == encode_one(value, resp3=resp3)
+    for _ in range(2000):
+        value = [_plain(rng) for _ in range(rng.randrange(0, 6))]
+        for shaped in (value, tuple(value), dict(enumerate(value)) if resp3 else {b"k": value}):
+            assert plain_reply(shaped, resp3) == encode_one(shaped, resp3=resp3)
+    values = rng.sample(_FLOATS, len(_FLOATS)) + [rng.uniform(-1, 1) for _ in range(1000)]
+    assert plain_reply(values, resp3) == encode_one(values, resp3=resp3)   # TENSORGET VALUES of a float tensor
 
 
 @pytest.mark.parametrize("value", [
-    [b"a", 1], [b"a", Status(b"OK")], [OK], [b"a", [b"b"]], [b"a", 1.5], {b"k": 1}, {b"k": [b"v"]}, {1: b"v"},
-    [b"a", bytearray(b"b")], [b"a", "text"], Push([b"x"]), {b"m"}, b"ab", None, 7, NULL_ARRAY,
+    [b"a", 2 ** 63], [b"a", -(2 ** 63) - 1], [True], [b"a", RedisDouble(1.5)], [CommandError("ERR x")],
+    [b"a", bytearray(b"b")], [memoryview(b"b")], [b"a", "text"], [NULL_ARRAY], [Verbatim(b"v")], Push([b"x"]),
+    [[[[[[[[[[b"deep"]]]]]]]]]], {b"k": [1.5, Push([b"x"])]}, b"ab", None, 7, 1.5, OK,
 ])
-def test_compiled_bulk_reply_leaves_every_other_value_to_encode(value):
-    """None (encode() writes it) for anything but an exact list, tuple or dict whose elements are bytes or None."""
-    assert bulk_reply(value, False) is None
-    assert bulk_reply(value, True) is None
+def test_compiled_plain_reply_leaves_every_other_value_to_encode(value):
+    """None (encode() writes it) for a scalar, or an aggregate holding anything but plain values of exact types."""
+    assert plain_reply(value, False) is None
+    assert plain_reply(value, True) is None

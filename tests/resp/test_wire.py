@@ -49,15 +49,19 @@ CASES = {
     "not-a-request-after-a-request": mb(b"PING") + b"~1\r\n$4\r\nPING\r\n" + mb(b"SET", b"k", b"v")
                                      + b">3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nw\r\n" + mb(b"GET", b"k")
                                      + b"$3\r\nGET\r\n:1\r\n_\r\n#t\r\n,1.5\r\n" + mb(b"GET", b"k"),
-    # arrays and maps of bulk strings and nulls (encoded at once by _reads.c's bulk_reply on the compiled path)
-    "bulk-arrays": mb(b"RPUSH", b"l", b"a", b"", b"\x00\r\n$-1\r\n", b"x" * 300, b"b")
+    # arrays and maps of plain values (encoded at once by _reads.c's plain_reply on the compiled path)
+    "plain-replies": mb(b"RPUSH", b"l", b"a", b"", b"\x00\r\n$-1\r\n", b"x" * 300, b"b")
                    + mb(b"LRANGE", b"l", b"0", b"-1") + mb(b"LRANGE", b"l", b"1", b"2")
                    + mb(b"LRANGE", b"l", b"9", b"10") + mb(b"LRANGE", b"no", b"0", b"-1")
                    + mb(b"SET", b"s", b"v") + mb(b"MGET", b"s", b"no", b"l", b"s")
                    + mb(b"HSET", b"h", b"f1", b"v1", b"f2", b"", b"f3", b"x" * 60) + mb(b"HGETALL", b"h")
                    + mb(b"HGETALL", b"no") + mb(b"HVALS", b"h") + mb(b"HMGET", b"h", b"f2", b"no", b"f1")
                    + mb(b"LPOP", b"l", b"2") + mb(b"LRANGE", b"l", b"0", b"-1") + mb(b"ZADD", b"z", b"1.5", b"m")
-                   + mb(b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES") + mb(b"HRANDFIELD", b"no", b"2"),
+                   + mb(b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES") + mb(b"HRANDFIELD", b"no", b"2")
+                   + mb(b"SADD", b"set", b"m") + mb(b"SMEMBERS", b"set") + mb(b"SMISMEMBER", b"set", b"m", b"x")
+                   + mb(b"RPUSH", b"p", b"a", b"b", b"a") + mb(b"LPOS", b"p", b"a", b"COUNT", b"0")
+                   + mb(b"MULTI") + mb(b"INCR", b"n") + mb(b"SET", b"t", b"1") + mb(b"GET", b"t")
+                   + mb(b"INCRBYFLOAT", b"f", b"1.5") + mb(b"LRANGE", b"no", b"0", b"1") + mb(b"EXEC"),
 }
 CLOSING = {
     "unbalanced-quotes": b'SET "abc\r\n',
@@ -104,16 +108,40 @@ def test_same_bytes_as_redis(name, server, oracle):
     assert ours == theirs
 
 
-def test_bulk_arrays_in_resp3_same_bytes_as_redis(server, oracle):
-    """The bulk-arrays case after HELLO 3: maps, and nulls as ``_`` (the HELLO replies themselves differ)."""
+def test_plain_replies_in_resp3_same_bytes_as_redis(server, oracle):
+    """The plain-replies case after HELLO 3: maps, and nulls as ``_`` (the HELLO replies themselves differ)."""
     marker = b"$9\r\n__hello__\r\n"
-    payload = mb(b"HELLO", b"3") + mb(b"ECHO", b"__hello__") + CASES["bulk-arrays"]
+    payload = mb(b"HELLO", b"3") + mb(b"ECHO", b"__hello__") + CASES["plain-replies"]
     flush(server.port, oracle.port)
     ours, ours_closed = exchange(server.port, payload)
     theirs, theirs_closed = exchange(oracle.port, payload)
     assert ours.split(marker, 1)[1] == theirs.split(marker, 1)[1]
     assert b"%3\r\n$2\r\nf1\r\n" in ours and b"_\r\n" in ours   # it was RESP3
     assert not ours_closed and not theirs_closed
+
+
+AI_PLAIN = (mb(b"AI.TENSORSET", b"t", b"FLOAT", b"2", b"3", b"VALUES", b"0.1", b"-0", b"1e-5", b"3", b"-2.5", b"1e30")
+            + mb(b"AI.TENSORGET", b"t", b"VALUES") + mb(b"AI.TENSORGET", b"t", b"META", b"VALUES")
+            + mb(b"AI.TENSORSET", b"d", b"DOUBLE", b"3", b"VALUES", b"1e17", b"123456789012345678", b"inf")
+            + mb(b"AI.TENSORSET", b"i", b"INT64", b"2", b"VALUES", b"-9223372036854775808", b"7")
+            + mb(b"AI.TENSORGET", b"d", b"VALUES") + mb(b"AI.TENSORGET", b"i", b"META", b"VALUES")
+            + mb(b"AI.DAGEXECUTE", b"LOAD", b"1", b"d", b"|>", b"AI.TENSORSET", b"u", b"UINT64", b"1", b"VALUES",
+                 b"18446744073709551615", b"|>", b"AI.TENSORGET", b"u", b"VALUES", b"|>", b"AI.TENSORGET", b"d",
+                 b"META", b"VALUES"))
+
+
+@pytest.mark.parametrize("resp", [b"2", b"3"])
+def test_ai_plain_replies_same_bytes_on_both_paths(server, start_server, resp):
+    """TENSORGET VALUES and META, and a DAG's replies: the compiled encoding's bytes are the Python encoder's."""
+    python = start_server(fastpath="no")
+    marker = b"$9\r\n__hello__\r\n"
+    payload = mb(b"HELLO", resp) + mb(b"ECHO", b"__hello__") + AI_PLAIN
+    flush(server.port, python.port)
+    ours, _ = exchange(server.port, payload)
+    theirs, _ = exchange(python.port, payload)
+    assert ours.split(marker, 1)[1] == theirs.split(marker, 1)[1]
+    first = b",0.10000000149011612\r\n" if resp == b"3" else b"$19\r\n0.10000000149011612\r\n"   # float32 0.1
+    assert b"-ERR" not in ours and first in ours
 
 
 def test_not_a_request_after_a_request_cut_at_every_byte(server, oracle):
