@@ -5,6 +5,11 @@ server, alternating, with -c 50 and -r 100000 (random keys). The server's utime+
 over that run, divided by the requests, gives the CPU time per operation. SET also runs against
 bench/uvloop_floor.py, a uvloop server that only counts the requests of each read and writes as many +OK: the floor
 of any Python server on this event loop, in the same run.
+
+Beside the issue's four tests, two with long array replies, as redis-benchmark's own LRANGE_100 and LRANGE_600 tests
+(the first 100 and 600 elements of a list of 3-byte strings), run as custom commands on a list filled beforehand so
+that the CPU per operation is the LRANGE's alone: what a reply of many elements costs, which the four do not show.
+They are not targets.
 """
 from __future__ import annotations
 
@@ -14,12 +19,16 @@ import shutil
 import subprocess
 from typing import Any
 
-from bench import profile
+from bench import profile, summary
 from bench.harness import Context
-from bench.procs import BenchError, ServerProcess, short_error
+from bench.procs import BenchError, ServerProcess, resp_call, short_error
 
 SUITE = "protocol"
-TESTS = ("set", "get", "hset", "lpush")
+TESTS = tuple(test.lower() for test in summary.PROTOCOL_TARGET_TESTS)   # the issue's (its -P 1 and -P 16 targets)
+ARRAY_LIST = "bench:list"
+ARRAY_TESTS = {"lrange_100": ["LRANGE", ARRAY_LIST, "0", "99"], "lrange_600": ["LRANGE", ARRAY_LIST, "0", "599"]}
+ARRAY_LENGTH, ARRAY_ELEMENT = 600, "xxx"   # redis-benchmark's LRANGE list: 3-byte elements (its -d default)
+ARRAY_REQUESTS_SHARE = 4   # the array tests send this fraction of the requests (their replies are 100-600 times longer)
 PIPELINES = (1, 16)
 RANDOM_KEYS = 100_000
 FLOOR_TEST = "set"     # the floor server answers +OK to any 3-argument request
@@ -27,12 +36,14 @@ PROFILE_TEST = "get"   # profiled at -P 16: the test furthest below redis-server
 
 
 def redis_benchmark(port: int, test: str, requests: int, clients: int, pipeline: int) -> dict[str, float]:
-    """Run one redis-benchmark test; return its CSV row as numbers (rps and latencies in ms)."""
+    """Run one redis-benchmark test (a ``-t`` name or one of ARRAY_TESTS); return its CSV row as numbers (rps and
+    latencies in ms)."""
     binary = shutil.which("redis-benchmark")
     if binary is None:
         raise BenchError("redis-benchmark is not installed (make system-deps)")
-    argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n", str(requests), "-c", str(clients),
+    argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-n", str(requests), "-c", str(clients),
             "-P", str(pipeline), "-r", str(RANDOM_KEYS), "--csv"]
+    argv += ARRAY_TESTS[test] if test in ARRAY_TESTS else ["-t", test]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired as exc:
@@ -48,6 +59,8 @@ def redis_benchmark(port: int, test: str, requests: int, clients: int, pipeline:
 def _measure(ctx: Context, server: ServerProcess, system: str, test: str, pipeline: int) -> None:
     s = ctx.settings
     requests = s.protocol_requests if pipeline == 1 else s.protocol_requests_pipelined
+    if test in ARRAY_TESTS:
+        requests //= ARRAY_REQUESTS_SHARE
     name = f"{system}-{test}-P{pipeline}"
     base = {"system": system, "test": test.upper(), "pipeline": pipeline, "clients": s.protocol_clients,
             "requests": requests}
@@ -80,13 +93,21 @@ def _profile(ctx: Context, inferd: ServerProcess) -> None:
                          "clients": s.protocol_clients}, load)
 
 
+def fill_array_list(port: int) -> None:
+    """The list the array tests read: ARRAY_LENGTH elements of ARRAY_ELEMENT (the random-key tests never touch it)."""
+    resp_call(port, "DEL", ARRAY_LIST)
+    resp_call(port, "RPUSH", ARRAY_LIST, *[ARRAY_ELEMENT] * ARRAY_LENGTH)
+
+
 def run(ctx: Context) -> None:
     """Both servers up, every (test, pipeline) measured on each, alternating."""
     redis_server = ctx.procs.start_redis()
     inferd = ctx.procs.start_inferd(*ctx.settings.inferd_args)
     floor = ctx.procs.start_floor()
+    for server in (redis_server, inferd):
+        fill_array_list(server.port)
     for pipeline in PIPELINES:
-        for test in TESTS:
+        for test in (*TESTS, *ARRAY_TESTS):
             _measure(ctx, redis_server, "redis-server", test, pipeline)
             _measure(ctx, inferd, "inferd", test, pipeline)
             if test == FLOOR_TEST:

@@ -10,6 +10,7 @@ SCORING_MAX_P99_US = 3_000
 SCORING_MIN_RPS_RATIO = 5.0
 SCORING_MAX_P99_RATIO = 0.3
 PROTOCOL_MIN_RATIO = {1: 0.9, 16: 0.6}
+PROTOCOL_TARGET_TESTS = ("SET", "GET", "HSET", "LPUSH")   # the array tests beside them are not targets
 BATCHING_MIN_SATURATION = 0.8
 BATCHING_MAX_SINGLE = 1.3
 RAW_REFERENCES = ("cold", "idle", "busy")  # the single-client line's raw calls (bench.batching.raw_references)
@@ -264,7 +265,8 @@ def targets(records: list[dict[str, Any]]) -> list[tuple[str, str, bool | None]]
     rows = _scoring_targets(records)
     pairs = protocol_pairs(records)
     for pipeline, minimum in PROTOCOL_MIN_RATIO.items():
-        ratios = {p["test"]: p["ratio"] for p in pairs if p["pipeline"] == pipeline}
+        ratios = {p["test"]: p["ratio"] for p in pairs
+                  if p["pipeline"] == pipeline and p["test"] in PROTOCOL_TARGET_TESTS}
         known = [v for v in ratios.values() if v is not None]
         worst = min(known) if known and len(known) == len(ratios) else None
         measured = ", ".join(f"{t} {_fmt(v, 'x')}" for t, v in ratios.items()) or "not measured"
