@@ -445,7 +445,7 @@ static int put_header(Reply *r, char mark, Py_ssize_t n) {
 
 /* ``text`` as a bulk string (RESP2) or a double (RESP3 ``,``), as encoder.encode writes a float. */
 static int put_double_text(Reply *r, const char *text, Py_ssize_t n, int resp3) {
-    if ((resp3 ? reserve(r, n + 3) : put_header(r, '$', n)) < 0)
+    if ((!resp3 && put_header(r, '$', n) < 0) || reserve(r, n + 3) < 0)
         return -1;
     if (resp3)
         r->data[r->len++] = ',';
