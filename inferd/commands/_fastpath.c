@@ -1,14 +1,14 @@
-/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH and RPUSH in their plain forms.
+/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH and MGET in their plain forms.
  *
- * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a
- * form whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the
- * key without a TTL, not watched and no client blocked on it; the value missing or of the command's type; the right
- * number of arguments. It appends each reply, encoded, to ``out`` and returns the index of the first request it left
- * to the Python dispatcher (len(requests) when it ran them all). What it does to the keyspace is what the Python
- * handlers do (the same dicts, the same value objects) and the bookkeeping is the dispatcher's: per-command calls and
- * usec, keyspace hits and misses, the client's last command, the slow log. Every refusal happens before anything is
- * changed, so the Python path then runs the request from the start (and gives any error). Only a failed allocation
- * can stop a request half done, as it can in Python.
+ * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a form
+ * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
+ * (each of MGET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
+ * command's type (MGET reads another type as nil, as in Python); the right number of arguments. It appends each reply, encoded, to ``out`` and returns the index of
+ * the first request it left to the Python dispatcher (len(requests) when it ran them all). What it does to the keyspace
+ * is what the Python handlers do (the same dicts, the same value objects) and the bookkeeping is the dispatcher's:
+ * per-command calls and usec, keyspace hits and misses, the client's last command, the slow log. Every refusal happens
+ * before anything is changed, so the Python path then runs the request from the start (and gives any error). Only a
+ * failed allocation can stop a request half done, as it can in Python.
  *
  * With the append-only file on (the database's ``journal``), each write it ran is handed, encoded as a RESP request,
  * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the
@@ -20,7 +20,7 @@
 
 #include "_slots.h"
 
-enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_COUNT };
+enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_COUNT };
 
 typedef struct {
     PyObject_HEAD
@@ -127,6 +127,55 @@ static PyObject *encode_request(PyObject *argv) {
     return data;
 }
 
+/* MGET's reply: each key's string, or the null (``null_reply``) for a key missing or holding another type; counts
+ * the keys found and missed (a key of another type is found, as Redis's lookup finds it). */
+static PyObject *mget_reply(PyObject *argv, PyObject *data, PyObject *null_reply, long long *hits, long long *misses) {
+    Py_ssize_t argc = PyList_GET_SIZE(argv), nulls = PyBytes_GET_SIZE(null_reply);
+    char header[32];
+    Py_ssize_t size = header_line(header, '*', argc - 1);
+    for (int pass = 0; pass < 2; pass++) {   /* the size, then the bytes */
+        PyObject *reply = NULL;
+        char *p = NULL;
+        if (pass == 1) {
+            if ((reply = PyBytes_FromStringAndSize(NULL, size)) == NULL)
+                return NULL;
+            p = PyBytes_AS_STRING(reply);
+            p += header_line(p, '*', argc - 1);
+        }
+        for (Py_ssize_t a = 1; a < argc; a++) {
+            PyObject *value = PyDict_GetItemWithError(data, PyList_GET_ITEM(argv, a));
+            if (value == NULL && PyErr_Occurred()) {
+                Py_XDECREF(reply);
+                return NULL;
+            }
+            if (pass == 1)
+                *(value == NULL ? misses : hits) += 1;
+            if (value == NULL || !PyBytes_CheckExact(value)) {
+                if (pass == 0)
+                    size += nulls;
+                else {
+                    memcpy(p, PyBytes_AS_STRING(null_reply), nulls);
+                    p += nulls;
+                }
+                continue;
+            }
+            Py_ssize_t len = PyBytes_GET_SIZE(value);
+            if (pass == 0) {
+                size += header_line(header, '$', len) + len + 2;
+                continue;
+            }
+            p += header_line(p, '$', len);
+            memcpy(p, PyBytes_AS_STRING(value), len);
+            p += len;
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+        if (pass == 1)
+            return reply;
+    }
+    return NULL;   /* not reached */
+}
+
 static PyObject *integer(Py_ssize_t n) {
     char buf[32];
     int len = header_line(buf, ':', n);
@@ -200,8 +249,9 @@ static PyObject *container_for_write(ClientView *v, PyObject *key, PyTypeObject 
 }
 
 /* Runs one request; returns its reply (new reference), Py_None (borrowed, not run: leave it to Python) or NULL on
- * error. ``hit`` is set to 1/-1 for a read that found / missed its key. */
-static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, int *hit) {
+ * error. A read adds the keys it found and missed to ``hits`` and ``misses``. */
+static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, long long *hits,
+                         long long *misses) {
     Py_ssize_t argc = PyList_GET_SIZE(argv);
     PyObject *key = PyList_GET_ITEM(argv, 1);
     PyObject *value;
@@ -212,6 +262,11 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
     if ((r = in_dict(v->expires, key)) != 0)   /* a key with a TTL may have expired: Python expires it */
         return r < 0 ? NULL : Py_None;
     switch (kind) {
+    case K_MGET:
+        for (Py_ssize_t a = 2; a < argc; a++)
+            if ((r = in_dict(v->expires, PyList_GET_ITEM(argv, a))) != 0)
+                return r < 0 ? NULL : Py_None;
+        return mget_reply(argv, v->data, v->null_reply, hits, misses);
     case K_GET:
     case K_HGET:
         if (argc != (kind == K_GET ? 2 : 3))
@@ -220,18 +275,18 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         if (value == NULL) {
             if (PyErr_Occurred())
                 return NULL;
-            *hit = -1;
+            *misses += 1;
             return Py_NewRef(v->null_reply);
         }
         if (kind == K_GET) {
             if (!PyBytes_CheckExact(value))
                 return Py_None;   /* WRONGTYPE */
-            *hit = 1;
+            *hits += 1;
             return bulk(value);
         }
         if (!PyDict_CheckExact(value))
             return Py_None;
-        *hit = 1;
+        *hits += 1;
         value = PyDict_GetItemWithError(value, PyList_GET_ITEM(argv, 2));
         if (value == NULL)
             return PyErr_Occurred() ? NULL : Py_NewRef(v->null_reply);
@@ -338,9 +393,9 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
             Py_DECREF(t);
             viewed = 1;
         }
-        int hit = 0;
+        long long found = 0, missed = 0;
         long long t0 = now_ns();
-        PyObject *reply = run_one(self, kind, argv, &v, &hit);
+        PyObject *reply = run_one(self, kind, argv, &v, &found, &missed);
         long long elapsed_us = (now_ns() - t0) / 1000;
         if (reply == NULL) {
             failed = 1;
@@ -350,11 +405,11 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
             break;
         int appended = PyList_Append(out, reply);
         Py_DECREF(reply);
-        int write = kind != K_GET && kind != K_HGET;
+        int write = kind != K_GET && kind != K_HGET && kind != K_MGET;
         calls[kind]++;
         usec[kind] += elapsed_us;
-        hits += hit > 0;
-        misses += hit < 0;
+        hits += found;
+        misses += missed;
         writes += write;
         last_cmd = self->cmds[kind];
         if (appended < 0) {
@@ -432,7 +487,7 @@ static PyTypeObject RunnerType = {
     .tp_name = "inferd.commands._fastpath.Runner",
     .tp_basicsize = sizeof(Runner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH and RPUSH.",
+    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH and MGET.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Runner_init,
     .tp_dealloc = (destructor)Runner_dealloc,

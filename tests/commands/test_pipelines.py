@@ -1,7 +1,7 @@
-"""Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH)
-with everything that must leave them to Python (another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong types, bad
-arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for byte with redis-server's.
-The module's ``server`` runs with the fast path and without it (tests/commands/conftest.py)."""
+"""Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH,
+MGET) with everything that must leave them to Python (another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong
+types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for byte with
+redis-server's. The module's ``server`` runs with the fast path and without it (tests/commands/conftest.py)."""
 from __future__ import annotations
 
 import random
@@ -40,15 +40,16 @@ def same(ours: Raw, theirs: Raw, *commands: tuple[str | bytes, ...]) -> bytes:
 MIXED = (
     ("SET", "s", "1"), ("GET", "s"), ("GET", "missing"), ("HSET", "h", "f", "v", "g", "w"), ("HSET", "h", "f", "x"),
     ("HGET", "h", "f"), ("HGET", "h", "nofield"), ("HGET", "nohash", "f"), ("LPUSH", "l", "a", "b", "c"),
-    ("RPUSH", "l", "d"), ("LRANGE", "l", "0", "-1"), ("HGETALL", "h"),
+    ("RPUSH", "l", "d"), ("LRANGE", "l", "0", "-1"), ("HGETALL", "h"), ("MGET", "s", "missing", "h", "s"),
+    ("MGET", "missing"), ("mget", "s", "l"),
     # wrong types, bad arity, lower case: left to Python, replies identical
     ("GET", "h"), ("HSET", "s", "f", "v"), ("HGET", "l", "f"), ("LPUSH", "h", "x"), ("RPUSH", "s", "x"),
-    ("HSET", "h", "f"), ("HSET", "h", "f", "v", "g"), ("GET",), ("SET", "s"), ("LPUSH", "l"), ("get", "s"),
+    ("HSET", "h", "f"), ("HSET", "h", "f", "v", "g"), ("GET",), ("SET", "s"), ("LPUSH", "l"), ("get", "s"), ("MGET",),
     ("set", "lower", "v"), ("Get", "lower"), ("SET", "s", "2", "XX"), ("GET", "s"),
     # another database in the middle of the pipeline, and back
     ("SELECT", "3"), ("SET", "s", "db3"), ("GET", "s"), ("SELECT", "0"), ("GET", "s"),
     # a transaction: the fast commands queue, then run in EXEC
-    ("MULTI",), ("SET", "t", "1"), ("GET", "t"), ("HSET", "th", "f", "v"), ("EXEC",), ("GET", "t"),
+    ("MULTI",), ("SET", "t", "1"), ("GET", "t"), ("HSET", "th", "f", "v"), ("MGET", "t", "s"), ("EXEC",), ("GET", "t"),
     # CLIENT REPLY SKIP suppresses itself and the next reply only
     ("CLIENT", "REPLY", "SKIP"), ("SET", "quiet", "1"), ("GET", "quiet"),
     ("INCR", "n"), ("GET", "n"), ("SET", "empty", ""), ("GET", "empty"), ("HSET", "h", "", ""), ("HGET", "h", ""),
@@ -72,7 +73,8 @@ def test_fast_commands_over_keys_with_a_ttl_like_redis(conns):
     setup += [("PEXPIRE", k, "1") for k in ("gone", "gone-h", "gone-l")] + [("EXPIRE", "kept", "100")]
     same(ours, theirs, *setup)
     time.sleep(0.05)
-    same(ours, theirs, ("GET", "gone"), ("HGET", "gone-h", "f"), ("HSET", "gone-l", "f", "v"), ("LPUSH", "gone", "a"),
+    same(ours, theirs, ("MGET", "other", "gone"), ("MGET", "gone-l", "kept"),
+         ("GET", "gone"), ("HGET", "gone-h", "f"), ("HSET", "gone-l", "f", "v"), ("LPUSH", "gone", "a"),
          ("GET", "kept"), ("GET", "other"), ("SET", "kept", "new"), ("TTL", "kept"), ("GET", "kept"),
          ("HGETALL", "gone-l"), ("LRANGE", "gone", "0", "-1"), ("DBSIZE",))
 
@@ -119,7 +121,7 @@ def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
         cmd = client.info("commandstats")
         stats = client.info("stats")
         views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
-                       ("get", "set", "hget", "hset", "lpush", "rpush")},
+                       ("get", "set", "hget", "hset", "lpush", "rpush", "mget")},
                       stats["keyspace_hits"], stats["keyspace_misses"]))
         raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
         assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
@@ -139,7 +141,8 @@ def _random_pipeline(rng: random.Random, length: int) -> list[tuple[str, ...]]:
         if roll < 0.6:
             out.append(rng.choice([("GET", k), ("SET", k, v), ("HGET", k, v), ("HSET", k, v, v),
                                    ("HSET", k, "f", v, "g", v), ("LPUSH", k, v), ("RPUSH", k, v, v),
-                                   ("get", k), ("HSET", k, v), ("GET", k, v), ("SET", k, v, "GET")]))
+                                   ("get", k), ("HSET", k, v), ("GET", k, v), ("SET", k, v, "GET"),
+                                   ("MGET", k, rng.choice(keys), k)]))
         else:
             out.append(rng.choice([("DEL", k), ("EXPIRE", k, "100"), ("PERSIST", k), ("TYPE", k), ("INCR", k),
                                    ("SELECT", rng.choice("01")), ("MULTI",), ("EXEC",), ("DISCARD",),
