@@ -164,7 +164,7 @@ class Journal:
                 self._emit(client, db.index, _encode([b"PEXPIREAT", key, b"%d" % deadline]))
 
     def plain(self, client: Any, db: Database, request: bytes) -> None:
-        """A plain SET, HSET, LPUSH or RPUSH the dispatcher's C fast path ran (no TTL, no options), as it came.
+        """A plain SET, HSET, LPUSH, RPUSH, INCR, DECR, INCRBY or DECRBY the C fast path ran (no TTL), as it came.
 
         ``request`` is its argv, encoded as RESP by the fast path.
         """

@@ -103,9 +103,9 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module", params=["yes", "no"], ids=["fastpath", "python"])
 def server_both_paths(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
-    """A server with the compiled paths (the dispatcher's C fast path for plain GET/SET/HGET/HSET/LPUSH/RPUSH/MGET,
-    the connection's compiled read), then one without them: a module whose ``server`` is this one runs every test on
-    both paths."""
+    """A server with the compiled paths (the dispatcher's C fast path for plain
+    GET/SET/HGET/HSET/LPUSH/RPUSH/MGET/INCR[BY]/DECR[BY], the connection's compiled read), then one without them: a
+    module whose ``server`` is this one runs every test on both paths."""
     srv = RunningServer(fastpath=request.param)
     if request.param == "yes":
         assert srv.state.dispatcher.fast_run is not None, "the C fast path was not built (it needs gcc at install)"

@@ -1,9 +1,11 @@
-/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH and MGET in their plain forms.
+/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH, MGET and INCR, DECR, INCRBY, DECRBY in their
+ * plain forms.
  *
  * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a form
  * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
  * (each of MGET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
- * command's type (MGET reads another type as nil, as in Python); the right number of arguments. It appends each reply, encoded, to ``out`` and returns the index of
+ * command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and an increment that
+ * string2ll reads and a result within 64 bits, else Python gives the error); the right number of arguments. It appends each reply, encoded, to ``out`` and returns the index of
  * the first request it left to the Python dispatcher (len(requests) when it ran them all). What it does to the keyspace
  * is what the Python handlers do (the same dicts, the same value objects) and the bookkeeping is the dispatcher's:
  * per-command calls and usec, keyspace hits and misses, the client's last command, the slow log. Every refusal happens
@@ -20,7 +22,7 @@
 
 #include "_slots.h"
 
-enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_COUNT };
+enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_COUNT };
 
 typedef struct {
     PyObject_HEAD
@@ -176,6 +178,31 @@ static PyObject *mget_reply(PyObject *argv, PyObject *data, PyObject *null_reply
     return NULL;   /* not reached */
 }
 
+/* A string INCR and the like may count from or by, read as Redis's string2ll reads it (digits, an optional '-', no
+ * leading zero, no "-0", within 64 bits): 1 with ``*out`` set, else 0 (Python replies the error). */
+static int string_to_ll(PyObject *value, long long *out) {
+    const char *s = PyBytes_AS_STRING(value);
+    Py_ssize_t n = PyBytes_GET_SIZE(value), i = s[0] == '-';
+    if (n == 0 || n > 20 || i == n || (s[i] == '0' && n > 1))
+        return 0;
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (ULLONG_MAX - (unsigned)(s[i] - '0')) / 10)
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (s[0] == '-') {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return 0;
+        *out = v == 0 ? 0 : -(long long)(v - 1) - 1;
+    } else {
+        if (v > LLONG_MAX)
+            return 0;
+        *out = (long long)v;
+    }
+    return 1;
+}
+
 static PyObject *integer(Py_ssize_t n) {
     char buf[32];
     int len = header_line(buf, ':', n);
@@ -322,6 +349,35 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         Py_ssize_t added = PyDict_GET_SIZE(h) - before;
         Py_DECREF(h);
         return integer(added);
+    }
+    case K_INCR:
+    case K_DECR:
+    case K_INCRBY:
+    case K_DECRBY: {
+        long long n = 0, by = kind == K_INCR ? 1 : -1;
+        if (argc != (kind == K_INCR || kind == K_DECR ? 2 : 3))
+            return Py_None;
+        if (argc == 3) {
+            if (!string_to_ll(PyList_GET_ITEM(argv, 2), &by) || (kind == K_DECRBY && by == LLONG_MIN))
+                return Py_None;   /* not an integer, or a decrement that would overflow */
+            by = kind == K_DECRBY ? -by : by;
+        }
+        value = PyDict_GetItemWithError(v->data, key);
+        if (value == NULL && PyErr_Occurred())
+            return NULL;
+        if (value != NULL && (!PyBytes_CheckExact(value) || !string_to_ll(value, &n)))
+            return Py_None;   /* WRONGTYPE, or not an integer */
+        if (by > 0 ? n > LLONG_MAX - by : n < LLONG_MIN - by)
+            return Py_None;   /* would overflow */
+        n += by;
+        char buf[32];
+        int len = header_line(buf, ':', (Py_ssize_t)n);   /* ":<digits>\r\n": the reply, and the digits stored */
+        PyObject *digits = PyBytes_FromStringAndSize(buf + 1, len - 3);
+        if (digits == NULL)
+            return NULL;
+        int rc = PyDict_SetItem(v->data, key, digits);
+        Py_DECREF(digits);
+        return rc < 0 ? NULL : PyBytes_FromStringAndSize(buf, len);
     }
     case K_LPUSH:
     case K_RPUSH: {
@@ -487,7 +543,8 @@ static PyTypeObject RunnerType = {
     .tp_name = "inferd.commands._fastpath.Runner",
     .tp_basicsize = sizeof(Runner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH and MGET.",
+    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, INCR, DECR, INCRBY "
+              "and DECRBY.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Runner_init,
     .tp_dealloc = (destructor)Runner_dealloc,

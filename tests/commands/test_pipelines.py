@@ -1,7 +1,8 @@
 """Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH,
-MGET) with everything that must leave them to Python (another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong
-types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for byte with
-redis-server's. The module's ``server`` runs with the fast path and without it (tests/commands/conftest.py)."""
+MGET, INCR[BY], DECR[BY]) with everything that must leave them to Python (another database, MULTI, CLIENT REPLY,
+TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for
+byte with redis-server's. The module's ``server`` runs with the fast path and without it
+(tests/commands/conftest.py)."""
 from __future__ import annotations
 
 import random
@@ -54,6 +55,19 @@ MIXED = (
     ("CLIENT", "REPLY", "SKIP"), ("SET", "quiet", "1"), ("GET", "quiet"),
     ("INCR", "n"), ("GET", "n"), ("SET", "empty", ""), ("GET", "empty"), ("HSET", "h", "", ""), ("HGET", "h", ""),
     ("DEL", "l"), ("RPUSH", "l", "again"), ("LRANGE", "l", "0", "-1"), ("TYPE", "l"), ("TYPE", "h"),
+    # INCR and DECR: the values string2ll reads, the ones it does not, and the 64-bit ends
+    ("INCR", "n"), ("DECR", "n"), ("DECR", "new"), ("incr", "new2"), ("INCR", "h"), ("DECR", "l"), ("INCR",),
+    ("INCR", "n", "x"),
+    *[request for value in ("-1", "0", "-0", "01", " 1", "+1", "1a", "", "-", "12345678901234567890",
+                            "9223372036854775807", "-9223372036854775808", "9223372036854775806",
+                            "-9223372036854775807", "99999999999999999999", "18446744073709551616")
+      for request in (("SET", "c", value), ("INCR", "c"), ("GET", "c"), ("SET", "c", value), ("DECR", "c"),
+                      ("GET", "c"), ("SET", "c", value), ("INCRBY", "c", "-3"), ("DECRBY", "c", value),
+                      ("INCRBY", "c", value), ("GET", "c"), ("INCRBY", "new3", value), ("DECRBY", "new4", value))],
+    ("INCRBY", "c"), ("DECRBY", "c", "1", "2"), ("INCRBY", "h", "1"), ("DECRBY", "l", "1"), ("incrby", "c", "7"),
+    ("SET", "d", "5"), ("DECRBY", "d", "-9223372036854775808"), ("DECRBY", "none", "-9223372036854775808"),
+    ("GET", "d"), ("INCRBY", "d", "-9223372036854775808"), ("INCRBY", "d", "-1"),
+    ("DECRBY", "d", "9223372036854775807"),
 )
 
 
@@ -121,7 +135,8 @@ def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
         cmd = client.info("commandstats")
         stats = client.info("stats")
         views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
-                       ("get", "set", "hget", "hset", "lpush", "rpush", "mget")},
+                       ("get", "set", "hget", "hset", "lpush", "rpush", "mget", "incr", "decr", "incrby",
+                                                         "decrby")},
                       stats["keyspace_hits"], stats["keyspace_misses"]))
         raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
         assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
@@ -142,7 +157,8 @@ def _random_pipeline(rng: random.Random, length: int) -> list[tuple[str, ...]]:
             out.append(rng.choice([("GET", k), ("SET", k, v), ("HGET", k, v), ("HSET", k, v, v),
                                    ("HSET", k, "f", v, "g", v), ("LPUSH", k, v), ("RPUSH", k, v, v),
                                    ("get", k), ("HSET", k, v), ("GET", k, v), ("SET", k, v, "GET"),
-                                   ("MGET", k, rng.choice(keys), k)]))
+                                   ("MGET", k, rng.choice(keys), k), ("INCRBY", k, rng.choice(["1", "-5", v])),
+                                   ("DECR", k)]))
         else:
             out.append(rng.choice([("DEL", k), ("EXPIRE", k, "100"), ("PERSIST", k), ("TYPE", k), ("INCR", k),
                                    ("SELECT", rng.choice("01")), ("MULTI",), ("EXEC",), ("DISCARD",),

@@ -393,8 +393,12 @@ def test_options_and_commands(start_server, tmp_path):
     for name in ("k", "h", "l", "r"):
         fast.set(name + ":s", "v").hset(name + ":h", "f", "v").lpush(name + ":l", "v").rpush(name + ":r", "v")
     odd = bytes(range(256)) * 40   # CR, LF, NUL: the fast path's encoding is checked against Python's
-    assert fast.set("bin", odd).rpush("empty", "").get("k:s").hget("k:h", "f").execute()[-2:] == [b"v", b"v"]
-    assert plain == [b"SET", b"HSET", b"LPUSH", b"RPUSH"] * 4 + [b"SET", b"RPUSH"]   # the C fast path journaled each
+    fast.set("bin", odd).rpush("empty", "").get("k:s").hget("k:h", "f").mget("k:s", "k:h")
+    fast.execute_command("INCR", "n").incr("n", 5).execute_command("DECR", "n").decr("m", 2)   # redis-py: INCRBY
+    assert fast.execute()[-7:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2]
+    # the C fast path journaled each write, and no read
+    assert plain == [b"SET", b"HSET", b"LPUSH", b"RPUSH"] * 4 + [b"SET", b"RPUSH", b"INCR", b"INCRBY", b"DECR",
+                                                                 b"DECRBY"]
     written = (tmp_path / "other.aof").read_bytes()
     assert all(b"%s:%s" % (n, t) in written for n in (b"k", b"h", b"l", b"r") for t in (b"s", b"h", b"l", b"r"))
     with pytest.raises(redis.ResponseError):
