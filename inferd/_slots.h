@@ -1,5 +1,5 @@
 /* Shared by inferd's C extensions (commands/_fastpath.c, resp/_reads.c): attributes of inferd's own objects, read
- * and written at their __slots__ offsets; and header_line, the RESP header both write.
+ * and written at their __slots__ offsets; and the RESP pieces both write (header_line, bulk_string).
  *
  * The objects the per-read path touches (Client, Database, Connection, RequestParser, WriteBatch, ServerStats,
  * CommandStats) declare __slots__. A Field finds, the first time it meets an object, the offset of the slot ``name``
@@ -136,6 +136,22 @@ static inline int header_line(char *buf, char prefix, Py_ssize_t n) {
     buf[len++] = '\r';
     buf[len++] = '\n';
     return len;
+}
+
+/* The size of a bulk string of ``len`` bytes: its header, the bytes and CRLF. */
+static inline Py_ssize_t bulk_string_size(Py_ssize_t len) {
+    char header[32];
+    return header_line(header, '$', len) + len + 2;
+}
+
+/* Writes the bulk string of ``data`` (``len`` bytes) at ``p`` (room for bulk_string_size(len)); returns its end. */
+static inline char *bulk_string(char *p, const char *data, Py_ssize_t len) {
+    p += header_line(p, '$', len);
+    memcpy(p, data, (size_t)len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
 }
 
 #endif

@@ -5,12 +5,13 @@
  * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
  * (each of MGET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
  * command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and an increment that
- * string2ll reads and a result within 64 bits, else Python gives the error); the right number of arguments. It appends each reply, encoded, to ``out`` and returns the index of
- * the first request it left to the Python dispatcher (len(requests) when it ran them all). What it does to the keyspace
- * is what the Python handlers do (the same dicts, the same value objects) and the bookkeeping is the dispatcher's:
- * per-command calls and usec, keyspace hits and misses, the client's last command, the slow log. Every refusal happens
- * before anything is changed, so the Python path then runs the request from the start (and gives any error). Only a
- * failed allocation can stop a request half done, as it can in Python.
+ * string2ll reads and a result within 64 bits, else Python gives the error); the right number of arguments. It appends
+ * each reply, encoded, to ``out`` and returns the index of the first request it left to the Python dispatcher
+ * (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do (the same dicts,
+ * the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec, keyspace hits and
+ * misses, the client's last command, the slow log. Every refusal happens before anything is changed, so the Python path
+ * then runs the request from the start (and gives any error). Only a failed allocation can stop a request half done, as
+ * it can in Python.
  *
  * With the append-only file on (the database's ``journal``), each write it ran is handed, encoded as a RESP request,
  * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the
@@ -90,16 +91,9 @@ static int Runner_init(Runner *self, PyObject *args, PyObject *kw) {
 
 static PyObject *bulk(PyObject *value) {
     Py_ssize_t len = PyBytes_GET_SIZE(value);
-    char header[32];
-    int hlen = header_line(header, '$', len);
-    PyObject *reply = PyBytes_FromStringAndSize(NULL, hlen + len + 2);
-    if (reply == NULL)
-        return NULL;
-    char *p = PyBytes_AS_STRING(reply);
-    memcpy(p, header, hlen);
-    memcpy(p + hlen, PyBytes_AS_STRING(value), len);
-    p[hlen + len] = '\r';
-    p[hlen + len + 1] = '\n';
+    PyObject *reply = PyBytes_FromStringAndSize(NULL, bulk_string_size(len));
+    if (reply != NULL)
+        bulk_string(PyBytes_AS_STRING(reply), PyBytes_AS_STRING(value), len);
     return reply;
 }
 
@@ -108,10 +102,8 @@ static PyObject *encode_request(PyObject *argv) {
     Py_ssize_t argc = PyList_GET_SIZE(argv), size;
     char header[32];
     size = header_line(header, '*', argc);
-    for (Py_ssize_t a = 0; a < argc; a++) {
-        Py_ssize_t len = PyBytes_GET_SIZE(PyList_GET_ITEM(argv, a));
-        size += header_line(header, '$', len) + len + 2;
-    }
+    for (Py_ssize_t a = 0; a < argc; a++)
+        size += bulk_string_size(PyBytes_GET_SIZE(PyList_GET_ITEM(argv, a)));
     PyObject *data = PyBytes_FromStringAndSize(NULL, size);
     if (data == NULL)
         return NULL;
@@ -119,12 +111,7 @@ static PyObject *encode_request(PyObject *argv) {
     p += header_line(p, '*', argc);
     for (Py_ssize_t a = 0; a < argc; a++) {
         PyObject *arg = PyList_GET_ITEM(argv, a);
-        Py_ssize_t len = PyBytes_GET_SIZE(arg);
-        p += header_line(p, '$', len);
-        memcpy(p, PyBytes_AS_STRING(arg), len);
-        p += len;
-        *p++ = '\r';
-        *p++ = '\n';
+        p = bulk_string(p, PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg));
     }
     return data;
 }
@@ -132,50 +119,38 @@ static PyObject *encode_request(PyObject *argv) {
 /* MGET's reply: each key's string, or the null (``null_reply``) for a key missing or holding another type; counts
  * the keys found and missed (a key of another type is found, as Redis's lookup finds it). */
 static PyObject *mget_reply(PyObject *argv, PyObject *data, PyObject *null_reply, long long *hits, long long *misses) {
-    Py_ssize_t argc = PyList_GET_SIZE(argv), nulls = PyBytes_GET_SIZE(null_reply);
+    Py_ssize_t count = PyList_GET_SIZE(argv) - 1, nulls = PyBytes_GET_SIZE(null_reply);
+    /* each key's string or NULL, borrowed: no Python code runs before they are copied */
+    PyObject **values = PyMem_Malloc((size_t)count * sizeof *values);
+    if (values == NULL)
+        return PyErr_NoMemory();
     char header[32];
-    Py_ssize_t size = header_line(header, '*', argc - 1);
-    for (int pass = 0; pass < 2; pass++) {   /* the size, then the bytes */
-        PyObject *reply = NULL;
-        char *p = NULL;
-        if (pass == 1) {
-            if ((reply = PyBytes_FromStringAndSize(NULL, size)) == NULL)
-                return NULL;
-            p = PyBytes_AS_STRING(reply);
-            p += header_line(p, '*', argc - 1);
+    Py_ssize_t size = header_line(header, '*', count);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *value = PyDict_GetItemWithError(data, PyList_GET_ITEM(argv, i + 1));
+        if (value == NULL && PyErr_Occurred()) {
+            PyMem_Free(values);
+            return NULL;
         }
-        for (Py_ssize_t a = 1; a < argc; a++) {
-            PyObject *value = PyDict_GetItemWithError(data, PyList_GET_ITEM(argv, a));
-            if (value == NULL && PyErr_Occurred()) {
-                Py_XDECREF(reply);
-                return NULL;
-            }
-            if (pass == 1)
-                *(value == NULL ? misses : hits) += 1;
-            if (value == NULL || !PyBytes_CheckExact(value)) {
-                if (pass == 0)
-                    size += nulls;
-                else {
-                    memcpy(p, PyBytes_AS_STRING(null_reply), nulls);
-                    p += nulls;
-                }
-                continue;
-            }
-            Py_ssize_t len = PyBytes_GET_SIZE(value);
-            if (pass == 0) {
-                size += header_line(header, '$', len) + len + 2;
-                continue;
-            }
-            p += header_line(p, '$', len);
-            memcpy(p, PyBytes_AS_STRING(value), len);
-            p += len;
-            *p++ = '\r';
-            *p++ = '\n';
-        }
-        if (pass == 1)
-            return reply;
+        *(value == NULL ? misses : hits) += 1;
+        values[i] = value != NULL && PyBytes_CheckExact(value) ? value : NULL;
+        size += values[i] == NULL ? nulls : bulk_string_size(PyBytes_GET_SIZE(value));
     }
-    return NULL;   /* not reached */
+    PyObject *reply = PyBytes_FromStringAndSize(NULL, size);
+    if (reply != NULL) {
+        char *p = PyBytes_AS_STRING(reply);
+        p += header_line(p, '*', count);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (values[i] == NULL) {
+                memcpy(p, PyBytes_AS_STRING(null_reply), (size_t)nulls);
+                p += nulls;
+            } else {
+                p = bulk_string(p, PyBytes_AS_STRING(values[i]), PyBytes_GET_SIZE(values[i]));
+            }
+        }
+    }
+    PyMem_Free(values);
+    return reply;
 }
 
 /* A string INCR and the like may count from or by, read as Redis's string2ll reads it (digits, an optional '-', no

@@ -428,14 +428,6 @@ static int reserve(Reply *r, Py_ssize_t n) {
     return 0;
 }
 
-static int put(Reply *r, const char *bytes, Py_ssize_t n) {
-    if (reserve(r, n) < 0)
-        return -1;
-    memcpy(r->data + r->len, bytes, (size_t)n);
-    r->len += n;
-    return 0;
-}
-
 static int put_header(Reply *r, char mark, Py_ssize_t n) {
     if (reserve(r, 32) < 0)
         return -1;
@@ -443,17 +435,28 @@ static int put_header(Reply *r, char mark, Py_ssize_t n) {
     return 0;
 }
 
-/* ``text`` as a bulk string (RESP2) or a double (RESP3 ``,``), as encoder.encode writes a float. */
-static int put_double_text(Reply *r, const char *text, Py_ssize_t n, int resp3) {
-    if ((!resp3 && put_header(r, '$', n) < 0) || reserve(r, n + 3) < 0)
+/* ``mark``, ``text`` and CRLF: a simple string (``+``), a RESP3 double (``,``) or null (``_``). */
+static int put_line(Reply *r, char mark, const char *text, Py_ssize_t n) {
+    if (reserve(r, n + 3) < 0)
         return -1;
-    if (resp3)
-        r->data[r->len++] = ',';
+    r->data[r->len++] = mark;
     memcpy(r->data + r->len, text, (size_t)n);
     r->len += n;
     r->data[r->len++] = '\r';
     r->data[r->len++] = '\n';
     return 0;
+}
+
+static int put_bulk(Reply *r, const char *text, Py_ssize_t n) {
+    if (reserve(r, bulk_string_size(n)) < 0)
+        return -1;
+    r->len = bulk_string(r->data + r->len, text, n) - r->data;
+    return 0;
+}
+
+/* ``text`` as a bulk string (RESP2) or a double (RESP3), as encoder.encode writes a float. */
+static int put_double_text(Reply *r, const char *text, Py_ssize_t n, int resp3) {
+    return resp3 ? put_line(r, ',', text, n) : put_bulk(r, text, n);
 }
 
 /* encoder.format_double: inf, -inf, nan, an integral value below 1e17 as an integer, else repr(). */
@@ -514,18 +517,10 @@ static int put_items(Reply *r, PyObject *value, char mark, Py_ssize_t total, int
 /* Appends ``value``'s encoding: 1 done, 0 a value encode() must write (the caller gives up), -1 an error. */
 static int put_value(Reply *r, PyObject *value, int resp3, int depth) {
     PyTypeObject *t = Py_TYPE(value);
-    if (t == &PyBytes_Type) {
-        Py_ssize_t n = PyBytes_GET_SIZE(value);
-        if (put_header(r, '$', n) < 0 || reserve(r, n + 2) < 0)
-            return -1;
-        memcpy(r->data + r->len, PyBytes_AS_STRING(value), (size_t)n);
-        r->len += n;
-        r->data[r->len++] = '\r';
-        r->data[r->len++] = '\n';
-        return 1;
-    }
-    if (value == Py_None)
-        return put(r, resp3 ? "_\r\n" : "$-1\r\n", resp3 ? 3 : 5) < 0 ? -1 : 1;
+    if (t == &PyBytes_Type)
+        return put_bulk(r, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)) < 0 ? -1 : 1;
+    if (value == Py_None)   /* "_\r\n", or RESP2's null bulk string "$-1\r\n" */
+        return (resp3 ? put_line(r, '_', "", 0) : put_header(r, '$', -1)) < 0 ? -1 : 1;
     if (t == &PyLong_Type) {
         int overflow;
         long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
@@ -537,17 +532,8 @@ static int put_value(Reply *r, PyObject *value, int resp3, int depth) {
     }
     if (t == &PyFloat_Type)
         return put_double(r, PyFloat_AS_DOUBLE(value), resp3) < 0 ? -1 : 1;
-    if ((PyObject *)t == status_type) {   /* a simple string (OK, QUEUED...) */
-        Py_ssize_t n = PyBytes_GET_SIZE(value);
-        if (reserve(r, n + 3) < 0)
-            return -1;
-        r->data[r->len++] = '+';
-        memcpy(r->data + r->len, PyBytes_AS_STRING(value), (size_t)n);
-        r->len += n;
-        r->data[r->len++] = '\r';
-        r->data[r->len++] = '\n';
-        return 1;
-    }
+    if ((PyObject *)t == status_type)   /* a simple string (OK, QUEUED...) */
+        return put_line(r, '+', PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)) < 0 ? -1 : 1;
     if (depth >= PLAIN_DEPTH)
         return 0;
     if (t == &PyList_Type || t == &PyTuple_Type)
