@@ -1,15 +1,214 @@
-"""The sorted-set value: a dict member -> score plus a list of (score, member) kept sorted with :mod:`bisect`.
+"""The sorted-set value: a dict member -> score plus the (score, member) entries kept sorted in chunks.
 
-Order is Redis's: by score, then by member bytes. Lookups by member are O(1); rank, range and pop are
-O(log N) plus the size of the answer; insertion and removal are O(log N) searches plus a memmove, which is fast
-for the sizes redis-benchmark and typical reference data use.
+Order is Redis's: by score, then by member bytes. Lookups by member are O(1). The entries (:class:`Entries`) are
+sorted lists of at most ``2 * CHUNK`` entries each, found by bisecting the chunks' last entries: an insertion or a
+removal is two O(log N) searches and a memmove within one chunk, whatever the set's size (a single sorted list moved
+half the set on each: 13 µs per ZADD at 50,000 members against 1 µs at 1,000). Rank, range and pop are O(log N)
+plus the size of the answer; the chunks' start indexes are summed again on the first positional lookup after a
+change (O(N / CHUNK)).
 """
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import accumulate, chain
+from sys import getsizeof
+from typing import Any
 
-_NO_MEMBER = b""
+CHUNK = 512   # entries per chunk after a split; a chunk splits past twice as many, merges below a quarter
+
+
+class _Top:
+    """Sorts after every member: ``(score, TOP)`` comes after every entry of that score."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: Any) -> bool:
+        return False
+
+    def __le__(self, other: Any) -> bool:
+        return self is other
+
+    def __gt__(self, other: Any) -> bool:
+        return self is not other
+
+    def __ge__(self, other: Any) -> bool:
+        return True
+
+
+TOP = _Top()
+
+
+class Entries:
+    """(score, member) entries in sorted order, kept in chunks.
+
+    A sorted list's reads (len, iteration, an index, a slice) plus :meth:`add`, :meth:`remove`,
+    ``del entries[start:stop]`` and bisection.
+    """
+
+    __slots__ = ("chunks", "lasts", "length", "starts")
+
+    def __init__(self, entries: Iterable[tuple[float, bytes]] = ()) -> None:
+        ordered = list(entries)   # already sorted
+        self.chunks = [ordered[i:i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+        self.lasts = [chunk[-1] for chunk in self.chunks]   # each chunk's last entry, what bisection finds chunks by
+        self.length = len(ordered)
+        self.starts: list[int] | None = None   # each chunk's first index (and the length last), None after a change
+        self._merge_small(len(self.chunks) - 1)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        return chain.from_iterable(self.chunks)
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + getsizeof(self.chunks) + getsizeof(self.lasts) + sum(
+            map(getsizeof, self.chunks))
+
+    def _starts(self) -> list[int]:
+        starts = self.starts
+        if starts is None:
+            starts = self.starts = list(accumulate(map(len, self.chunks), initial=0))
+        return starts
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        """The chunk holding entry ``index`` (0 <= index < len) and the entry's index within it."""
+        starts = self._starts()
+        k = bisect_right(starts, index) - 1
+        return k, index - starts[k]
+
+    def __getitem__(self, index: Any) -> Any:
+        if index.__class__ is slice:
+            start, stop, step = index.indices(self.length)
+            if step != 1:
+                raise ValueError("entries are sliced with a step of 1 only")
+            return self._span(start, stop)
+        if index < 0:
+            index += self.length
+        if not 0 <= index < self.length:
+            raise IndexError("entry index out of range")
+        k, i = self._locate(index)
+        return self.chunks[k][i]
+
+    def _span(self, start: int, stop: int) -> list[tuple[float, bytes]]:
+        if start >= stop:
+            return []
+        chunks = self.chunks
+        k, i = self._locate(start)
+        if i + stop - start <= len(chunks[k]):
+            return chunks[k][i:i + stop - start]
+        out = chunks[k][i:]
+        need = stop - start - len(out)
+        while need > 0:
+            k += 1
+            part = chunks[k][:need]
+            out += part
+            need -= len(part)
+        return out
+
+    def __delitem__(self, index: slice) -> None:
+        start, stop, step = index.indices(self.length)
+        if step != 1:
+            raise ValueError("entries are deleted with a step of 1 only")
+        if start >= stop:
+            return
+        k, i = self._locate(start)
+        first = k
+        count = stop - start
+        self.length -= count
+        self.starts = None
+        chunks, lasts = self.chunks, self.lasts
+        while count > 0:
+            chunk = chunks[k]
+            taken = min(count, len(chunk) - i)
+            del chunk[i:i + taken]
+            count -= taken
+            if chunk:
+                lasts[k] = chunk[-1]
+                k += 1
+            else:
+                del chunks[k], lasts[k]
+            i = 0
+        for k in (first + 1, first):   # the chunks either side of the gap may have become small
+            if k < len(chunks):
+                self._merge_small(k)
+
+    def add(self, entry: tuple[float, bytes]) -> None:
+        """Insert ``entry`` (not already there) in order."""
+        chunks, lasts = self.chunks, self.lasts
+        self.length += 1
+        self.starts = None
+        if not chunks:
+            chunks.append([entry])
+            lasts.append(entry)
+            return
+        k = bisect_left(lasts, entry)
+        if k == len(chunks):   # after every entry: the last chunk's new last
+            k -= 1
+            chunk = chunks[k]
+            chunk.append(entry)
+            lasts[k] = entry
+        else:
+            chunk = chunks[k]
+            insort(chunk, entry)
+        if len(chunk) > 2 * CHUNK:
+            half = len(chunk) // 2
+            chunks[k:k + 1] = [chunk[:half], chunk[half:]]
+            lasts[k:k + 1] = [chunk[half - 1], chunk[-1]]
+
+    def remove(self, entry: tuple[float, bytes]) -> None:
+        """Remove ``entry``, which is there."""
+        chunks, lasts = self.chunks, self.lasts
+        k = bisect_left(lasts, entry)
+        chunk = chunks[k]
+        del chunk[bisect_left(chunk, entry)]
+        self.length -= 1
+        self.starts = None
+        if not chunk:
+            del chunks[k], lasts[k]
+            return
+        lasts[k] = chunk[-1]
+        if len(chunk) < CHUNK // 4:
+            self._merge_small(k)
+
+    def _merge_small(self, k: int) -> None:
+        """Chunk ``k``, if it has fallen below a quarter of CHUNK, joined with a neighbour (split again if long)."""
+        chunks, lasts = self.chunks, self.lasts
+        if len(chunks) < 2 or k < 0 or len(chunks[k]) >= CHUNK // 4:
+            return
+        k = k if k + 1 < len(chunks) else k - 1
+        joined = chunks[k] + chunks[k + 1]
+        if len(joined) > 2 * CHUNK:
+            half = len(joined) // 2
+            chunks[k:k + 2] = [joined[:half], joined[half:]]
+            lasts[k:k + 2] = [joined[half - 1], joined[-1]]
+        else:
+            chunks[k:k + 2] = [joined]
+            lasts[k:k + 2] = [joined[-1]]
+        self.starts = None
+
+    def bisect_left(self, x: tuple[Any, ...]) -> int:
+        """The index of the first entry >= ``x`` (len if none)."""
+        k = bisect_left(self.lasts, x)
+        if k == len(self.chunks):
+            return self.length
+        return self._starts()[k] + bisect_left(self.chunks[k], x)
+
+    def bisect_right(self, x: tuple[Any, ...]) -> int:
+        """The index of the first entry > ``x`` (len if none)."""
+        k = bisect_right(self.lasts, x)
+        if k == len(self.chunks):
+            return self.length
+        return self._starts()[k] + bisect_right(self.chunks[k], x)
+
+    def copy(self) -> Entries:
+        """An independent copy (the entries themselves are immutable tuples)."""
+        other = Entries()
+        other.chunks = [list(chunk) for chunk in self.chunks]
+        other.lasts = list(self.lasts)
+        other.length = self.length
+        return other
 
 
 class ZSet:
@@ -20,7 +219,7 @@ class ZSet:
 
     def __init__(self) -> None:
         self.scores: dict[bytes, float] = {}
-        self.items: list[tuple[float, bytes]] = []
+        self.items = Entries()
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -42,9 +241,9 @@ class ZSet:
         if old is not None:
             if old == score:
                 return False
-            del self.items[self._index(old, member)]
+            self.items.remove((old, member))
         self.scores[member] = score
-        insort(self.items, (score, member))
+        self.items.add((score, member))
         return old is None
 
     def remove(self, member: bytes) -> bool:
@@ -52,16 +251,13 @@ class ZSet:
         old = self.scores.pop(member, None)
         if old is None:
             return False
-        del self.items[self._index(old, member)]
+        self.items.remove((old, member))
         return True
-
-    def _index(self, score: float, member: bytes) -> int:
-        return bisect_left(self.items, (score, member))
 
     def rank(self, member: bytes) -> int | None:
         """The 0-based rank of ``member`` in ascending order, or None."""
         score = self.scores.get(member)
-        return None if score is None else self._index(score, member)
+        return None if score is None else self.items.bisect_left((score, member))
 
     def pop(self, count: int, highest: bool) -> list[tuple[float, bytes]]:
         """Remove and return up to ``count`` lowest (or highest) entries, in pop order."""
@@ -82,8 +278,8 @@ class ZSet:
     def score_bounds(self, low: float, low_excl: bool, high: float, high_excl: bool) -> tuple[int, int]:
         """The index range [start, stop) of entries whose score lies within the bounds."""
         items = self.items
-        start = bisect_right(items, low, key=_score) if low_excl else bisect_left(items, low, key=_score)
-        stop = bisect_left(items, high, key=_score) if high_excl else bisect_right(items, high, key=_score)
+        start = items.bisect_left((low, TOP) if low_excl else (low,))
+        stop = items.bisect_left((high,) if high_excl else (high, TOP))
         return start, max(start, stop)
 
     def lex_bounds(self, low: bytes | None, low_excl: bool, high: bytes | None, high_excl: bool,
@@ -96,15 +292,18 @@ class ZSet:
         it is sought by, if it is inside the other one too, and the entries next to it while they stay inside that one.
         """
         items = self.items
-        if not items or items[0][0] == items[-1][0]:
+        if not items:
+            return 0, 0
+        score = items[0][0]
+        if score == items[-1][0]:   # one score: the entries are in member order
             if low is None:
                 start = 0
             else:
-                start = bisect_right(items, low, key=_member) if low_excl else bisect_left(items, low, key=_member)
+                start = items.bisect_right((score, low)) if low_excl else items.bisect_left((score, low))
             if high is None:
                 stop = len(items)
             else:
-                stop = bisect_left(items, high, key=_member) if high_excl else bisect_right(items, high, key=_member)
+                stop = items.bisect_left((score, high)) if high_excl else items.bisect_right((score, high))
             return start, max(start, stop)
         if low is not None and high is not None and (low > high or (low == high and (low_excl or high_excl))):
             return 0, 0
@@ -138,13 +337,5 @@ class ZSet:
         """An independent copy (COPY)."""
         other = ZSet()
         other.scores = dict(self.scores)
-        other.items = list(self.items)
+        other.items = self.items.copy()
         return other
-
-
-def _score(entry: tuple[float, bytes]) -> float:
-    return entry[0]
-
-
-def _member(entry: tuple[float, bytes]) -> bytes:
-    return entry[1]

@@ -1,0 +1,116 @@
+"""The sorted set's chunked entries against a plain sorted list, over random adds, removals, slices and deletions.
+
+CHUNK is made small so that the chunks split and merge many times in every run.
+"""
+from __future__ import annotations
+
+import bisect
+import random
+
+import pytest
+
+from inferd.store import zset
+from inferd.store.zset import TOP, Entries, ZSet
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(zset, "CHUNK", 16)
+
+
+def _check(entries: Entries, model: list[tuple[float, bytes]], rng: random.Random) -> None:
+    assert len(entries) == len(model)
+    assert list(entries) == model
+    assert all(chunk for chunk in entries.chunks)
+    assert entries.lasts == [chunk[-1] for chunk in entries.chunks]
+    assert all(len(chunk) <= 2 * zset.CHUNK for chunk in entries.chunks)
+    assert len(entries.chunks) < 2 or all(len(chunk) >= zset.CHUNK // 4 for chunk in entries.chunks)
+    n = len(model)
+    for _ in range(5):
+        start, stop = rng.randint(-2, n + 2), rng.randint(-2, n + 2)
+        assert entries[start:stop] == model[start:stop]
+        if n:
+            i = rng.randrange(-n, n)
+            assert entries[i] == model[i]
+            assert entries.bisect_left(model[i]) == i % n and entries.bisect_right(model[i]) == i % n + 1
+        probe = (float(rng.randint(0, 20)), rng.choice([b"", b"m3", b"m30", TOP]))
+        if probe[1] is TOP:
+            expected = bisect.bisect_left(model, (probe[0] + 0.5,))   # (s, TOP) sorts after every entry of score s
+            assert entries.bisect_left(probe) == entries.bisect_right(probe) == expected
+        else:
+            assert entries.bisect_left(probe) == bisect.bisect_left(model, probe)
+            assert entries.bisect_right(probe) == bisect.bisect_right(model, probe)
+            assert entries.bisect_left(probe[:1]) == bisect.bisect_left(model, probe[:1])
+    with pytest.raises(IndexError):
+        entries[n]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_entries_behave_as_a_sorted_list(small_chunks, seed):
+    rng = random.Random(seed)
+    entries, model = Entries(), []
+    present: set[tuple[float, bytes]] = set()
+    for step in range(1500):
+        roll = rng.random()
+        if roll < 0.55 or not model:
+            entry = (float(rng.randint(0, 20)), b"m%d" % rng.randint(0, 300))
+            if entry in present:
+                continue
+            entries.add(entry)
+            bisect.insort(model, entry)
+            present.add(entry)
+        elif roll < 0.9:
+            entry = rng.choice(model)
+            entries.remove(entry)
+            model.remove(entry)
+            present.discard(entry)
+        else:
+            start = rng.randint(-3, len(model))
+            stop = start + rng.randint(0, 40)
+            del entries[start:stop]
+            for entry in model[start:stop]:
+                present.discard(entry)
+            del model[start:stop]
+        if step % 25 == 0:
+            _check(entries, model, rng)
+    _check(entries, model, rng)
+    copy = entries.copy()
+    if model:
+        copy.remove(model[0])
+    assert list(entries) == model   # the copy shares no chunk
+
+
+def test_entries_built_from_sorted_entries(small_chunks):
+    model = sorted((float(i % 7), b"m%d" % i) for i in range(97))
+    entries = Entries(model)
+    assert len(entries.chunks) == 6   # the last chunk of 1 joined to the one before
+    _check(entries, model, random.Random(1))
+
+
+def test_a_large_zset_ranks_ranges_and_pops_in_order():
+    rng = random.Random(7)
+    zs = ZSet()
+    scores = {}
+    for _ in range(5000):
+        member, score = b"e%d" % rng.randrange(4000), float(rng.randrange(1000))
+        zs.add(member, score)
+        scores[member] = score
+    order = sorted((score, member) for member, score in scores.items())
+    assert list(zs) == order and len(zs.items.chunks) > 2
+    for member in rng.sample(sorted(scores), 50):
+        assert zs.rank(member) == order.index((scores[member], member))
+    low, high = 100.0, 250.0
+    start, stop = zs.score_bounds(low, True, high, False)
+    assert zs.items[start:stop] == [e for e in order if low < e[0] <= high]
+    assert zs.pop(10, highest=True) == order[::-1][:10]
+    assert zs.pop(10, highest=False) == order[:10]
+    assert list(zs) == order[10:-10]
+
+
+def test_deleting_a_span_joins_the_small_chunks_it_leaves(small_chunks):
+    model = [(float(i), b"m") for i in range(48)]
+    for start, stop in ((10, 47), (1, 40), (3, 29), (0, 47), (16, 48)):
+        entries = Entries(model)
+        assert [len(chunk) for chunk in entries.chunks] == [16, 16, 16]
+        del entries[start:stop]
+        _check(entries, model[:start] + model[stop:], random.Random(start))
