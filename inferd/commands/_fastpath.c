@@ -1,9 +1,9 @@
-/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH, MGET and INCR, DECR, INCRBY, DECRBY in their
- * plain forms.
+/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET and INCR, DECR, INCRBY, DECRBY in
+ * their plain forms.
  *
  * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a form
  * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
- * (each of MGET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
+ * (each of MGET's and MSET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
  * command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and an increment that
  * string2ll reads and a result within 64 bits, else Python gives the error); the right number of arguments. It appends
  * each reply, encoded, to ``out`` and returns the index of the first request it left to the Python dispatcher
@@ -23,7 +23,8 @@
 
 #include "_slots.h"
 
-enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_COUNT };
+enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_MSET,
+       K_COUNT };
 
 typedef struct {
     PyObject_HEAD
@@ -302,12 +303,27 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         return r < 0 ? NULL : Py_None;
     if (v->journal_failed)   /* MISCONF */
         return Py_None;
+    if (kind == K_MSET) {   /* MSET's other keys: the same checks, all before anything is set */
+        if (argc % 2 == 0)
+            return Py_None;
+        for (Py_ssize_t a = 3; a < argc; a += 2) {
+            PyObject *other = PyList_GET_ITEM(argv, a);
+            if ((r = in_dict(v->expires, other)) != 0 || (r = in_dict(v->watched, other)) != 0 ||
+                (r = in_dict(v->blocked, other)) != 0)
+                return r < 0 ? NULL : Py_None;
+        }
+    }
     switch (kind) {
     case K_SET:
         if (argc != 3)
             return Py_None;
         if (PyDict_SetItem(v->data, key, PyList_GET_ITEM(argv, 2)) < 0)
             return NULL;
+        return Py_NewRef(ok_reply);
+    case K_MSET:
+        for (Py_ssize_t a = 1; a < argc; a += 2)
+            if (PyDict_SetItem(v->data, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0)
+                return NULL;
         return Py_NewRef(ok_reply);
     case K_HSET: {
         if (argc < 4 || argc % 2 != 0)
@@ -518,8 +534,8 @@ static PyTypeObject RunnerType = {
     .tp_name = "inferd.commands._fastpath.Runner",
     .tp_basicsize = sizeof(Runner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, INCR, DECR, INCRBY "
-              "and DECRBY.",
+    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET, INCR, DECR, "
+              "INCRBY and DECRBY.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Runner_init,
     .tp_dealloc = (destructor)Runner_dealloc,

@@ -1,5 +1,5 @@
 """Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH,
-MGET, INCR[BY], DECR[BY]) with everything that must leave them to Python (another database, MULTI, CLIENT REPLY,
+MGET, MSET, INCR[BY], DECR[BY]) with everything that must leave them to Python (another database, MULTI, CLIENT REPLY,
 TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for
 byte with redis-server's. The module's ``server`` runs with the fast path and without it
 (tests/commands/conftest.py)."""
@@ -43,6 +43,9 @@ MIXED = (
     ("HGET", "h", "f"), ("HGET", "h", "nofield"), ("HGET", "nohash", "f"), ("LPUSH", "l", "a", "b", "c"),
     ("RPUSH", "l", "d"), ("LRANGE", "l", "0", "-1"), ("HGETALL", "h"), ("MGET", "s", "missing", "h", "s"),
     ("MGET", "missing"), ("mget", "s", "l"),
+    ("MSET", "m1", "a", "m2", "b", "m1", "c"), ("MGET", "m1", "m2"), ("MSET", "m2", ""), ("GET", "m2"),
+    ("MSET", "m1"), ("MSET", "m1", "a", "m2"), ("MSET",), ("mset", "m3", "z"), ("MSET", "s", "over", "h", "any"),
+    ("TYPE", "h"), ("HSET", "h", "f", "v"), ("GET", "s"),
     # wrong types, bad arity, lower case: left to Python, replies identical
     ("GET", "h"), ("HSET", "s", "f", "v"), ("HGET", "l", "f"), ("LPUSH", "h", "x"), ("RPUSH", "s", "x"),
     ("HSET", "h", "f"), ("HSET", "h", "f", "v", "g"), ("GET",), ("SET", "s"), ("LPUSH", "l"), ("get", "s"), ("MGET",),
@@ -83,22 +86,24 @@ def test_mixed_pipeline_replies_like_redis(conns, protocol):
 def test_fast_commands_over_keys_with_a_ttl_like_redis(conns):
     ours, theirs, _ = conns
     setup = [("SET", "gone", "v"), ("HSET", "gone-h", "f", "v"), ("RPUSH", "gone-l", "x"),
-             ("SET", "kept", "v"), ("SET", "other", "v")]
-    setup += [("PEXPIRE", k, "1") for k in ("gone", "gone-h", "gone-l")] + [("EXPIRE", "kept", "100")]
+             ("SET", "kept", "v"), ("SET", "other", "v"), ("SET", "kept2", "v")]
+    setup += [("PEXPIRE", k, "1") for k in ("gone", "gone-h", "gone-l")] + [("EXPIRE", k, "100")
+                                                                             for k in ("kept", "kept2")]
     same(ours, theirs, *setup)
     time.sleep(0.05)
     same(ours, theirs, ("MGET", "other", "gone"), ("MGET", "gone-l", "kept"),
          ("GET", "gone"), ("HGET", "gone-h", "f"), ("HSET", "gone-l", "f", "v"), ("LPUSH", "gone", "a"),
          ("GET", "kept"), ("GET", "other"), ("SET", "kept", "new"), ("TTL", "kept"), ("GET", "kept"),
-         ("HGETALL", "gone-l"), ("LRANGE", "gone", "0", "-1"), ("DBSIZE",))
+         ("HGETALL", "gone-l"), ("LRANGE", "gone", "0", "-1"), ("DBSIZE",),
+         ("MSET", "other", "x", "kept2", "y"), ("TTL", "kept2"), ("MGET", "other", "kept2"))
 
 
 @pytest.mark.parametrize("write", [("SET", "w", "2"), ("HSET", "w", "f", "v"), ("LPUSH", "w", "x"),
-                                   ("RPUSH", "w", "x")])
+                                   ("RPUSH", "w", "x"), ("MSET", "w", "2"), ("MSET", "unwatched2", "1", "w", "2")])
 def test_a_fast_write_to_a_watched_key_aborts_the_transaction(conns, server, oracle, write):
     ours, theirs, connect = conns
     for port, watcher in ((server.port, ours), (oracle.port, theirs)):
-        if write[0] != "SET":
+        if write[0] not in ("SET", "MSET"):
             watcher.pipeline(("DEL", "w"))
         watcher.pipeline(("WATCH", "w"))
         other = connect(port)
@@ -135,8 +140,8 @@ def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
         cmd = client.info("commandstats")
         stats = client.info("stats")
         views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
-                       ("get", "set", "hget", "hset", "lpush", "rpush", "mget", "incr", "decr", "incrby",
-                                                         "decrby")},
+                       ("get", "set", "hget", "hset", "lpush", "rpush", "mget", "mset", "incr", "decr",
+                                                         "incrby", "decrby")},
                       stats["keyspace_hits"], stats["keyspace_misses"]))
         raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
         assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
@@ -158,7 +163,7 @@ def _random_pipeline(rng: random.Random, length: int) -> list[tuple[str, ...]]:
                                    ("HSET", k, "f", v, "g", v), ("LPUSH", k, v), ("RPUSH", k, v, v),
                                    ("get", k), ("HSET", k, v), ("GET", k, v), ("SET", k, v, "GET"),
                                    ("MGET", k, rng.choice(keys), k), ("INCRBY", k, rng.choice(["1", "-5", v])),
-                                   ("DECR", k)]))
+                                   ("DECR", k), ("MSET", k, v, rng.choice(keys), v)]))
         else:
             out.append(rng.choice([("DEL", k), ("EXPIRE", k, "100"), ("PERSIST", k), ("TYPE", k), ("INCR", k),
                                    ("SELECT", rng.choice("01")), ("MULTI",), ("EXEC",), ("DISCARD",),

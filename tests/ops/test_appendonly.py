@@ -395,12 +395,14 @@ def test_options_and_commands(start_server, tmp_path):
     odd = bytes(range(256)) * 40   # CR, LF, NUL: the fast path's encoding is checked against Python's
     fast.set("bin", odd).rpush("empty", "").get("k:s").hget("k:h", "f").mget("k:s", "k:h")
     fast.execute_command("INCR", "n").incr("n", 5).execute_command("DECR", "n").decr("m", 2)   # redis-py: INCRBY
-    assert fast.execute()[-7:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2]
+    fast.mset({"ms:1": "a", "ms:2": odd})
+    assert fast.execute()[-8:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2, True]
     # the C fast path journaled each write, and no read
     assert plain == [b"SET", b"HSET", b"LPUSH", b"RPUSH"] * 4 + [b"SET", b"RPUSH", b"INCR", b"INCRBY", b"DECR",
-                                                                 b"DECRBY"]
+                                                                 b"DECRBY", b"MSET"]
     written = (tmp_path / "other.aof").read_bytes()
     assert all(b"%s:%s" % (n, t) in written for n in (b"k", b"h", b"l", b"r") for t in (b"s", b"h", b"l", b"r"))
+    assert b"*5\r\n$4\r\nMSET\r\n$4\r\nms:1\r\n$1\r\na\r\n$4\r\nms:2\r\n$10240\r\n%s\r\n" % odd in written
     with pytest.raises(redis.ResponseError):
         r.config_set("appendfilename", "x.aof")   # start-up only
 
