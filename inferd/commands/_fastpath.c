@@ -1,11 +1,13 @@
-/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET and INCR, DECR, INCRBY, DECRBY in
- * their plain forms.
+/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET, INCR, DECR, INCRBY, DECRBY and
+ * ZADD in their plain forms.
  *
  * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a form
  * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
  * (each of MGET's and MSET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
  * command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and an increment that
- * string2ll reads and a result within 64 bits, else Python gives the error); the right number of arguments. It appends
+ * string2ll reads and a result within 64 bits, else Python gives the error; ZADD takes no option and scores written
+ * with digits, sign, point and exponent only, which strtod reads whole and within range, as Redis reads them); the
+ * right number of arguments. It appends
  * each reply, encoded, to ``out`` and returns the index of the first request it left to the Python dispatcher
  * (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do (the same dicts,
  * the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec, keyspace hits and
@@ -19,12 +21,14 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <math.h>
 #include <time.h>
 
 #include "_slots.h"
 
 enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_MSET,
-       K_COUNT };
+       K_ZADD, K_COUNT };
 
 typedef struct {
     PyObject_HEAD
@@ -34,6 +38,7 @@ typedef struct {
     PyObject *dispatcher;     /* slowlog_threshold, _slowlog() */
     PyObject *reply_on;       /* REPLY_ON: client.reply_mode must be this object */
     PyObject *deque_type;     /* collections.deque: the list type */
+    PyObject *zset_type;      /* inferd.store.zset.ZSet: the sorted-set type (its ``scores`` dict, its ``add``) */
 } Runner;
 
 /* Client, Database, Command, CommandStats, ServerStats, Dispatcher */
@@ -43,11 +48,11 @@ static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"),
     f_stats = FIELD("stats"), f_calls = FIELD("calls"), f_usec = FIELD("usec"),
     f_keyspace_hits = FIELD("keyspace_hits"), f_keyspace_misses = FIELD("keyspace_misses"),
     f_dirty = FIELD("dirty"), f_slowlog_threshold = FIELD("slowlog_threshold"), f_journal = FIELD("journal"),
-    f_error = FIELD("error");
+    f_error = FIELD("error"), f_scores = FIELD("scores");
 static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
                           &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
-                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error};
-static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain;
+                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error, &f_scores};
+static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_add;
 static PyObject *ok_reply, *null2_reply, *null3_reply;
 
 static long long now_ns(void) {
@@ -64,14 +69,15 @@ static void Runner_dealloc(Runner *self) {
     Py_XDECREF(self->dispatcher);
     Py_XDECREF(self->reply_on);
     Py_XDECREF(self->deque_type);
+    Py_XDECREF(self->zset_type);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Runner(kinds, cmds, server_stats, dispatcher, reply_on, deque): ``cmds`` is a tuple indexed by kind. */
+/* Runner(kinds, cmds, server_stats, dispatcher, reply_on, deque, zset): ``cmds`` is a tuple indexed by kind. */
 static int Runner_init(Runner *self, PyObject *args, PyObject *kw) {
-    PyObject *kinds, *cmds, *server_stats, *dispatcher, *reply_on, *deque_type;
-    if (!PyArg_ParseTuple(args, "O!O!OOOO", &PyDict_Type, &kinds, &PyTuple_Type, &cmds, &server_stats, &dispatcher,
-                          &reply_on, &deque_type))
+    PyObject *kinds, *cmds, *server_stats, *dispatcher, *reply_on, *deque_type, *zset_type;
+    if (!PyArg_ParseTuple(args, "O!O!OOOOO!", &PyDict_Type, &kinds, &PyTuple_Type, &cmds, &server_stats, &dispatcher,
+                          &reply_on, &deque_type, &PyType_Type, &zset_type))
         return -1;
     if (PyTuple_GET_SIZE(cmds) != K_COUNT) {
         PyErr_Format(PyExc_ValueError, "cmds must have %d entries", K_COUNT);
@@ -87,6 +93,7 @@ static int Runner_init(Runner *self, PyObject *args, PyObject *kw) {
     Py_XSETREF(self->dispatcher, Py_NewRef(dispatcher));
     Py_XSETREF(self->reply_on, Py_NewRef(reply_on));
     Py_XSETREF(self->deque_type, Py_NewRef(deque_type));
+    Py_XSETREF(self->zset_type, Py_NewRef(zset_type));
     return 0;
 }
 
@@ -179,6 +186,27 @@ static int string_to_ll(PyObject *value, long long *out) {
     return 1;
 }
 
+/* A ZADD score as Redis's getDoubleFromObject reads it (strtod, whole, no range error), for the plain forms only:
+ * digits, sign, point and exponent, at most 64 characters; 1 with ``*out`` set, else 0 (Python reads it, or gives
+ * the error: spaces, inf, hex, underflow, overflow). */
+static int plain_score(PyObject *value, double *out) {
+    const char *s = PyBytes_AS_STRING(value);   /* NUL-terminated */
+    Py_ssize_t n = PyBytes_GET_SIZE(value);
+    if (n == 0 || n > 64)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '+' || s[i] == 'e' ||
+              s[i] == 'E'))
+            return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end != s + n || errno != 0 || isnan(d))
+        return 0;
+    *out = d;
+    return 1;
+}
+
 static PyObject *integer(Py_ssize_t n) {
     char buf[32];
     int len = header_line(buf, ':', n);
@@ -251,6 +279,58 @@ static PyObject *container_for_write(ClientView *v, PyObject *key, PyTypeObject 
     return value;
 }
 
+/* ZADD key score member [score member ...], every score read first (none is set if one is refused): the members
+ * added, as zsetAdd counts them, or Py_None (borrowed: Python runs it) or NULL on error. */
+static PyObject *zadd(Runner *self, PyObject *argv, ClientView *v) {
+    Py_ssize_t argc = PyList_GET_SIZE(argv), pairs = (argc - 2) / 2;
+    if (argc < 4 || argc % 2 != 0)
+        return Py_None;
+    double stack[8], *scores = pairs <= 8 ? stack : PyMem_Malloc((size_t)pairs * sizeof *scores);
+    if (scores == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = Py_None, *zs = NULL, *members = NULL;
+    for (Py_ssize_t p = 0; p < pairs; p++)
+        if (!plain_score(PyList_GET_ITEM(argv, 2 + 2 * p), &scores[p]))
+            goto done;   /* an option, or a score Python must read */
+    zs = container_for_write(v, PyList_GET_ITEM(argv, 1), (PyTypeObject *)self->zset_type);
+    if (zs == NULL || zs == Py_None) {
+        result = zs;
+        zs = NULL;
+        goto done;
+    }
+    if ((members = field_get(&f_scores, zs)) == NULL || !PyDict_CheckExact(members)) {
+        result = members == NULL ? NULL : Py_None;   /* (never: ZSet.scores is a dict) */
+        goto done;
+    }
+    Py_ssize_t added = 0;
+    for (Py_ssize_t p = 0; p < pairs; p++) {
+        PyObject *member = PyList_GET_ITEM(argv, 3 + 2 * p);
+        PyObject *current = PyDict_GetItemWithError(members, member);
+        if (current == NULL && PyErr_Occurred()) {
+            result = NULL;
+            goto done;
+        }
+        if (current != NULL && PyFloat_CheckExact(current) && PyFloat_AS_DOUBLE(current) == scores[p])
+            continue;   /* at that score already (0.0 and -0.0 alike, as in zsetAdd) */
+        PyObject *score = PyFloat_FromDouble(scores[p]);
+        PyObject *res = score == NULL ? NULL : PyObject_CallMethodObjArgs(zs, s_add, member, score, NULL);
+        Py_XDECREF(score);
+        if (res == NULL) {
+            result = NULL;
+            goto done;
+        }
+        Py_DECREF(res);
+        added += current == NULL;
+    }
+    result = integer(added);
+done:
+    Py_XDECREF(members);
+    Py_XDECREF(zs);
+    if (scores != stack)
+        PyMem_Free(scores);
+    return result;
+}
+
 /* Runs one request; returns its reply (new reference), Py_None (borrowed, not run: leave it to Python) or NULL on
  * error. A read adds the keys it found and missed to ``hits`` and ``misses``. */
 static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, long long *hits,
@@ -320,6 +400,8 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         if (PyDict_SetItem(v->data, key, PyList_GET_ITEM(argv, 2)) < 0)
             return NULL;
         return Py_NewRef(ok_reply);
+    case K_ZADD:
+        return zadd(self, argv, v);
     case K_MSET:
         for (Py_ssize_t a = 1; a < argc; a += 2)
             if (PyDict_SetItem(v->data, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0)
@@ -535,7 +617,7 @@ static PyTypeObject RunnerType = {
     .tp_basicsize = sizeof(Runner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET, INCR, DECR, "
-              "INCRBY and DECRBY.",
+              "INCRBY, DECRBY and ZADD.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Runner_init,
     .tp_dealloc = (destructor)Runner_dealloc,
@@ -553,6 +635,7 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_appendleft, "appendleft");
     INTERN(s_append, "append");
     INTERN(s_plain, "plain");
+    INTERN(s_add, "add");
     if ((ok_reply = PyBytes_FromString("+OK\r\n")) == NULL || (null2_reply = PyBytes_FromString("$-1\r\n")) == NULL ||
         (null3_reply = PyBytes_FromString("_\r\n")) == NULL)
         return NULL;

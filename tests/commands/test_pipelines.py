@@ -1,7 +1,7 @@
 """Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH,
-MGET, MSET, INCR[BY], DECR[BY]) with everything that must leave them to Python (another database, MULTI, CLIENT REPLY,
-TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte for
-byte with redis-server's. The module's ``server`` runs with the fast path and without it
+MGET, MSET, INCR[BY], DECR[BY], ZADD) with everything that must leave them to Python (another database, MULTI, CLIENT
+REPLY, TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte
+for byte with redis-server's. The module's ``server`` runs with the fast path and without it
 (tests/commands/conftest.py)."""
 from __future__ import annotations
 
@@ -46,6 +46,15 @@ MIXED = (
     ("MSET", "m1", "a", "m2", "b", "m1", "c"), ("MGET", "m1", "m2"), ("MSET", "m2", ""), ("GET", "m2"),
     ("MSET", "m1"), ("MSET", "m1", "a", "m2"), ("MSET",), ("mset", "m3", "z"), ("MSET", "s", "over", "h", "any"),
     ("TYPE", "h"), ("HSET", "h", "f", "v"), ("GET", "s"),
+    # ZADD: plain scores on the fast path; options, other spellings and errors left to Python
+    ("ZADD", "z", "1", "a", "2", "b"), ("ZADD", "z", "1", "a"), ("ZADD", "z", "3", "a", "1.5e1", "c", "-0", "d"),
+    ("ZADD", "z", "0", "d"), ("ZADD", "z", "1", "dup", "2", "dup"), ("ZADD", "z", "+2", "p", ".5", "q", "5.", "r"),
+    ("ZADD", "z", "-1.25E-3", "n", "1e308", "big", "-1e308", "small", "0.1", "tenth"),
+    ("ZADD", "z", "NX", "5", "e"), ("ZADD", "z", "inf", "f"), ("ZADD", "z", "-inf", "f"), ("ZADD", "z", "1e400", "g"),
+    ("ZADD", "z", "1e-400", "g"), ("ZADD", "z", "1", "a", "x", "b"), ("ZADD", "z", "-", "t"), ("ZADD", "z", "1e", "u"),
+    ("ZADD", "z", "0x10", "h"), ("ZADD", "z", "1 ", "v"), ("ZADD", "z", "1..2", "w"), ("ZADD", "z", "nan", "x"),
+    ("ZADD", "s", "1", "a"), ("ZADD", "z", "1"), ("ZADD", "z", "1", "a", "2"), ("zadd", "z2", "1", "a"),
+    ("ZADD", "z", "2", "a", "XX"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZCARD", "z"), ("TYPE", "z2"),
     # wrong types, bad arity, lower case: left to Python, replies identical
     ("GET", "h"), ("HSET", "s", "f", "v"), ("HGET", "l", "f"), ("LPUSH", "h", "x"), ("RPUSH", "s", "x"),
     ("HSET", "h", "f"), ("HSET", "h", "f", "v", "g"), ("GET",), ("SET", "s"), ("LPUSH", "l"), ("get", "s"), ("MGET",),
@@ -95,15 +104,18 @@ def test_fast_commands_over_keys_with_a_ttl_like_redis(conns):
          ("GET", "gone"), ("HGET", "gone-h", "f"), ("HSET", "gone-l", "f", "v"), ("LPUSH", "gone", "a"),
          ("GET", "kept"), ("GET", "other"), ("SET", "kept", "new"), ("TTL", "kept"), ("GET", "kept"),
          ("HGETALL", "gone-l"), ("LRANGE", "gone", "0", "-1"), ("DBSIZE",),
-         ("MSET", "other", "x", "kept2", "y"), ("TTL", "kept2"), ("MGET", "other", "kept2"))
+         ("MSET", "other", "x", "kept2", "y"), ("TTL", "kept2"), ("MGET", "other", "kept2"),
+         ("DEL", "kept2"), ("ZADD", "kept2", "1", "a"), ("EXPIRE", "kept2", "100"), ("ZADD", "kept2", "2", "b"),
+         ("TTL", "kept2"), ("ZRANGE", "kept2", "0", "-1", "WITHSCORES"))
 
 
 @pytest.mark.parametrize("write", [("SET", "w", "2"), ("HSET", "w", "f", "v"), ("LPUSH", "w", "x"),
-                                   ("RPUSH", "w", "x"), ("MSET", "w", "2"), ("MSET", "unwatched2", "1", "w", "2")])
+                                   ("RPUSH", "w", "x"), ("MSET", "w", "2"), ("MSET", "unwatched2", "1", "w", "2"),
+                                   ("ZADD", "w", "1", "m")])
 def test_a_fast_write_to_a_watched_key_aborts_the_transaction(conns, server, oracle, write):
     ours, theirs, connect = conns
     for port, watcher in ((server.port, ours), (oracle.port, theirs)):
-        if write[0] not in ("SET", "MSET"):
+        if write[0] not in ("SET", "MSET"):   # (a string there would make the others' writes WRONGTYPE)
             watcher.pipeline(("DEL", "w"))
         watcher.pipeline(("WATCH", "w"))
         other = connect(port)
@@ -141,7 +153,7 @@ def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
         stats = client.info("stats")
         views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
                        ("get", "set", "hget", "hset", "lpush", "rpush", "mget", "mset", "incr", "decr",
-                                                         "incrby", "decrby")},
+                                                         "incrby", "decrby", "zadd")},
                       stats["keyspace_hits"], stats["keyspace_misses"]))
         raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
         assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
@@ -163,11 +175,12 @@ def _random_pipeline(rng: random.Random, length: int) -> list[tuple[str, ...]]:
                                    ("HSET", k, "f", v, "g", v), ("LPUSH", k, v), ("RPUSH", k, v, v),
                                    ("get", k), ("HSET", k, v), ("GET", k, v), ("SET", k, v, "GET"),
                                    ("MGET", k, rng.choice(keys), k), ("INCRBY", k, rng.choice(["1", "-5", v])),
-                                   ("DECR", k), ("MSET", k, v, rng.choice(keys), v)]))
+                                   ("DECR", k), ("MSET", k, v, rng.choice(keys), v),
+                                   ("ZADD", k, rng.choice(["1", "-2.5", v]), v)]))
         else:
             out.append(rng.choice([("DEL", k), ("EXPIRE", k, "100"), ("PERSIST", k), ("TYPE", k), ("INCR", k),
                                    ("SELECT", rng.choice("01")), ("MULTI",), ("EXEC",), ("DISCARD",),
-                                   ("LRANGE", k, "0", "-1"), ("HGETALL", k),
+                                   ("LRANGE", k, "0", "-1"), ("HGETALL", k), ("ZRANGE", k, "0", "-1", "WITHSCORES"),
                                    ("EXISTS", k, k)]))
     return out + [("EXEC",), ("DISCARD",), ("SELECT", "0")]
 
@@ -179,7 +192,8 @@ def test_random_pipelines_reply_like_redis(conns, seed):
     for _ in range(4):
         same(ours, theirs, *_random_pipeline(rng, 60))
     for db in ("0", "1"):   # what the pipelines left in both databases (PERSIST: whether a key has a TTL)
-        same(ours, theirs, ("SELECT", db), *[(c, k) for k in "abc" for c in ("TYPE", "PERSIST", "GET", "HGETALL")],
+        same(ours, theirs, ("SELECT", db), *[(c, k) for k in "abc" for c in ("TYPE", "PERSIST", "GET", "HGETALL",
+                                                                         "ZCARD")],
              *[("LRANGE", k, "0", "-1") for k in "abc"], ("SELECT", "0"))
 
 

@@ -299,8 +299,11 @@ def test_a_file_that_cannot_be_written_holds_the_replies_it_lacks_and_refuses_wr
     assert _reply(writer, 0.5) is None   # run, kept in memory for the retry, not acknowledged
     assert _reply(popper, 0.2) is None   # nor the pop it served; this client leaves: nothing is sent to it
     popper.close()
-    with pytest.raises(redis.ResponseError, match="MISCONF Errors writing to the AOF file"):
-        r.set("c", "3")
+    for write in (("SET", "c", "3"), ("MSET", "c", "3"), ("ZADD", "c", "1", "m"), ("INCR", "c"),
+                  ("HSET", "c", "f", "v"), ("RPUSH", "c", "x")):   # the C fast path's writes refused too
+        with pytest.raises(redis.ResponseError, match="MISCONF Errors writing to the AOF file"):
+            r.execute_command(*write)
+    assert not r.exists("c")
     assert r.get("a") == b"1" and r.lrange("q", 0, -1) == [b"y"]   # reads go on: this client owes the file nothing
     info = r.info("persistence")
     assert info["aof_last_write_status"] == "err" and info["aof_buffer_length"] > 0
@@ -395,14 +398,15 @@ def test_options_and_commands(start_server, tmp_path):
     odd = bytes(range(256)) * 40   # CR, LF, NUL: the fast path's encoding is checked against Python's
     fast.set("bin", odd).rpush("empty", "").get("k:s").hget("k:h", "f").mget("k:s", "k:h")
     fast.execute_command("INCR", "n").incr("n", 5).execute_command("DECR", "n").decr("m", 2)   # redis-py: INCRBY
-    fast.mset({"ms:1": "a", "ms:2": odd})
-    assert fast.execute()[-8:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2, True]
+    fast.mset({"ms:1": "a", "ms:2": odd}).zadd("zs", {"a": 1, odd: 2.5})
+    assert fast.execute()[-9:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2, True, 2]
     # the C fast path journaled each write, and no read
     assert plain == [b"SET", b"HSET", b"LPUSH", b"RPUSH"] * 4 + [b"SET", b"RPUSH", b"INCR", b"INCRBY", b"DECR",
-                                                                 b"DECRBY", b"MSET"]
+                                                                 b"DECRBY", b"MSET", b"ZADD"]
     written = (tmp_path / "other.aof").read_bytes()
     assert all(b"%s:%s" % (n, t) in written for n in (b"k", b"h", b"l", b"r") for t in (b"s", b"h", b"l", b"r"))
     assert b"*5\r\n$4\r\nMSET\r\n$4\r\nms:1\r\n$1\r\na\r\n$4\r\nms:2\r\n$10240\r\n%s\r\n" % odd in written
+    assert b"*6\r\n$4\r\nZADD\r\n$2\r\nzs\r\n$1\r\n1\r\n$1\r\na\r\n$3\r\n2.5\r\n$10240\r\n%s\r\n" % odd in written
     with pytest.raises(redis.ResponseError):
         r.config_set("appendfilename", "x.aof")   # start-up only
 
