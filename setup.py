@@ -1,7 +1,7 @@
 """The compiled parts, both optional: without a C compiler inferd does the same in Python.
 
-The dispatcher's fast path for plain GET/SET/HGET/HSET/LPUSH/RPUSH/MGET/INCR[BY]/DECR[BY], and the connection's
-per-read work (the request parser's inner loop, the read callback).
+The dispatcher's fast path for plain GET/SET/HGET/HSET/LPUSH/RPUSH/MGET/MSET/INCR[BY]/DECR[BY]/ZADD (and SPOP's
+draw from a set's table), and the connection's per-read work (the request parser's inner loop, the read callback).
 """
 from setuptools import Extension, setup
 

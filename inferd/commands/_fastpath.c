@@ -23,6 +23,8 @@
 #include <Python.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "_slots.h"
@@ -624,11 +626,54 @@ static PyTypeObject RunnerType = {
     .tp_methods = Runner_methods,
 };
 
+/* ---- random_member: SPOP's and SRANDMEMBER's draw --------------------------------------------------------------- */
+
+static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
+
+static uint64_t next_random(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#define DRAW_TRIES 64
+
+/* random_member(s): a member of the set ``s`` drawn uniformly at random, or None. It picks slots of the set's hash
+ * table at random until one holds a member (each member is equally likely), so it costs O(slots / members): None
+ * after DRAW_TRIES empty slots (a table that pops have left mostly empty; the caller copies the set, whose table is
+ * then sized to its members, or draws otherwise), and for an empty set. Python's own choice needs a tuple of the
+ * whole set, and a walk from the table's start passes every slot emptied before (a set popped from the start). */
+static PyObject *random_member(PyObject *module, PyObject *arg) {
+    if (!PySet_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "random_member(set)");
+        return NULL;
+    }
+    PySetObject *so = (PySetObject *)arg;
+    if (so->used > 0) {
+        unsigned __int128 slots = (unsigned __int128)so->mask + 1;
+        for (int t = 0; t < DRAW_TRIES; t++) {
+            PyObject *key = so->table[(size_t)((next_random() * slots) >> 64)].key;
+            if (key != NULL && key != _PySet_Dummy)
+                return Py_NewRef(key);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"random_member", random_member, METH_O, "random_member(set) -> a member drawn uniformly at random, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef fastpath_module = {
-    PyModuleDef_HEAD_INIT, "_fastpath", "The dispatcher's C fast path (see Runner).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_fastpath", "The dispatcher's C fast path (see Runner), and SPOP's draw (random_member).",
+    -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
+    if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != (ssize_t)sizeof rng_state)
+        rng_state = (uint64_t)now_ns();
     if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return NULL;
     INTERN(s_slowlog, "_slowlog");

@@ -12,6 +12,13 @@ from inferd.commands.scanning import SMALL_COLLECTION, parse_cursor, parse_scan_
 from inferd.commands.table import keyed_commands
 from inferd.errors import CommandError
 
+try:
+    from inferd.commands._fastpath import random_member
+except ImportError:   # pragma: no cover - built at install when a C compiler is there
+    random_member = None  # type: ignore[assignment]
+
+DRAW_FROM_TUPLE = 64   # a set smaller than this is drawn from as a tuple (as cheap as the table, and exact)
+
 
 def _set(c: Client, key: bytes) -> set[bytes] | None:
     return c.db.get_typed(key, set)
@@ -70,7 +77,11 @@ def spop(c: Client, argv: list[bytes]) -> Any:
         members = _set(c, argv[1])
         if members is None:
             return None
-        chosen = random.choice(tuple(members)) if len(members) < 64 else _any(members)
+        chosen = _draw(members)
+        if chosen is None:   # a table that pops have left mostly empty: a copy's is sized to its members
+            members = set(members)
+            c.db.set(argv[1], members, keep_ttl=True)
+            chosen = _draw(members) or _any(members)
         members.discard(chosen)
         if not members:
             c.db.delete(argv[1])
@@ -87,8 +98,25 @@ def spop(c: Client, argv: list[bytes]) -> Any:
     return popped
 
 
+def _draw(members: set[bytes]) -> bytes | None:
+    """A member (of a non-empty set) drawn uniformly at random; None where its table is too sparse to draw from.
+
+    A large set is drawn from in place by the compiled ``random_member`` (random slots of its hash table; O(1) while
+    the table is not mostly empty). Without it, :func:`_any`.
+    """
+    if len(members) < DRAW_FROM_TUPLE:
+        return random.choice(tuple(members))
+    if random_member is None:   # pragma: no cover - depends on the install
+        return _any(members)
+    return random_member(members)
+
+
 def _any(members: set[bytes]) -> bytes:
-    """A member of a large set without copying it: a random step into its iteration order."""
+    """A member of a large set without copying it: a random step into its iteration order.
+
+    Not uniform, and slow on a set popped many times (the walk passes every slot emptied before): the draw where
+    ``random_member`` was not built.
+    """
     skip = random.randrange(min(len(members), 64))
     for i, member in enumerate(members):
         if i == skip:
@@ -102,7 +130,10 @@ def srandmember(c: Client, argv: list[bytes]) -> Any:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2:
         members = _set(c, argv[1])
-        return random.choice(tuple(members)) if members else None
+        if not members:
+            return None
+        chosen = _draw(members)
+        return chosen if chosen is not None else random.choice(tuple(members))
     count, _ = random_count(argv, None)
     members = _set(c, argv[1])
     if not members or count == 0:

@@ -90,3 +90,36 @@ def test_sscan(both):
     compare_scan(ours, theirs, "SSCAN", "small")
     compare_scan(ours, theirs, "SSCAN", "big")
     compare_scan(ours, theirs, "SSCAN", "big", "MATCH", "m1?", "COUNT", "100")
+
+
+def test_spop_one_at_a_time_empties_a_large_set_and_keeps_its_ttl(both):
+    """Popped one by one, a large set gives each member once, in no fixed order: its table grows sparse as it empties
+    and is then copied (the key keeps its TTL); SRANDMEMBER draws from it all along."""
+    ours, _ = both
+    members = {b"member:%d" % i for i in range(3000)}
+    ours.sadd("big", *members)
+    ours.expire("big", 1000)
+    popped = []
+    for left in range(3000, 0, -1):
+        if left % 500 == 0:
+            assert ours.srandmember("big") in members - set(popped)
+        popped.append(ours.spop("big"))
+        if left == 10:
+            assert 0 < ours.ttl("big") <= 1000
+    assert len(popped) == 3000 and set(popped) == members
+    assert not ours.exists("big")
+
+
+def test_random_member_draws_every_member_alike():
+    from inferd.commands._fastpath import random_member
+    members = {b"m%d" % i for i in range(100)}
+    counts = dict.fromkeys(members, 0)
+    for _ in range(20000):
+        counts[random_member(members)] += 1
+    assert min(counts.values()) > 100 and max(counts.values()) < 300   # 200 each expected (sd 14)
+    assert random_member(set()) is None
+    sparse = {b"m%d" % i for i in range(100000)}
+    for _ in range(99990):
+        sparse.pop()   # the table keeps its size: 10 members in ~262,000 slots
+    draws = [random_member(sparse) for _ in range(200)]
+    assert None in draws and set(draws) - {None} <= sparse   # most draws find no member in their tries
