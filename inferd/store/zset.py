@@ -42,8 +42,8 @@ TOP = _Top()
 class Entries:
     """(score, member) entries in sorted order, kept in chunks.
 
-    A sorted list's reads (len, iteration, an index, a slice) plus :meth:`add`, :meth:`remove`,
-    ``del entries[start:stop]`` and bisection.
+    A sorted list's reads (len, iteration, an index, a slice) plus :meth:`add`, :meth:`remove`, :meth:`take` (from
+    either end), ``del entries[start:stop]`` and bisection.
     """
 
     __slots__ = ("chunks", "lasts", "length", "starts")
@@ -133,6 +133,32 @@ class Entries:
         for k in (first + 1, first):   # the chunks either side of the gap may have become small
             if k < len(chunks):
                 self._merge_small(k)
+
+    def take(self, count: int, last: bool) -> list[tuple[float, bytes]]:
+        """Remove and return up to ``count`` first entries (``last``: last entries, the last first)."""
+        chunks, lasts = self.chunks, self.lasts
+        taken: list[tuple[float, bytes]] = []
+        end = -1 if last else 0
+        while count > 0 and chunks:
+            chunk = chunks[end]
+            if len(chunk) <= count:   # the whole chunk
+                taken += reversed(chunk) if last else chunk
+                count -= len(chunk)
+                del chunks[end], lasts[end]
+            elif last:
+                taken += chunk[:-count - 1:-1]
+                del chunk[-count:]
+                lasts[end] = chunk[-1]
+                count = 0
+            else:
+                taken += chunk[:count]
+                del chunk[:count]
+                count = 0
+        self.length -= len(taken)
+        self.starts = None
+        if chunks:
+            self._merge_small(len(chunks) - 1 if last else 0)
+        return taken
 
     def add(self, entry: tuple[float, bytes]) -> None:
         """Insert ``entry`` (not already there) in order."""
@@ -261,10 +287,11 @@ class ZSet:
 
     def pop(self, count: int, highest: bool) -> list[tuple[float, bytes]]:
         """Remove and return up to ``count`` lowest (or highest) entries, in pop order."""
-        n = len(self.items)
-        if highest:
-            return self.remove_span(max(0, n - count), n)[::-1]
-        return self.remove_span(0, min(count, n))
+        taken = self.items.take(count, highest)
+        scores = self.scores
+        for _, member in taken:
+            del scores[member]
+        return taken
 
     def remove_span(self, start: int, stop: int) -> list[tuple[float, bytes]]:
         """Remove and return the entries at indexes [start, stop) of the sorted order."""

@@ -59,11 +59,18 @@ def test_entries_behave_as_a_sorted_list(small_chunks, seed):
             entries.add(entry)
             bisect.insort(model, entry)
             present.add(entry)
-        elif roll < 0.9:
+        elif roll < 0.8:
             entry = rng.choice(model)
             entries.remove(entry)
             model.remove(entry)
             present.discard(entry)
+        elif roll < 0.9:
+            count, last = rng.randint(0, 40), rng.random() < 0.5
+            expected = model[::-1][:count] if last else model[:count]
+            assert entries.take(count, last) == expected
+            for entry in expected:
+                model.remove(entry)
+                present.discard(entry)
         else:
             start = rng.randint(-3, len(model))
             stop = start + rng.randint(0, 40)
@@ -114,3 +121,13 @@ def test_deleting_a_span_joins_the_small_chunks_it_leaves(small_chunks):
         assert [len(chunk) for chunk in entries.chunks] == [16, 16, 16]
         del entries[start:stop]
         _check(entries, model[:start] + model[stop:], random.Random(start))
+
+
+def test_taking_from_either_end_joins_the_small_chunk_it_leaves(small_chunks):
+    model = [(float(i), b"m") for i in range(48)]
+    for count, last in ((14, False), (14, True), (16, False), (33, True), (48, False), (60, True)):
+        entries = Entries(model)
+        taken = entries.take(count, last)
+        assert taken == (model[::-1][:count] if last else model[:count])
+        rest = model[:-count] if last and count < 48 else model[count:] if not last else []
+        _check(entries, rest, random.Random(count))
