@@ -164,7 +164,10 @@ class Journal:
                 self._emit(client, db.index, _encode([b"PEXPIREAT", key, b"%d" % deadline]))
 
     def plain(self, client: Any, db: Database, request: bytes) -> None:
-        """A plain SET, HSET, LPUSH, RPUSH, INCR, DECR, INCRBY or DECRBY the C fast path ran (no TTL), as it came.
+        """A plain write the C fast path ran (no TTL), as it came.
+
+        SET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, MSET, INCR, DECR, INCRBY, DECRBY or ZADD; SPOP, which is written
+        as the SREM of what it took, is left to Python while the file is on.
 
         ``request`` is its argv, encoded as RESP by the fast path.
         """

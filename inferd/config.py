@@ -67,9 +67,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", int, 6379, "TCP port (0 picks a free port)", minimum=0, maximum=65535),
     Option("unixsocket", str, "", "also listen on this Unix socket path"),
     Option("databases", int, 16, "number of logical databases", minimum=1, maximum=1 << 20),
-    Option("fastpath", str, "yes", "parse reads, run plain GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET, INCR, DECR, "
-           "INCRBY, DECRBY and ZADD, encode arrays of plain values and flush replies in C where that was built at "
-           "install (no: all in Python; same behaviour)", choices=("yes", "no")),
+    Option("fastpath", str, "yes", "parse reads, run plain PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, "
+           "SPOP, MGET, MSET, INCR, DECR, INCRBY, DECRBY and ZADD, encode arrays of plain values and flush replies in "
+           "C where that was built at install (no: all in Python; same behaviour)", choices=("yes", "no")),
     Option("requirepass", str, "", "password for AUTH (empty: no authentication)", runtime=True),
     Option("maxclients", int, 10000, "maximum simultaneous clients", runtime=True, minimum=1),
     Option("timeout", int, 0, "close idle clients after this many seconds (0: never)", runtime=True, minimum=0),

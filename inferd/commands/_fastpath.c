@@ -1,13 +1,13 @@
-/* The C fast path of the dispatcher: GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET, INCR, DECR, INCRBY, DECRBY and
- * ZADD in their plain forms.
+/* The C fast path of the dispatcher: PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, SPOP, MGET, MSET, INCR,
+ * DECR, INCRBY, DECRBY and ZADD in their plain forms.
  *
  * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a form
  * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
  * (each of MGET's and MSET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
  * command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and an increment that
  * string2ll reads and a result within 64 bits, else Python gives the error; ZADD takes no option and scores written
- * with digits, sign, point and exponent only, which strtod reads whole and within range, as Redis reads them); the
- * right number of arguments. It appends
+ * with digits, sign, point and exponent only, which strtod reads whole and within range, as Redis reads them; SPOP only
+ * while the append-only file is off, which must get the SREM of what it popped); the right number of arguments. It appends
  * each reply, encoded, to ``out`` and returns the index of the first request it left to the Python dispatcher
  * (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do (the same dicts,
  * the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec, keyspace hits and
@@ -30,7 +30,7 @@
 #include "_slots.h"
 
 enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_MSET,
-       K_ZADD, K_COUNT };
+       K_ZADD, K_PING, K_LPOP, K_RPOP, K_SADD, K_SPOP, K_COUNT };
 
 typedef struct {
     PyObject_HEAD
@@ -54,8 +54,8 @@ static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"),
 static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
                           &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
                           &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error, &f_scores};
-static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_add;
-static PyObject *ok_reply, *null2_reply, *null3_reply;
+static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_add, *s_popleft, *s_pop;
+static PyObject *ok_reply, *null2_reply, *null3_reply, *pong_reply;
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -281,6 +281,46 @@ static PyObject *container_for_write(ClientView *v, PyObject *key, PyTypeObject 
     return value;
 }
 
+/* ---- SPOP's draw ------------------------------------------------------------------------------------------------ */
+
+static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
+
+static uint64_t next_random(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#define DRAW_TRIES 64
+
+/* A member of the set ``so`` drawn uniformly at random (borrowed), or NULL. It picks slots of the set's hash table at
+ * random until one holds a member (each member is equally likely), so it costs O(slots / members): NULL after
+ * DRAW_TRIES empty slots (a table that pops have left mostly empty; Python then copies the set, whose table is sized
+ * to its members) and for an empty set. Python's own choice needs a tuple of the whole set, and a walk from the
+ * table's start passes every slot emptied before (a set popped from the start). */
+static PyObject *draw_member(PySetObject *so) {
+    if (so->used == 0)
+        return NULL;
+    unsigned __int128 slots = (unsigned __int128)so->mask + 1;
+    for (int t = 0; t < DRAW_TRIES; t++) {
+        PyObject *key = so->table[(size_t)((next_random() * slots) >> 64)].key;
+        if (key != NULL && key != _PySet_Dummy)
+            return key;
+    }
+    return NULL;
+}
+
+/* random_member(s): draw_member for Python (SPOP's and SRANDMEMBER's draw there), None for NULL. */
+static PyObject *random_member(PyObject *module, PyObject *arg) {
+    if (!PySet_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "random_member(set)");
+        return NULL;
+    }
+    PyObject *member = draw_member((PySetObject *)arg);
+    return Py_NewRef(member != NULL ? member : Py_None);
+}
+
 /* ZADD key score member [score member ...], every score read first (none is set if one is refused): the members
  * added, as zsetAdd counts them, or Py_None (borrowed: Python runs it) or NULL on error. */
 static PyObject *zadd(Runner *self, PyObject *argv, ClientView *v) {
@@ -338,12 +378,16 @@ done:
 static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, long long *hits,
                          long long *misses) {
     Py_ssize_t argc = PyList_GET_SIZE(argv);
-    PyObject *key = PyList_GET_ITEM(argv, 1);
     PyObject *value;
     int r;
     for (Py_ssize_t a = 1; a < argc; a++)
         if (!PyBytes_CheckExact(PyList_GET_ITEM(argv, a)))
             return Py_None;
+    if (kind == K_PING)
+        return argc == 1 ? Py_NewRef(pong_reply) : argc == 2 ? bulk(PyList_GET_ITEM(argv, 1)) : Py_None;
+    if (argc < 2)
+        return Py_None;
+    PyObject *key = PyList_GET_ITEM(argv, 1);
     if ((r = in_dict(v->expires, key)) != 0)   /* a key with a TTL may have expired: Python expires it */
         return r < 0 ? NULL : Py_None;
     switch (kind) {
@@ -404,6 +448,61 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         return Py_NewRef(ok_reply);
     case K_ZADD:
         return zadd(self, argv, v);
+    case K_LPOP:
+    case K_RPOP:
+    case K_SPOP: {
+        if (argc != 2 || (kind == K_SPOP && v->journal != Py_None))   /* SPOP is journaled as the SREM it made */
+            return Py_None;
+        PyObject *items = PyDict_GetItemWithError(v->data, key);
+        if (items == NULL)
+            return PyErr_Occurred() ? NULL : Py_NewRef(v->null_reply);
+        PyObject *taken;
+        if (kind == K_SPOP) {
+            if (!PySet_CheckExact(items))
+                return Py_None;
+            PyObject *member = draw_member((PySetObject *)items);
+            if (member == NULL || !PyBytes_CheckExact(member))
+                return Py_None;
+            taken = Py_NewRef(member);
+            if (PySet_Discard(items, member) < 0) {
+                Py_DECREF(taken);
+                return NULL;
+            }
+        } else {
+            if (Py_TYPE(items) != (PyTypeObject *)self->deque_type)
+                return Py_None;
+            PyObject *end = PySequence_GetItem(items, kind == K_LPOP ? 0 : -1);   /* what the pop will take */
+            if (end == NULL)
+                return NULL;
+            int plain = PyBytes_CheckExact(end);
+            Py_DECREF(end);
+            if (!plain)
+                return Py_None;
+            taken = PyObject_CallMethodNoArgs(items, kind == K_LPOP ? s_popleft : s_pop);
+            if (taken == NULL)
+                return NULL;
+        }
+        Py_ssize_t left = PyObject_Length(items);
+        PyObject *reply = left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0) ? NULL : bulk(taken);
+        Py_DECREF(taken);
+        return reply;
+    }
+    case K_SADD: {
+        if (argc < 3)
+            return Py_None;
+        PyObject *members = container_for_write(v, key, &PySet_Type);
+        if (members == NULL || members == Py_None)
+            return members;
+        Py_ssize_t before = PySet_GET_SIZE(members);
+        for (Py_ssize_t a = 2; a < argc; a++)
+            if (PySet_Add(members, PyList_GET_ITEM(argv, a)) < 0) {
+                Py_DECREF(members);
+                return NULL;
+            }
+        Py_ssize_t added = PySet_GET_SIZE(members) - before;
+        Py_DECREF(members);
+        return integer(added);
+    }
     case K_MSET:
         for (Py_ssize_t a = 1; a < argc; a += 2)
             if (PyDict_SetItem(v->data, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0)
@@ -496,7 +595,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
 
     for (; i < n; i++) {
         PyObject *argv = PyList_GET_ITEM(requests, i);
-        if (!PyList_Check(argv) || PyList_GET_SIZE(argv) < 2)
+        if (!PyList_Check(argv) || PyList_GET_SIZE(argv) < 1)
             break;
         PyObject *name = PyList_GET_ITEM(argv, 0);
         if (!PyBytes_CheckExact(name))
@@ -536,7 +635,7 @@ static PyObject *Runner_run(Runner *self, PyObject *const *args, Py_ssize_t narg
             break;
         int appended = PyList_Append(out, reply);
         Py_DECREF(reply);
-        int write = kind != K_GET && kind != K_HGET && kind != K_MGET;
+        int write = kind != K_GET && kind != K_HGET && kind != K_MGET && kind != K_PING;
         calls[kind]++;
         usec[kind] += elapsed_us;
         hits += found;
@@ -618,48 +717,13 @@ static PyTypeObject RunnerType = {
     .tp_name = "inferd.commands._fastpath.Runner",
     .tp_basicsize = sizeof(Runner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The dispatcher's C fast path for plain GET, SET, HGET, HSET, LPUSH, RPUSH, MGET, MSET, INCR, DECR, "
-              "INCRBY, DECRBY and ZADD.",
+    .tp_doc = "The dispatcher's C fast path for plain PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, SPOP, "
+              "MGET, MSET, INCR, DECR, INCRBY, DECRBY and ZADD.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Runner_init,
     .tp_dealloc = (destructor)Runner_dealloc,
     .tp_methods = Runner_methods,
 };
-
-/* ---- random_member: SPOP's and SRANDMEMBER's draw --------------------------------------------------------------- */
-
-static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
-
-static uint64_t next_random(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-#define DRAW_TRIES 64
-
-/* random_member(s): a member of the set ``s`` drawn uniformly at random, or None. It picks slots of the set's hash
- * table at random until one holds a member (each member is equally likely), so it costs O(slots / members): None
- * after DRAW_TRIES empty slots (a table that pops have left mostly empty; the caller copies the set, whose table is
- * then sized to its members, or draws otherwise), and for an empty set. Python's own choice needs a tuple of the
- * whole set, and a walk from the table's start passes every slot emptied before (a set popped from the start). */
-static PyObject *random_member(PyObject *module, PyObject *arg) {
-    if (!PySet_CheckExact(arg)) {
-        PyErr_SetString(PyExc_TypeError, "random_member(set)");
-        return NULL;
-    }
-    PySetObject *so = (PySetObject *)arg;
-    if (so->used > 0) {
-        unsigned __int128 slots = (unsigned __int128)so->mask + 1;
-        for (int t = 0; t < DRAW_TRIES; t++) {
-            PyObject *key = so->table[(size_t)((next_random() * slots) >> 64)].key;
-            if (key != NULL && key != _PySet_Dummy)
-                return Py_NewRef(key);
-        }
-    }
-    Py_RETURN_NONE;
-}
 
 static PyMethodDef module_methods[] = {
     {"random_member", random_member, METH_O, "random_member(set) -> a member drawn uniformly at random, or None"},
@@ -681,8 +745,10 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_append, "append");
     INTERN(s_plain, "plain");
     INTERN(s_add, "add");
+    INTERN(s_popleft, "popleft");
+    INTERN(s_pop, "pop");
     if ((ok_reply = PyBytes_FromString("+OK\r\n")) == NULL || (null2_reply = PyBytes_FromString("$-1\r\n")) == NULL ||
-        (null3_reply = PyBytes_FromString("_\r\n")) == NULL)
+        (null3_reply = PyBytes_FromString("_\r\n")) == NULL || (pong_reply = PyBytes_FromString("+PONG\r\n")) == NULL)
         return NULL;
     if (PyType_Ready(&RunnerType) < 0)
         return NULL;

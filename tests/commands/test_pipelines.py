@@ -1,8 +1,8 @@
-"""Long pipelines that mix the commands the dispatcher's C fast path runs (plain GET, SET, HGET, HSET, LPUSH, RPUSH,
-MGET, MSET, INCR[BY], DECR[BY], ZADD) with everything that must leave them to Python (another database, MULTI, CLIENT
-REPLY, TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw bytes: the replies are compared byte
-for byte with redis-server's. The module's ``server`` runs with the fast path and without it
-(tests/commands/conftest.py)."""
+"""Long pipelines that mix the commands the dispatcher's C fast path runs (plain PING, GET, SET, HGET, HSET, LPUSH,
+RPUSH, LPOP, RPOP, SADD, SPOP, MGET, MSET, INCR[BY], DECR[BY], ZADD) with everything that must leave them to Python
+(another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw
+bytes: the replies are compared byte for byte with redis-server's. The module's ``server`` runs with the fast path
+and without it (tests/commands/conftest.py)."""
 from __future__ import annotations
 
 import random
@@ -55,6 +55,14 @@ MIXED = (
     ("ZADD", "z", "0x10", "h"), ("ZADD", "z", "1 ", "v"), ("ZADD", "z", "1..2", "w"), ("ZADD", "z", "nan", "x"),
     ("ZADD", "s", "1", "a"), ("ZADD", "z", "1"), ("ZADD", "z", "1", "a", "2"), ("zadd", "z2", "1", "a"),
     ("ZADD", "z", "2", "a", "XX"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZCARD", "z"), ("TYPE", "z2"),
+    # PING; pops until the list is gone; SADD; SPOP where the outcome is certain (one member, no key, another type)
+    ("PING",), ("PING", "hello"), ("PING", ""), ("ping",), ("PING", "a", "b"),
+    ("RPUSH", "pl", "a", "b", "c"), ("LPOP", "pl"), ("RPOP", "pl"), ("LPOP", "pl"), ("EXISTS", "pl"), ("LPOP", "pl"),
+    ("RPOP", "pl"), ("LPOP", "s"), ("RPOP", "h"), ("LPOP",), ("RPUSH", "pl", "x", "y"), ("LPOP", "pl", "1"),
+    ("RPOP", "pl", "5"), ("lpop", "pl"),
+    ("SADD", "st", "a", "b", "a"), ("SADD", "st", "b"), ("SADD", "st", "c", ""), ("SCARD", "st"), ("SADD", "st"),
+    ("SADD", "s", "x"), ("SISMEMBER", "st", ""), ("SADD", "one", "only"), ("SPOP", "one"), ("EXISTS", "one"),
+    ("SPOP", "one"), ("SPOP", "s"), ("SPOP", "st", "0"), ("SPOP",), ("sadd", "st", "d"), ("SCARD", "st"),
     # wrong types, bad arity, lower case: left to Python, replies identical
     ("GET", "h"), ("HSET", "s", "f", "v"), ("HGET", "l", "f"), ("LPUSH", "h", "x"), ("RPUSH", "s", "x"),
     ("HSET", "h", "f"), ("HSET", "h", "f", "v", "g"), ("GET",), ("SET", "s"), ("LPUSH", "l"), ("get", "s"), ("MGET",),
@@ -111,7 +119,7 @@ def test_fast_commands_over_keys_with_a_ttl_like_redis(conns):
 
 @pytest.mark.parametrize("write", [("SET", "w", "2"), ("HSET", "w", "f", "v"), ("LPUSH", "w", "x"),
                                    ("RPUSH", "w", "x"), ("MSET", "w", "2"), ("MSET", "unwatched2", "1", "w", "2"),
-                                   ("ZADD", "w", "1", "m")])
+                                   ("ZADD", "w", "1", "m"), ("SADD", "w", "m")])
 def test_a_fast_write_to_a_watched_key_aborts_the_transaction(conns, server, oracle, write):
     ours, theirs, connect = conns
     for port, watcher in ((server.port, ours), (oracle.port, theirs)):
@@ -153,7 +161,8 @@ def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
         stats = client.info("stats")
         views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
                        ("get", "set", "hget", "hset", "lpush", "rpush", "mget", "mset", "incr", "decr",
-                                                         "incrby", "decrby", "zadd")},
+                                                         "incrby", "decrby", "zadd", "ping", "lpop", "rpop", "sadd",
+                                                         "spop")},
                       stats["keyspace_hits"], stats["keyspace_misses"]))
         raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
         assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
@@ -176,7 +185,8 @@ def _random_pipeline(rng: random.Random, length: int) -> list[tuple[str, ...]]:
                                    ("get", k), ("HSET", k, v), ("GET", k, v), ("SET", k, v, "GET"),
                                    ("MGET", k, rng.choice(keys), k), ("INCRBY", k, rng.choice(["1", "-5", v])),
                                    ("DECR", k), ("MSET", k, v, rng.choice(keys), v),
-                                   ("ZADD", k, rng.choice(["1", "-2.5", v]), v)]))
+                                   ("ZADD", k, rng.choice(["1", "-2.5", v]), v), ("LPOP", k), ("RPOP", k),
+                                   ("SADD", k, v, v), ("SISMEMBER", k, v), ("PING",)]))
         else:
             out.append(rng.choice([("DEL", k), ("EXPIRE", k, "100"), ("PERSIST", k), ("TYPE", k), ("INCR", k),
                                    ("SELECT", rng.choice("01")), ("MULTI",), ("EXEC",), ("DISCARD",),
@@ -193,7 +203,7 @@ def test_random_pipelines_reply_like_redis(conns, seed):
         same(ours, theirs, *_random_pipeline(rng, 60))
     for db in ("0", "1"):   # what the pipelines left in both databases (PERSIST: whether a key has a TTL)
         same(ours, theirs, ("SELECT", db), *[(c, k) for k in "abc" for c in ("TYPE", "PERSIST", "GET", "HGETALL",
-                                                                         "ZCARD")],
+                                                                         "ZCARD", "SCARD")],
              *[("LRANGE", k, "0", "-1") for k in "abc"], ("SELECT", "0"))
 
 
