@@ -1,8 +1,8 @@
 """The compiled parts, both optional: without a C compiler inferd does the same in Python.
 
 The dispatcher's fast path for plain PING/GET/SET/HGET/HSET/LPUSH/RPUSH/LPOP/RPOP/SADD/SPOP/MGET/MSET/INCR[BY]/
-DECR[BY]/ZADD (and SPOP's draw from a set's table), and the connection's per-read work (the request parser's inner
-loop, the read callback).
+DECR[BY]/ZADD/ZPOPMIN/ZPOPMAX (and SPOP's draw from a set's table), and the connection's per-read work (the request
+parser's inner loop, the read callback).
 """
 from setuptools import Extension, setup
 

@@ -166,8 +166,8 @@ class Journal:
     def plain(self, client: Any, db: Database, request: bytes) -> None:
         """A plain write the C fast path ran (no TTL), as it came.
 
-        SET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, MSET, INCR, DECR, INCRBY, DECRBY or ZADD; SPOP, which is written
-        as the SREM of what it took, is left to Python while the file is on.
+        SET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, MSET, INCR, DECR, INCRBY, DECRBY, ZADD, ZPOPMIN or ZPOPMAX;
+        SPOP, which is written as the SREM of what it took, is left to Python while the file is on.
 
         ``request`` is its argv, encoded as RESP by the fast path.
         """

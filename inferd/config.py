@@ -68,8 +68,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("unixsocket", str, "", "also listen on this Unix socket path"),
     Option("databases", int, 16, "number of logical databases", minimum=1, maximum=1 << 20),
     Option("fastpath", str, "yes", "parse reads, run plain PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, "
-           "SPOP, MGET, MSET, INCR, DECR, INCRBY, DECRBY and ZADD, encode arrays of plain values and flush replies in "
-           "C where that was built at install (no: all in Python; same behaviour)", choices=("yes", "no")),
+           "SPOP, MGET, MSET, INCR, DECR, INCRBY, DECRBY, ZADD, ZPOPMIN and ZPOPMAX, encode arrays of plain values "
+           "and flush replies in C where that was built at install (no: all in Python; same behaviour)",
+           choices=("yes", "no")),
     Option("requirepass", str, "", "password for AUTH (empty: no authentication)", runtime=True),
     Option("maxclients", int, 10000, "maximum simultaneous clients", runtime=True, minimum=1),
     Option("timeout", int, 0, "close idle clients after this many seconds (0: never)", runtime=True, minimum=0),

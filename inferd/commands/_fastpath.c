@@ -1,19 +1,19 @@
-/* The C fast path of the dispatcher: PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, SPOP, MGET, MSET, INCR,
- * DECR, INCRBY, DECRBY and ZADD in their plain forms.
+/* The C fast path of the dispatcher: PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, SPOP, MGET, MSET,
+ * INCR, DECR, INCRBY, DECRBY, ZADD, ZPOPMIN and ZPOPMAX in their plain forms.
  *
- * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a form
- * whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the key
- * (each of MGET's and MSET's) without a TTL, not watched and no client blocked on it (a write's); the value missing or of the
- * command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and an increment that
- * string2ll reads and a result within 64 bits, else Python gives the error; ZADD takes no option and scores written
- * with digits, sign, point and exponent only, which strtod reads whole and within range, as Redis reads them; SPOP only
- * while the append-only file is off, which must get the SREM of what it popped); the right number of arguments. It appends
- * each reply, encoded, to ``out`` and returns the index of the first request it left to the Python dispatcher
- * (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do (the same dicts,
- * the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec, keyspace hits and
- * misses, the client's last command, the slow log. Every refusal happens before anything is changed, so the Python path
- * then runs the request from the start (and gives any error). Only a failed allocation can stop a request half done, as
- * it can in Python.
+ * Runner.run(client, requests, start, out) runs requests[start:] for as long as each is one of these commands in a
+ * form whose outcome needs none of the dispatcher's gates: the client outside MULTI, authenticated, replies on; the
+ * key (each of MGET's and MSET's) without a TTL, not watched and no client blocked on it (a write's); the value
+ * missing or of the command's type (MGET reads another type as nil, as in Python; INCR and the like need a value and
+ * an increment that string2ll reads and a result within 64 bits, else Python gives the error; ZADD takes no option and
+ * scores written with digits, sign, point and exponent only, which strtod reads whole and within range, as Redis reads
+ * them; SPOP only while the append-only file is off, which must get the SREM of what it popped); the right number of
+ * arguments. It appends each reply, encoded, to ``out`` and returns the index of the first request it left to the
+ * Python dispatcher (len(requests) when it ran them all). What it does to the keyspace is what the Python handlers do
+ * (the same dicts, the same value objects) and the bookkeeping is the dispatcher's: per-command calls and usec,
+ * keyspace hits and misses, the client's last command, the slow log. Every refusal happens before anything is changed,
+ * so the Python path then runs the request from the start (and gives any error). Only a failed allocation can stop a
+ * request half done, as it can in Python.
  *
  * With the append-only file on (the database's ``journal``), each write it ran is handed, encoded as a RESP request,
  * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the
@@ -30,7 +30,8 @@
 #include "_slots.h"
 
 enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_MSET,
-       K_ZADD, K_PING, K_LPOP, K_RPOP, K_SADD, K_SPOP, K_COUNT };
+       K_ZADD, K_PING, K_LPOP, K_RPOP, K_SADD, K_SPOP, K_ZPOPMIN, K_ZPOPMAX,
+       K_COUNT };
 
 typedef struct {
     PyObject_HEAD
@@ -55,6 +56,7 @@ static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing,
                           &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
                           &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error, &f_scores};
 static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_add, *s_popleft, *s_pop;
+static PyObject *empty_array_reply;
 static PyObject *ok_reply, *null2_reply, *null3_reply, *pong_reply;
 
 static long long now_ns(void) {
@@ -373,6 +375,47 @@ done:
     return result;
 }
 
+/* ZPOPMIN / ZPOPMAX key: [member, score] (the score as Redis 7.0's addReplyDouble writes it, %.17g: a bulk string
+ * in RESP2, a double in RESP3), an empty array for no key, Py_None (borrowed) for another type; the emptied key is
+ * deleted. */
+static PyObject *zpop(Runner *self, PyObject *key, int highest, ClientView *v) {
+    PyObject *zs = PyDict_GetItemWithError(v->data, key);
+    if (zs == NULL)
+        return PyErr_Occurred() ? NULL : Py_NewRef(empty_array_reply);
+    if (Py_TYPE(zs) != (PyTypeObject *)self->zset_type)
+        return Py_None;
+    Py_INCREF(zs);   /* (deleting the key below may drop the dict's reference) */
+    PyObject *popped = PyObject_CallMethod(zs, "pop", "iO", 1, highest ? Py_True : Py_False);
+    PyObject *reply = NULL, *entry;
+    Py_ssize_t left = popped == NULL ? -1 : PyObject_Length(zs);
+    if (left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0))
+        goto done;
+    if (!PyList_CheckExact(popped) || PyList_GET_SIZE(popped) != 1 ||
+        !PyTuple_CheckExact(entry = PyList_GET_ITEM(popped, 0)) || PyTuple_GET_SIZE(entry) != 2 ||
+        !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+        PyErr_SetString(PyExc_SystemError, "ZSet.pop gave no (score, member) entry");
+        goto done;
+    }
+    PyObject *member = PyTuple_GET_ITEM(entry, 1);
+    char text[40];
+    int n = snprintf(text, sizeof text, "%.17g", PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0)));
+    int resp3 = v->null_reply == null3_reply;
+    char score[64];
+    int m = resp3 ? snprintf(score, sizeof score, ",%s\r\n", text)
+                  : snprintf(score, sizeof score, "$%d\r\n%s\r\n", n, text);
+    Py_ssize_t mlen = PyBytes_GET_SIZE(member);
+    if ((reply = PyBytes_FromStringAndSize(NULL, 4 + bulk_string_size(mlen) + m)) != NULL) {
+        char *p = PyBytes_AS_STRING(reply);
+        memcpy(p, "*2\r\n", 4);
+        p = bulk_string(p + 4, PyBytes_AS_STRING(member), mlen);
+        memcpy(p, score, (size_t)m);
+    }
+done:
+    Py_XDECREF(popped);
+    Py_DECREF(zs);
+    return reply;
+}
+
 /* Runs one request; returns its reply (new reference), Py_None (borrowed, not run: leave it to Python) or NULL on
  * error. A read adds the keys it found and missed to ``hits`` and ``misses``. */
 static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, long long *hits,
@@ -448,6 +491,9 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         return Py_NewRef(ok_reply);
     case K_ZADD:
         return zadd(self, argv, v);
+    case K_ZPOPMIN:
+    case K_ZPOPMAX:
+        return argc == 2 ? zpop(self, key, kind == K_ZPOPMAX, v) : Py_None;
     case K_LPOP:
     case K_RPOP:
     case K_SPOP: {
@@ -717,8 +763,8 @@ static PyTypeObject RunnerType = {
     .tp_name = "inferd.commands._fastpath.Runner",
     .tp_basicsize = sizeof(Runner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The dispatcher's C fast path for plain PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, SPOP, "
-              "MGET, MSET, INCR, DECR, INCRBY, DECRBY and ZADD.",
+    .tp_doc = "The dispatcher's C fast path for plain PING, GET, SET, HGET, HSET, LPUSH, RPUSH, LPOP, RPOP, SADD, "
+              "SPOP, MGET, MSET, INCR, DECR, INCRBY, DECRBY, ZADD, ZPOPMIN and ZPOPMAX.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Runner_init,
     .tp_dealloc = (destructor)Runner_dealloc,
@@ -748,7 +794,8 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_popleft, "popleft");
     INTERN(s_pop, "pop");
     if ((ok_reply = PyBytes_FromString("+OK\r\n")) == NULL || (null2_reply = PyBytes_FromString("$-1\r\n")) == NULL ||
-        (null3_reply = PyBytes_FromString("_\r\n")) == NULL || (pong_reply = PyBytes_FromString("+PONG\r\n")) == NULL)
+        (null3_reply = PyBytes_FromString("_\r\n")) == NULL || (pong_reply = PyBytes_FromString("+PONG\r\n")) == NULL ||
+        (empty_array_reply = PyBytes_FromString("*0\r\n")) == NULL)
         return NULL;
     if (PyType_Ready(&RunnerType) < 0)
         return NULL;

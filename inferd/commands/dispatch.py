@@ -34,7 +34,7 @@ _perf_ns = time.perf_counter_ns
 _FAST_KINDS = {strings.get: 1, strings.set_: 2, hashes.hget: 3, hashes.hset: 4, lists.lpush: 5, lists.rpush: 6,
                strings.mget: 7, strings.incr: 8, strings.decr: 9, strings.incrby: 10, strings.decrby: 11,
                strings.mset: 12, zsets.zadd: 13, connection.ping: 14, lists.lpop: 15, lists.rpop: 16, sets.sadd: 17,
-               sets.spop: 18}
+               sets.spop: 18, zsets.zpopmin: 19, zsets.zpopmax: 20}
 # Writes whose reply says they changed nothing, which then signal no WATCHer (Redis signals only real changes): a
 # count of 0 (nothing set, deleted, added, removed, moved, pushed; no TTL set or removed), or nil / an empty array
 # or set (nothing popped or taken). Where the reply cannot tell (ZADD's count of added members is 0 for a score update
@@ -86,10 +86,10 @@ class Dispatcher:
     def _fast_runner(self) -> FastRun | None:
         """``run(client, requests, start, out)`` of the C fast path, or None where it was not built.
 
-        It runs plain PING/GET/SET/HGET/HSET/LPUSH/RPUSH/LPOP/RPOP/SADD/SPOP/MGET/MSET/INCR/DECR/INCRBY/DECRBY/ZADD
-        requests from ``start`` with this dispatcher's bookkeeping (its writes journaled, as :meth:`call` journals
-        them, while the append-only file is on), appends their encoded replies to ``out`` and returns the index of the
-        first request left to :meth:`call`.
+        It runs plain PING/GET/SET/HGET/HSET/LPUSH/RPUSH/LPOP/RPOP/SADD/SPOP/MGET/MSET/INCR/DECR/INCRBY/DECRBY/ZADD/
+        ZPOPMIN/ZPOPMAX requests from ``start`` with this dispatcher's bookkeeping (its writes journaled, as
+        :meth:`call` journals them, while the append-only file is on), appends their encoded replies to ``out`` and
+        returns the index of the first request left to :meth:`call`.
         """
         if _fastpath is None:   # pragma: no cover - depends on the install
             return None

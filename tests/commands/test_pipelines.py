@@ -1,8 +1,8 @@
 """Long pipelines that mix the commands the dispatcher's C fast path runs (plain PING, GET, SET, HGET, HSET, LPUSH,
-RPUSH, LPOP, RPOP, SADD, SPOP, MGET, MSET, INCR[BY], DECR[BY], ZADD) with everything that must leave them to Python
-(another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong types, bad arity, lower-case names, RESP3), sent as raw
-bytes: the replies are compared byte for byte with redis-server's. The module's ``server`` runs with the fast path
-and without it (tests/commands/conftest.py)."""
+RPUSH, LPOP, RPOP, SADD, SPOP, MGET, MSET, INCR[BY], DECR[BY], ZADD, ZPOP[MIN|MAX]) with everything that must leave
+them to Python (another database, MULTI, CLIENT REPLY, TTLs, WATCH, wrong types, bad arity, lower-case names,
+RESP3), sent as raw bytes: the replies are compared byte for byte with redis-server's. The module's ``server`` runs
+with the fast path and without it (tests/commands/conftest.py)."""
 from __future__ import annotations
 
 import random
@@ -55,6 +55,9 @@ MIXED = (
     ("ZADD", "z", "0x10", "h"), ("ZADD", "z", "1 ", "v"), ("ZADD", "z", "1..2", "w"), ("ZADD", "z", "nan", "x"),
     ("ZADD", "s", "1", "a"), ("ZADD", "z", "1"), ("ZADD", "z", "1", "a", "2"), ("zadd", "z2", "1", "a"),
     ("ZADD", "z", "2", "a", "XX"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZCARD", "z"), ("TYPE", "z2"),
+    ("ZPOPMIN", "z"), ("ZPOPMAX", "z"), ("ZPOPMIN", "z"), ("ZPOPMAX", "z"), ("ZPOPMIN", "z", "2"), ("ZPOPMIN", "nokey"),
+    ("ZPOPMAX", "s"), ("ZPOPMIN",), ("zpopmin", "z"), ("ZADD", "zz", "0.1", "t", "-inf", "u"), ("ZPOPMAX", "zz"),
+    ("ZPOPMAX", "zz"), ("EXISTS", "zz"), ("ZPOPMAX", "zz"), ("ZADD", "zz", "1e-300", "v"), ("ZPOPMIN", "zz"),
     # PING; pops until the list is gone; SADD; SPOP where the outcome is certain (one member, no key, another type)
     ("PING",), ("PING", "hello"), ("PING", ""), ("ping",), ("PING", "a", "b"),
     ("RPUSH", "pl", "a", "b", "c"), ("LPOP", "pl"), ("RPOP", "pl"), ("LPOP", "pl"), ("EXISTS", "pl"), ("LPOP", "pl"),
@@ -162,7 +165,7 @@ def test_stats_of_a_pipeline_match_redis(conns, server, oracle):
         views.append(({k: v["calls"] for k, v in cmd.items() if k.split("_", 1)[1] in
                        ("get", "set", "hget", "hset", "lpush", "rpush", "mget", "mset", "incr", "decr",
                                                          "incrby", "decrby", "zadd", "ping", "lpop", "rpop", "sadd",
-                                                         "spop")},
+                                                         "spop", "zpopmin", "zpopmax")},
                       stats["keyspace_hits"], stats["keyspace_misses"]))
         raw.pipeline(("CLIENT", "SETNAME", "stats"), ("GET", "s"), marker=False)
         assert {c["name"]: c["cmd"] for c in client.client_list()}["stats"] == "get"
@@ -186,7 +189,8 @@ def _random_pipeline(rng: random.Random, length: int) -> list[tuple[str, ...]]:
                                    ("MGET", k, rng.choice(keys), k), ("INCRBY", k, rng.choice(["1", "-5", v])),
                                    ("DECR", k), ("MSET", k, v, rng.choice(keys), v),
                                    ("ZADD", k, rng.choice(["1", "-2.5", v]), v), ("LPOP", k), ("RPOP", k),
-                                   ("SADD", k, v, v), ("SISMEMBER", k, v), ("PING",)]))
+                                   ("SADD", k, v, v), ("SISMEMBER", k, v), ("PING",), ("ZPOPMIN", k),
+                                   ("ZPOPMAX", k)]))
         else:
             out.append(rng.choice([("DEL", k), ("EXPIRE", k, "100"), ("PERSIST", k), ("TYPE", k), ("INCR", k),
                                    ("SELECT", rng.choice("01")), ("MULTI",), ("EXEC",), ("DISCARD",),

@@ -400,11 +400,13 @@ def test_options_and_commands(start_server, tmp_path):
     fast.execute_command("INCR", "n").incr("n", 5).execute_command("DECR", "n").decr("m", 2)   # redis-py: INCRBY
     fast.mset({"ms:1": "a", "ms:2": odd}).zadd("zs", {"a": 1, odd: 2.5})
     fast.sadd("ss", "only").lpop("k:l").rpop("h:r").spop("ss").ping()   # SPOP: Python's, journaled as its SREM
-    assert fast.execute()[-14:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2, True, 2, 1, b"v", b"v", b"only", True]
+    fast.zpopmin("zs")
+    assert fast.execute()[-15:] == [b"v", b"v", [b"v", None], 1, 6, 5, -2, True, 2, 1, b"v", b"v", b"only", True,
+                                    [(b"a", 1.0)]]
     # the C fast path journaled each write, and no read
     assert plain == [b"SET", b"HSET", b"LPUSH", b"RPUSH"] * 4 + [b"SET", b"RPUSH", b"INCR", b"INCRBY", b"DECR",
                                                                  b"DECRBY", b"MSET", b"ZADD", b"SADD", b"LPOP",
-                                                                 b"RPOP"]
+                                                                 b"RPOP", b"ZPOPMIN"]
     written = (tmp_path / "other.aof").read_bytes()
     assert all(b"%s:%s" % (n, t) in written for n in (b"k", b"h", b"l", b"r") for t in (b"s", b"h", b"l", b"r"))
     assert b"*5\r\n$4\r\nMSET\r\n$4\r\nms:1\r\n$1\r\na\r\n$4\r\nms:2\r\n$10240\r\n%s\r\n" % odd in written
