@@ -10,6 +10,10 @@ Beside the issue's four tests, two with long array replies, as redis-benchmark's
 (the first 100 and 600 elements of a list of 3-byte strings), run as custom commands on a list filled beforehand so
 that the CPU per operation is the LRANGE's alone: what a reply of many elements costs, which the four do not show.
 They are not targets.
+
+The rest of redis-benchmark's default suite follows (PING_INLINE, PING_MBULK, INCR, RPUSH, LPOP, RPOP, SADD, SPOP,
+ZADD, ZPOPMIN, MSET of 10 keys), in its order, so that each pop finds what the pushes and adds before it left: what a
+user running redis-benchmark with no options sees. They are not targets either.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ ARRAY_LIST = "bench:list"
 ARRAY_TESTS = {"lrange_100": ["LRANGE", ARRAY_LIST, "0", "99"], "lrange_600": ["LRANGE", ARRAY_LIST, "0", "599"]}
 ARRAY_LENGTH, ARRAY_ELEMENT = 600, "xxx"   # redis-benchmark's LRANGE list: 3-byte elements (its -d default)
 ARRAY_REQUESTS_SHARE = 4   # the array tests send this fraction of the requests (their replies are 100-600 times longer)
+DEFAULT_TESTS = ("ping_inline", "ping_mbulk", "incr", "rpush", "lpop", "rpop", "sadd", "spop", "zadd", "zpopmin",
+                 "mset")   # redis-benchmark's defaults besides TESTS and the LRANGEs, in its order (-t names)
 PIPELINES = (1, 16)
 RANDOM_KEYS = 100_000
 FLOOR_TEST = "set"     # the floor server answers +OK to any 3-argument request
@@ -107,7 +113,7 @@ def run(ctx: Context) -> None:
     for server in (redis_server, inferd):
         fill_array_list(server.port)
     for pipeline in PIPELINES:
-        for test in (*TESTS, *ARRAY_TESTS):
+        for test in (*TESTS, *ARRAY_TESTS, *DEFAULT_TESTS):
             _measure(ctx, redis_server, "redis-server", test, pipeline)
             _measure(ctx, inferd, "inferd", test, pipeline)
             if test == FLOOR_TEST:

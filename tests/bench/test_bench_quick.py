@@ -75,8 +75,10 @@ def test_peer_stack_and_redis_server_runs_complete(quick_run: Any) -> None:
     peer = [r for r in records if r["suite"] == "scoring" and r["system"] == "peer"]
     assert [r["clients"] for r in peer] == [1, 16] and all(_completed(r) for r in peer)
     redis = [r for r in records if r["suite"] == "protocol" and r["system"] == "redis-server"]
-    assert len(redis) == 12 and all(r["rps"] > 0 and r["server_cpu_us_per_op"] >= 0 for r in redis)
-    assert {r["test"] for r in redis} == {"SET", "GET", "HSET", "LPUSH", "LRANGE_100", "LRANGE_600"}
+    assert len(redis) == 34 and all(r["rps"] > 0 and r["server_cpu_us_per_op"] >= 0 for r in redis)
+    assert {r["test"] for r in redis} == {"SET", "GET", "HSET", "LPUSH", "LRANGE_100", "LRANGE_600", "PING_INLINE",
+                                          "PING_MBULK", "INCR", "RPUSH", "LPOP", "RPOP", "SADD", "SPOP", "ZADD",
+                                          "ZPOPMIN", "MSET"}
     floor = [r for r in records if r["suite"] == "protocol" and r["system"] == "uvloop-floor"]
     assert [(r["test"], r["pipeline"]) for r in floor] == [("SET", 1), ("SET", 16)]
     assert all(not r.get("error") and r["rps"] > 0 for r in floor), [r.get("error") for r in floor]
@@ -86,7 +88,7 @@ def test_peer_stack_and_redis_server_runs_complete(quick_run: Any) -> None:
 def test_inferd_runs_complete(quick_run: Any) -> None:
     records = _records(quick_run[0])
     protocol = [r for r in records if r["suite"] == "protocol" and r["system"] == "inferd"]
-    assert len(protocol) == 12 and all(not r.get("error") and r["rps"] > 0 for r in protocol)
+    assert len(protocol) == 34 and all(not r.get("error") and r["rps"] > 0 for r in protocol)
     batching = [r for r in records if r["suite"] == "batching" and r["system"] in ("inferd", "inferd-nobatch", "ping")]
     gain = next(r for r in records if r["suite"] == "batching" and r["system"] == "batching_gain")
     assert not gain.get("error") and gain["batched"]["requests_per_s"] > 0, gain
