@@ -323,6 +323,26 @@ static PyObject *random_member(PyObject *module, PyObject *arg) {
     return Py_NewRef(member != NULL ? member : Py_None);
 }
 
+/* HSET's and SADD's reply: how many of the fields (pairs, for a hash: PyDict_Type) or members (PySet_Type) in
+ * argv[2:] the value of that type at ``key`` (created if missing) did not hold; Py_None (borrowed) for another type. */
+static PyObject *add_members(ClientView *v, PyObject *argv, PyObject *key, PyTypeObject *type) {
+    PyObject *held = container_for_write(v, key, type);
+    if (held == NULL || held == Py_None)
+        return held;
+    int hash = type == &PyDict_Type;
+    Py_ssize_t argc = PyList_GET_SIZE(argv), before = hash ? PyDict_GET_SIZE(held) : PySet_GET_SIZE(held);
+    for (Py_ssize_t a = 2; a < argc; a += hash ? 2 : 1) {
+        PyObject *item = PyList_GET_ITEM(argv, a);
+        if ((hash ? PyDict_SetItem(held, item, PyList_GET_ITEM(argv, a + 1)) : PySet_Add(held, item)) < 0) {
+            Py_DECREF(held);
+            return NULL;
+        }
+    }
+    Py_ssize_t added = (hash ? PyDict_GET_SIZE(held) : PySet_GET_SIZE(held)) - before;
+    Py_DECREF(held);
+    return integer(added);
+}
+
 /* ZADD key score member [score member ...], every score read first (none is set if one is refused): the members
  * added, as zsetAdd counts them, or Py_None (borrowed: Python runs it) or NULL on error. */
 static PyObject *zadd(Runner *self, PyObject *argv, ClientView *v) {
@@ -533,43 +553,15 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         Py_DECREF(taken);
         return reply;
     }
-    case K_SADD: {
-        if (argc < 3)
-            return Py_None;
-        PyObject *members = container_for_write(v, key, &PySet_Type);
-        if (members == NULL || members == Py_None)
-            return members;
-        Py_ssize_t before = PySet_GET_SIZE(members);
-        for (Py_ssize_t a = 2; a < argc; a++)
-            if (PySet_Add(members, PyList_GET_ITEM(argv, a)) < 0) {
-                Py_DECREF(members);
-                return NULL;
-            }
-        Py_ssize_t added = PySet_GET_SIZE(members) - before;
-        Py_DECREF(members);
-        return integer(added);
-    }
+    case K_SADD:
+        return argc < 3 ? Py_None : add_members(v, argv, key, &PySet_Type);
     case K_MSET:
         for (Py_ssize_t a = 1; a < argc; a += 2)
             if (PyDict_SetItem(v->data, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0)
                 return NULL;
         return Py_NewRef(ok_reply);
-    case K_HSET: {
-        if (argc < 4 || argc % 2 != 0)
-            return Py_None;
-        PyObject *h = container_for_write(v, key, &PyDict_Type);
-        if (h == NULL || h == Py_None)
-            return h;
-        Py_ssize_t before = PyDict_GET_SIZE(h);
-        for (Py_ssize_t a = 2; a < argc; a += 2)
-            if (PyDict_SetItem(h, PyList_GET_ITEM(argv, a), PyList_GET_ITEM(argv, a + 1)) < 0) {
-                Py_DECREF(h);
-                return NULL;
-            }
-        Py_ssize_t added = PyDict_GET_SIZE(h) - before;
-        Py_DECREF(h);
-        return integer(added);
-    }
+    case K_HSET:
+        return argc < 4 || argc % 2 != 0 ? Py_None : add_members(v, argv, key, &PyDict_Type);
     case K_INCR:
     case K_DECR:
     case K_INCRBY:
