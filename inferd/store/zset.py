@@ -341,22 +341,23 @@ class ZSet:
         def below(member: bytes) -> bool:
             return high is None or (member < high if high_excl else member <= high)
 
-        n = len(items)
         if not above(items[-1][1]) or not below(items[0][1]):
             return 0, 0
+        entries = list(items)   # walked entry by entry below: a list indexes in O(1), the chunks in O(log chunks)
+        n = len(entries)
         if from_end:
-            last = next(i for i in range(n - 1, -1, -1) if below(items[i][1]))
-            if not above(items[last][1]):
+            last = next(i for i in range(n - 1, -1, -1) if below(entries[i][1]))
+            if not above(entries[last][1]):
                 return 0, 0
             first = last
-            while first > 0 and above(items[first - 1][1]):
+            while first > 0 and above(entries[first - 1][1]):
                 first -= 1
             return first, last + 1
-        first = next(i for i in range(n) if above(items[i][1]))
-        if not below(items[first][1]):
+        first = next(i for i in range(n) if above(entries[i][1]))
+        if not below(entries[first][1]):
             return 0, 0
         last = first
-        while last + 1 < n and below(items[last + 1][1]):
+        while last + 1 < n and below(entries[last + 1][1]):
             last += 1
         return first, last + 1
 
