@@ -11,9 +11,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# setup.py builds the C fast path (inferd/commands/_fastpath.c, inferd/resp/_reads.c) in place; without a C compiler
+# setup.py builds the C fast path (inferd/commands/_fastpath*.c, inferd/resp/_reads.c) in place; without a C compiler
 # inferd does the same in Python.
-FAST_C := setup.py inferd/_slots.h inferd/commands/_fastpath.c inferd/resp/_reads.c
+FAST_C := setup.py inferd/_slots.h inferd/commands/_fastpath.h inferd/commands/_fastpath.c \
+	inferd/commands/_fastpath_sets.c inferd/resp/_reads.c
 
 $(STAMP): pyproject.toml $(FAST_C) | $(BIN)/python
 	$(BIN)/pip install -q -e .

@@ -10,6 +10,7 @@ from setuptools import Extension, setup
 COMMON = {"optional": True, "extra_compile_args": ["-O2"], "include_dirs": ["inferd"], "depends": ["inferd/_slots.h"]}
 
 setup(ext_modules=[
-    Extension("inferd.commands._fastpath", ["inferd/commands/_fastpath.c"], **COMMON),
+    Extension("inferd.commands._fastpath", ["inferd/commands/_fastpath.c", "inferd/commands/_fastpath_sets.c"],
+              **{**COMMON, "depends": [*COMMON["depends"], "inferd/commands/_fastpath.h"]}),
     Extension("inferd.resp._reads", ["inferd/resp/_reads.c"], **COMMON),
 ])

@@ -15,34 +15,18 @@
  * so the Python path then runs the request from the start (and gives any error). Only a failed allocation can stop a
  * request half done, as it can in Python.
  *
+ * The sets' and sorted sets' parts (SPOP's draw, ZADD, ZPOPMIN/ZPOPMAX) are in _fastpath_sets.c; what the two files
+ * share, in _fastpath.h.
+ *
  * With the append-only file on (the database's ``journal``), each write it ran is handed, encoded as a RESP request,
  * to ``journal.plain(client, db, request)``, as the dispatcher hands its writes to ``journal.command``; while the
  * file is failing (``journal.error`` set) writes are left to the Python path, which refuses them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <errno.h>
-#include <math.h>
-#include <stdint.h>
-#include <sys/random.h>
 #include <time.h>
 
-#include "_slots.h"
-
-enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_MSET,
-       K_ZADD, K_PING, K_LPOP, K_RPOP, K_SADD, K_SPOP, K_ZPOPMIN, K_ZPOPMAX,
-       K_COUNT };
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *kinds;          /* dict: command name (bytes, as typed) -> kind (int) */
-    PyObject *cmds[K_COUNT];  /* the Command of each kind, or NULL */
-    PyObject *server_stats;   /* ServerStats: keyspace_hits / keyspace_misses / dirty */
-    PyObject *dispatcher;     /* slowlog_threshold, _slowlog() */
-    PyObject *reply_on;       /* REPLY_ON: client.reply_mode must be this object */
-    PyObject *deque_type;     /* collections.deque: the list type */
-    PyObject *zset_type;      /* inferd.store.zset.ZSet: the sorted-set type (its ``scores`` dict, its ``add``) */
-} Runner;
+#include "_fastpath.h"
 
 /* Client, Database, Command, CommandStats, ServerStats, Dispatcher */
 static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"), f_reply_mode = FIELD("reply_mode"),
@@ -51,12 +35,11 @@ static Field f_multi = FIELD("multi"), f_authenticated = FIELD("authenticated"),
     f_stats = FIELD("stats"), f_calls = FIELD("calls"), f_usec = FIELD("usec"),
     f_keyspace_hits = FIELD("keyspace_hits"), f_keyspace_misses = FIELD("keyspace_misses"),
     f_dirty = FIELD("dirty"), f_slowlog_threshold = FIELD("slowlog_threshold"), f_journal = FIELD("journal"),
-    f_error = FIELD("error"), f_scores = FIELD("scores");
+    f_error = FIELD("error");
 static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing, &f_resp3, &f_db, &f_last_command,
                           &f_data, &f_expires, &f_watched, &f_blocked, &f_stats, &f_calls, &f_usec, &f_keyspace_hits,
-                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error, &f_scores};
-static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_add, *s_popleft, *s_pop;
-static PyObject *empty_array_reply;
+                          &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error};
+static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_popleft, *s_pop;
 static PyObject *ok_reply, *null2_reply, *null3_reply, *pong_reply;
 
 static long long now_ns(void) {
@@ -190,28 +173,7 @@ static int string_to_ll(PyObject *value, long long *out) {
     return 1;
 }
 
-/* A ZADD score as Redis's getDoubleFromObject reads it (strtod, whole, no range error), for the plain forms only:
- * digits, sign, point and exponent, at most 64 characters; 1 with ``*out`` set, else 0 (Python reads it, or gives
- * the error: spaces, inf, hex, underflow, overflow). */
-static int plain_score(PyObject *value, double *out) {
-    const char *s = PyBytes_AS_STRING(value);   /* NUL-terminated */
-    Py_ssize_t n = PyBytes_GET_SIZE(value);
-    if (n == 0 || n > 64)
-        return 0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '+' || s[i] == 'e' ||
-              s[i] == 'E'))
-            return 0;
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    if (end != s + n || errno != 0 || isnan(d))
-        return 0;
-    *out = d;
-    return 1;
-}
-
-static PyObject *integer(Py_ssize_t n) {
+PyObject *fp_integer(Py_ssize_t n) {
     char buf[32];
     int len = header_line(buf, ':', n);
     return PyBytes_FromStringAndSize(buf, len);
@@ -221,13 +183,6 @@ static PyObject *integer(Py_ssize_t n) {
 static int in_dict(PyObject *d, PyObject *key) {
     return PyDict_GET_SIZE(d) == 0 ? 0 : PyDict_Contains(d, key);
 }
-
-/* The state one run reads from the client once: whether the fast path may serve it at all, and its database. */
-typedef struct {
-    PyObject *null_reply;                 /* borrowed: the null of the client's protocol */
-    PyObject *db, *data, *expires, *watched, *blocked, *journal;   /* new references */
-    int journal_failed;                   /* the journal's last write failed: writes go to the Python path */
-} ClientView;
 
 static void release_view(ClientView *v) {
     Py_XDECREF(v->db);
@@ -248,6 +203,7 @@ static int view_client(Runner *self, PyObject *client, ClientView *v) {
         return r;
     if ((r = field_is(&f_resp3, client, Py_True)) < 0)
         return -1;
+    v->resp3 = r;
     v->null_reply = r ? null3_reply : null2_reply;
     PyObject *db = v->db = field_get(&f_db, client);
     if (db == NULL)
@@ -270,7 +226,7 @@ static int view_client(Runner *self, PyObject *client, ClientView *v) {
 
 /* The value of type ``type`` at ``key`` (new reference), created empty and stored there if missing (as the Python
  * handlers do); Py_None (borrowed) if the key holds another type; NULL on error. */
-static PyObject *container_for_write(ClientView *v, PyObject *key, PyTypeObject *type) {
+PyObject *fp_container_for_write(ClientView *v, PyObject *key, PyTypeObject *type) {
     PyObject *value = PyDict_GetItemWithError(v->data, key);
     if (value != NULL)
         return Py_TYPE(value) == type ? Py_NewRef(value) : Py_None;
@@ -283,50 +239,10 @@ static PyObject *container_for_write(ClientView *v, PyObject *key, PyTypeObject 
     return value;
 }
 
-/* ---- SPOP's draw ------------------------------------------------------------------------------------------------ */
-
-static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
-
-static uint64_t next_random(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-#define DRAW_TRIES 64
-
-/* A member of the set ``so`` drawn uniformly at random (borrowed), or NULL. It picks slots of the set's hash table at
- * random until one holds a member (each member is equally likely), so it costs O(slots / members): NULL after
- * DRAW_TRIES empty slots (a table that pops have left mostly empty; Python then copies the set, whose table is sized
- * to its members) and for an empty set. Python's own choice needs a tuple of the whole set, and a walk from the
- * table's start passes every slot emptied before (a set popped from the start). */
-static PyObject *draw_member(PySetObject *so) {
-    if (so->used == 0)
-        return NULL;
-    unsigned __int128 slots = (unsigned __int128)so->mask + 1;
-    for (int t = 0; t < DRAW_TRIES; t++) {
-        PyObject *key = so->table[(size_t)((next_random() * slots) >> 64)].key;
-        if (key != NULL && key != _PySet_Dummy)
-            return key;
-    }
-    return NULL;
-}
-
-/* random_member(s): draw_member for Python (SPOP's and SRANDMEMBER's draw there), None for NULL. */
-static PyObject *random_member(PyObject *module, PyObject *arg) {
-    if (!PySet_CheckExact(arg)) {
-        PyErr_SetString(PyExc_TypeError, "random_member(set)");
-        return NULL;
-    }
-    PyObject *member = draw_member((PySetObject *)arg);
-    return Py_NewRef(member != NULL ? member : Py_None);
-}
-
 /* HSET's and SADD's reply: how many of the fields (pairs, for a hash: PyDict_Type) or members (PySet_Type) in
  * argv[2:] the value of that type at ``key`` (created if missing) did not hold; Py_None (borrowed) for another type. */
 static PyObject *add_members(ClientView *v, PyObject *argv, PyObject *key, PyTypeObject *type) {
-    PyObject *held = container_for_write(v, key, type);
+    PyObject *held = fp_container_for_write(v, key, type);
     if (held == NULL || held == Py_None)
         return held;
     int hash = type == &PyDict_Type;
@@ -340,100 +256,7 @@ static PyObject *add_members(ClientView *v, PyObject *argv, PyObject *key, PyTyp
     }
     Py_ssize_t added = (hash ? PyDict_GET_SIZE(held) : PySet_GET_SIZE(held)) - before;
     Py_DECREF(held);
-    return integer(added);
-}
-
-/* ZADD key score member [score member ...], every score read first (none is set if one is refused): the members
- * added, as zsetAdd counts them, or Py_None (borrowed: Python runs it) or NULL on error. */
-static PyObject *zadd(Runner *self, PyObject *argv, ClientView *v) {
-    Py_ssize_t argc = PyList_GET_SIZE(argv), pairs = (argc - 2) / 2;
-    if (argc < 4 || argc % 2 != 0)
-        return Py_None;
-    double stack[8], *scores = pairs <= 8 ? stack : PyMem_Malloc((size_t)pairs * sizeof *scores);
-    if (scores == NULL)
-        return PyErr_NoMemory();
-    PyObject *result = Py_None, *zs = NULL, *members = NULL;
-    for (Py_ssize_t p = 0; p < pairs; p++)
-        if (!plain_score(PyList_GET_ITEM(argv, 2 + 2 * p), &scores[p]))
-            goto done;   /* an option, or a score Python must read */
-    zs = container_for_write(v, PyList_GET_ITEM(argv, 1), (PyTypeObject *)self->zset_type);
-    if (zs == NULL || zs == Py_None) {
-        result = zs;
-        zs = NULL;
-        goto done;
-    }
-    if ((members = field_get(&f_scores, zs)) == NULL || !PyDict_CheckExact(members)) {
-        result = members == NULL ? NULL : Py_None;   /* (never: ZSet.scores is a dict) */
-        goto done;
-    }
-    Py_ssize_t added = 0;
-    for (Py_ssize_t p = 0; p < pairs; p++) {
-        PyObject *member = PyList_GET_ITEM(argv, 3 + 2 * p);
-        PyObject *current = PyDict_GetItemWithError(members, member);
-        if (current == NULL && PyErr_Occurred()) {
-            result = NULL;
-            goto done;
-        }
-        if (current != NULL && PyFloat_CheckExact(current) && PyFloat_AS_DOUBLE(current) == scores[p])
-            continue;   /* at that score already (0.0 and -0.0 alike, as in zsetAdd) */
-        PyObject *score = PyFloat_FromDouble(scores[p]);
-        PyObject *res = score == NULL ? NULL : PyObject_CallMethodObjArgs(zs, s_add, member, score, NULL);
-        Py_XDECREF(score);
-        if (res == NULL) {
-            result = NULL;
-            goto done;
-        }
-        Py_DECREF(res);
-        added += current == NULL;
-    }
-    result = integer(added);
-done:
-    Py_XDECREF(members);
-    Py_XDECREF(zs);
-    if (scores != stack)
-        PyMem_Free(scores);
-    return result;
-}
-
-/* ZPOPMIN / ZPOPMAX key: [member, score] (the score as Redis 7.0's addReplyDouble writes it, %.17g: a bulk string
- * in RESP2, a double in RESP3), an empty array for no key, Py_None (borrowed) for another type; the emptied key is
- * deleted. */
-static PyObject *zpop(Runner *self, PyObject *key, int highest, ClientView *v) {
-    PyObject *zs = PyDict_GetItemWithError(v->data, key);
-    if (zs == NULL)
-        return PyErr_Occurred() ? NULL : Py_NewRef(empty_array_reply);
-    if (Py_TYPE(zs) != (PyTypeObject *)self->zset_type)
-        return Py_None;
-    Py_INCREF(zs);   /* (deleting the key below may drop the dict's reference) */
-    PyObject *popped = PyObject_CallMethod(zs, "pop", "iO", 1, highest ? Py_True : Py_False);
-    PyObject *reply = NULL, *entry;
-    Py_ssize_t left = popped == NULL ? -1 : PyObject_Length(zs);
-    if (left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0))
-        goto done;
-    if (!PyList_CheckExact(popped) || PyList_GET_SIZE(popped) != 1 ||
-        !PyTuple_CheckExact(entry = PyList_GET_ITEM(popped, 0)) || PyTuple_GET_SIZE(entry) != 2 ||
-        !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-        PyErr_SetString(PyExc_SystemError, "ZSet.pop gave no (score, member) entry");
-        goto done;
-    }
-    PyObject *member = PyTuple_GET_ITEM(entry, 1);
-    char text[40];
-    int n = snprintf(text, sizeof text, "%.17g", PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0)));
-    int resp3 = v->null_reply == null3_reply;
-    char score[64];
-    int m = resp3 ? snprintf(score, sizeof score, ",%s\r\n", text)
-                  : snprintf(score, sizeof score, "$%d\r\n%s\r\n", n, text);
-    Py_ssize_t mlen = PyBytes_GET_SIZE(member);
-    if ((reply = PyBytes_FromStringAndSize(NULL, 4 + bulk_string_size(mlen) + m)) != NULL) {
-        char *p = PyBytes_AS_STRING(reply);
-        memcpy(p, "*2\r\n", 4);
-        p = bulk_string(p + 4, PyBytes_AS_STRING(member), mlen);
-        memcpy(p, score, (size_t)m);
-    }
-done:
-    Py_XDECREF(popped);
-    Py_DECREF(zs);
-    return reply;
+    return fp_integer(added);
 }
 
 /* Runs one request; returns its reply (new reference), Py_None (borrowed, not run: leave it to Python) or NULL on
@@ -510,10 +333,10 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
             return NULL;
         return Py_NewRef(ok_reply);
     case K_ZADD:
-        return zadd(self, argv, v);
+        return fp_zadd(self, argv, v);
     case K_ZPOPMIN:
     case K_ZPOPMAX:
-        return argc == 2 ? zpop(self, key, kind == K_ZPOPMAX, v) : Py_None;
+        return argc == 2 ? fp_zpop(self, key, kind == K_ZPOPMAX, v) : Py_None;
     case K_LPOP:
     case K_RPOP:
     case K_SPOP: {
@@ -526,7 +349,7 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         if (kind == K_SPOP) {
             if (!PySet_CheckExact(items))
                 return Py_None;
-            PyObject *member = draw_member((PySetObject *)items);
+            PyObject *member = fp_draw_member((PySetObject *)items);
             if (member == NULL || !PyBytes_CheckExact(member))
                 return Py_None;
             taken = Py_NewRef(member);
@@ -595,7 +418,7 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
     case K_RPUSH: {
         if (argc < 3)
             return Py_None;
-        PyObject *items = container_for_write(v, key, (PyTypeObject *)self->deque_type);
+        PyObject *items = fp_container_for_write(v, key, (PyTypeObject *)self->deque_type);
         if (items == NULL || items == Py_None)
             return items;
         PyObject *method = kind == K_LPUSH ? s_appendleft : s_append;
@@ -609,7 +432,7 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         }
         Py_ssize_t len = PyObject_Length(items);
         Py_DECREF(items);
-        return len < 0 ? NULL : integer(len);
+        return len < 0 ? NULL : fp_integer(len);
     }
     default:
         return Py_None;
@@ -764,7 +587,7 @@ static PyTypeObject RunnerType = {
 };
 
 static PyMethodDef module_methods[] = {
-    {"random_member", random_member, METH_O, "random_member(set) -> a member drawn uniformly at random, or None"},
+    {"random_member", fp_random_member, METH_O, "random_member(set) -> a member drawn uniformly at random, or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -774,20 +597,16 @@ static struct PyModuleDef fastpath_module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != (ssize_t)sizeof rng_state)
-        rng_state = (uint64_t)now_ns();
-    if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
+    if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0 || fp_sets_init() < 0)
         return NULL;
     INTERN(s_slowlog, "_slowlog");
     INTERN(s_appendleft, "appendleft");
     INTERN(s_append, "append");
     INTERN(s_plain, "plain");
-    INTERN(s_add, "add");
     INTERN(s_popleft, "popleft");
     INTERN(s_pop, "pop");
     if ((ok_reply = PyBytes_FromString("+OK\r\n")) == NULL || (null2_reply = PyBytes_FromString("$-1\r\n")) == NULL ||
-        (null3_reply = PyBytes_FromString("_\r\n")) == NULL || (pong_reply = PyBytes_FromString("+PONG\r\n")) == NULL ||
-        (empty_array_reply = PyBytes_FromString("*0\r\n")) == NULL)
+        (null3_reply = PyBytes_FromString("_\r\n")) == NULL || (pong_reply = PyBytes_FromString("+PONG\r\n")) == NULL)
         return NULL;
     if (PyType_Ready(&RunnerType) < 0)
         return NULL;

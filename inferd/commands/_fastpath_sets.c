@@ -1,0 +1,181 @@
+/* The dispatcher's C fast path (see _fastpath.c), for sets and sorted sets: SPOP's and SRANDMEMBER's draw from a set's
+ * hash table, ZADD in its plain form, ZPOPMIN and ZPOPMAX without a count.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "_fastpath.h"
+
+static Field f_scores = FIELD("scores");   /* ZSet.scores: member -> score */
+static Field *fields[] = {&f_scores};
+static PyObject *s_add, *empty_array_reply;
+
+static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
+
+static uint64_t next_random(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#define DRAW_TRIES 64
+
+/* A member of the set ``so`` drawn uniformly at random (borrowed), or NULL. It picks slots of the set's hash table at
+ * random until one holds a member (each member is equally likely), so it costs O(slots / members): NULL after
+ * DRAW_TRIES empty slots (a table that pops have left mostly empty; Python then copies the set, whose table is sized
+ * to its members) and for an empty set. Python's own choice needs a tuple of the whole set, and a walk from the
+ * table's start passes every slot emptied before (a set popped from the start). */
+PyObject *fp_draw_member(PySetObject *so) {
+    if (so->used == 0)
+        return NULL;
+    unsigned __int128 slots = (unsigned __int128)so->mask + 1;
+    for (int t = 0; t < DRAW_TRIES; t++) {
+        PyObject *key = so->table[(size_t)((next_random() * slots) >> 64)].key;
+        if (key != NULL && key != _PySet_Dummy)
+            return key;
+    }
+    return NULL;
+}
+
+/* random_member(s): draw_member for Python (SPOP's and SRANDMEMBER's draw there), None for NULL. */
+PyObject *fp_random_member(PyObject *module, PyObject *arg) {
+    if (!PySet_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "random_member(set)");
+        return NULL;
+    }
+    PyObject *member = fp_draw_member((PySetObject *)arg);
+    return Py_NewRef(member != NULL ? member : Py_None);
+}
+
+/* A ZADD score as Redis's getDoubleFromObject reads it (strtod, whole, no range error), for the plain forms only:
+ * digits, sign, point and exponent, at most 64 characters; 1 with ``*out`` set, else 0 (Python reads it, or gives
+ * the error: spaces, inf, hex, underflow, overflow). */
+static int plain_score(PyObject *value, double *out) {
+    const char *s = PyBytes_AS_STRING(value);   /* NUL-terminated */
+    Py_ssize_t n = PyBytes_GET_SIZE(value);
+    if (n == 0 || n > 64)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '+' || s[i] == 'e' ||
+              s[i] == 'E'))
+            return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end != s + n || errno != 0 || isnan(d))
+        return 0;
+    *out = d;
+    return 1;
+}
+
+/* ZADD key score member [score member ...], every score read first (none is set if one is refused): the members
+ * added, as zsetAdd counts them, or Py_None (borrowed: Python runs it) or NULL on error. */
+PyObject *fp_zadd(Runner *self, PyObject *argv, ClientView *v) {
+    Py_ssize_t argc = PyList_GET_SIZE(argv), pairs = (argc - 2) / 2;
+    if (argc < 4 || argc % 2 != 0)
+        return Py_None;
+    double stack[8], *scores = pairs <= 8 ? stack : PyMem_Malloc((size_t)pairs * sizeof *scores);
+    if (scores == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = Py_None, *zs = NULL, *members = NULL;
+    for (Py_ssize_t p = 0; p < pairs; p++)
+        if (!plain_score(PyList_GET_ITEM(argv, 2 + 2 * p), &scores[p]))
+            goto done;   /* an option, or a score Python must read */
+    zs = fp_container_for_write(v, PyList_GET_ITEM(argv, 1), (PyTypeObject *)self->zset_type);
+    if (zs == NULL || zs == Py_None) {
+        result = zs;
+        zs = NULL;
+        goto done;
+    }
+    if ((members = field_get(&f_scores, zs)) == NULL || !PyDict_CheckExact(members)) {
+        result = members == NULL ? NULL : Py_None;   /* (never: ZSet.scores is a dict) */
+        goto done;
+    }
+    Py_ssize_t added = 0;
+    for (Py_ssize_t p = 0; p < pairs; p++) {
+        PyObject *member = PyList_GET_ITEM(argv, 3 + 2 * p);
+        PyObject *current = PyDict_GetItemWithError(members, member);
+        if (current == NULL && PyErr_Occurred()) {
+            result = NULL;
+            goto done;
+        }
+        if (current != NULL && PyFloat_CheckExact(current) && PyFloat_AS_DOUBLE(current) == scores[p])
+            continue;   /* at that score already (0.0 and -0.0 alike, as in zsetAdd) */
+        PyObject *score = PyFloat_FromDouble(scores[p]);
+        PyObject *res = score == NULL ? NULL : PyObject_CallMethodObjArgs(zs, s_add, member, score, NULL);
+        Py_XDECREF(score);
+        if (res == NULL) {
+            result = NULL;
+            goto done;
+        }
+        Py_DECREF(res);
+        added += current == NULL;
+    }
+    result = fp_integer(added);
+done:
+    Py_XDECREF(members);
+    Py_XDECREF(zs);
+    if (scores != stack)
+        PyMem_Free(scores);
+    return result;
+}
+
+/* ZPOPMIN / ZPOPMAX key: [member, score] (the score as Redis 7.0's addReplyDouble writes it, %.17g: a bulk string
+ * in RESP2, a double in RESP3), an empty array for no key, Py_None (borrowed) for another type; the emptied key is
+ * deleted. */
+PyObject *fp_zpop(Runner *self, PyObject *key, int highest, ClientView *v) {
+    PyObject *zs = PyDict_GetItemWithError(v->data, key);
+    if (zs == NULL)
+        return PyErr_Occurred() ? NULL : Py_NewRef(empty_array_reply);
+    if (Py_TYPE(zs) != (PyTypeObject *)self->zset_type)
+        return Py_None;
+    Py_INCREF(zs);   /* (deleting the key below may drop the dict's reference) */
+    PyObject *popped = PyObject_CallMethod(zs, "pop", "iO", 1, highest ? Py_True : Py_False);
+    PyObject *reply = NULL, *entry;
+    Py_ssize_t left = popped == NULL ? -1 : PyObject_Length(zs);
+    if (left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0))
+        goto done;
+    if (!PyList_CheckExact(popped) || PyList_GET_SIZE(popped) != 1 ||
+        !PyTuple_CheckExact(entry = PyList_GET_ITEM(popped, 0)) || PyTuple_GET_SIZE(entry) != 2 ||
+        !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+        PyErr_SetString(PyExc_SystemError, "ZSet.pop gave no (score, member) entry");
+        goto done;
+    }
+    PyObject *member = PyTuple_GET_ITEM(entry, 1);
+    char text[40];
+    int n = snprintf(text, sizeof text, "%.17g", PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0)));
+    char score[64];
+    int m = v->resp3 ? snprintf(score, sizeof score, ",%s\r\n", text)
+                  : snprintf(score, sizeof score, "$%d\r\n%s\r\n", n, text);
+    Py_ssize_t mlen = PyBytes_GET_SIZE(member);
+    if ((reply = PyBytes_FromStringAndSize(NULL, 4 + bulk_string_size(mlen) + m)) != NULL) {
+        char *p = PyBytes_AS_STRING(reply);
+        memcpy(p, "*2\r\n", 4);
+        p = bulk_string(p + 4, PyBytes_AS_STRING(member), mlen);
+        memcpy(p, score, (size_t)m);
+    }
+done:
+    Py_XDECREF(popped);
+    Py_DECREF(zs);
+    return reply;
+}
+
+/* This file's interned names, replies and fields, and the draw's seed (getrandom; the clock if that fails): 0, or -1
+ * with the exception set. */
+int fp_sets_init(void) {
+    if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != (ssize_t)sizeof rng_state) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        rng_state = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    }
+    if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0 || (s_add = PyUnicode_InternFromString("add")) == NULL
+        || (empty_array_reply = PyBytes_FromString("*0\r\n")) == NULL)
+        return -1;
+    return 0;
+}
