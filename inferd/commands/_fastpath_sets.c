@@ -16,6 +16,7 @@ static Field *fields[] = {&f_scores};
 static PyObject *s_add, *empty_array_reply;
 
 static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
+static PyObject *set_dummy;   /* what CPython leaves in a slot whose member was removed (found at import) */
 
 static uint64_t next_random(void) {
     uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
@@ -32,12 +33,12 @@ static uint64_t next_random(void) {
  * to its members) and for an empty set. Python's own choice needs a tuple of the whole set, and a walk from the
  * table's start passes every slot emptied before (a set popped from the start). */
 PyObject *fp_draw_member(PySetObject *so) {
-    if (so->used == 0)
+    if (so->used == 0 || set_dummy == NULL)
         return NULL;
     unsigned __int128 slots = (unsigned __int128)so->mask + 1;
     for (int t = 0; t < DRAW_TRIES; t++) {
         PyObject *key = so->table[(size_t)((next_random() * slots) >> 64)].key;
-        if (key != NULL && key != _PySet_Dummy)
+        if (key != NULL && key != set_dummy)
             return key;
     }
     return NULL;
@@ -166,16 +167,33 @@ done:
     return reply;
 }
 
-/* This file's interned names, replies and fields, and the draw's seed (getrandom; the clock if that fails): 0, or -1
- * with the exception set. */
+/* The key a set's table holds where a member was removed: the one key left in a set after its only member is
+ * discarded (Python 3.13 no longer declares _PySet_Dummy). NULL if not found: then no draw is made here. */
+static int find_set_dummy(void) {
+    PyObject *members = PySet_New(NULL), *member = PyLong_FromLong(1);
+    int rc = members == NULL || member == NULL || PySet_Add(members, member) < 0 || PySet_Discard(members, member) < 0
+                 ? -1 : 0;
+    if (rc == 0) {
+        PySetObject *so = (PySetObject *)members;
+        for (Py_ssize_t i = 0; i <= so->mask && set_dummy == NULL; i++)
+            set_dummy = so->table[i].key;   /* (a static object: the pointer outlives the set) */
+    }
+    Py_XDECREF(member);
+    Py_XDECREF(members);
+    return rc;
+}
+
+/* This file's interned names, replies and fields, the draw's seed (getrandom; the clock if that fails) and the
+ * sets' removed-slot key: 0, or -1 with the exception set. */
 int fp_sets_init(void) {
     if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != (ssize_t)sizeof rng_state) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         rng_state = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
     }
-    if (fields_init(fields, sizeof fields / sizeof fields[0]) < 0 || (s_add = PyUnicode_InternFromString("add")) == NULL
-        || (empty_array_reply = PyBytes_FromString("*0\r\n")) == NULL)
+    if (find_set_dummy() < 0 || fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return -1;
-    return 0;
+    s_add = PyUnicode_InternFromString("add");
+    empty_array_reply = s_add == NULL ? NULL : PyBytes_FromString("*0\r\n");
+    return empty_array_reply == NULL ? -1 : 0;
 }
