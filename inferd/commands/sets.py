@@ -81,7 +81,9 @@ def spop(c: Client, argv: list[bytes]) -> Any:
         if chosen is None:   # a table that pops have left mostly empty: a copy's is sized to its members
             members = set(members)
             c.db.set(argv[1], members, keep_ttl=True)
-            chosen = _draw(members) or _any(members)
+            chosen = _draw(members)
+            if chosen is None:   # (not expected: the copy's table is at least a quarter full)
+                chosen = _any(members)
         members.discard(chosen)
         if not members:
             c.db.delete(argv[1])
