@@ -24,7 +24,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <time.h>
 
 #include "_fastpath.h"
 
@@ -41,12 +40,6 @@ static Field *fields[] = {&f_multi, &f_authenticated, &f_reply_mode, &f_closing,
                           &f_keyspace_misses, &f_dirty, &f_slowlog_threshold, &f_journal, &f_error};
 static PyObject *s_slowlog, *s_appendleft, *s_append, *s_plain, *s_popleft, *s_pop;
 static PyObject *ok_reply, *null2_reply, *null3_reply, *pong_reply;
-
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void Runner_dealloc(Runner *self) {
     Py_XDECREF(self->kinds);
@@ -184,6 +177,18 @@ static int in_dict(PyObject *d, PyObject *key) {
     return PyDict_GET_SIZE(d) == 0 ? 0 : PyDict_Contains(d, key);
 }
 
+/* 1 when one of the keys argv[first], argv[first + step]... has a TTL or, for a write, a watcher or a client blocked
+ * on it (the Python path must run the request); 0 when none has; -1 on error. */
+static int keys_held(ClientView *v, PyObject *argv, Py_ssize_t first, Py_ssize_t step, int write) {
+    int r = 0;
+    for (Py_ssize_t a = first; a < PyList_GET_SIZE(argv) && r == 0; a += step) {
+        PyObject *key = PyList_GET_ITEM(argv, a);
+        if ((r = in_dict(v->expires, key)) == 0 && write && (r = in_dict(v->watched, key)) == 0)
+            r = in_dict(v->blocked, key);
+    }
+    return r;
+}
+
 static void release_view(ClientView *v) {
     Py_XDECREF(v->db);
     Py_XDECREF(v->data);
@@ -278,9 +283,8 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
         return r < 0 ? NULL : Py_None;
     switch (kind) {
     case K_MGET:
-        for (Py_ssize_t a = 2; a < argc; a++)
-            if ((r = in_dict(v->expires, PyList_GET_ITEM(argv, a))) != 0)
-                return r < 0 ? NULL : Py_None;
+        if ((r = keys_held(v, argv, 2, 1, 0)) != 0)
+            return r < 0 ? NULL : Py_None;
         return mget_reply(argv, v->data, v->null_reply, hits, misses);
     case K_GET:
     case K_HGET:
@@ -318,12 +322,8 @@ static PyObject *run_one(Runner *self, int kind, PyObject *argv, ClientView *v, 
     if (kind == K_MSET) {   /* MSET's other keys: the same checks, all before anything is set */
         if (argc % 2 == 0)
             return Py_None;
-        for (Py_ssize_t a = 3; a < argc; a += 2) {
-            PyObject *other = PyList_GET_ITEM(argv, a);
-            if ((r = in_dict(v->expires, other)) != 0 || (r = in_dict(v->watched, other)) != 0 ||
-                (r = in_dict(v->blocked, other)) != 0)
-                return r < 0 ? NULL : Py_None;
-        }
+        if ((r = keys_held(v, argv, 3, 2, 1)) != 0)
+            return r < 0 ? NULL : Py_None;
     }
     switch (kind) {
     case K_SET:

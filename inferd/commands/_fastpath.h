@@ -5,7 +5,16 @@
 #ifndef INFERD_FASTPATH_H
 #define INFERD_FASTPATH_H
 
+#include <time.h>
+
 #include "_slots.h"
+
+/* Monotonic nanoseconds: a command's run time, the draw's seed where getrandom fails. */
+static inline long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 enum { K_NONE, K_GET, K_SET, K_HGET, K_HSET, K_LPUSH, K_RPUSH, K_MGET, K_INCR, K_DECR, K_INCRBY, K_DECRBY, K_MSET,
        K_ZADD, K_PING, K_LPOP, K_RPOP, K_SADD, K_SPOP, K_ZPOPMIN, K_ZPOPMAX,

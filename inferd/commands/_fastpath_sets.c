@@ -7,13 +7,12 @@
 #include <math.h>
 #include <stdint.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "_fastpath.h"
 
 static Field f_scores = FIELD("scores");   /* ZSet.scores: member -> score */
 static Field *fields[] = {&f_scores};
-static PyObject *s_add, *empty_array_reply;
+static PyObject *s_add, *s_pop, *one, *empty_array_reply;
 
 static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
 static PyObject *set_dummy;   /* what CPython leaves in a slot whose member was removed (found at import) */
@@ -137,7 +136,7 @@ PyObject *fp_zpop(Runner *self, PyObject *key, int highest, ClientView *v) {
     if (Py_TYPE(zs) != (PyTypeObject *)self->zset_type)
         return Py_None;
     Py_INCREF(zs);   /* (deleting the key below may drop the dict's reference) */
-    PyObject *popped = PyObject_CallMethod(zs, "pop", "iO", 1, highest ? Py_True : Py_False);
+    PyObject *popped = PyObject_CallMethodObjArgs(zs, s_pop, one, highest ? Py_True : Py_False, NULL);
     PyObject *reply = NULL, *entry;
     Py_ssize_t left = popped == NULL ? -1 : PyObject_Length(zs);
     if (left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0))
@@ -186,14 +185,13 @@ static int find_set_dummy(void) {
 /* This file's interned names, replies and fields, the draw's seed (getrandom; the clock if that fails) and the
  * sets' removed-slot key: 0, or -1 with the exception set. */
 int fp_sets_init(void) {
-    if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != (ssize_t)sizeof rng_state) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        rng_state = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-    }
+    if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != (ssize_t)sizeof rng_state)
+        rng_state = (uint64_t)now_ns();
     if (find_set_dummy() < 0 || fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return -1;
-    s_add = PyUnicode_InternFromString("add");
-    empty_array_reply = s_add == NULL ? NULL : PyBytes_FromString("*0\r\n");
+    if ((s_add = PyUnicode_InternFromString("add")) == NULL || (s_pop = PyUnicode_InternFromString("pop")) == NULL ||
+        (one = PyLong_FromLong(1)) == NULL)
+        return -1;
+    empty_array_reply = PyBytes_FromString("*0\r\n");
     return empty_array_reply == NULL ? -1 : 0;
 }
