@@ -588,11 +588,14 @@ static PyTypeObject RunnerType = {
 
 static PyMethodDef module_methods[] = {
     {"random_member", fp_random_member, METH_O, "random_member(set) -> a member drawn uniformly at random, or None"},
+    {"zset_add", (PyCFunction)(void (*)(void))fp_zset_add, METH_FASTCALL,
+     "zset_add(zset, member, score) -> ZSet.add(member, score), its entries changed here (as ZADD does)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef fastpath_module = {
-    PyModuleDef_HEAD_INIT, "_fastpath", "The dispatcher's C fast path (see Runner), and SPOP's draw (random_member).",
+    PyModuleDef_HEAD_INIT, "_fastpath",
+    "The dispatcher's C fast path (see Runner), SPOP's draw (random_member) and ZADD's move (zset_add).",
     -1, module_methods,
 };
 

@@ -1,5 +1,10 @@
 /* The dispatcher's C fast path (see _fastpath.c), for sets and sorted sets: SPOP's and SRANDMEMBER's draw from a set's
  * hash table, ZADD in its plain form, ZPOPMIN and ZPOPMAX without a count.
+ *
+ * ZADD moves a member within the sorted set's chunked entries (inferd.store.zset.Entries) here, as Entries.remove and
+ * Entries.add do, comparing (score, member) entries by their double and bytes rather than as tuples: the two
+ * bisections per move were most of a ZADD's own time in a set of 100,000 members. A chunk that must be split or
+ * joined is left to the methods (once in hundreds of moves).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -11,7 +16,9 @@
 #include "_fastpath.h"
 
 static Field f_scores = FIELD("scores");   /* ZSet.scores: member -> score */
-static Field *fields[] = {&f_scores};
+static Field f_items = FIELD("items"), f_chunks = FIELD("chunks"), f_lasts = FIELD("lasts"),   /* Entries */
+             f_length = FIELD("length"), f_starts = FIELD("starts");
+static Field *fields[] = {&f_scores, &f_items, &f_chunks, &f_lasts, &f_length, &f_starts};
 static PyObject *s_add, *s_pop, *one, *empty_array_reply;
 
 static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
@@ -74,6 +81,194 @@ static int plain_score(PyObject *value, double *out) {
     return 1;
 }
 
+/* ---- a sorted set's entries (inferd.store.zset.Entries), changed here as its add and remove change them ---------- */
+static PyObject *s_remove, *s_split, *s_chunk, *zset_module;
+
+/* An entry's score and member: 0, or -1 (SystemError set) if it is not a (float, bytes) tuple. */
+static int entry_parts(PyObject *entry, double *score, PyObject **member) {
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)) ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+        PyErr_SetString(PyExc_SystemError, "a sorted set's entry is not a (float, bytes) tuple");
+        return -1;
+    }
+    *score = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
+    *member = PyTuple_GET_ITEM(entry, 1);
+    return 0;
+}
+
+/* Where (score, member) goes in the sorted list ``entries``, as bisect_left (``right``: bisect_right) finds it with
+ * the tuples' own order (score, then member bytes); -1 with SystemError set for an entry of another kind. */
+static Py_ssize_t entry_bisect(PyObject *entries, double score, PyObject *member, int right) {
+    const char *m = PyBytes_AS_STRING(member);
+    Py_ssize_t n = PyBytes_GET_SIZE(member), lo = 0, hi = PyList_GET_SIZE(entries);
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        double s;
+        PyObject *other;
+        if (entry_parts(PyList_GET_ITEM(entries, mid), &s, &other) < 0)
+            return -1;
+        int cmp = score < s ? -1 : score > s ? 1 : 0;   /* (no NaN is ever stored) */
+        if (cmp == 0) {
+            Py_ssize_t on = PyBytes_GET_SIZE(other);
+            cmp = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
+            if (cmp == 0)
+                cmp = n < on ? -1 : n > on ? 1 : 0;
+        }
+        if (cmp < 0 || (cmp == 0 && !right))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* zset.CHUNK, read at each change (the tests make it small). */
+static Py_ssize_t chunk_size(void) {
+    if (zset_module == NULL && (zset_module = PyImport_ImportModule("inferd.store.zset")) == NULL)
+        return -1;
+    PyObject *value = PyObject_GetAttr(zset_module, s_chunk);
+    Py_ssize_t size = value == NULL ? -1 : PyLong_AsSsize_t(value);
+    Py_XDECREF(value);
+    return size;
+}
+
+/* Entries.remove((score, member)) for an entry that is there: here when its chunk keeps a quarter of CHUNK, else
+ * by the method (the chunk joins a neighbour). 0, or -1 with the exception set. */
+static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, double score, PyObject *member,
+                          Py_ssize_t chunk) {
+    Py_ssize_t k = entry_bisect(lasts, score, member, 0);
+    if (k < 0)
+        return -1;
+    if (k >= PyList_GET_SIZE(chunks) || PyList_GET_SIZE(chunks) != PyList_GET_SIZE(lasts)) {
+        PyErr_SetString(PyExc_SystemError, "a sorted set's entry is missing");
+        return -1;
+    }
+    PyObject *list = PyList_GET_ITEM(chunks, k);
+    Py_ssize_t size = PyList_CheckExact(list) ? PyList_GET_SIZE(list) : 0;
+    if (size < 2 || size - 1 < chunk / 4) {   /* the method empties or joins the chunk */
+        PyObject *entry = Py_BuildValue("(dO)", score, member);
+        PyObject *res = entry == NULL ? NULL : PyObject_CallMethodOneArg(items, s_remove, entry);
+        Py_XDECREF(entry);
+        Py_XDECREF(res);
+        return res == NULL ? -1 : 0;
+    }
+    Py_ssize_t i = entry_bisect(list, score, member, 0);
+    if (i < 0 || PyList_SetSlice(list, i, i + 1, NULL) < 0 ||
+        PyList_SetItem(lasts, k, Py_NewRef(PyList_GET_ITEM(list, size - 2))) < 0)
+        return -1;
+    PyObject *length = field_get(&f_length, items);
+    Py_ssize_t n = length == NULL ? -1 : PyLong_AsSsize_t(length);
+    Py_XDECREF(length);
+    return n < 0 ? -1 : field_set_ssize(&f_length, items, n - 1);
+}
+
+/* Entries.add((score, member)) for an entry that is not there; a chunk grown past 2 * CHUNK is split by the
+ * method. 0, or -1 with the exception set. */
+static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObject *score, PyObject *member,
+                       Py_ssize_t chunk) {
+    PyObject *entry = PyTuple_Pack(2, score, member);
+    if (entry == NULL)
+        return -1;
+    int rc = -1;
+    Py_ssize_t count = PyList_GET_SIZE(chunks);
+    if (count == 0 || count != PyList_GET_SIZE(lasts)) {   /* the first entry: the method makes the chunk */
+        PyObject *res = PyObject_CallMethodOneArg(items, s_add, entry);
+        Py_XDECREF(res);
+        rc = res == NULL ? -1 : 0;
+        goto done;
+    }
+    double d = PyFloat_AS_DOUBLE(score);
+    Py_ssize_t k = entry_bisect(lasts, d, member, 0), size;
+    if (k < 0)
+        goto done;
+    PyObject *list;
+    if (k == count) {   /* after every entry: the last chunk's new last */
+        list = PyList_GET_ITEM(chunks, --k);
+        if (!PyList_CheckExact(list) || PyList_Append(list, entry) < 0 ||
+            PyList_SetItem(lasts, k, Py_NewRef(entry)) < 0)
+            goto done;
+    } else {
+        list = PyList_GET_ITEM(chunks, k);
+        Py_ssize_t i = PyList_CheckExact(list) ? entry_bisect(list, d, member, 1) : -1;
+        if (i < 0 || PyList_Insert(list, i, entry) < 0)
+            goto done;
+    }
+    size = PyList_GET_SIZE(list);
+    PyObject *length = field_get(&f_length, items);
+    Py_ssize_t n = length == NULL ? -1 : PyLong_AsSsize_t(length);
+    Py_XDECREF(length);
+    if (n < 0 || field_set_ssize(&f_length, items, n + 1) < 0)
+        goto done;
+    if (size > 2 * chunk) {
+        PyObject *at = PyLong_FromSsize_t(k);
+        PyObject *res = at == NULL ? NULL : PyObject_CallMethodOneArg(items, s_split, at);
+        Py_XDECREF(at);
+        Py_XDECREF(res);
+        if (res == NULL)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_DECREF(entry);
+    return rc;
+}
+
+/* ZSet.add(member, score) for a member at another score than ``score`` (``current``: its score, NULL if new),
+ * ``scores`` being the set's member -> score dict: 0, or -1 with the exception set. */
+static int zset_move(PyObject *zs, PyObject *scores, PyObject *member, double score, PyObject *current) {
+    score += 0.0;   /* -0.0 is kept as 0.0 (ZSet.add) */
+    Py_ssize_t chunk = chunk_size();
+    if (chunk < 0)
+        return -1;
+    PyObject *items = field_get(&f_items, zs), *chunks = NULL, *lasts = NULL, *value = NULL;
+    int rc = -1;
+    if (items == NULL || (chunks = field_get(&f_chunks, items)) == NULL || (lasts = field_get(&f_lasts, items)) == NULL)
+        goto done;
+    if (!PyList_CheckExact(chunks) || !PyList_CheckExact(lasts) || (current != NULL && !PyFloat_CheckExact(current))) {
+        PyErr_SetString(PyExc_SystemError, "a sorted set's entries are not lists of chunks");
+        goto done;
+    }
+    if (field_set(&f_starts, items, Py_None) < 0)
+        goto done;
+    if (current != NULL && entries_remove(items, chunks, lasts, PyFloat_AS_DOUBLE(current), member, chunk) < 0)
+        goto done;
+    if ((value = PyFloat_FromDouble(score)) == NULL || PyDict_SetItem(scores, member, value) < 0)
+        goto done;
+    rc = entries_add(items, chunks, lasts, value, member, chunk);
+done:
+    Py_XDECREF(value);
+    Py_XDECREF(lasts);
+    Py_XDECREF(chunks);
+    Py_XDECREF(items);
+    return rc;
+}
+
+/* zset_add(zs, member, score) for Python (the tests set the two ways side by side): ZSet.add's result. */
+PyObject *fp_zset_add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_CheckExact(args[1]) || !PyFloat_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "zset_add(zset, member: bytes, score: float)");
+        return NULL;
+    }
+    PyObject *scores = field_get(&f_scores, args[0]);
+    if (scores == NULL)
+        return NULL;
+    PyObject *result = NULL, *current = PyDict_CheckExact(scores) ? PyDict_GetItemWithError(scores, args[1]) : NULL;
+    if (!PyDict_CheckExact(scores))
+        PyErr_SetString(PyExc_TypeError, "zset_add: the set's scores are not a dict");
+    else if (current == NULL && PyErr_Occurred())
+        ;
+    else if (current != NULL && PyFloat_CheckExact(current) && PyFloat_AS_DOUBLE(current) == PyFloat_AS_DOUBLE(args[2]))
+        result = Py_NewRef(Py_False);
+    else {
+        Py_XINCREF(current);
+        if (zset_move(args[0], scores, args[1], PyFloat_AS_DOUBLE(args[2]), current) == 0)
+            result = Py_NewRef(current == NULL ? Py_True : Py_False);
+        Py_XDECREF(current);
+    }
+    Py_DECREF(scores);
+    return result;
+}
+
 /* ZADD key score member [score member ...], every score read first (none is set if one is refused): the members
  * added, as zsetAdd counts them, or Py_None (borrowed: Python runs it) or NULL on error. */
 PyObject *fp_zadd(Runner *self, PyObject *argv, ClientView *v) {
@@ -107,14 +302,13 @@ PyObject *fp_zadd(Runner *self, PyObject *argv, ClientView *v) {
         }
         if (current != NULL && PyFloat_CheckExact(current) && PyFloat_AS_DOUBLE(current) == scores[p])
             continue;   /* at that score already (0.0 and -0.0 alike, as in zsetAdd) */
-        PyObject *score = PyFloat_FromDouble(scores[p]);
-        PyObject *res = score == NULL ? NULL : PyObject_CallMethodObjArgs(zs, s_add, member, score, NULL);
-        Py_XDECREF(score);
-        if (res == NULL) {
+        Py_XINCREF(current);   /* (the dict's reference goes when the member moves) */
+        int rc = zset_move(zs, members, member, scores[p], current);
+        Py_XDECREF(current);
+        if (rc < 0) {
             result = NULL;
             goto done;
         }
-        Py_DECREF(res);
         added += current == NULL;
     }
     result = fp_integer(added);
@@ -190,7 +384,9 @@ int fp_sets_init(void) {
     if (find_set_dummy() < 0 || fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return -1;
     if ((s_add = PyUnicode_InternFromString("add")) == NULL || (s_pop = PyUnicode_InternFromString("pop")) == NULL ||
-        (one = PyLong_FromLong(1)) == NULL)
+        (s_remove = PyUnicode_InternFromString("remove")) == NULL ||
+        (s_split = PyUnicode_InternFromString("_split")) == NULL ||
+        (s_chunk = PyUnicode_InternFromString("CHUNK")) == NULL || (one = PyLong_FromLong(1)) == NULL)
         return -1;
     empty_array_reply = PyBytes_FromString("*0\r\n");
     return empty_array_reply == NULL ? -1 : 0;

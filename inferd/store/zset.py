@@ -179,9 +179,14 @@ class Entries:
             chunk = chunks[k]
             insort(chunk, entry)
         if len(chunk) > 2 * CHUNK:
-            half = len(chunk) // 2
-            chunks[k:k + 1] = [chunk[:half], chunk[half:]]
-            lasts[k:k + 1] = [chunk[half - 1], chunk[-1]]
+            self._split(k)
+
+    def _split(self, k: int) -> None:
+        """Chunk ``k`` cut in two halves (it has grown past ``2 * CHUNK``)."""
+        chunk = self.chunks[k]
+        half = len(chunk) // 2
+        self.chunks[k:k + 1] = [chunk[:half], chunk[half:]]
+        self.lasts[k:k + 1] = [chunk[half - 1], chunk[-1]]
 
     def remove(self, entry: tuple[float, bytes]) -> None:
         """Remove ``entry``, which is there."""

@@ -133,6 +133,30 @@ def test_pops(both):
              ("EXISTS", "z"), ("ZPOPMIN", "nokey"), ("ZPOPMAX", "nokey", "2"), ("ZPOPMIN",))
 
 
+def test_a_large_set_moved_around_by_plain_zadds(both):
+    """Thousands of plain ZADDs (the compiled insertion): new members, moved members, chunks split and joined."""
+    rng = random.Random(11)
+    for client in both:
+        pipe = client.pipeline(transaction=False)
+        rng.seed(11)
+        for _ in range(6000):
+            member = f"m{rng.randrange(3000)}"
+            pipe.execute_command("ZADD", "big", rng.choice(["0", "-0", "1.5", "-2", "1e10"]) if rng.random() < 0.2
+                                 else str(rng.randrange(400)), member)
+            if rng.random() < 0.1:
+                pipe.execute_command("ZREM", "big", f"m{rng.randrange(3000)}")
+            if rng.random() < 0.05:
+                pipe.execute_command("ZPOPMIN" if rng.random() < 0.5 else "ZPOPMAX", "big")
+        pipe.execute_command("ZREMRANGEBYRANK", "big", "500", "1700")   # a span of whole chunks
+        for _ in range(3000):
+            pipe.execute_command("ZADD", "big", str(rng.randrange(400)), f"m{rng.randrange(3000)}")
+        pipe.execute()
+    ours, theirs = both
+    assert ours.zrange("big", 0, -1, withscores=True) == theirs.zrange("big", 0, -1, withscores=True)
+    run_both(ours, theirs, *(("ZRANK", "big", f"m{i}") for i in range(0, 3000, 37)),
+             ("ZRANGEBYSCORE", "big", "100", "(102", "WITHSCORES"), ("ZCARD", "big"))
+
+
 def test_wrong_type(both):
     ours, theirs = both
     run_both(ours, theirs, ("SET", "s", "v"))

@@ -5,10 +5,12 @@ CHUNK is made small so that the chunks split and merge many times in every run.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 
 import pytest
 
+from inferd.commands._fastpath import zset_add  # built by make test
 from inferd.store import zset
 from inferd.store.zset import TOP, Entries, ZSet
 
@@ -131,3 +133,51 @@ def test_taking_from_either_end_joins_the_small_chunk_it_leaves(small_chunks):
         assert taken == (model[::-1][:count] if last else model[:count])
         rest = model[:-count] if last and count < 48 else model[count:] if not last else []
         _check(entries, rest, random.Random(count))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_zadd_changes_the_entries_as_zset_add_does(small_chunks, seed):
+    """ZADD's compiled insertion (the fast path's) against ZSet.add, the chunks compared after every change."""
+    rng = random.Random(seed)
+    compiled, python = ZSet(), ZSet()
+    scores = [-0.0, 0.0, 1.5, -2.0, 1e300, -1e-300] + [float(i) for i in range(12)]
+    for step in range(2500):
+        roll = rng.random()
+        member = b"m%d" % rng.randint(0, 250) + b"\x00" * rng.randint(0, 1)   # members that are prefixes of others
+        if roll < 0.7:
+            score = rng.choice(scores)
+            assert zset_add(compiled, member, score) is python.add(member, score)
+        elif roll < 0.9:
+            assert compiled.remove(member) == python.remove(member)
+        else:
+            count, highest = rng.randint(0, 30), rng.random() < 0.5
+            assert compiled.pop(count, highest) == python.pop(count, highest)
+        assert compiled.scores == python.scores
+        assert math.copysign(1, compiled.scores.get(member, 1)) == math.copysign(1, python.scores.get(member, 1))
+        assert compiled.items.chunks == python.items.chunks and compiled.items.lasts == python.items.lasts
+        assert compiled.items.length == python.items.length
+        if step % 50 == 0:
+            _check(compiled.items, list(python.items), rng)
+            assert compiled.rank(member) == python.rank(member)   # the positions summed again after a change
+
+
+def test_compiled_zadd_moving_members_out_of_a_chunk_joins_it(small_chunks):
+    compiled, python = ZSet(), ZSet()
+    model = [(float(i), b"m%02d" % i) for i in range(48)]
+    for zs in (compiled, python):
+        zs.items, zs.scores = Entries(model), {member: score for score, member in model}
+    assert [len(chunk) for chunk in compiled.items.chunks] == [16, 16, 16]
+    for i in range(16, 32):   # the middle chunk's members moved past the end, one by one
+        zset_add(compiled, b"m%02d" % i, 100.0 + i)
+        python.add(b"m%02d" % i, 100.0 + i)
+        assert compiled.items.chunks == python.items.chunks and compiled.items.lasts == python.items.lasts
+        _check(compiled.items, list(python.items), random.Random(i))
+    assert [len(chunk) for chunk in compiled.items.chunks] == [16, 32]   # the middle one joined the last at 3
+
+
+def test_compiled_zadd_refuses_what_it_cannot_read():
+    zs = ZSet()
+    for bad in ((zs, "m", 1.0), (zs, b"m", 1), (zs, b"m")):
+        with pytest.raises(TypeError):
+            zset_add(*bad)
+    assert not zs.scores and not zs.items.chunks
