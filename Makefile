@@ -14,7 +14,7 @@ $(BIN)/python:
 # setup.py builds the C fast path (inferd/commands/_fastpath*.c, inferd/resp/_reads.c) in place; without a C compiler
 # inferd does the same in Python.
 FAST_C := setup.py inferd/_slots.h inferd/commands/_fastpath.h inferd/commands/_fastpath.c \
-	inferd/commands/_fastpath_sets.c inferd/resp/_reads.c
+	inferd/commands/_fastpath_sets.c inferd/commands/_fastpath_tensors.c inferd/resp/_reads.c
 
 $(STAMP): pyproject.toml $(FAST_C) | $(BIN)/python
 	$(BIN)/pip install -q -e .

@@ -10,7 +10,8 @@ from setuptools import Extension, setup
 COMMON = {"optional": True, "extra_compile_args": ["-O2"], "include_dirs": ["inferd"], "depends": ["inferd/_slots.h"]}
 
 setup(ext_modules=[
-    Extension("inferd.commands._fastpath", ["inferd/commands/_fastpath.c", "inferd/commands/_fastpath_sets.c"],
+    Extension("inferd.commands._fastpath", ["inferd/commands/_fastpath.c", "inferd/commands/_fastpath_sets.c",
+                                             "inferd/commands/_fastpath_tensors.c"],
               **{**COMMON, "depends": [*COMMON["depends"], "inferd/commands/_fastpath.h"]}),
     Extension("inferd.resp._reads", ["inferd/resp/_reads.c"], **COMMON),
 ])

@@ -1,5 +1,6 @@
 /* What the dispatcher's C fast path shares between its files: _fastpath.c (the Runner: the gates, the bookkeeping,
- * strings, hashes, lists) and _fastpath_sets.c (sets and sorted sets: SPOP's draw, ZADD, ZPOPMIN/ZPOPMAX). Their
+ * strings, hashes, lists), _fastpath_sets.c (sets and sorted sets: SPOP's draw, ZADD, ZPOPMIN/ZPOPMAX) and
+ * _fastpath_tensors.c (AI.TENSORSET's VALUES). Their
  * shared functions carry an fp_ prefix: the extension's symbols are not hidden, so no generic name may stand alone.
  */
 #ifndef INFERD_FASTPATH_H
@@ -42,6 +43,9 @@ typedef struct {
 /* _fastpath.c */
 PyObject *fp_integer(Py_ssize_t n);
 PyObject *fp_container_for_write(ClientView *v, PyObject *key, PyTypeObject *type);
+
+/* _fastpath_tensors.c */
+PyObject *fp_float_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 /* _fastpath_sets.c */
 int fp_sets_init(void);

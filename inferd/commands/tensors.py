@@ -4,7 +4,10 @@
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+import numpy as np
 
 from inferd import errors
 from inferd.commands.args import parse_int
@@ -15,6 +18,12 @@ from inferd.resp.encoder import OK
 from inferd.store import tensor as tensors
 from inferd.store.keyspace import Database
 from inferd.store.tensor import Tensor
+
+try:   # AI.TENSORSET's FLOAT and DOUBLE VALUES read in C (built at install; from_values reads the same otherwise)
+    from inferd.commands._fastpath import float_values
+except ImportError:   # pragma: no cover
+    float_values = None  # type: ignore[assignment]
+_LITTLE_ENDIAN = sys.byteorder == "little"   # float_values writes native floats; FLOAT and DOUBLE are little-endian
 
 _BLOB = b"BLOB"
 _VALUES = b"VALUES"
@@ -56,6 +65,11 @@ def parse_tensorset(argv: list[bytes], max_bytes: int = 0) -> Tensor:
         if n - i != 2:
             raise CommandError(errors.AI_BLOB_SINGLE)
         return tensors.from_blob(dtype, dims, argv[i + 1])
+    if dtype.numpy.itemsize in (4, 8) and dtype.kind == "float" and float_values is not None and _LITTLE_ENDIAN and (
+            n - i - 1 == tensors.element_count(dims)):
+        data = float_values(argv, i + 1, dtype.numpy.itemsize)   # the compiled read of plain values
+        if data is not None:
+            return tensors.Tensor(np.frombuffer(data, dtype.numpy).reshape(dims), dtype)
     return tensors.from_values(dtype, dims, argv[i + 1:])
 
 

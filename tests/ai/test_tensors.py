@@ -186,3 +186,40 @@ def test_blob_reply_is_the_received_bytes_zero_copy(r, server):
         owner = owner.base
     assert isinstance(owner, bytes) and owner == payload and not array.flags.writeable
     assert r.execute_command("AI.TENSORGET", "big", "BLOB") == payload
+
+
+EDGE_VALUES = [b"0", b"-0", b"+.5", b"5.", b"-1.25E-3", b"1e308", b"1e400", b"-1e400", b"3.5e38", b"-3.5e38",
+               b"1e-400", b"1e-50", b"3.4028235e38", b"1.4e-45", b"0.1", b"123456789.123456789", b"9" * 64, b"9" * 65,
+               b"0x10", b"1_000", b" 1", b"1 ", b"inf", b"nan", b"e5", b"1e", b".", b"--1", b"1..2", b"+", b""]
+
+
+@pytest.mark.parametrize("dtype", ["FLOAT", "DOUBLE"])
+def test_compiled_values_read_as_from_values_does(dtype):
+    """TENSORSET's FLOAT and DOUBLE VALUES read in C give from_values' tensor bit for bit, or its very error."""
+    from inferd.commands.tensors import parse_tensorset
+    from inferd.errors import CommandError
+    from inferd.store import tensor as tensors
+    rng = np.random.default_rng(3)
+    cases = [[value] for value in EDGE_VALUES]
+    cases += [[b"%.*g" % (int(rng.integers(1, 18)), x) for x in rng.standard_normal(40) * 10.0 ** rng.integers(-40, 40)]
+              for _ in range(200)]
+    cases += [[b"1", b"2", bad] for bad in (b"x", b"1e400", b"3.5e38", b" 2")]
+    for values in cases:
+        argv = [b"AI.TENSORSET", b"t", dtype.encode(), b"%d" % len(values), b"VALUES", *values]
+        try:
+            expected = tensors.from_values(tensors.DTYPES[dtype], (len(values),), values)
+        except CommandError as exc:
+            with pytest.raises(CommandError) as raised:
+                parse_tensorset(argv)
+            assert raised.value.text == exc.text, values
+            continue
+        got = parse_tensorset(argv)
+        assert got.dtype is expected.dtype and got.array.dtype == expected.array.dtype, values
+        assert got.array.shape == expected.array.shape and got.array.tobytes() == expected.array.tobytes(), values
+
+
+def test_float_values_past_the_range_become_infinities(r):
+    r.execute_command("AI.TENSORSET", "t", "FLOAT", 1, 4, "VALUES", "1e400", "-3.5e38", "1e-50", "-0")
+    assert [float(v) for v in r.execute_command("AI.TENSORGET", "t", "VALUES")] == [np.inf, -np.inf, 0.0, 0.0]
+    assert np.frombuffer(r.execute_command("AI.TENSORGET", "t", "BLOB"), np.float32).tolist() == [
+        np.inf, -np.inf, 0.0, -0.0]
