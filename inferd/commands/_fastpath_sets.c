@@ -181,15 +181,16 @@ static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObj
     Py_ssize_t k = entry_bisect(lasts, d, member, 0), size;
     if (k < 0)
         goto done;
-    PyObject *list;
+    PyObject *list = PyList_GET_ITEM(chunks, k == count ? k - 1 : k);
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_SystemError, "a sorted set's chunk is not a list");
+        goto done;
+    }
     if (k == count) {   /* after every entry: the last chunk's new last */
-        list = PyList_GET_ITEM(chunks, --k);
-        if (!PyList_CheckExact(list) || PyList_Append(list, entry) < 0 ||
-            PyList_SetItem(lasts, k, Py_NewRef(entry)) < 0)
+        if (PyList_Append(list, entry) < 0 || PyList_SetItem(lasts, --k, Py_NewRef(entry)) < 0)
             goto done;
     } else {
-        list = PyList_GET_ITEM(chunks, k);
-        Py_ssize_t i = PyList_CheckExact(list) ? entry_bisect(list, d, member, 1) : -1;
+        Py_ssize_t i = entry_bisect(list, d, member, 1);
         if (i < 0 || PyList_Insert(list, i, entry) < 0)
             goto done;
     }

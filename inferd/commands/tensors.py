@@ -69,7 +69,7 @@ def parse_tensorset(argv: list[bytes], max_bytes: int = 0) -> Tensor:
             n - i - 1 == tensors.element_count(dims)):
         data = float_values(argv, i + 1, dtype.numpy.itemsize)   # the compiled read of plain values
         if data is not None:
-            return tensors.Tensor(np.frombuffer(data, dtype.numpy).reshape(dims), dtype)
+            return Tensor(np.frombuffer(data, dtype.numpy).reshape(dims), dtype)
     return tensors.from_values(dtype, dims, argv[i + 1:])
 
 
