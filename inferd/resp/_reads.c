@@ -19,6 +19,8 @@
  * stops it hands over to the Python methods that carry on from that point: Connection.read (nothing done yet),
  * Connection._read_drained (fed and drained, but not at a boundary, or the reader found an error), Connection._run
  * (parsed; the fast path stopped at a request), Connection._write (replies held already, or too large to hold).
+ * A read of inline commands alone (whole lines of words without quotes, on a connection whose reader was never fed)
+ * is split here as the parser's _feed_inline splits it, and its requests run the same way.
  *
  * flush_held(connections) is WriteBatch.flush's loop in C: each connection's held replies in one transport.write.
  *
@@ -42,9 +44,10 @@ static Field f_client = FIELD("client"), f_malformed = FIELD("malformed"), f_wai
     f_held = FIELD("held"), f_held_bytes = FIELD("held_bytes"), f_transport = FIELD("transport"),
     f_closing = FIELD("closing"), f_last_interaction = FIELD("last_interaction"), f_clean = FIELD("clean"),
     f_net_input_bytes = FIELD("net_input_bytes"), f_net_output_bytes = FIELD("net_output_bytes"),
-    f_batch_held = FIELD("held");
+    f_batch_held = FIELD("held"), f_at_start = FIELD("_at_start");
 static Field *fields[] = {&f_client, &f_malformed, &f_waiting, &f_held, &f_held_bytes, &f_transport, &f_closing,
-                          &f_last_interaction, &f_clean, &f_net_input_bytes, &f_net_output_bytes, &f_batch_held};
+                          &f_last_interaction, &f_clean, &f_net_input_bytes, &f_net_output_bytes, &f_batch_held,
+                          &f_at_start};
 static PyObject *s_gets, *s_feed, *s_read, *s_read_drained, *s_run, *s_write, *s_join, *s_write_method, *s_loop,
     *s_call_soon, *s_flush, *s_has_data;
 static PyObject *empty_bytes;
@@ -206,42 +209,10 @@ static int hold(QuickRead *self, PyObject *data) {
     return rc;
 }
 
-/* The read once fed and drained: run what it holds. Returns what the callback returns (None), NULL on error. */
-static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, PyObject *data, PyObject *requests) {
-    PyObject *bad, *error, *result = NULL;
-    Py_ssize_t consumed;
-    PyObject *out = NULL, *index = NULL, *reply = NULL;
-
-    PyObject *fed = PyObject_CallMethodOneArg(reader, s_feed, data);
-    if (fed == NULL)
-        return NULL;
-    Py_DECREF(fed);
-    int rc = drain_into(reader, requests, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), 0, &bad, &error,
-                        &consumed);
-    int boundary = 0;
-    if (rc == 0 && bad == Py_None && error == Py_None && consumed == PyBytes_GET_SIZE(data)) {
-        /* the count ends with the read; a reader still holding bytes means a '+' element made it short (the
-         * parser's _drained says why) */
-        PyObject *more = PyObject_CallMethodNoArgs(reader, s_has_data);
-        if (more == NULL)
-            rc = -1;
-        else
-            boundary = more == Py_False;
-        Py_XDECREF(more);
-    }
-    if (rc < 0 || !boundary) {
-        /* not at a request boundary (or an error): the parser's Python carries on from here */
-        PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OOn)", bad, error, consumed);
-        Py_DECREF(bad);
-        Py_DECREF(error);
-        if (drained == NULL)
-            return NULL;
-        result = PyObject_CallMethodObjArgs(self->conn, s_read_drained, data, requests, drained, NULL);
-        Py_DECREF(drained);
-        return result;
-    }
-    Py_DECREF(bad);
-    Py_DECREF(error);
+/* The requests of a read, parsed: run them through the fast path and hold their replies, or hand over to the
+ * connection's Python where the fast path stops. */
+static PyObject *run_requests(QuickRead *self, PyObject *client, PyObject *requests) {
+    PyObject *result = NULL, *out = NULL, *index = NULL, *reply = NULL;
     Py_ssize_t n = PyList_GET_SIZE(requests);
     if (n == 0)
         return Py_NewRef(Py_None);
@@ -286,13 +257,101 @@ done:
     return result;
 }
 
+/* The read once fed and drained: run what it holds. Returns what the callback returns (None), NULL on error. */
+static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, PyObject *data, PyObject *requests) {
+    PyObject *bad, *error, *result = NULL;
+    Py_ssize_t consumed;
+
+    PyObject *fed = PyObject_CallMethodOneArg(reader, s_feed, data);
+    if (fed == NULL)
+        return NULL;
+    Py_DECREF(fed);
+    int rc = drain_into(reader, requests, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), 0, &bad, &error,
+                        &consumed);
+    int boundary = 0;
+    if (rc == 0 && bad == Py_None && error == Py_None && consumed == PyBytes_GET_SIZE(data)) {
+        /* the count ends with the read; a reader still holding bytes means a '+' element made it short (the
+         * parser's _drained says why) */
+        PyObject *more = PyObject_CallMethodNoArgs(reader, s_has_data);
+        if (more == NULL)
+            rc = -1;
+        else
+            boundary = more == Py_False;
+        Py_XDECREF(more);
+    }
+    if (rc < 0 || !boundary) {
+        /* not at a request boundary (or an error): the parser's Python carries on from here */
+        PyObject *drained = rc < 0 ? NULL : Py_BuildValue("(OOn)", bad, error, consumed);
+        Py_DECREF(bad);
+        Py_DECREF(error);
+        if (drained == NULL)
+            return NULL;
+        result = PyObject_CallMethodObjArgs(self->conn, s_read_drained, data, requests, drained, NULL);
+        Py_DECREF(drained);
+        return result;
+    }
+    Py_DECREF(bad);
+    Py_DECREF(error);
+    return run_requests(self, client, requests);
+}
+
+/* Inline commands (Redis's other request form: the words of a command on one line, as redis-benchmark's PING_INLINE
+ * and a terminal send them), split as parser.split_inline splits a line without quotes: each line of the read that
+ * holds a word is appended to ``requests`` as the list of its words. Returns 1 when the read is whole lines of that
+ * kind alone; 0 when the parser's Python must take it (a quote, which sdssplitargs reads with its escapes; a line
+ * that starts with '*', where multibulk requests follow; one longer than INLINE_QUICK_MAX, past which the parser's
+ * limits apply; a last line still arriving); -1 on error. */
+#define INLINE_QUICK_MAX 4096
+
+static int inline_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static int split_inline_read(const char *buf, Py_ssize_t len, PyObject *requests) {
+    if (len == 0 || buf[len - 1] != '\n')
+        return 0;
+    for (Py_ssize_t start = 0; start < len;) {
+        const char *line = buf + start;
+        Py_ssize_t end = (const char *)memchr(line, '\n', len - start) - buf;   /* found: the read ends with one */
+        if (line[0] == '*' || end - start > INLINE_QUICK_MAX || memchr(line, '"', end - start) != NULL ||
+            memchr(line, '\'', end - start) != NULL)
+            return 0;
+        PyObject *words = NULL;
+        for (Py_ssize_t i = start; i < end;) {
+            while (i < end && inline_blank(buf[i]))
+                i++;
+            Py_ssize_t first = i;
+            while (i < end && !inline_blank(buf[i]))
+                i++;
+            if (i == first)
+                break;
+            PyObject *word = PyBytes_FromStringAndSize(buf + first, i - first);
+            if (word == NULL || (words == NULL && (words = PyList_New(0)) == NULL) || PyList_Append(words, word) < 0) {
+                Py_XDECREF(word);
+                Py_XDECREF(words);
+                return -1;
+            }
+            Py_DECREF(word);
+        }
+        if (words != NULL) {
+            int rc = PyList_Append(requests, words);
+            Py_DECREF(words);
+            if (rc < 0)
+                return -1;
+        }
+        start = end + 1;
+    }
+    return 1;
+}
+
 static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
         PyErr_SetString(PyExc_TypeError, "data_received(data)");
         return NULL;
     }
     PyObject *data = args[0], *client = NULL, *reader = NULL, *requests = NULL, *result = NULL;
-    int quick = PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) > 0 && PyBytes_AS_STRING(data)[0] == '*';
+    int quick = PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) > 0;
+    int multibulk = quick && PyBytes_AS_STRING(data)[0] == '*';
     if (quick) {
         if ((client = field_get(&f_client, self->conn)) == NULL)
             return NULL;
@@ -308,6 +367,13 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
                 goto done;
             quick = reader != Py_None;
         }
+        if (quick && !multibulk) {   /* inline commands: Python's _feed_inline takes them when nothing was fed */
+            if ((r = field_is(&f_at_start, self->parser, Py_True)) < 0 || (requests = PyList_New(0)) == NULL)
+                goto done;
+            quick = r && (r = split_inline_read(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), requests)) == 1;
+            if (r < 0)
+                goto done;
+        }
     }
     if (!quick) {
         result = PyObject_CallMethodOneArg(self->conn, s_read, data);
@@ -320,7 +386,9 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
     Py_XDECREF(now);
     if (rc < 0 || field_add(&f_net_input_bytes, self->stats, PyBytes_GET_SIZE(data)) < 0)
         goto done;
-    if ((requests = PyList_New(0)) != NULL)
+    if (!multibulk)
+        result = run_requests(self, client, requests);
+    else if ((requests = PyList_New(0)) != NULL)
         result = run_read(self, client, reader, data, requests);
 done:
     Py_XDECREF(client);

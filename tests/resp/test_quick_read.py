@@ -92,6 +92,8 @@ STREAMS = {
     + mb(b"GET", b"h") + mb(b"HSET", b"h", b"f", b"1") + mb(b"GET", b"h") + mb(b"DEL", b"h") + mb(b"get", b"n"),
     "inline and empty": mb(b"SET", b"a", b"1") + b"GET a\r\n" + b"*0\r\n" + mb(b"GET", b"a") + b"\r\n"
     + b"*-1\r\n" + mb(b"SET", b"b", b"2") + b"PING\r\n" + mb(b"GET", b"b"),
+    "inline alone": b"PING\r\nSET a 1\r\n\r\n  GET \t a \x0b\r\nECHO 'q x'\r\nINCR a\nGET a\r\n \x0c\r\n"
+    + mb(b"GET", b"a") + b"PING\r\n",   # from the connection's first byte: the compiled read splits whole lines
     "inline with a star": mb(b"SET", b"a", b"1") + b"ECHO *2\r\n" + mb(b"GET", b"a") + b"ECHO x *1\r\n"
     + mb(b"GET", b"a"),   # cut after "ECHO ", the next read starts with '*' inside an inline command
     "multi and reply modes": mb(b"SET", b"a", b"1") + mb(b"MULTI") + mb(b"GET", b"a") + mb(b"SET", b"a", b"2")
@@ -158,9 +160,35 @@ def test_reads_at_request_boundaries_stay_in_c_and_a_split_request_returns_there
         assert fast.python_reads == 1 and fast.conn.parser.clean is not None   # the rest: Connection.read
         fast.feed([mb(b"GET", b"b")])
         assert fast.python_reads == 1
-        fast.feed([b"PING\r\n"])   # inline: the Python read
+        fast.feed([b"PING\r\n"])   # inline after multibulk requests: the Python read
         assert fast.python_reads == 2
         assert fast.transport.written[-3:] == [b"+OK\r\n", b"$1\r\n2\r\n", b"+PONG\r\n"]
+    asyncio.run(main())
+
+
+def test_whole_lines_of_inline_commands_stay_in_c_until_one_needs_the_parser():
+    """A connection that sends inline commands alone (redis-benchmark's PING_INLINE, a terminal) has its whole lines
+    split in C; a quote (sdssplitargs' escapes), a line still arriving, a line of more than 4,096 bytes and the
+    first multibulk request go to Connection.read, which gives the same bytes."""
+    async def main() -> None:
+        fast, _ = _compare([b"PING\r\n" * 16, b"SET k v\r\nGET k\n", b"\r\n", b"  INCR \t n\r\nGET n\r\n"])
+        assert fast.python_reads == 0
+        assert fast.transport.written == [b"+PONG\r\n" * 16, b"+OK\r\n$1\r\nv\r\n", b":1\r\n$1\r\n1\r\n"]
+        fast.feed([b"ECHO 'a b'\r\n"])
+        assert fast.python_reads == 1
+        fast.feed([b"ECHO x" + b"y" * 5000 + b"\r\n"])
+        assert fast.python_reads == 2
+        fast.feed([b"PING\r\nPI"])
+        assert fast.python_reads == 3
+        fast.feed([b"NG\r\n"])
+        assert fast.python_reads == 4
+        fast.feed([b"PING\r\n"])
+        assert fast.python_reads == 4
+        fast.feed([mb(b"GET", b"k"), b"PING\r\n"])   # a whole multibulk read in C leaves the parser as it was
+        assert fast.python_reads == 4
+        split = mb(b"GET", b"k")
+        fast.feed([split[:5], split[5:], b"PING\r\n"])   # once the parser's Python fed the reader, its Python reads
+        assert fast.python_reads == 6                      # inline commands (through hiredis, as Redis does)
     asyncio.run(main())
 
 
