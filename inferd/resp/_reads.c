@@ -303,8 +303,12 @@ static PyObject *run_read(QuickRead *self, PyObject *client, PyObject *reader, P
  * limits apply; a last line still arriving); -1 on error. */
 #define INLINE_QUICK_MAX 4096
 
-static int inline_blank(char c) {
+static int inline_blank(char c) {   /* isspace(): skipped between words */
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static int inline_end(char c) {   /* what ends a word (a vertical tab or form feed inside one is part of it) */
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 static int split_inline_read(const char *buf, Py_ssize_t len, PyObject *requests) {
@@ -321,7 +325,7 @@ static int split_inline_read(const char *buf, Py_ssize_t len, PyObject *requests
             while (i < end && inline_blank(buf[i]))
                 i++;
             Py_ssize_t first = i;
-            while (i < end && !inline_blank(buf[i]))
+            while (i < end && !inline_end(buf[i]))
                 i++;
             if (i == first)
                 break;

@@ -23,14 +23,26 @@ KEEP_PENDING = 64 * 1024   # a pending request's chunks are all kept up to this 
 _SIMPLE_STRING = "expected '$', got '+'"   # Redis's error for a '+' line as a request element
 
 
+_SKIP = b" \t\n\r\v\f"   # isspace(): skipped between arguments, and what may follow a closing quote
+_ENDS = b" \t\n\r"       # what ends an argument out of quotes
+_PLAIN = bytes.maketrans(b"", b"")   # bytes.translate's table that keeps every byte
+_NOT_PLAIN = b"\"'\v\f"   # a line with none of these splits as bytes.split() splits it
+
+
 def split_inline(line: bytes) -> list[bytes]:
-    """Split an inline command line into arguments the way Redis's ``sdssplitargs`` does (quotes, escapes)."""
-    if b'"' not in line and b"'" not in line:
+    r"""Split an inline command line into arguments the way Redis's ``sdssplitargs`` does.
+
+    Blanks (isspace) are skipped between arguments, but only space, tab, CR and LF end one out of quotes (a vertical
+    tab or form feed inside an argument is part of it); double quotes read ``\xHH`` and ``\n``-style escapes,
+    single quotes only ``\'``. NUL is a byte like any other: Redis never runs such a line (it looks for the line's
+    end with strchr, which stops at the NUL, and waits for more), and ending the line there would cut a value short.
+    """
+    if len(line.translate(_PLAIN, _NOT_PLAIN)) == len(line):
         return line.split()
     args: list[bytes] = []
     i, n = 0, len(line)
     while True:
-        while i < n and line[i] in b" \t\n\r\v\f":
+        while i < n and line[i] in _SKIP:
             i += 1
         if i >= n:
             return args
@@ -48,9 +60,7 @@ def split_inline(line: bytes) -> list[bytes]:
                     current += ch
                     continue
                 if c == 0x22:
-                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
-                        raise ProtocolError("unbalanced quotes in request")
-                    quote = 0
+                    _closing_quote(line, i + 1)
                     i += 1
                     break
                 current.append(c)
@@ -60,13 +70,11 @@ def split_inline(line: bytes) -> list[bytes]:
                     i += 2
                     continue
                 if c == 0x27:
-                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
-                        raise ProtocolError("unbalanced quotes in request")
-                    quote = 0
+                    _closing_quote(line, i + 1)
                     i += 1
                     break
                 current.append(c)
-            elif c in b" \t\n\r\v\f":
+            elif c in _ENDS:
                 break
             elif c in (0x22, 0x27):
                 quote = c
@@ -76,16 +84,20 @@ def split_inline(line: bytes) -> list[bytes]:
         args.append(bytes(current))
 
 
+def _closing_quote(line: bytes, after: int) -> None:
+    """A closing quote must be followed by a blank or the end of the line."""
+    if after < len(line) and line[after] not in _SKIP:
+        raise ProtocolError("unbalanced quotes in request")
+
+
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}
+_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 def _escape(line: bytes, i: int) -> tuple[int, bytes]:
     nxt = line[i + 1]
-    if nxt == ord("x") and i + 3 < len(line):
-        try:
-            return i + 4, bytes([int(line[i + 2:i + 4], 16)])
-        except ValueError:
-            pass
+    if nxt == ord("x") and i + 3 < len(line) and line[i + 2] in _HEX and line[i + 3] in _HEX:
+        return i + 4, bytes([int(line[i + 2:i + 4], 16)])
     return i + 2, _ESCAPES.get(nxt, bytes([nxt]))
 
 

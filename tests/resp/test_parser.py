@@ -62,6 +62,19 @@ def test_inline_quotes_and_escapes():
         split_inline(b'SET "a"b')
 
 
+def test_inline_blanks_and_bytes_as_sdssplitargs():
+    """Every isspace() byte is skipped between words, only space, tab, CR and LF end one (test_wire has redis-server's
+    own replies); ``\\x`` takes two hex digits or none; NUL is a byte of its word (Redis never runs such a line)."""
+    assert split_inline(b"\x0b\x0cSET\x0bk v\x0c \x0b") == [b"SET\x0bk", b"v\x0c"]
+    assert split_inline(b"SET\rk\tv") == [b"SET", b"k", b"v"]
+    assert split_inline(b'ECHO "a"\x0b "b"\x0c \'c\'\x0b') == [b"ECHO", b"a", b"b", b"c"]
+    assert split_inline(b'ECHO "\\x+1" "\\x 1" "\\x4" "\\x4aZ"') == [b"ECHO", b"x+1", b"x 1", b"x4", b"JZ"]
+    assert split_inline(b"SET k a\x00b c") == [b"SET", b"k", b"a\x00b", b"c"]
+    assert split_inline(b'SET k "a\x00b"') == [b"SET", b"k", b"a\x00b"]
+    with pytest.raises(ProtocolError, match="unbalanced quotes"):
+        split_inline(b'ECHO "a"\x00')
+
+
 def test_large_bulk_arrives_in_pieces():
     payload = bytes(range(256)) * 4096     # 1 MiB
     data = mb(b"SET", b"big", payload)

@@ -92,7 +92,8 @@ STREAMS = {
     + mb(b"GET", b"h") + mb(b"HSET", b"h", b"f", b"1") + mb(b"GET", b"h") + mb(b"DEL", b"h") + mb(b"get", b"n"),
     "inline and empty": mb(b"SET", b"a", b"1") + b"GET a\r\n" + b"*0\r\n" + mb(b"GET", b"a") + b"\r\n"
     + b"*-1\r\n" + mb(b"SET", b"b", b"2") + b"PING\r\n" + mb(b"GET", b"b"),
-    "inline alone": b"PING\r\nSET a 1\r\n\r\n  GET \t a \x0b\r\nECHO 'q x'\r\nINCR a\nGET a\r\n \x0c\r\n"
+    "inline alone": b"PING\r\nECHO b\x0bc\x0c\r\nSET a 1\r\n\r\n  GET \t a \x0b\r\nECHO 'q x'\r\nINCR a\nGET a\r\n"
+    + b" \x0c\r\n"
     + mb(b"GET", b"a") + b"PING\r\n",   # from the connection's first byte: the compiled read splits whole lines
     "inline with a star": mb(b"SET", b"a", b"1") + b"ECHO *2\r\n" + mb(b"GET", b"a") + b"ECHO x *1\r\n"
     + mb(b"GET", b"a"),   # cut after "ECHO ", the next read starts with '*' inside an inline command
