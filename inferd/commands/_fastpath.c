@@ -590,6 +590,8 @@ static PyMethodDef module_methods[] = {
     {"random_member", fp_random_member, METH_O, "random_member(set) -> a member drawn uniformly at random, or None"},
     {"zset_add", (PyCFunction)(void (*)(void))fp_zset_add, METH_FASTCALL,
      "zset_add(zset, member, score) -> ZSet.add(member, score), its entries changed here (as ZADD does)"},
+    {"zset_pop", (PyCFunction)(void (*)(void))fp_zset_pop, METH_FASTCALL,
+     "zset_pop(zset, highest) -> ZSet.pop(1, highest)'s entry, taken here (as ZPOPMIN and ZPOPMAX do)"},
     {"float_values", (PyCFunction)(void (*)(void))fp_float_values, METH_FASTCALL,
      "float_values(argv, start, itemsize) -> the FLOAT/DOUBLE buffer of AI.TENSORSET's VALUES argv[start:], or None"},
     {NULL, NULL, 0, NULL},
@@ -597,8 +599,8 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT, "_fastpath",
-    "The dispatcher's C fast path (see Runner), SPOP's draw (random_member), ZADD's move (zset_add) and TENSORSET's "
-    "VALUES (float_values).",
+    "The dispatcher's C fast path (see Runner), SPOP's draw (random_member), ZADD's move (zset_add), ZPOPMIN's and "
+    "ZPOPMAX's take (zset_pop) and TENSORSET's VALUES (float_values).",
     -1, module_methods,
 };
 

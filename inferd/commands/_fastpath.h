@@ -52,6 +52,7 @@ int fp_sets_init(void);
 PyObject *fp_draw_member(PySetObject *so);
 PyObject *fp_random_member(PyObject *module, PyObject *arg);
 PyObject *fp_zset_add(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *fp_zset_pop(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *fp_zadd(Runner *self, PyObject *argv, ClientView *v);
 PyObject *fp_zpop(Runner *self, PyObject *key, int highest, ClientView *v);
 

@@ -132,6 +132,14 @@ static Py_ssize_t chunk_size(void) {
     return size;
 }
 
+/* Entries.length += delta: 0, or -1 with the exception set. */
+static int entries_count(PyObject *items, Py_ssize_t delta) {
+    PyObject *length = field_get(&f_length, items);
+    Py_ssize_t n = length == NULL ? -1 : PyLong_AsSsize_t(length);
+    Py_XDECREF(length);
+    return n < 0 ? -1 : field_set_ssize(&f_length, items, n + delta);
+}
+
 /* Entries.remove((score, member)) for an entry that is there: here when its chunk keeps a quarter of CHUNK, else
  * by the method (the chunk joins a neighbour). 0, or -1 with the exception set. */
 static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, double score, PyObject *member,
@@ -156,10 +164,7 @@ static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, do
     if (i < 0 || PyList_SetSlice(list, i, i + 1, NULL) < 0 ||
         PyList_SetItem(lasts, k, Py_NewRef(PyList_GET_ITEM(list, size - 2))) < 0)
         return -1;
-    PyObject *length = field_get(&f_length, items);
-    Py_ssize_t n = length == NULL ? -1 : PyLong_AsSsize_t(length);
-    Py_XDECREF(length);
-    return n < 0 ? -1 : field_set_ssize(&f_length, items, n - 1);
+    return entries_count(items, -1);
 }
 
 /* Entries.add((score, member)) for an entry that is not there; a chunk grown past 2 * CHUNK is split by the
@@ -195,10 +200,7 @@ static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObj
             goto done;
     }
     size = PyList_GET_SIZE(list);
-    PyObject *length = field_get(&f_length, items);
-    Py_ssize_t n = length == NULL ? -1 : PyLong_AsSsize_t(length);
-    Py_XDECREF(length);
-    if (n < 0 || field_set_ssize(&f_length, items, n + 1) < 0)
+    if (entries_count(items, 1) < 0)
         goto done;
     if (size > 2 * chunk) {
         PyObject *at = PyLong_FromSsize_t(k);
@@ -212,6 +214,75 @@ static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObj
 done:
     Py_DECREF(entry);
     return rc;
+}
+
+/* Entries.take(1, last)'s entry (a new reference), taken here when the end chunk keeps a quarter of CHUNK after it
+ * or is the only one; Py_None (a new reference) when the method must take it (the chunk empties or joins its
+ * neighbour); NULL with the exception set. */
+static PyObject *entries_take_one(PyObject *items, int last, Py_ssize_t chunk) {
+    PyObject *chunks = field_get(&f_chunks, items), *lasts = NULL, *entry = NULL;
+    if (chunks == NULL || (lasts = field_get(&f_lasts, items)) == NULL)
+        goto done;
+    if (!PyList_CheckExact(chunks) || !PyList_CheckExact(lasts) || PyList_GET_SIZE(chunks) != PyList_GET_SIZE(lasts)) {
+        PyErr_SetString(PyExc_SystemError, "a sorted set's entries are not lists of chunks");
+        goto done;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(chunks), k = last ? count - 1 : 0;
+    PyObject *list = count > 0 ? PyList_GET_ITEM(chunks, k) : NULL;
+    Py_ssize_t size = list != NULL && PyList_CheckExact(list) ? PyList_GET_SIZE(list) : 0;
+    if (size < 2 || (count > 1 && size - 1 < chunk / 4)) {
+        entry = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t at = last ? size - 1 : 0;
+    entry = Py_NewRef(PyList_GET_ITEM(list, at));
+    if (PyList_SetSlice(list, at, at + 1, NULL) < 0 ||
+        (last && PyList_SetItem(lasts, k, Py_NewRef(PyList_GET_ITEM(list, size - 2))) < 0) ||
+        field_set(&f_starts, items, Py_None) < 0 || entries_count(items, -1) < 0)
+        Py_CLEAR(entry);
+done:
+    Py_XDECREF(lasts);
+    Py_XDECREF(chunks);
+    return entry;
+}
+
+/* ZSet.pop(1, highest)'s entry (a new reference; the set holds one at least): taken from the entries here when
+ * entries_take_one can, else by the method. NULL with the exception set. */
+static PyObject *zset_pop_one(PyObject *zs, int highest) {
+    Py_ssize_t chunk = chunk_size();
+    PyObject *items = chunk < 0 ? NULL : field_get(&f_items, zs), *scores = NULL, *member;
+    PyObject *entry = items == NULL ? NULL : entries_take_one(items, highest, chunk);
+    double score;
+    if (entry == Py_None) {
+        Py_DECREF(entry);
+        PyObject *popped = PyObject_CallMethodObjArgs(zs, s_pop, one, highest ? Py_True : Py_False, NULL);
+        entry = popped != NULL && PyList_CheckExact(popped) && PyList_GET_SIZE(popped) == 1
+                    ? Py_NewRef(PyList_GET_ITEM(popped, 0)) : NULL;
+        if (popped != NULL && entry == NULL)
+            PyErr_SetString(PyExc_SystemError, "ZSet.pop gave no entry");
+        Py_XDECREF(popped);
+    } else if (entry != NULL && (entry_parts(entry, &score, &member) < 0 ||
+                                 (scores = field_get(&f_scores, zs)) == NULL || PyDict_DelItem(scores, member) < 0))
+        Py_CLEAR(entry);
+    Py_XDECREF(scores);
+    Py_XDECREF(items);
+    return entry;
+}
+
+/* zset_pop(zs, highest) for Python (the tests set the two ways side by side): ZSet.pop(1, highest)'s entry. */
+PyObject *fp_zset_pop(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBool_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "zset_pop(zset, highest: bool)");
+        return NULL;
+    }
+    Py_ssize_t size = PyObject_Length(args[0]);
+    if (size < 0)
+        return NULL;
+    if (size == 0) {
+        PyErr_SetString(PyExc_ValueError, "zset_pop: the set is empty");
+        return NULL;
+    }
+    return zset_pop_one(args[0], args[1] == Py_True);
 }
 
 /* ZSet.add(member, score) for a member at another score than ``score`` (``current``: its score, NULL if new),
@@ -331,20 +402,13 @@ PyObject *fp_zpop(Runner *self, PyObject *key, int highest, ClientView *v) {
     if (Py_TYPE(zs) != (PyTypeObject *)self->zset_type)
         return Py_None;
     Py_INCREF(zs);   /* (deleting the key below may drop the dict's reference) */
-    PyObject *popped = PyObject_CallMethodObjArgs(zs, s_pop, one, highest ? Py_True : Py_False, NULL);
-    PyObject *reply = NULL, *entry;
-    Py_ssize_t left = popped == NULL ? -1 : PyObject_Length(zs);
-    if (left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0))
+    PyObject *entry = zset_pop_one(zs, highest), *reply = NULL, *member;
+    double popped;
+    Py_ssize_t left = entry == NULL ? -1 : PyObject_Length(zs);
+    if (left < 0 || (left == 0 && PyDict_DelItem(v->data, key) < 0) || entry_parts(entry, &popped, &member) < 0)
         goto done;
-    if (!PyList_CheckExact(popped) || PyList_GET_SIZE(popped) != 1 ||
-        !PyTuple_CheckExact(entry = PyList_GET_ITEM(popped, 0)) || PyTuple_GET_SIZE(entry) != 2 ||
-        !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-        PyErr_SetString(PyExc_SystemError, "ZSet.pop gave no (score, member) entry");
-        goto done;
-    }
-    PyObject *member = PyTuple_GET_ITEM(entry, 1);
     char text[40];
-    int n = snprintf(text, sizeof text, "%.17g", PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0)));
+    int n = snprintf(text, sizeof text, "%.17g", popped);
     char score[64];
     int m = v->resp3 ? snprintf(score, sizeof score, ",%s\r\n", text)
                   : snprintf(score, sizeof score, "$%d\r\n%s\r\n", n, text);
@@ -356,7 +420,7 @@ PyObject *fp_zpop(Runner *self, PyObject *key, int highest, ClientView *v) {
         memcpy(p, score, (size_t)m);
     }
 done:
-    Py_XDECREF(popped);
+    Py_XDECREF(entry);
     Py_DECREF(zs);
     return reply;
 }

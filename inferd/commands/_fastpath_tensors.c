@@ -56,7 +56,8 @@ PyObject *fp_float_values(PyObject *module, PyObject *const *args, Py_ssize_t na
     char *p = PyBytes_AS_STRING(data);
     for (Py_ssize_t i = 0; i < count; i++) {
         double d;
-        if (!plain_double(PyList_GET_ITEM(args[0], start + i), &d) || (itemsize == 4 && isfinite(d) && fabs(d) > FLT_MAX)) {
+        if (!plain_double(PyList_GET_ITEM(args[0], start + i), &d) ||
+            (itemsize == 4 && isfinite(d) && fabs(d) > FLT_MAX)) {
             Py_DECREF(data);
             Py_RETURN_NONE;
         }

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from inferd.commands._fastpath import zset_add  # built by make test
+from inferd.commands._fastpath import zset_add, zset_pop  # built by make test
 from inferd.store import zset
 from inferd.store.zset import TOP, Entries, ZSet
 
@@ -149,9 +149,12 @@ def test_compiled_zadd_changes_the_entries_as_zset_add_does(small_chunks, seed):
             assert zset_add(compiled, member, score) is python.add(member, score)
         elif roll < 0.9:
             assert compiled.remove(member) == python.remove(member)
-        else:
+        elif roll < 0.95 or not python.scores:
             count, highest = rng.randint(0, 30), rng.random() < 0.5
             assert compiled.pop(count, highest) == python.pop(count, highest)
+        else:   # ZPOPMIN's and ZPOPMAX's compiled take of one entry
+            highest = rng.random() < 0.5
+            assert [zset_pop(compiled, highest)] == python.pop(1, highest)
         assert compiled.scores == python.scores
         assert math.copysign(1, compiled.scores.get(member, 1)) == math.copysign(1, python.scores.get(member, 1))
         assert compiled.items.chunks == python.items.chunks and compiled.items.lasts == python.items.lasts
@@ -175,9 +178,32 @@ def test_compiled_zadd_moving_members_out_of_a_chunk_joins_it(small_chunks):
     assert [len(chunk) for chunk in compiled.items.chunks] == [16, 32]   # the middle one joined the last at 3
 
 
+@pytest.mark.parametrize("highest", [False, True])
+def test_compiled_pops_empty_a_set_of_many_chunks_as_zset_pop_does(small_chunks, highest):
+    """One entry at a time from one end (the end chunk joins its neighbour below a quarter of CHUNK), then from both
+    ends in turn, until the set is empty: the chunks compared with ZSet.pop's after every take."""
+    compiled, python = ZSet(), ZSet()
+    for i in range(100):
+        for zs in (compiled, python):
+            zs.add(b"m%03d" % i, float(i % 7))
+    assert len(compiled.items.chunks) > 4
+    for step in range(100):
+        end = highest if step < 50 else step % 2 == 1
+        assert [zset_pop(compiled, end)] == python.pop(1, end)
+        assert compiled.items.chunks == python.items.chunks and compiled.items.lasts == python.items.lasts
+        assert compiled.scores == python.scores and compiled.items.length == python.items.length
+        _check(compiled.items, list(python.items), random.Random(step))
+    assert not compiled.scores and not compiled.items.chunks
+    with pytest.raises(ValueError, match="empty"):
+        zset_pop(compiled, highest)
+
+
 def test_compiled_zadd_refuses_what_it_cannot_read():
     zs = ZSet()
     for bad in ((zs, "m", 1.0), (zs, b"m", 1), (zs, b"m")):
         with pytest.raises(TypeError):
             zset_add(*bad)
     assert not zs.scores and not zs.items.chunks
+    for bad in ((zs,), (zs, 1), (zs, None)):
+        with pytest.raises(TypeError):
+            zset_pop(*bad)
