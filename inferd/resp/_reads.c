@@ -348,6 +348,64 @@ static int split_inline_read(const char *buf, Py_ssize_t len, PyObject *requests
     return 1;
 }
 
+/* Multibulk requests in their plain form (``*N`` then N ``$L`` bulk strings, each length in canonical digits and
+ * each string followed by CRLF: what clients send), split here as the reader and drain() would split them, without
+ * feeding the reader. Returns 1 when the read is whole requests of that form alone; 0 when the reader must take it
+ * (anything else: '*0', '*-1', an element of another type, a length spelt otherwise, a request still arriving);
+ * -1 on error. The limits the parser enforces (proto-max-bulk-len, client-query-buffer-limit, the multibulk length)
+ * are 1 MiB at least, more than any length this reads. */
+#define MULTIBULK_QUICK_MAX 1048576
+
+/* A length after its mark, in canonical digits (at most 8) and CRLF: the bytes it takes, 0 if spelt otherwise. */
+static Py_ssize_t read_length(const char *p, const char *end, Py_ssize_t *value) {
+    const char *q = p;
+    Py_ssize_t n = 0;
+    if (q < end && *q == '0')
+        q++;
+    else
+        while (q < end && *q >= '0' && *q <= '9' && q - p < 8)
+            n = n * 10 + (*q++ - '0');
+    if (q == p || end - q < 2 || q[0] != '\r' || q[1] != '\n')
+        return 0;
+    *value = n;
+    return q + 2 - p;
+}
+
+static int split_multibulk_read(const char *buf, Py_ssize_t len, PyObject *requests) {
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        Py_ssize_t count, size, used;
+        if (*p != '*' || (used = read_length(p + 1, end, &count)) == 0 || count == 0)
+            return 0;
+        p += 1 + used;
+        if (count > (end - p) / 6)   /* "$0\r\n\r\n" at least each: not all here */
+            return 0;
+        PyObject *request = PyList_New(count);
+        if (request == NULL)
+            return -1;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (end - p < 6 || *p != '$' || (used = read_length(p + 1, end, &size)) == 0 ||
+                size > MULTIBULK_QUICK_MAX || end - (p + 1 + used) < size + 2 || p[1 + used + size] != '\r' ||
+                p[2 + used + size] != '\n') {
+                Py_DECREF(request);
+                return 0;
+            }
+            PyObject *arg = PyBytes_FromStringAndSize(p + 1 + used, size);
+            if (arg == NULL) {
+                Py_DECREF(request);
+                return -1;
+            }
+            PyList_SET_ITEM(request, i, arg);
+            p += 1 + used + size + 2;
+        }
+        int rc = PyList_Append(requests, request);
+        Py_DECREF(request);
+        if (rc < 0)
+            return -1;
+    }
+    return 1;
+}
+
 static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
         PyErr_SetString(PyExc_TypeError, "data_received(data)");
@@ -392,8 +450,13 @@ static PyObject *QuickRead_vectorcall(QuickRead *self, PyObject *const *args, si
         goto done;
     if (!multibulk)
         result = run_requests(self, client, requests);
-    else if ((requests = PyList_New(0)) != NULL)
-        result = run_read(self, client, reader, data, requests);
+    else if ((requests = PyList_New(0)) != NULL) {   /* plain requests split here; the rest through the reader */
+        int r = split_multibulk_read(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), requests);
+        if (r == 1)
+            result = run_requests(self, client, requests);
+        else if (r == 0 && PyList_SetSlice(requests, 0, PyList_GET_SIZE(requests), NULL) == 0)
+            result = run_read(self, client, reader, data, requests);
+    }
 done:
     Py_XDECREF(client);
     Py_XDECREF(reader);

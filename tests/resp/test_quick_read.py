@@ -104,6 +104,10 @@ STREAMS = {
     + mb(b"HSET", b"h", b"f", b"\r\n*1\r\n$3\r\nGET\r\n") + mb(b"HGET", b"h", b"f"),
     "protocol error": mb(b"SET", b"a", b"1") + mb(b"GET", b"a") + b"*1\r\n$x\r\n" + mb(b"SET", b"a", b"2"),
     "bad element": mb(b"SET", b"a", b"1") + b"*2\r\n$3\r\nGET\r\n:1\r\n" + mb(b"GET", b"a"),
+    # what the reader takes and the compiled split leaves to it: bytes other than CRLF after a bulk string (hiredis,
+    # like Redis, skips two bytes there), '*0', and then a length spelt with a sign (a protocol error)
+    "spelt otherwise": mb(b"SET", b"a", b"1") + b"*2\r\n$3\r\nGETxx$1\r\na\r\n" + b"*0\r\n" + mb(b"GET", b"a")
+    + b"*1\r\n$+4\r\nPING\r\n",
     "expires and quit": mb(b"SET", b"t", b"1", b"EX", b"100") + mb(b"GET", b"t") + mb(b"SET", b"t", b"2")
     + mb(b"TTL", b"t") + mb(b"QUIT") + mb(b"SET", b"after", b"1"),
 }
@@ -139,7 +143,8 @@ def test_random_cuts_of_all_streams_give_the_python_reads_bytes(seed):
     rng = random.Random(seed)
     names = sorted(STREAMS)
     rng.shuffle(names)
-    stream = b"".join(STREAMS[n] for n in names if n not in ("protocol error", "bad element", "expires and quit"))
+    stream = b"".join(STREAMS[n] for n in names
+                      if n not in ("protocol error", "bad element", "expires and quit", "spelt otherwise"))
     cuts = sorted(rng.sample(range(1, len(stream)), 40))
     reads = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
 
@@ -164,6 +169,44 @@ def test_reads_at_request_boundaries_stay_in_c_and_a_split_request_returns_there
         fast.feed([b"PING\r\n"])   # inline after multibulk requests: the Python read
         assert fast.python_reads == 2
         assert fast.transport.written[-3:] == [b"+OK\r\n", b"$1\r\n2\r\n", b"+PONG\r\n"]
+    asyncio.run(main())
+
+
+class _CountingReader:
+    """The parser's hiredis reader, counting what the compiled read feeds it."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader, self.fed = reader, 0
+
+    def feed(self, data: bytes) -> None:
+        self.fed += 1
+        self.reader.feed(data)
+
+    def gets(self) -> Any:
+        return self.reader.gets()
+
+    def has_data(self) -> bool:
+        return bool(self.reader.has_data())
+
+
+def test_whole_plain_requests_are_split_in_c_and_the_rest_goes_through_the_reader():
+    """Reads of whole multibulk requests as clients write them are split in C, the reader never fed; '*0', bytes
+    other than CRLF after a bulk string, a request still arriving and a length spelt otherwise are fed to it, with
+    the Python read's bytes back."""
+    async def main() -> None:
+        fast, slow = _Side("yes"), _Side("no")
+        counting = fast.conn.parser.clean = _CountingReader(fast.conn.parser.clean)
+        split = mb(b"GET", b"a")
+        steps = [([mb(b"SET", b"a", b"1") + mb(b"GET", b"a") * 3, mb(b"HSET", b"h", b"f", b"x" * 300)], 0),
+                 ([b"*0\r\n" + mb(b"GET", b"a")], 1), ([b"*2\r\n$3\r\nGETxx$1\r\na\r\n"], 2),
+                 ([mb(b"ECHO", b""), mb(b"ECHO", b"\r\n*1\r\n")], 2), ([split[:9]], 3), ([split[9:]], 3),
+                 ([mb(b"GET", b"a")], 3), ([b"*1\r\n$04\r\nPING\r\n"], 4)]
+        for reads, fed in steps:
+            assert fast.feed(reads) == slow.feed(reads)
+            assert counting.fed == fed, reads
+            if fast.conn.parser.clean is counting.reader:   # the Python read took the rest of the split request
+                fast.conn.parser.clean = counting
+        assert fast.python_reads == 1 and b"-ERR Protocol error" in fast.transport.written[-1]
     asyncio.run(main())
 
 
