@@ -14,8 +14,9 @@
  * QuickRead(connection, parser, run, stats, writes, hold_max) is the connection's data_received.
  * For a read that starts at a request boundary (``parser.clean`` is the hiredis reader), ends at one, and whose
  * client is neither waiting, closing nor past a protocol error, it does what Connection.read does: counts the input,
- * feeds and drains the reader, runs the requests through the dispatcher's C fast path (``run``), and holds the
- * replies for the write batch (``writes.loop.call_soon(writes.flush)`` when it is the poll's first). Wherever that
+ * splits the read into requests (whole multibulk requests in their plain form split here, anything else fed to the
+ * reader and drained), runs the requests through the dispatcher's C fast path (``run``), and holds the replies for
+ * the write batch (``writes.loop.call_soon(writes.flush)`` when it is the poll's first). Wherever that
  * stops it hands over to the Python methods that carry on from that point: Connection.read (nothing done yet),
  * Connection._read_drained (fed and drained, but not at a boundary, or the reader found an error), Connection._run
  * (parsed; the fast path stopped at a request), Connection._write (replies held already, or too large to hold).
