@@ -97,18 +97,34 @@ static int entry_parts(PyObject *entry, double *score, PyObject **member) {
 }
 
 /* Where (score, member) goes in the sorted list ``entries``, as bisect_left (``right``: bisect_right) finds it with
- * the tuples' own order (score, then member bytes); -1 with SystemError set for an entry of another kind. */
+ * the tuples' own order (score, then member bytes); -1 with SystemError set for an entry of another kind. The sets
+ * are large and their entries scattered in memory: a probe reads the member only when the scores are equal, and the
+ * two entries the next probe may read are fetched ahead. */
 static Py_ssize_t entry_bisect(PyObject *entries, double score, PyObject *member, int right) {
     const char *m = PyBytes_AS_STRING(member);
     Py_ssize_t n = PyBytes_GET_SIZE(member), lo = 0, hi = PyList_GET_SIZE(entries);
+    PyObject **items = ((PyListObject *)entries)->ob_item;
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
-        double s;
-        PyObject *other;
-        if (entry_parts(PyList_GET_ITEM(entries, mid), &s, &other) < 0)
+#if defined(__GNUC__)
+        if (lo < mid)
+            __builtin_prefetch(items[lo + (mid - lo) / 2]);
+        if (mid + 1 < hi)
+            __builtin_prefetch(items[mid + 1 + (hi - mid - 1) / 2]);
+#endif
+        PyObject *entry = items[mid], *held;
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
+            !PyFloat_CheckExact(held = PyTuple_GET_ITEM(entry, 0))) {
+            PyErr_SetString(PyExc_SystemError, "a sorted set's entry is not a (float, bytes) tuple");
             return -1;
+        }
+        double s = PyFloat_AS_DOUBLE(held);
         int cmp = score < s ? -1 : score > s ? 1 : 0;   /* (no NaN is ever stored) */
         if (cmp == 0) {
+            double unused;
+            PyObject *other;
+            if (entry_parts(entry, &unused, &other) < 0)
+                return -1;
             Py_ssize_t on = PyBytes_GET_SIZE(other);
             cmp = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
             if (cmp == 0)
