@@ -84,14 +84,25 @@ static int plain_score(PyObject *value, double *out) {
 /* ---- a sorted set's entries (inferd.store.zset.Entries), changed here as its add and remove change them ---------- */
 static PyObject *s_remove, *s_split, *s_chunk, *zset_module;
 
+static int bad_entry(void) {
+    PyErr_SetString(PyExc_SystemError, "a sorted set's entry is not a (float, bytes) tuple");
+    return -1;
+}
+
+/* An entry's score: 0, or -1 (SystemError set) if it is not a pair that starts with a float. */
+static int entry_score(PyObject *entry, double *score) {
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)))
+        return bad_entry();
+    *score = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
+    return 0;
+}
+
 /* An entry's score and member: 0, or -1 (SystemError set) if it is not a (float, bytes) tuple. */
 static int entry_parts(PyObject *entry, double *score, PyObject **member) {
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 0)) ||
-        !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-        PyErr_SetString(PyExc_SystemError, "a sorted set's entry is not a (float, bytes) tuple");
+    if (entry_score(entry, score) < 0)
         return -1;
-    }
-    *score = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
+    if (!PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1)))
+        return bad_entry();
     *member = PyTuple_GET_ITEM(entry, 1);
     return 0;
 }
@@ -112,13 +123,10 @@ static Py_ssize_t entry_bisect(PyObject *entries, double score, PyObject *member
         if (mid + 1 < hi)
             __builtin_prefetch(items[mid + 1 + (hi - mid - 1) / 2]);
 #endif
-        PyObject *entry = items[mid], *held;
-        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
-            !PyFloat_CheckExact(held = PyTuple_GET_ITEM(entry, 0))) {
-            PyErr_SetString(PyExc_SystemError, "a sorted set's entry is not a (float, bytes) tuple");
+        PyObject *entry = items[mid];
+        double s;
+        if (entry_score(entry, &s) < 0)
             return -1;
-        }
-        double s = PyFloat_AS_DOUBLE(held);
         int cmp = score < s ? -1 : score > s ? 1 : 0;   /* (no NaN is ever stored) */
         if (cmp == 0) {
             double unused;

@@ -25,7 +25,6 @@ _SIMPLE_STRING = "expected '$', got '+'"   # Redis's error for a '+' line as a r
 
 _SKIP = b" \t\n\r\v\f"   # isspace(): skipped between arguments, and what may follow a closing quote
 _ENDS = b" \t\n\r"       # what ends an argument out of quotes
-_PLAIN = bytes.maketrans(b"", b"")   # bytes.translate's table that keeps every byte
 _NOT_PLAIN = b"\"'\v\f"   # a line with none of these splits as bytes.split() splits it
 
 
@@ -37,7 +36,7 @@ def split_inline(line: bytes) -> list[bytes]:
     single quotes only ``\'``. NUL is a byte like any other: Redis never runs such a line (it looks for the line's
     end with strchr, which stops at the NUL, and waits for more), and ending the line there would cut a value short.
     """
-    if len(line.translate(_PLAIN, _NOT_PLAIN)) == len(line):
+    if len(line.translate(None, _NOT_PLAIN)) == len(line):
         return line.split()
     args: list[bytes] = []
     i, n = 0, len(line)
