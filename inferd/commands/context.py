@@ -105,8 +105,8 @@ class Client:
         self.in_flight = 0                 # commands of this client waiting on a device queue
         self.aof_mark = 0                  # the number of this client's last change to the append-only file
         self.close_callback: Any = None   # set by the connection: closes the transport after pending replies
-        # set by the connection: a handler that settled the future it returned may call this with it to have the
-        # reply written now rather than on the loop's next turn (the future's own callback then does nothing)
+        # set by the connection: a handler that settles the future it returned calls this with it to have the
+        # reply written now rather than on the loop's next turn (see settle_reply)
         self.reply_ready: Any = None
         # set by a write whose reply cannot show that it changed nothing (ZADD of a member at its own score), or
         # that signalled its changed keys itself (DEL of some keys that exist), only while its database has WATCHed
@@ -136,3 +136,19 @@ class Client:
         self.multi = None
         self.multi_dirty = False
         self.unwatch()
+
+
+def settle_reply(reply: Any, notify: Any, result: Any = None, error: BaseException | None = None) -> None:
+    """Settle a reply future that a connection waits on, and have ``notify`` (its ``reply_ready``) write it now.
+
+    ``notify`` is also the future's done callback (the connection's safety net for replies settled without it); it is
+    taken off first, so that settling does not schedule a second call that would only find the reply written.
+    """
+    if notify is not None:
+        reply.remove_done_callback(notify)
+    if error is None:
+        reply.set_result(result)
+    else:
+        reply.set_exception(error)
+    if notify is not None:
+        notify(reply)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from numpy import frombuffer
+from numpy import ndarray
 
 from inferd import errors
 from inferd.commands.args import parse_int
@@ -74,7 +74,7 @@ class Dag:
         self.timeout_ms = 0
         self.keywords: set[bytes] = set()
         self.slots: list[Tensor | None] = []
-        self.names: dict[bytes, int] = {}
+        self.names: dict[bytes, int] = {}          # each name's latest slot (a plan's DAG: only for PERSIST)
         self.ops: list[Op] = []
 
     def define(self, name: bytes, value: Tensor | None) -> int:
@@ -139,7 +139,7 @@ class DagPlan:
             if kind is TENSORSET:
                 end, same = detail
                 if same is not None and argv[at + 2:end - 1] == same[0] and len(argv[end - 1]) == same[1]:
-                    slots[outputs[0]] = Tensor(frombuffer(argv[end - 1], same[2]).reshape(same[3]), same[4])
+                    slots[outputs[0]] = Tensor(ndarray(same[3], same[2], argv[end - 1]), same[4])   # read-only
                 else:
                     slots[outputs[0]] = parse_tensorset(argv[at:end], max_bytes)
                 ops.append(shared)
@@ -153,8 +153,8 @@ class DagPlan:
                 run = ModelRun(model, argv[first_in:first_in + n_in], argv[first_out:first_out + n_out])
                 ops.append(Op(MODEL, inputs, outputs, run=run))
         dag.slots = slots
-        dag.names = {argv[index]: slot for index, slot in self.names}
-        if self.persist:
+        if self.persist:   # the names are read by PERSIST only (after parsing): left empty without it
+            dag.names = {argv[index]: slot for index, slot in self.names}
             dag.persist = [argv[index] for index in self.persist]
             for key in dag.persist:
                 check_persist_target(db, key)

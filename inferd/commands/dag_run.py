@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inferd import errors
+from inferd.commands.context import settle_reply
 from inferd.commands.models import run_deadline
 from inferd.commands.scripts import KeyspaceHost, call_of, script_outcome
 from inferd.commands.tensors import tensor_reply
@@ -162,16 +163,11 @@ class DagRun:
 
     def _finish(self) -> None:
         if self.timed_out:
-            self.reply.set_result(TIMEDOUT)
-        else:
-            replies = [self._op_reply(op) for op in self.dag.ops]
-            error = None if self.failed else self._persist()
-            if error is not None:
-                self.reply.set_exception(error)
-            else:
-                self.reply.set_result(replies)
-        if self.notify is not None:
-            self.notify(self.reply)
+            settle_reply(self.reply, self.notify, TIMEDOUT)
+            return
+        replies = [self._op_reply(op) for op in self.dag.ops]
+        error = None if self.failed else self._persist()
+        settle_reply(self.reply, self.notify, replies, error)
 
     def _op_reply(self, op: Op) -> Any:
         if op.kind == "TENSORSET":

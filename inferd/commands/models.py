@@ -21,7 +21,7 @@ import numpy as np
 
 from inferd import errors
 from inferd.backends.base import LoadOptions, load_session
-from inferd.commands.context import Client
+from inferd.commands.context import Client, settle_reply
 from inferd.commands.model_args import (
     ModelRun,
     ModelSpec,
@@ -227,19 +227,15 @@ def settle_run(c: Client, reply: asyncio.Future[Any], output_keys: list[bytes], 
     ``outputs`` are written to ``output_keys`` and the reply is OK; or it is TIMEDOUT, or the error (MODELEXECUTE,
     SCRIPTEXECUTE).
     """
-    if error is not None:
-        reply.set_exception(error)
-    elif outputs is TIMEDOUT:
-        reply.set_result(TIMEDOUT)
-    else:
+    result: Any = OK
+    if outputs is TIMEDOUT:
+        result = TIMEDOUT
+    elif error is None:
         try:
             write_outputs(c, output_keys, outputs)
         except CommandError as exc:
-            reply.set_exception(exc)
-        else:
-            reply.set_result(OK)
-    if c.reply_ready is not None:
-        c.reply_ready(reply)   # the connection writes the reply now, not on the loop's next turn
+            error = exc
+    settle_reply(reply, c.reply_ready, result, error)   # the connection writes the reply now
 
 
 def modelexecute(c: Client, argv: list[bytes]) -> Any:

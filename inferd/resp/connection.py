@@ -244,8 +244,9 @@ class Connection(asyncio.Protocol):
     def _resolved(self, future: asyncio.Future[Any]) -> None:
         """The awaited reply is settled: write it and go on with the requests held behind it.
 
-        Called by the future's done callback, or earlier by the handler through ``Client.reply_ready``; the second
-        call finds the connection no longer waiting on that future and does nothing.
+        Called by the handler through ``Client.reply_ready`` (:func:`~inferd.commands.context.settle_reply`, which
+        takes the future's done callback off), or by that done callback for a future settled otherwise; a call for
+        a future the connection no longer waits on does nothing.
         """
         if self.waiting is not future:
             return

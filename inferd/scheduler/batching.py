@@ -18,7 +18,7 @@ outputs back into per-request views and checks the batch size.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,6 @@ from inferd import errors
 from inferd.errors import CommandError
 
 
-@dataclass(slots=True, eq=False)
 class RunRequest:
     """One unit of work for a device: a model run (``model``/``inputs``) or a plain call (``fn``).
 
@@ -43,31 +42,44 @@ class RunRequest:
     out.
     """
 
-    future: Any
-    model: Any = None
-    inputs: list[Any] = field(default_factory=list)
-    fn: Callable[[], Any] | None = None
-    deadline: float | None = None
-    enqueued: float = 0.0
-    rows: int = 0
-    size: int = 0
-    on_done: Callable[[RunOutcome], None] | None = None
-    deliver: Callable[[Any, CommandError | None], None] | None = None
-    timer: Any = None
-    discard: Any = None    # the done callback that drops the request if its future is cancelled while pending
-    inner: tuple[Any, ...] = ()
+    # a plain class with its own __init__: one is made per request, and a dataclass's keyword-heavy __init__ with a
+    # __post_init__ cost several times as much
+    __slots__ = ("future", "model", "inputs", "fn", "deadline", "enqueued", "rows", "size", "on_done", "deliver",
+                 "timer", "discard", "inner")
 
-    def __post_init__(self) -> None:
-        if self.fn is None:
-            if not self.rows:
-                self.rows = request_rows(self.inputs)
+    def __init__(self, future: Any, model: Any = None, inputs: list[Any] | None = None,
+                 fn: Callable[[], Any] | None = None, deadline: float | None = None, enqueued: float = 0.0,
+                 on_done: Callable[[RunOutcome], None] | None = None,
+                 deliver: Callable[[Any, CommandError | None], None] | None = None) -> None:
+        self.future = future
+        self.model = model
+        self.inputs: list[Any] = [] if inputs is None else inputs
+        self.fn = fn
+        self.deadline = deadline
+        self.enqueued = enqueued
+        self.on_done = on_done
+        self.deliver = deliver
+        self.timer: Any = None
+        self.discard: Any = None   # the done callback that drops the request if its future is cancelled while pending
+        self.rows = 0
+        self.size = 0
+        self.inner: tuple[Any, ...] = ()
+        if fn is None and inputs:   # rows, size and inner in one pass over the inputs
+            rows = -1
             size = 0
             inner = []
-            for array in self.inputs:
+            for array in inputs:
+                shape = array.shape
+                if not shape:
+                    rows = 0
+                elif rows == -1:
+                    rows = shape[0]
+                elif shape[0] != rows:
+                    rows = 0
                 size += array.size
-                inner.append((array.dtype, array.shape[1:]))
-            if not self.size:
-                self.size = size
+                inner.append((array.dtype, shape[1:]))
+            self.rows = rows
+            self.size = size
             self.inner = tuple(inner)
 
 
@@ -94,21 +106,6 @@ class Batch:
     def batched(self) -> bool:
         """Whether more than one request shares the call (outputs must then be split and checked)."""
         return len(self.requests) > 1
-
-
-def request_rows(inputs: list[Any]) -> int:
-    """A request's batch size: dim 0 shared by all its inputs, or 0 when they disagree, are 0-d or are absent."""
-    if not inputs:
-        return 0
-    first = inputs[0].shape
-    if not first:
-        return 0
-    rows = int(first[0])
-    for array in inputs[1:]:
-        shape = array.shape
-        if not shape or shape[0] != rows:
-            return 0
-    return rows
 
 
 def batch_size(batch: Batch) -> int:

@@ -81,8 +81,9 @@ def describe(dag: Any) -> Any:
     ops = [(op.kind, op.inputs, op.outputs, op.formats, op.result,
             None if op.run is None else (op.run.model, op.run.input_keys, op.run.output_keys, op.run.timeout_ms))
            for op in dag.ops]
+    persisted = {key: dag.names[key] for key in dag.persist}   # the run reads the names for PERSIST only
     return (dag.readonly, dag.deprecated, dag.db, dag.max_bytes, dag.persist, dag.timeout_ms, sorted(dag.keywords),
-            dag.names, slots, ops)
+            persisted, slots, ops)
 
 
 def outcome(parse: Any, *args: Any) -> Any:

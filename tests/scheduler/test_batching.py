@@ -16,7 +16,6 @@ from inferd.scheduler.batching import (
     dead,
     form_batch,
     outcomes,
-    request_rows,
     split_outputs,
 )
 
@@ -45,11 +44,19 @@ def req(model: Any, *shapes: tuple[int, ...], dtype: str = "float32", t: float =
     return RunRequest(FakeFuture(done), model=model, inputs=inputs, enqueued=t, deadline=deadline)
 
 
-def test_request_rows():
-    assert request_rows([np.zeros((3, 2)), np.zeros((3,))]) == 3
-    assert request_rows([np.zeros((3, 2)), np.zeros((2, 2))]) == 0   # dim0 disagrees: runs alone
-    assert request_rows([np.zeros(())]) == 0                          # 0-d
-    assert request_rows([]) == 0
+def test_request_rows_size_and_inner():
+    m = FakeModel(batchsize=8)
+    a = req(m, (3, 2), (3,))
+    assert (a.rows, a.size) == (3, 9)
+    assert a.inner == ((np.dtype("float32"), (2,)), (np.dtype("float32"), ()))
+    assert req(m, (3, 2), (2, 2)).rows == 0            # dim0 disagrees: runs alone
+    assert req(m, (3, 2), (2, 2), (3, 1)).rows == 0    # ... even when a later input agrees with the first again
+    assert req(m, (), (3, 2)).rows == 0                # 0-d
+    assert req(m, (3, 2), ()).rows == 0
+    assert req(m, (0, 2), (0, 2)).rows == 0            # no rows at all
+    assert req(m).rows == 0 and req(m).size == 0
+    call = RunRequest(FakeFuture(), fn=lambda: 1)
+    assert (call.rows, call.size, call.inner, call.inputs) == (0, 0, (), [])
 
 
 def test_unbatched_model_runs_one_request_at_a_time():
