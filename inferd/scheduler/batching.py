@@ -247,10 +247,13 @@ def totals(batch: Batch, duration_us: int, outputs: list[list[np.ndarray]] | Non
     """The sums of the samples and of the compute shares of a batch's :func:`outcomes` (what its model is charged)."""
     if not batch.batched:   # the commonest batch: one request, its whole run
         return _samples(outputs[0] if outputs else None), duration_us
-    samples = share = 0
-    for _, request_samples, request_share in _shares(batch, duration_us, outputs):
-        samples += request_samples
-        share += request_share
+    # split_outputs gave each request views of batch.rows-row outputs: its first output holds its own rows (none
+    # when the model has no outputs); its share of the run as in _shares, summed without a generator
+    samples = batch.rows if outputs and outputs[0] else 0
+    total = batch.rows
+    share = 0
+    for request in batch.requests:
+        share += duration_us * request.rows // total
     return samples, share
 
 

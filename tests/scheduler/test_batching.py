@@ -1,6 +1,7 @@
 """Pure unit tests of batch formation: composition, caps, MINBATCHSIZE/MINBATCHTIMEOUT, mismatches, splitting."""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from inferd.scheduler.batching import (
     form_batch,
     outcomes,
     split_outputs,
+    totals,
 )
 
 
@@ -220,3 +222,19 @@ def test_outcomes_share_duration_by_rows():
     assert (first.samples, second.samples) == (1, 3)
     failed = outcomes(batch, 1000, None, "ERR x")
     assert [o.error for o in failed] == ["ERR x", "ERR x"] and failed[0].samples == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_totals_are_the_sums_of_the_outcomes(seed):
+    """What a model is charged for a batch at once equals what its requests' outcomes add up to."""
+    rng = random.Random(seed)
+    m = FakeModel(batchsize=64)
+    batch = Batch([req(m, (rng.randint(1, 7), 2)) for _ in range(rng.randint(1, 6))], 0)
+    batch.rows = sum(r.rows for r in batch.requests)
+    duration = rng.randint(0, 5000)
+    for outputs in ([np.ones((batch.rows, 3)), np.ones((batch.rows,))], []):
+        split = split_outputs(batch, outputs)
+        each = outcomes(batch, duration, split, None)
+        assert totals(batch, duration, split) == (sum(o.samples for o in each), sum(o.duration_us for o in each))
+    each = outcomes(batch, duration, None, "ERR x")
+    assert totals(batch, duration, None) == (sum(o.samples for o in each), sum(o.duration_us for o in each))
