@@ -594,13 +594,15 @@ static PyMethodDef module_methods[] = {
      "zset_pop(zset, highest) -> ZSet.pop(1, highest)'s entry, taken here (as ZPOPMIN and ZPOPMAX do)"},
     {"float_values", (PyCFunction)(void (*)(void))fp_float_values, METH_FASTCALL,
      "float_values(argv, start, itemsize) -> the FLOAT/DOUBLE buffer of AI.TENSORSET's VALUES argv[start:], or None"},
+    {"dag_shape_matches", (PyCFunction)(void (*)(void))fp_dag_shape_matches, METH_FASTCALL,
+     "dag_shape_matches(argv, fixed, words, arrows, names, pattern) -> whether argv has a DAG plan's shape"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT, "_fastpath",
     "The dispatcher's C fast path (see Runner), SPOP's draw (random_member), ZADD's move (zset_add), ZPOPMIN's and "
-    "ZPOPMAX's take (zset_pop) and TENSORSET's VALUES (float_values).",
+    "ZPOPMAX's take (zset_pop), TENSORSET's VALUES (float_values) and a DAG plan's shape (dag_shape_matches).",
     -1, module_methods,
 };
 

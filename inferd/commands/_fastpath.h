@@ -46,6 +46,7 @@ PyObject *fp_container_for_write(ClientView *v, PyObject *key, PyTypeObject *typ
 
 /* _fastpath_tensors.c */
 PyObject *fp_float_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *fp_dag_shape_matches(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 /* _fastpath_sets.c */
 int fp_sets_init(void);

@@ -28,6 +28,11 @@ from inferd.errors import CommandError
 from inferd.store.keyspace import Database
 from inferd.store.tensor import Tensor
 
+try:
+    from inferd.commands._fastpath import dag_shape_matches
+except ImportError:   # pragma: no cover - built at install when a C compiler is there; matches() does it in Python
+    dag_shape_matches = None  # type: ignore[assignment]
+
 ARROW = b"|>"
 TENSORSET, TENSORGET, MODEL, SCRIPT = "TENSORSET", "TENSORGET", "MODEL", "SCRIPT"
 PLANS_PER_SHAPE = 4     # plans kept per (command name, argument count)
@@ -103,7 +108,7 @@ class DagPlan:
     """The shape of a DAG that parsed without error, and how to build the same DAG for other keys and data."""
 
     __slots__ = ("arrows", "fixed_words", "fixed", "name_words", "pattern", "keywords", "timeout_ms",
-                 "slot_count", "loads", "steps", "names", "persist")
+                 "slot_count", "loads", "steps", "names", "persist", "shape")
 
     def __init__(self, argv: list[bytes], dag: Dag, fixed: list[int], names: list[int], loads: list[int],
                  persist: list[int], steps: list[tuple[Any, ...]]) -> None:
@@ -112,6 +117,8 @@ class DagPlan:
         self.fixed = self.fixed_words(argv)
         self.name_words = _getter(names)
         self.pattern = _pattern(self.name_words(argv))
+        # what the compiled check (_fastpath_tensors.c) takes after argv
+        self.shape = (tuple(fixed), self.fixed, self.arrows, tuple(names), self.pattern)
         self.keywords = frozenset(dag.keywords)
         self.timeout_ms = dag.timeout_ms
         self.slot_count = len(dag.slots)
@@ -123,6 +130,12 @@ class DagPlan:
 
     def matches(self, argv: list[bytes]) -> bool:
         """Whether ``argv`` (as long as this plan's DAG) parses into this plan's ops over the same slots."""
+        if dag_shape_matches is not None:
+            return dag_shape_matches(argv, *self.shape)
+        return self.matches_in_python(argv)
+
+    def matches_in_python(self, argv: list[bytes]) -> bool:
+        """:meth:`matches` without the compiled check."""
         return (self.fixed_words(argv) == self.fixed and argv.count(ARROW) == self.arrows
                 and _pattern(self.name_words(argv)) == self.pattern)
 

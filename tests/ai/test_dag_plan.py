@@ -12,9 +12,11 @@ import random
 from typing import Any
 
 import numpy as np
+import pytest
 import redis
 
 from inferd.commands import dag as dag_module
+from inferd.commands._fastpath import dag_shape_matches
 from inferd.commands.context import Client
 from inferd.commands.dag_plan import MAX_PLAN_NAMES, PLANS_PER_SHAPE, DagPlans
 from inferd.errors import CommandError
@@ -114,13 +116,47 @@ def differential(srv: Any, count: int, seed: int) -> dict[str, int]:
     return srv.call(run)
 
 
-def test_generated_dags_parse_the_same_with_and_without_plans(start_server):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_generated_dags_parse_the_same_with_and_without_plans(start_server, monkeypatch, compiled):
+    if not compiled:   # the plans' shape check in Python (as without a C compiler)
+        monkeypatch.setattr("inferd.commands.dag_plan.dag_shape_matches", None)
     srv = start_server()
     setup(srv.client(protocol=2))
     seen = differential(srv, 3000, seed=5)
     # the generator reaches both outcomes often, and plans are used for a good share of the DAGs that parse
     assert seen["ok"] > 300 and seen["error"] > 300, seen
     assert seen["planned"] > seen["ok"] // 4, seen
+
+
+def test_the_compiled_shape_check_agrees_with_python(start_server):
+    """dag_shape_matches (C) and DagPlan.matches_in_python agree on generated DAGs against every plan of their length,
+    including argv whose words are not all bytes."""
+    srv = start_server()
+    setup(srv.client(protocol=2))
+
+    def run() -> dict[bool, int]:
+        c = Client(srv.state)
+        max_bytes = srv.state.config.proto_max_bulk_len
+        rng = random.Random(11)
+        pick = Picker(rng)
+        plans = DagPlans()
+        seen = {True: 0, False: 0}
+        for _ in range(3000):
+            argv = [a if isinstance(a, bytes) else a.encode() for a in rng.choice(SHAPES)(pick)]
+            try:
+                plans.learn(argv, dag_module._parse_in_full(c, argv, argv[0].endswith(b"_RO"), False, max_bytes))
+            except CommandError:
+                pass
+            odd = list(argv)
+            odd[rng.randrange(len(odd))] = bytearray(b"|>")   # what the parser never gives: not bytes
+            for plan in plans.by_shape.get((argv[0], len(argv)), []):
+                for words in (argv, odd):
+                    expected = plan.matches_in_python(words) if words is argv else False
+                    assert dag_shape_matches(words, *plan.shape) is expected, words
+                    seen[expected] += 1
+        return seen
+    seen = srv.call(run)
+    assert seen[True] > 300 and seen[False] > 300, seen
 
 
 def test_a_repeated_shape_runs_from_its_plan_with_other_keys_and_data(start_server):
