@@ -41,15 +41,18 @@ def _serialize(nodes: list[Any], inits: list[Any], inputs: list[Any], outputs: l
     return bytes(model.SerializeToString())
 
 
-def fraud_model(seed: int = 7) -> bytes:
-    """The transaction-scoring model (inputs ``transaction`` [N,30] and ``reference`` [N,256], output ``score``)."""
+def fraud_model(seed: int = 7, hidden: int = HIDDEN) -> bytes:
+    """The transaction-scoring model (inputs ``transaction`` [N,30] and ``reference`` [N,256], output ``score``).
+
+    ``hidden``: the width of its two hidden layers (smaller only for bench/scoring_cost.py's view of inferd's own cost).
+    """
     from onnx import TensorProto, helper
     rng = np.random.default_rng(seed)
     nodes = [helper.make_node("Concat", ["transaction", "reference"], ["features"], axis=1)]
     inits: list[Any] = []
-    for name, source, n_in, n_out, relu in (("h1", "features", TX_FLOATS + REF_FLOATS, HIDDEN, True),
-                                            ("h2", "h1", HIDDEN, HIDDEN, True),
-                                            ("logits", "h2", HIDDEN, 2, False)):
+    for name, source, n_in, n_out, relu in (("h1", "features", TX_FLOATS + REF_FLOATS, hidden, True),
+                                            ("h2", "h1", hidden, hidden, True),
+                                            ("logits", "h2", hidden, 2, False)):
         more_nodes, more_inits = _dense(name, source, n_in, n_out, rng, relu)
         nodes += more_nodes
         inits += more_inits
