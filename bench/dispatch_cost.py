@@ -22,8 +22,8 @@ from inferd.server import Server, install_event_loop
 TESTS = ("GET", "SET", "HSET", "LPUSH")
 
 
-class _Sink:
-    """A transport that takes every write and sends nothing."""
+class Sink:
+    """A transport that takes every write and sends nothing (bench/scoring_cost.py keeps the last)."""
 
     def write(self, data: bytes) -> None:
         pass
@@ -49,7 +49,7 @@ async def _measure(fastpath: str, test: str, pipeline: int, reads: int) -> float
     server = Server(config_module.load(env={}, overrides={"port": 0, "fastpath": fastpath}))
     writes = WriteBatch(asyncio.get_running_loop())
     conn = Connection(server.state, writes)
-    conn.connection_made(_Sink())
+    conn.connection_made(Sink())
     rng = random.Random(1)
     chunks = [b"".join(_request(test, rng.randrange(100_000)) for _ in range(pipeline)) for _ in range(1000)]
     if test == "GET":   # as after redis-benchmark's SET test: every key holds a value

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import models, scoring
+from bench.dispatch_cost import Sink
 from inferd import config as config_module
 from inferd.resp.connection import Connection, WriteBatch
 from inferd.scheduler import Schedulers
@@ -30,8 +31,8 @@ from inferd.server import Server, install_event_loop
 USERS = 1000
 
 
-class _Sink:
-    """A transport that keeps the last reply, counts the writes, and sends nothing."""
+class _Keeping(Sink):
+    """dispatch_cost's transport that sends nothing, keeping the last reply and telling each write."""
 
     def __init__(self, written: Any) -> None:
         self.written = written
@@ -40,15 +41,6 @@ class _Sink:
     def write(self, data: bytes) -> None:
         self.last = data
         self.written()
-
-    def get_extra_info(self, name: str) -> Any:
-        return ("127.0.0.1", 0)
-
-    def set_write_buffer_limits(self, high: int) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
 
 
 def _request(words: list[bytes]) -> bytes:
@@ -81,7 +73,7 @@ async def measure(clients: int, rounds: int, repeat: int, hidden: int) -> float:
     connections = []
     for _ in range(clients):
         connection = Connection(server.state, writes)
-        connection.connection_made(_Sink(written))
+        connection.connection_made(_Keeping(written))
         connections.append(connection)
     dispatcher, client = server.state.dispatcher, connections[0].client
     model = models.fraud_model(hidden=hidden)
