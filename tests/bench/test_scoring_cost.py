@@ -11,7 +11,7 @@ from bench import scoring, scoring_cost
 
 
 def test_measures_the_loop_cpu_of_correct_scoring_replies() -> None:
-    us = asyncio.run(scoring_cost.measure(clients=3, rounds=5, repeat=1, hidden=8))
+    us = asyncio.run(asyncio.wait_for(scoring_cost.measure(clients=3, rounds=5, repeat=1, hidden=8), 60))
     assert math.isfinite(us) and us > 0
 
 
@@ -19,4 +19,4 @@ def test_a_wrong_score_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     right = scoring.expected_score
     monkeypatch.setattr(scoring, "expected_score", lambda *args: right(*args) + np.float32(0.5))
     with pytest.raises(AssertionError):
-        asyncio.run(scoring_cost.measure(clients=2, rounds=1, repeat=1, hidden=8))
+        asyncio.run(asyncio.wait_for(scoring_cost.measure(clients=2, rounds=1, repeat=1, hidden=8), 60))
