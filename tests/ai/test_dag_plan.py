@@ -9,6 +9,7 @@ that are missing, of the wrong type or of another input count.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,13 @@ def _read_only(pick: Picker) -> list[Any]:
 SHAPES = [_one_input, _two_inputs, _read_only]
 
 
+def generated(rng: random.Random, count: int) -> Iterator[list[bytes]]:
+    """``count`` DAGs of the SHAPES, drawn with ``rng``, every word as bytes."""
+    pick = Picker(rng)
+    for _ in range(count):
+        yield [a if isinstance(a, bytes) else a.encode() for a in rng.choice(SHAPES)(pick)]
+
+
 def describe(dag: Any) -> Any:
     """Everything a parsed DAG holds that its run or its reply reads."""
     slots = [None if t is None else (t.meta(), bytes(t.blob())) for t in dag.slots]
@@ -100,11 +108,8 @@ def differential(srv: Any, count: int, seed: int) -> dict[str, int]:
     def run() -> dict[str, int]:
         c = Client(srv.state)
         max_bytes = srv.state.config.proto_max_bulk_len
-        rng = random.Random(seed)
-        pick = Picker(rng)
         seen = {"ok": 0, "error": 0, "planned": 0}
-        for _ in range(count):
-            argv = [a if isinstance(a, bytes) else a.encode() for a in rng.choice(SHAPES)(pick)]
+        for argv in generated(random.Random(seed), count):
             readonly = argv[0].endswith(b"_RO")
             hits = dag_module.PLANS.hits
             planned = outcome(dag_module.parse_dag, c, argv, readonly, False)
@@ -138,11 +143,9 @@ def test_the_compiled_shape_check_agrees_with_python(start_server):
         c = Client(srv.state)
         max_bytes = srv.state.config.proto_max_bulk_len
         rng = random.Random(11)
-        pick = Picker(rng)
         plans = DagPlans()
         seen = {True: 0, False: 0}
-        for _ in range(3000):
-            argv = [a if isinstance(a, bytes) else a.encode() for a in rng.choice(SHAPES)(pick)]
+        for argv in generated(rng, 3000):
             try:
                 plans.learn(argv, dag_module._parse_in_full(c, argv, argv[0].endswith(b"_RO"), False, max_bytes))
             except CommandError:
