@@ -93,6 +93,7 @@ def ai_section(state: Any) -> Section:
             ("ai_model_execution_timeout", config.model_execution_timeout),
             ("ai_queue_max_depth", config.queue_max_depth),
             ("ai_inline_run_max_us", config.inline_run_max_us),
+            ("ai_lone_client_run_max_us", config.lone_client_run_max_us),
             ("ai_dag_plans", PLANS.count), ("ai_dag_plan_hits", PLANS.hits),
             ("ai_models", counts["AI__MODEL"]), ("ai_scripts", counts["AI_SCRIPT"]),
             ("ai_tensors", counts["AI_TENSOR"])]

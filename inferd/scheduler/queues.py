@@ -46,11 +46,12 @@ class DeviceQueue:
 
     def __init__(self, device: str, threads: int, loop: asyncio.AbstractEventLoop,
                  max_depth: Callable[[], int] = lambda: 1 << 62, observers: list[Observer] | None = None,
-                 inline_max_us: Callable[[], int] = lambda: 0) -> None:
+                 inline_max_us: Callable[[], int] = lambda: 0, lone_max_us: Callable[[], int] = lambda: 0) -> None:
         self.device = device
         self.loop = loop
         self.max_depth = max_depth
         self.inline_max_us = inline_max_us
+        self.lone_max_us = lone_max_us   # the limit for a lone request while its client is the only one; else 0
         self.observers: list[Observer] = observers if observers is not None else []
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
@@ -154,8 +155,17 @@ class DeviceQueue:
         return True
 
     def _may_run_alone(self, request: RunRequest) -> bool:
-        """Whether ``request`` may run on the loop by itself: a model run short enough, no MINBATCHSIZE to wait for."""
-        return request.rows >= batching.min_rows(request.model) and self._runs_inline(request, request.size)
+        """Whether ``request`` may run on the loop by itself: a model run short enough, no MINBATCHSIZE to wait for.
+
+        Short enough: expected to take at most ``inline-run-max-us``, or ``lone-client-run-max-us`` while its client
+        is the server's only one (:attr:`lone_max_us`): then no other client waits while the loop runs it, and on a
+        worker the thread hand-offs slow the run itself (bench/HISTORY.md: 8 x Dense 1024's one-row run, ~500 µs,
+        took 0.8-1.2 ms on a worker against 0.5-0.8 ms on the loop in the same minutes).
+        """
+        if request.rows < batching.min_rows(request.model):
+            return False
+        estimate = self._estimate_us(request, request.size)
+        return 0 <= estimate and (estimate <= self.inline_max_us() or estimate <= self.lone_max_us())
 
     def _alone_on_loop(self, request: RunRequest) -> Batch:
         """The batch of ``request`` alone, counted as a batch on the loop (light while recent batches are small)."""
@@ -165,14 +175,21 @@ class DeviceQueue:
     def _runs_inline(self, head: RunRequest, size: int) -> bool:
         """Whether a batch led by ``head`` whose inputs hold ``size`` elements runs on the loop thread itself.
 
-        Only a model's run expected to take at most ``inline-run-max-us``
-        (:meth:`~inferd.store.model.RunStats.estimate_us`): never a model's first run, nor a plain call.
+        Only a model's run expected to take at most ``inline-run-max-us``: never a model's first run, nor a plain call.
+        """
+        estimate = self._estimate_us(head, size)
+        return 0 <= estimate <= self.inline_max_us()
+
+    @staticmethod
+    def _estimate_us(head: RunRequest, size: int) -> int:
+        """The µs that ``head``'s model run on ``size`` elements is expected to take; -1 when unknown.
+
+        Unknown: a model's first run, or a plain call (see ``RunStats.estimate_us``).
         """
         stats = getattr(head.model, "stats", None)
         if head.fn is not None or stats is None:
-            return False
-        estimate = stats.estimate_us(size)
-        return 0 <= estimate <= self.inline_max_us()
+            return -1
+        return stats.estimate_us(size)  # type: ignore[no-any-return]
 
     def _loop_sized(self, batch: Batch, now: float) -> tuple[Batch, bool]:
         """A batch too long for the loop, cut to the rows the loop may run for its model, if that is worth it.
@@ -471,6 +488,12 @@ class Schedulers:
     def _inline_max_us(self) -> int:
         return self._setting("inline_run_max_us", 0)
 
+    def _lone_max_us(self) -> int:
+        """``lone-client-run-max-us`` while the server has exactly one client connected; else 0."""
+        if self._config is None or len(self._config.clients) != 1:
+            return 0
+        return self._setting("lone_client_run_max_us", 0)
+
     def queue(self, device: str) -> DeviceQueue:
         """The queue of ``device`` (upper-cased, as RedisAI keys its queues), created if needed."""
         q = self.queues.get(device)
@@ -481,7 +504,7 @@ class Schedulers:
         if q is None:
             assert self._loop is not None
             q = self.queues[name] = DeviceQueue(name, self.threads_per_queue, self._loop, self._max_depth,
-                                                self.observers, self._inline_max_us)
+                                                self.observers, self._inline_max_us, self._lone_max_us)
         return q
 
     def submit(self, device: str, model: Any, inputs: list[Any], timeout_ms: int = 0, *,

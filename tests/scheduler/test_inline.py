@@ -59,7 +59,7 @@ def test_lone_runs_after_the_first_run_inline_and_are_counted(start_server):
 
 
 def test_zero_limit_turns_inline_runs_off_at_runtime(start_server):
-    srv = start_server(inline_run_max_us=0)
+    srv = start_server(inline_run_max_us=0, lone_client_run_max_us=0)   # the one client's runs too
     client = srv.client(protocol=2)
     store(client)
     for _ in range(3):
@@ -71,7 +71,7 @@ def test_zero_limit_turns_inline_runs_off_at_runtime(start_server):
 
 
 def test_a_model_slower_than_the_limit_never_runs_inline(start_server):
-    srv = start_server(inline_run_max_us=0)
+    srv = start_server(inline_run_max_us=0, lone_client_run_max_us=0)   # the one client's runs too
     client = srv.client(protocol=2)
     store(client)
     execute(client, np.ones((1, 4), np.float32))
@@ -80,6 +80,55 @@ def test_a_model_slower_than_the_limit_never_runs_inline(start_server):
     assert client.config_set("inline-run-max-us", str(run_us - 1))
     execute(client, np.ones((1, 4), np.float32))
     assert inline_runs(srv) == 0
+
+
+def clients(srv: Any) -> int:
+    return int(srv.call(lambda: len(srv.state.clients)))
+
+
+def test_a_lone_client_runs_past_the_inline_limit_on_the_loop_while_it_is_the_only_one(start_server):
+    srv = start_server(inline_run_max_us=0, lone_client_run_max_us=LIMIT)
+    client = srv.client(protocol=2)
+    store(client)
+    for i in range(3):
+        x = np.full((1, 4), i, np.float32)
+        np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 2                      # the first run measured the model on a worker
+    other = srv.client(protocol=2)
+    assert other.ping() and clients(srv) == 2         # a second client: it could be kept waiting
+    execute(client, np.ones((1, 4), np.float32))
+    other.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y2")
+    assert inline_runs(srv) == 2
+    other.close()
+    wait_until(lambda: clients(srv) == 1)
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 3
+    assert client.config_set("lone-client-run-max-us", "0")
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 3
+    assert client.info("ai")["ai_lone_client_run_max_us"] == 0
+
+
+def test_a_lone_clients_batch_still_goes_to_a_worker(start_server):
+    srv = start_server(inline_run_max_us=0, lone_client_run_max_us=LIMIT)
+    records = observe(srv)
+    client = srv.client(protocol=2)
+    store(client, "m", "BATCHSIZE", 8)
+    execute(client, np.ones((1, 4), np.float32))            # measured on a worker
+    model = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m"))
+    results: list[Any] = []
+
+    def submit(count: int) -> None:   # one loop turn: all of them are pending before the queue decides
+        for i in range(count):
+            x = np.full((1, 4), i, np.float32)
+            schedulers(srv).submit("CPU", model, [x]).add_done_callback(lambda f: results.append(f.result()))
+    srv.call(lambda: submit(3))
+    wait_until(lambda: len(results) == 3)
+    assert inline_runs(srv) == 0                            # the lone-client limit is for a request alone
+    srv.call(lambda: submit(1))
+    wait_until(lambda: len(results) == 4)
+    assert inline_runs(srv) == 1
+    assert [r.requests for r in records if r.model_key == b"m"] == [1, 3, 1]
 
 
 def test_a_cheap_model_runs_inline_while_the_worker_is_busy(start_server):
@@ -144,7 +193,7 @@ def test_minbatchsize_batches_still_wait_for_their_rows(start_server):
 
 
 def test_inline_errors_and_dag_ops_behave_as_on_a_worker(start_server):
-    srv = start_server(inline_run_max_us=LIMIT)
+    srv = start_server(inline_run_max_us=LIMIT, lone_client_run_max_us=0)
     client = srv.client(protocol=2)
     store(client)
     execute(client, np.ones((1, 4), np.float32))
@@ -290,7 +339,7 @@ def test_inline_runs_use_the_light_load_session(start_server):
 
 
 def test_worker_batches_use_the_light_session_only_while_recent_batches_are_small(start_server):
-    srv = start_server(inline_run_max_us=0)        # every run on the worker
+    srv = start_server(inline_run_max_us=0, lone_client_run_max_us=0)        # every run on the worker
     client = srv.client(protocol=2)
     store(client, "m", "BATCHSIZE", 8)
     main, light = _count_sessions(srv)
