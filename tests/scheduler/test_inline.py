@@ -103,9 +103,14 @@ def test_a_lone_client_runs_past_the_inline_limit_on_the_loop_while_it_is_the_on
     wait_until(lambda: clients(srv) == 1)
     execute(client, np.ones((1, 4), np.float32))
     assert inline_runs(srv) == 3
+    reply = client.execute_command("AI.DAGEXECUTE", "ROUTING", "t", "|>",             # a DAG's model op as well
+                                   "AI.TENSORSET", "a", "FLOAT", 1, 4, "VALUES", 1, 2, 3, 4, "|>",
+                                   "AI.MODELEXECUTE", "m", "INPUTS", 1, "a", "OUTPUTS", 1, "b", "|>",
+                                   "AI.TENSORGET", "b", "VALUES")
+    assert reply == [b"OK", b"OK", [b"3", b"5", b"7", b"9"]] and inline_runs(srv) == 4
     assert client.config_set("lone-client-run-max-us", "0")
     execute(client, np.ones((1, 4), np.float32))
-    assert inline_runs(srv) == 3
+    assert inline_runs(srv) == 4
     assert client.info("ai")["ai_lone_client_run_max_us"] == 0
 
 
