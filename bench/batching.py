@@ -45,7 +45,7 @@ def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
         for _ in range(3):
             session.run(None, {"x": x})
         cpu = time.process_time()   # every thread of this process: the call's own and onnxruntime's pool
-        lat = _timed_calls(session, x, ctx.settings.raw_seconds)
+        lat = timed_calls(session, x, ctx.settings.raw_seconds)
         cpu = time.process_time() - cpu
         ctx.record(SUITE, f"{tag}-raw-b{batch}", {
             "system": "raw", "model": tag, "batch": batch, "calls": len(lat), "cpus": os.cpu_count(),
@@ -54,7 +54,7 @@ def raw_sweep(ctx: Context, tag: str, model: bytes) -> None:
     raw_references(ctx, tag, session, rng.standard_normal((1, width)).astype(np.float32))
 
 
-def _timed_calls(session: Any, x: np.ndarray, seconds: float, between: Any = None) -> np.ndarray:
+def timed_calls(session: Any, x: np.ndarray, seconds: float, between: Any = None) -> np.ndarray:
     """µs of each ``session.run`` on ``x`` for ``seconds``; ``between()`` (untimed) before each call if given."""
     times: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -82,7 +82,7 @@ def raw_references(ctx: Context, tag: str, session: Any, x: np.ndarray) -> None:
     for kind, between, meta in (("cold", other.sum, {"cold_bytes": COLD_BYTES}),
                                 ("idle", partial(time.sleep, IDLE_SLEEP_S), {}),
                                 ("busy", partial(_busy, BUSY_S), {})):
-        lat = _timed_calls(session, x, ctx.settings.raw_seconds, between=between)
+        lat = timed_calls(session, x, ctx.settings.raw_seconds, between=between)
         ctx.record(SUITE, f"{tag}-raw-{kind}-b1", {
             "system": f"raw-{kind}", "model": tag, "batch": 1, "calls": len(lat), **meta,
             "between_us": round(_median_us(between), 1), "latency_us": _latency(lat)})
@@ -129,7 +129,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
     s = ctx.settings
     model_key = command[1] if command[0] == "AI.MODELEXECUTE" else None
     if model_key:
-        _ai_info(inferd.port, model_key, "RESETSTAT")
+        ai_info(inferd.port, model_key, "RESETSTAT")
     before = inferd.cpu_seconds()
     try:
         result = loadgen.run(inferd.port, clients, s.duration_s, s.warmup_s, command, keyspace=INPUT_KEYS,
@@ -139,7 +139,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
         return
     result = with_cpu(result, inferd.cpu_seconds() - before)
     if model_key:   # the backend calls as inferd timed them (AI.INFO): what the run itself took in the server
-        info = _model_info(inferd.port, model_key)
+        info = model_info(inferd.port, model_key)
         calls = int(info.get("calls", 0))
         result["server_run_us_per_request"] = round(int(info.get("duration", 0)) / calls, 1) if calls else None
     if result["requests"] == 0:
@@ -147,7 +147,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
     ctx.record(SUITE, name, {**meta, **result})
 
 
-def _ai_info(port: int, key: str, *extra: str) -> Any:
+def ai_info(port: int, key: str, *extra: str) -> Any:
     """``AI.INFO key [extra]``'s reply, None if it fails (the figures it gives are context, not a load run's result)."""
     import redis
     client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=30, decode_responses=True)
@@ -159,9 +159,9 @@ def _ai_info(port: int, key: str, *extra: str) -> Any:
         client.close()
 
 
-def _model_info(port: int, key: str) -> dict[str, Any]:
+def model_info(port: int, key: str) -> dict[str, Any]:
     """AI.INFO of one model as a dict of text keys; empty if it fails."""
-    reply = _ai_info(port, key)
+    reply = ai_info(port, key)
     return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else {}
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import loadgen, models
-from bench.batching import INPUT_KEYS, _ai_info, _model_info, _timed_calls, load_inferd
+from bench.batching import INPUT_KEYS, ai_info, load_inferd, model_info, timed_calls
 from bench.procs import ProcessGroup
 
 KEY = "m"
@@ -35,14 +35,14 @@ def measure(options: list[str], model: bytes, width: int, seconds: float) -> dic
         server = procs.start_inferd(*options)
         load_inferd(server.port, KEY, model, width, 0)
         ping = loadgen.run(server.port, 1, seconds, min(0.5, seconds), ["PING"])
-        _ai_info(server.port, KEY, "RESETSTAT")
+        ai_info(server.port, KEY, "RESETSTAT")
         command = ["AI.MODELEXECUTE", KEY, "INPUTS", "1", f"{KEY}:x:__user__", "OUTPUTS", "1", f"{KEY}:y:__user__"]
         run = loadgen.run(server.port, 1, seconds, min(0.5, seconds), command, keyspace=INPUT_KEYS)
-        info = _model_info(server.port, KEY)
+        info = model_info(server.port, KEY)
         queue = _queue_figures(server.port)
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).standard_normal((1, width)).astype(np.float32)
-        raw = float(np.median(_timed_calls(session, x, seconds)))
+        raw = float(np.median(timed_calls(session, x, seconds)))
     calls = int(info.get("calls", 0))
     ping_us, run_us = ping["latency_us"]["p50"], run["latency_us"]["p50"]
     return {"options": options, "ping_p50_us": ping_us, "modelexecute_p50_us": run_us, "raw_p50_us": round(raw, 1),
