@@ -97,14 +97,17 @@ static int entry_score(PyObject *entry, double *score) {
     return 0;
 }
 
-/* An entry's score and member: 0, or -1 (SystemError set) if it is not a (float, bytes) tuple. */
-static int entry_parts(PyObject *entry, double *score, PyObject **member) {
-    if (entry_score(entry, score) < 0)
-        return -1;
+/* The member of an entry that entry_score accepted: 0, or -1 (SystemError set) if it is not bytes. */
+static int entry_member(PyObject *entry, PyObject **member) {
     if (!PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1)))
         return bad_entry();
     *member = PyTuple_GET_ITEM(entry, 1);
     return 0;
+}
+
+/* An entry's score and member: 0, or -1 (SystemError set) if it is not a (float, bytes) tuple. */
+static int entry_parts(PyObject *entry, double *score, PyObject **member) {
+    return entry_score(entry, score) < 0 ? -1 : entry_member(entry, member);
 }
 
 /* Where (score, member) goes in the sorted list ``entries``, as bisect_left (``right``: bisect_right) finds it with
@@ -129,9 +132,8 @@ static Py_ssize_t entry_bisect(PyObject *entries, double score, PyObject *member
             return -1;
         int cmp = score < s ? -1 : score > s ? 1 : 0;   /* (no NaN is ever stored) */
         if (cmp == 0) {
-            double unused;
             PyObject *other;
-            if (entry_parts(entry, &unused, &other) < 0)
+            if (entry_member(entry, &other) < 0)
                 return -1;
             Py_ssize_t on = PyBytes_GET_SIZE(other);
             cmp = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
