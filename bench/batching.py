@@ -124,6 +124,11 @@ def load_inferd(port: int, tag: str, model: bytes, width: int, batchsize: int) -
         client.close()
 
 
+def modelexecute_command(key: str, tag: str) -> list[str]:
+    """The load generator's MODELEXECUTE of model ``key`` on a random one of ``tag``'s inputs (see load_inferd)."""
+    return ["AI.MODELEXECUTE", key, "INPUTS", "1", f"{tag}:x:__user__", "OUTPUTS", "1", f"{tag}:y:__user__"]
+
+
 def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command: list[str],
           meta: dict[str, Any]) -> None:
     s = ctx.settings
@@ -178,7 +183,7 @@ def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, mod
         if clients == 1:  # the round-trip floor, measured right before the single-client runs it is compared with
             _load(ctx, inferd, f"{tag}-ping-c1", 1, ["PING"], {"system": "ping", "model": tag})
         for system, key, batchsize in (("inferd", tag, s.batching_batchsize), ("inferd-nobatch", f"{tag}-nobatch", 0)):
-            command = ["AI.MODELEXECUTE", key, "INPUTS", "1", f"{tag}:x:__user__", "OUTPUTS", "1", f"{tag}:y:__user__"]
+            command = modelexecute_command(key, tag)
             _load(ctx, inferd, f"{tag}-{system}-c{clients}", clients, command,
                   {"system": system, "model": tag, "batchsize": batchsize})
 
@@ -202,7 +207,7 @@ def _profile(ctx: Context, inferd: ServerProcess, tag: str) -> None:
     """The saturating load (the most clients, BATCHSIZE n) on ``tag``, sampled."""
     s = ctx.settings
     clients = max(s.batching_clients)
-    command = ["AI.MODELEXECUTE", tag, "INPUTS", "1", f"{tag}:x:__user__", "OUTPUTS", "1", f"{tag}:y:__user__"]
+    command = modelexecute_command(tag, tag)
 
     def load() -> dict[str, Any]:
         return loadgen.run(inferd.port, clients, s.duration_s, 1.0, command, keyspace=INPUT_KEYS, seed=clients)

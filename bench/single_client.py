@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import loadgen, models
-from bench.batching import INPUT_KEYS, ai_info, load_inferd, model_info, timed_calls
+from bench.batching import INPUT_KEYS, ai_info, load_inferd, model_info, modelexecute_command, timed_calls
 from bench.procs import ProcessGroup
 
 KEY = "m"
@@ -36,8 +36,8 @@ def measure(options: list[str], model: bytes, width: int, seconds: float) -> dic
         load_inferd(server.port, KEY, model, width, 0)
         ping = loadgen.run(server.port, 1, seconds, min(0.5, seconds), ["PING"])
         ai_info(server.port, KEY, "RESETSTAT")
-        command = ["AI.MODELEXECUTE", KEY, "INPUTS", "1", f"{KEY}:x:__user__", "OUTPUTS", "1", f"{KEY}:y:__user__"]
-        run = loadgen.run(server.port, 1, seconds, min(0.5, seconds), command, keyspace=INPUT_KEYS)
+        run = loadgen.run(server.port, 1, seconds, min(0.5, seconds), modelexecute_command(KEY, KEY),
+                          keyspace=INPUT_KEYS)
         info = model_info(server.port, KEY)
         queue = _queue_figures(server.port)
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
