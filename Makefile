@@ -15,6 +15,8 @@ $(BIN)/python:
 # inferd does the same in Python.
 FAST_C := setup.py inferd/_slots.h inferd/commands/_fastpath.h inferd/commands/_fastpath.c \
 	inferd/commands/_fastpath_sets.c inferd/commands/_fastpath_tensors.c inferd/resp/_reads.c
+# and compiles inferd/compiled.py's modules with mypyc (a change to one of them rebuilds)
+FAST_C += inferd/compiled.py $(shell sed -n 's/^    "\(inferd[a-z_.]*\)",$$/\1/p' inferd/compiled.py | tr . / | sed 's/$$/.py/')
 
 $(STAMP): pyproject.toml $(FAST_C) | $(BIN)/python
 	$(BIN)/pip install -q -e .

@@ -95,12 +95,14 @@ _HEADER = {b"LOAD": _parse_load, b"PERSIST": _parse_persist, b"TIMEOUT": _parse_
 def parse_header(dag: Dag, argv: list[bytes]) -> int:
     """LOAD / PERSIST / ROUTING / TIMEOUT, each at most once, up to the first ``|>``; returns its index."""
     i = 1
+    keywords: set[bytes] = set()
+    dag.keywords = keywords
     while i < len(argv) and argv[i] != ARROW:
         word = argv[i].upper()
         parse = _HEADER.get(word)
-        if parse is None or word in dag.keywords:
+        if parse is None or word in keywords:
             raise CommandError(errors.DAG_UNEXPECTED.format(argv[i].decode("utf-8", "replace")))
-        dag.keywords.add(word)
+        keywords.add(word)
         i = parse(dag, argv, i)
     return i
 

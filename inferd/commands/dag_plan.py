@@ -77,7 +77,7 @@ class Dag:
         self.max_bytes = max_bytes                  # bound on a zero-filled TENSORSET op (proto-max-bulk-len)
         self.persist: list[bytes] = []
         self.timeout_ms = 0
-        self.keywords: set[bytes] = set()
+        self.keywords: set[bytes] | frozenset[bytes] = frozenset()   # the header's (a plan's: shared)
         self.slots: list[Tensor | None] = []
         self.names: dict[bytes, int] = {}          # each name's latest slot (a plan's DAG: only for PERSIST)
         self.ops: list[Op] = []
@@ -142,7 +142,7 @@ class DagPlan:
     def build(self, db: Database, argv: list[bytes], readonly: bool, max_bytes: int) -> Dag:
         """The DAG that a full parse of ``argv`` gives; raises CommandError where the full parse might fail."""
         dag = Dag(readonly, False, db, max_bytes)
-        dag.keywords = self.keywords   # type: ignore[assignment]   # read only after parsing
+        dag.keywords = self.keywords
         dag.timeout_ms = self.timeout_ms
         slots: list[Tensor | None] = [None] * self.slot_count
         for slot, index in self.loads:

@@ -321,9 +321,11 @@ def test_runs_leave_no_reference_cycles(srv):
             fut.result(10)
         srv.call(lambda: None)
         assert len(delivered) == 2
-        alive = sum(isinstance(o, RunRequest) for o in gc.get_objects())   # some still referenced (a worker's last)
+        canary = RunRequest(None)   # held here, so the count below shows that the collector sees requests at all
+        alive = sum(isinstance(o, RunRequest) for o in gc.get_objects())   # the canary, and any still referenced
         assert alive >= 1
         gc.collect()
         assert sum(isinstance(o, RunRequest) for o in gc.get_objects()) == alive   # none was garbage in a cycle
+        del canary
     finally:
         gc.enable()
