@@ -4,8 +4,8 @@
   MSET/INCR[BY]/DECR[BY]/ZADD/ZPOPMIN/ZPOPMAX (and SPOP's draw from a set's table), and the connection's per-read
   work (the request parser's inner loop, the read callback).
 * mypyc: the model-run path's Python modules (inferd/compiled.py lists them: the scheduler, the DAG, tensors and
-  models), compiled from their typed source as they are. Classes the hand-written C reads at their slots' offsets
-  (Client, Database, Connection...) stay interpreted, as mypyc's classes keep their attributes elsewhere.
+  model arguments), compiled from their typed source as they are. Classes the hand-written C reads at their slots'
+  offsets (Client, Database, Connection...) stay interpreted, as mypyc's classes keep their attributes elsewhere.
 """
 import importlib.util
 import os

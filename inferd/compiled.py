@@ -8,9 +8,10 @@ instead of the ``.py``. Built by ``pip install -e .`` (``make install``); withou
 
 The guard: a compiled module is imported in place of its source even after the source changed. So in a source tree
 (setup.py beside the package, as with ``pip install -e .``), when any listed module's source is newer than its
-compiled file, :func:`prefer_source` (run by ``inferd/__init__.py``) has every listed module loaded from its source
-(all or none: the compiled modules call one another directly inside their one library) until the next build. An
-installed package (``pip install .``) is built and installed in one piece and is not checked.
+compiled file or has none (a build that failed in part), :func:`prefer_source` (run by ``inferd/__init__.py``) has
+every listed module loaded from its source (all or none: the compiled modules call one another directly inside their
+one library) until the next build. An installed package (``pip install .``) is built and installed in one piece and is
+not checked.
 """
 from __future__ import annotations
 

@@ -59,6 +59,16 @@ def test_a_source_changed_after_the_build_runs_as_source_with_the_others(tmp_pat
     assert kinds == ["py"] * len(compiled.MODULES)
 
 
+def test_a_build_missing_a_module_runs_as_source(tmp_path):
+    """A build that failed in part (each extension is optional) is not mixed with source: all run from source."""
+    tree = _copy_tree(tmp_path)
+    for path in (tree / "inferd" / "commands").glob("dag_run.*.so"):
+        path.unlink()
+    state, *kinds = _probe(tree)
+    assert state == "source (stale build)"
+    assert kinds == ["py"] * len(compiled.MODULES)
+
+
 def test_an_installed_package_is_not_checked(tmp_path):
     """Without setup.py beside the package (site-packages), file times are the install's, not the build's."""
     tree = _copy_tree(tmp_path)
