@@ -35,28 +35,29 @@ def _copy_tree(tmp_path: Path) -> Path:
     return tree
 
 
-def _probe(tree: Path) -> list[str]:
+def _expect(tree: Path, state: str, kind: str) -> None:
+    """A fresh interpreter in ``tree`` reports ``state`` and imports every listed module from a ``kind`` file."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True,
                          text=True, timeout=60, check=True).stdout.split("\n")
-    return [out[0], *out[1].split()]
+    assert (out[0], out[1].split()) == (state, [kind] * len(compiled.MODULES))
+
+
+def _edit_after_build(tree: Path) -> None:
+    """queues.py changed after the build: its time past every compiled file's."""
+    later = max(p.stat().st_mtime for p in (tree / "inferd").rglob("*.so")) + 10
+    os.utime(tree / "inferd" / "scheduler" / "queues.py", (later, later))
 
 
 def test_a_current_build_is_used(tmp_path):
-    state, *kinds = _probe(_copy_tree(tmp_path))
-    assert state == "compiled"
-    assert kinds == ["so"] * len(compiled.MODULES)
+    _expect(_copy_tree(tmp_path), "compiled", "so")
 
 
 def test_a_source_changed_after_the_build_runs_as_source_with_the_others(tmp_path):
     """One edited module sends every listed module to its source (they call one another inside their library)."""
     tree = _copy_tree(tmp_path)
-    edited = tree / "inferd" / "scheduler" / "queues.py"
-    later = max(p.stat().st_mtime for p in (tree / "inferd").rglob("*.so")) + 10
-    os.utime(edited, (later, later))
-    state, *kinds = _probe(tree)
-    assert state == "source (stale build)"
-    assert kinds == ["py"] * len(compiled.MODULES)
+    _edit_after_build(tree)
+    _expect(tree, "source (stale build)", "py")
 
 
 def test_a_build_missing_a_module_runs_as_source(tmp_path):
@@ -64,27 +65,19 @@ def test_a_build_missing_a_module_runs_as_source(tmp_path):
     tree = _copy_tree(tmp_path)
     for path in (tree / "inferd" / "commands").glob("dag_run.*.so"):
         path.unlink()
-    state, *kinds = _probe(tree)
-    assert state == "source (stale build)"
-    assert kinds == ["py"] * len(compiled.MODULES)
+    _expect(tree, "source (stale build)", "py")
 
 
 def test_an_installed_package_is_not_checked(tmp_path):
     """Without setup.py beside the package (site-packages), file times are the install's, not the build's."""
     tree = _copy_tree(tmp_path)
     (tree / "setup.py").unlink()
-    edited = tree / "inferd" / "scheduler" / "queues.py"
-    later = max(p.stat().st_mtime for p in (tree / "inferd").rglob("*.so")) + 10
-    os.utime(edited, (later, later))
-    state, *kinds = _probe(tree)
-    assert state == "compiled"
-    assert kinds == ["so"] * len(compiled.MODULES)
+    _edit_after_build(tree)
+    _expect(tree, "compiled", "so")
 
 
 def test_without_a_build_the_source_runs(tmp_path):
     tree = _copy_tree(tmp_path)
     for path in (tree / "inferd").rglob("*.so"):
         path.unlink()
-    state, *kinds = _probe(tree)
-    assert state == "source"
-    assert kinds == ["py"] * len(compiled.MODULES)
+    _expect(tree, "source", "py")
