@@ -40,14 +40,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def resp_call(port: int, *args: bytes | str, timeout: float = 5.0) -> bytes:
-    """Send one RESP command on a fresh connection and return the raw first line of the reply."""
+def resp_request(*args: bytes | str) -> bytes:
+    """One command as a client writes it: a RESP array of bulk strings (str arguments UTF-8 encoded)."""
     parts = [b"*%d\r\n" % len(args)]
     for a in args:
         data = a.encode() if isinstance(a, str) else a
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def resp_call(port: int, *args: bytes | str, timeout: float = 5.0) -> bytes:
+    """Send one RESP command on a fresh connection and return the raw first line of the reply."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(b"".join(parts))
+        s.sendall(resp_request(*args))
         reply = b""
         while not reply.endswith(b"\r\n"):
             chunk = s.recv(65536)

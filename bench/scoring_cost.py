@@ -23,6 +23,7 @@ import numpy as np
 
 from bench import models, scoring
 from bench.dispatch_cost import Sink
+from bench.procs import resp_request
 from inferd import config as config_module
 from inferd.resp.connection import Connection, WriteBatch
 from inferd.scheduler import Schedulers
@@ -43,14 +44,10 @@ class _Keeping(Sink):
         self.written()
 
 
-def _request(words: list[bytes]) -> bytes:
-    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
-
-
 def _scoring_request(user: int, tx: bytes) -> bytes:
     words = [tx if w == "__tx_blob__" else w.replace("__user__", str(user)).encode()
              for w in scoring.dag_command(scoring.MODEL_KEY)]
-    return _request(words)
+    return resp_request(*words)
 
 
 async def _settled(reply: Any) -> Any:
