@@ -177,7 +177,7 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
               f"p50 {_num(b['raw_single_p50_us'], 1)} µs -> **{_ratio(b['single_client_ratio'])}**."
               + _single_client_references(b), ""]
     if b.get("cpus"):
-        lines += [_cpu_budget_line(b), ""]
+        lines += [_cpu_budget_line(b) + _serial_cycle_sentence(b), ""]
     return lines
 
 
@@ -193,6 +193,18 @@ def _cpu_budget_line(b: dict[str, Any]) -> str:
             f"call would allow {_num(b['free_server_bound_rows_per_s'])} rows/s "
             f"({_ratio(b['free_server_bound_ratio'])} the raw best). {summary.BATCHING_MIN_SATURATION:g}x the raw best "
             f"leaves inferd's own work {_num(b['server_budget_us_per_row'], 1)} µs of CPU per row.")
+
+
+def _serial_cycle_sentence(b: dict[str, Any]) -> str:
+    """What the best run's clients, all in one batch, allow when the backend and inferd's own work take turns."""
+    if b.get("serial_bound_rows_per_s") is None:
+        return ""
+    return (f" With {b['serial_rows']} clients and BATCHSIZE {b['serial_batchsize']}, every waiting client's row is "
+            f"in the running batch, so the backend's run and inferd's own work take turns: a cycle of "
+            f"{b['serial_rows']} rows costs the raw call of that batch ({_num(b['serial_call_us'], 1)} µs p50) plus "
+            f"{b['serial_rows']} x {_num(b['serial_own_us_per_row'], 1)} µs, {_num(b['serial_cycle_us'] / 1000, 1)} "
+            f"ms, which allows {_num(b['serial_bound_rows_per_s'])} rows/s ({_ratio(b['serial_bound_ratio'])} the "
+            f"raw best).")
 
 
 def _single_client_references(b: dict[str, Any]) -> str:

@@ -205,6 +205,7 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
         **{f"raw_{kind}_p50_us": r["latency_us"]["p50"] if r else None for kind, r in refs.items()},
         **{f"raw_{kind}_between_us": r.get("between_us") if r else None for kind, r in refs.items()},
         **cpu_budget(best, best_raw),
+        **serial_cycle(best, best_raw, raw),
     }
 
 
@@ -230,6 +231,32 @@ def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> 
             "free_server_bound_rows_per_s": round(cpus * 1e6 / (raw + client), 1),
             "free_server_bound_ratio": _div(cpus * 1e6 / (raw + client), best_raw["rows_per_s"]),
             "server_budget_us_per_row": round(cpus * 1e6 / target - raw - client, 1)}
+
+
+def serial_cycle(best: dict[str, Any] | None, best_raw: dict[str, Any] | None,
+                 raw: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows/s of inferd's best saturating run when its clients all fit in one batch, taking turns with the backend.
+
+    With no more clients than the model's BATCHSIZE, every waiting client's row is in the running batch: while the
+    backend runs, no request arrives for the loop, and while the loop settles the batch and reads the next requests,
+    the backend has nothing to run. A cycle of ``rows`` (= clients) then lasts the raw call of that many rows (p50)
+    plus inferd's own work per row (server - raw CPU, as in :func:`cpu_budget`) for each row: ``serial_bound``.
+    Empty when the clients outnumber the BATCHSIZE or the raw sweep has no call of that batch.
+    """
+    server = best.get("server_cpu_us_per_op") if best else None
+    raw_cpu = best_raw.get("cpu_us_per_row") if best_raw else None
+    if best is None or best_raw is None or server is None or raw_cpu is None:
+        return {}
+    rows, batchsize = int(best.get("clients") or 0), int(best.get("batchsize") or 0)
+    call = next((r for r in raw if r["batch"] == rows), None)
+    if not rows or not batchsize or rows > batchsize or call is None:
+        return {}
+    own = server - raw_cpu
+    cycle = call["latency_us"]["p50"] + own * rows
+    bound = rows * 1e6 / cycle
+    return {"serial_rows": rows, "serial_batchsize": batchsize, "serial_call_us": call["latency_us"]["p50"],
+            "serial_own_us_per_row": round(own, 1), "serial_cycle_us": round(cycle, 1),
+            "serial_bound_rows_per_s": round(bound, 1), "serial_bound_ratio": _div(bound, best_raw["rows_per_s"])}
 
 
 def _check(value: float | None, good: bool) -> bool | None:

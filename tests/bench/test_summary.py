@@ -189,6 +189,28 @@ def test_saturation_cpu_budget_shows_what_the_cpus_allow_at_the_measured_costs()
     assert "cpu_bound_rows_per_s" not in older and "CPU per row" not in "\n".join(report.batching_tables(raw))
 
 
+def test_serial_cycle_shows_what_clients_all_in_one_batch_allow_when_backend_and_server_take_turns() -> None:
+    raw = [{"suite": "batching", "system": "raw", "model": "m", "batch": b, "rows_per_s": r, "cpus": 2,
+            "cpu_us_per_row": 100.0, "latency_us": {"p50": p50, "p99": p50}}
+           for b, r, p50 in ((1, 1000.0, 500.0), (64, 10_000.0, 6_000.0), (256, 11_000.0, 20_000.0))]
+    best = _load("inferd", 64, 5_000, 9000, suite="batching", model="m", batchsize=256, server_cpu_us_per_op=150.0,
+                 client_cpu_us_per_op=10.0)
+    b = summary.batching_summary([*raw, best], "m")
+    assert (b["serial_rows"], b["serial_call_us"], b["serial_own_us_per_row"]) == (64, 6_000.0, 50.0)
+    assert b["serial_cycle_us"] == 9_200.0                            # 6,000 µs + 64 x (150 - 100) µs
+    assert b["serial_bound_rows_per_s"] == 6_956.5                    # 64 rows / 9.2 ms
+    assert b["serial_bound_ratio"] == pytest.approx(6_956.52 / 11_000, rel=1e-4)
+    text = "\n".join(report.batching_tables([*raw, best]))
+    assert ("With 64 clients and BATCHSIZE 256, every waiting client's row is in the running batch" in text and
+            "costs the raw call of that batch (6,000.0 µs p50) plus 64 x 50.0 µs, 9.2 ms, which allows 6,956 rows/s "
+            "(0.63x the raw best)." in text)
+    more = dict(best, clients=512)        # clients outnumber the batch: rows wait while one runs, no turns
+    fewer = dict(best, clients=32)        # no raw call of 32 rows measured
+    for run in (more, fewer, {k: v for k, v in best.items() if k != "batchsize"}):
+        assert "serial_bound_rows_per_s" not in summary.batching_summary([*raw, run], "m")
+        assert "take turns" not in "\n".join(report.batching_tables([*raw, run]))
+
+
 def test_single_client_line_shows_the_in_server_run_and_the_raw_call_with_work_sleep_or_busy_wait_between() -> None:
     raw = {"suite": "batching", "name": "m-raw-b1", "system": "raw", "model": "m", "batch": 1, "rows_per_s": 1e4,
            "latency_us": {"p50": 60.0, "p99": 70.0}}
