@@ -73,6 +73,7 @@ async def measure(clients: int, rounds: int, repeat: int, hidden: int) -> float:
         connection.connection_made(_Keeping(written))
         connections.append(connection)
     dispatcher, client = server.state.dispatcher, connections[0].client
+    assert dispatcher is not None   # the server's state has its dispatcher once Server() has built it
     model = models.fraud_model(hidden=hidden)
     stored = await _settled(dispatcher.call(client, [b"AI.MODELSTORE", scoring.MODEL_KEY.encode(), b"ONNX", b"CPU",
                                                      b"BATCHSIZE", b"%d" % max(clients, 1), b"BLOB", model]))

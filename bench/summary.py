@@ -224,7 +224,7 @@ def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> 
     cpus = best_raw.get("cpus") if best_raw else None
     if None in (server, client, raw, cpus):
         return {}
-    assert server is not None and client is not None and raw is not None and best_raw is not None
+    assert server is not None and client is not None and raw is not None and cpus is not None and best_raw is not None
     target = BATCHING_MIN_SATURATION * best_raw["rows_per_s"]
     return {"cpus": cpus, "server_cpu_us_per_row": server, "client_cpu_us_per_row": client,
             "raw_cpu_us_per_row": raw, "cpu_bound_rows_per_s": round(cpus * 1e6 / (server + client), 1),
