@@ -183,13 +183,13 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
 
 def _cpu_budget_line(b: dict[str, Any]) -> str:
     """Where the CPU of a row goes at inferd's best saturating run, and what the machine's CPUs allow at that cost."""
-    own = b["server_cpu_us_per_row"] - b["raw_cpu_us_per_row"]
     return (f"CPU per row at that best run ({b['inferd_best_clients']} clients): inferd "
             f"{_num(b['server_cpu_us_per_row'], 1)} µs, the load generator {_num(b['client_cpu_us_per_row'], 1)} µs; "
             f"the raw call itself costs {_num(b['raw_cpu_us_per_row'], 1)} µs of CPU per row at batch "
-            f"{b['raw_best_batch']} (all its threads), so inferd's own work is {_num(own, 1)} µs per row. Sharing "
-            f"{b['cpus']} CPUs, client and server can complete at most {_num(b['cpu_bound_rows_per_s'])} rows/s at "
-            f"these costs (inferd reached {_num(b['inferd_best_rows_per_s'])}); a server costing no more than the raw "
+            f"{b['raw_best_batch']} (all its threads), so inferd's own work is {_num(b['own_us_per_row'], 1)} µs per "
+            f"row. Sharing {b['cpus']} CPUs, client and server can complete at most "
+            f"{_num(b['cpu_bound_rows_per_s'])} rows/s at these costs (inferd reached "
+            f"{_num(b['inferd_best_rows_per_s'])}); a server costing no more than the raw "
             f"call would allow {_num(b['free_server_bound_rows_per_s'])} rows/s "
             f"({_ratio(b['free_server_bound_ratio'])} the raw best). {summary.BATCHING_MIN_SATURATION:g}x the raw best "
             f"leaves inferd's own work {_num(b['server_budget_us_per_row'], 1)} µs of CPU per row.")
@@ -202,7 +202,7 @@ def _serial_cycle_sentence(b: dict[str, Any]) -> str:
     return (f" With {b['serial_rows']} clients and BATCHSIZE {b['serial_batchsize']}, every waiting client's row "
             f"fits in one batch; where the backend's run and inferd's own work take turns (no request arrives while "
             f"the batch runs), a cycle of {b['serial_rows']} rows costs the raw call of that batch "
-            f"({_num(b['serial_call_us'], 1)} µs p50) plus {b['serial_rows']} x {_num(b['serial_own_us_per_row'], 1)} "
+            f"({_num(b['serial_call_us'], 1)} µs p50) plus {b['serial_rows']} x {_num(b['own_us_per_row'], 1)} "
             f"µs, {_num(b['serial_cycle_us'] / 1000, 1)} ms, which allows {_num(b['serial_bound_rows_per_s'])} rows/s "
             f"({_ratio(b['serial_bound_ratio'])} the raw best).")
 

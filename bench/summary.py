@@ -189,6 +189,7 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
     refs = {kind: next((r for r in runs if r.get("system") == f"raw-{kind}" and r.get("model") == model), None)
             for kind in RAW_REFERENCES}
     base = (ping["latency_us"]["p50"] + raw_one["latency_us"]["p50"]) if ping and raw_one else None
+    budget = cpu_budget(best, best_raw)
     return {
         "model": model,
         "raw_best_rows_per_s": best_raw["rows_per_s"] if best_raw else None,
@@ -204,8 +205,8 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
         "raw_cold_kib": refs["cold"]["cold_bytes"] // 1024 if refs["cold"] else None,
         **{f"raw_{kind}_p50_us": r["latency_us"]["p50"] if r else None for kind, r in refs.items()},
         **{f"raw_{kind}_between_us": r.get("between_us") if r else None for kind, r in refs.items()},
-        **cpu_budget(best, best_raw),
-        **serial_cycle(best, best_raw, raw),
+        **budget,
+        **serial_cycle(best, best_raw, raw, budget),
     }
 
 
@@ -215,8 +216,8 @@ def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> 
     ``server``: inferd's CPU per request (one row); ``raw``: the raw in-process call's CPU per row at its best batch
     (what the backend itself costs); ``client``: the load generator's. Client and server share the machine's
     ``cpus``, so at these costs at most cpus / (server + client) rows/s can complete (``cpu_bound``); a server that
-    cost only the backend's run would allow cpus / (raw + client) (``free_server_bound``). ``server_budget``: what
-    inferd's own work per row (server - raw) may cost for BATCHING_MIN_SATURATION x the raw best.
+    cost only the backend's run would allow cpus / (raw + client) (``free_server_bound``). ``own``: inferd's own work
+    per row (server - raw); ``server_budget``: what it may cost for BATCHING_MIN_SATURATION x the raw best.
     """
     server = best.get("server_cpu_us_per_op") if best else None
     client = best.get("client_cpu_us_per_op") if best else None
@@ -227,36 +228,34 @@ def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> 
     assert server is not None and client is not None and raw is not None and cpus is not None and best_raw is not None
     target = BATCHING_MIN_SATURATION * best_raw["rows_per_s"]
     return {"cpus": cpus, "server_cpu_us_per_row": server, "client_cpu_us_per_row": client,
-            "raw_cpu_us_per_row": raw, "cpu_bound_rows_per_s": round(cpus * 1e6 / (server + client), 1),
+            "raw_cpu_us_per_row": raw, "own_us_per_row": server - raw,
+            "cpu_bound_rows_per_s": round(cpus * 1e6 / (server + client), 1),
             "free_server_bound_rows_per_s": round(cpus * 1e6 / (raw + client), 1),
             "free_server_bound_ratio": _div(cpus * 1e6 / (raw + client), best_raw["rows_per_s"]),
             "server_budget_us_per_row": round(cpus * 1e6 / target - raw - client, 1)}
 
 
-def serial_cycle(best: dict[str, Any] | None, best_raw: dict[str, Any] | None,
-                 raw: list[dict[str, Any]]) -> dict[str, Any]:
+def serial_cycle(best: dict[str, Any] | None, best_raw: dict[str, Any] | None, raw: list[dict[str, Any]],
+                 budget: dict[str, Any]) -> dict[str, Any]:
     """The rows/s of inferd's best saturating run when its clients all fit in one batch, taking turns with the backend.
 
     With no more clients than the model's BATCHSIZE, every waiting client's row is in the running batch: while the
     backend runs, no request arrives for the loop, and while the loop settles the batch and reads the next requests,
     the backend has nothing to run. A cycle of ``rows`` (= clients) then lasts the raw call of that many rows (p50)
-    plus inferd's own work per row (server - raw CPU, as in :func:`cpu_budget`) for each row: ``serial_bound``.
-    Empty when the clients outnumber the BATCHSIZE or the raw sweep has no call of that batch.
+    plus inferd's own work per row (``budget``'s, from :func:`cpu_budget`) for each row: ``serial_bound``.
+    Empty when the clients outnumber the BATCHSIZE, the raw sweep has no call of that batch, or there is no budget.
     """
-    server = best.get("server_cpu_us_per_op") if best else None
-    raw_cpu = best_raw.get("cpu_us_per_row") if best_raw else None
-    if best is None or best_raw is None or server is None or raw_cpu is None:
+    if best is None or best_raw is None or not budget:
         return {}
     rows, batchsize = int(best.get("clients") or 0), int(best.get("batchsize") or 0)
     call = next((r for r in raw if r["batch"] == rows), None)
     if not rows or not batchsize or rows > batchsize or call is None:
         return {}
-    own = server - raw_cpu
-    cycle = call["latency_us"]["p50"] + own * rows
+    cycle = call["latency_us"]["p50"] + budget["own_us_per_row"] * rows
     bound = rows * 1e6 / cycle
     return {"serial_rows": rows, "serial_batchsize": batchsize, "serial_call_us": call["latency_us"]["p50"],
-            "serial_own_us_per_row": round(own, 1), "serial_cycle_us": round(cycle, 1),
-            "serial_bound_rows_per_s": round(bound, 1), "serial_bound_ratio": _div(bound, best_raw["rows_per_s"])}
+            "serial_cycle_us": round(cycle, 1), "serial_bound_rows_per_s": round(bound, 1),
+            "serial_bound_ratio": _div(bound, best_raw["rows_per_s"])}
 
 
 def _check(value: float | None, good: bool) -> bool | None:

@@ -196,7 +196,7 @@ def test_serial_cycle_shows_what_clients_all_in_one_batch_allow_when_backend_and
     best = _load("inferd", 64, 5_000, 9000, suite="batching", model="m", batchsize=256, server_cpu_us_per_op=150.0,
                  client_cpu_us_per_op=10.0)
     b = summary.batching_summary([*raw, best], "m")
-    assert (b["serial_rows"], b["serial_call_us"], b["serial_own_us_per_row"]) == (64, 6_000.0, 50.0)
+    assert (b["serial_rows"], b["serial_call_us"], b["own_us_per_row"]) == (64, 6_000.0, 50.0)
     assert b["serial_cycle_us"] == 9_200.0                            # 6,000 µs + 64 x (150 - 100) µs
     assert b["serial_bound_rows_per_s"] == 6_956.5                    # 64 rows / 9.2 ms
     assert b["serial_bound_ratio"] == pytest.approx(6_956.52 / 11_000, rel=1e-4)
