@@ -144,9 +144,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
         return
     result = with_cpu(result, inferd.cpu_seconds() - before)
     if model_key:   # the backend calls as inferd timed them (AI.INFO): what the run itself took in the server
-        info = model_info(inferd.port, model_key)
-        calls = int(info.get("calls", 0))
-        result["server_run_us_per_request"] = round(int(info.get("duration", 0)) / calls, 1) if calls else None
+        result["server_run_us_per_request"] = run_us_per_call(model_info(inferd.port, model_key))
     if result["requests"] == 0:
         result["error"] = short_error(result.get("first_error") or "no request completed")
     ctx.record(SUITE, name, {**meta, **result})
@@ -168,6 +166,12 @@ def model_info(port: int, key: str) -> dict[str, Any]:
     """AI.INFO of one model as a dict of text keys; empty if it fails."""
     reply = ai_info(port, key)
     return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else {}
+
+
+def run_us_per_call(info: dict[str, Any]) -> float | None:
+    """µs per backend call of the model whose ``model_info`` this is (its duration / calls); None before a call."""
+    calls = int(info.get("calls", 0))
+    return round(int(info.get("duration", 0)) / calls, 1) if calls else None
 
 
 def _inferd_sweep(ctx: Context, inferd: ServerProcess, tag: str, width: int, model: bytes) -> None:

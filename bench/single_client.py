@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from bench import loadgen, models
-from bench.batching import INPUT_KEYS, ai_info, load_inferd, model_info, modelexecute_command, timed_calls
+from bench.batching import (
+    INPUT_KEYS,
+    ai_info,
+    load_inferd,
+    model_info,
+    modelexecute_command,
+    run_us_per_call,
+    timed_calls,
+)
 from bench.procs import ProcessGroup
 
 KEY = "m"
@@ -43,11 +51,10 @@ def measure(options: list[str], model: bytes, width: int, seconds: float) -> dic
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).standard_normal((1, width)).astype(np.float32)
         raw = float(np.median(timed_calls(session, x, seconds)))
-    calls = int(info.get("calls", 0))
     ping_us, run_us = ping["latency_us"]["p50"], run["latency_us"]["p50"]
     return {"options": options, "ping_p50_us": ping_us, "modelexecute_p50_us": run_us, "raw_p50_us": round(raw, 1),
             "ratio": round(run_us / (ping_us + raw), 3),
-            "run_inside_us": round(int(info.get("duration", 0)) / calls, 1) if calls else None,
+            "run_inside_us": run_us_per_call(info),
             "batches": queue.get("batches", 0), "on_loop": queue.get("inline", 0)}
 
 
