@@ -25,7 +25,9 @@ class Settings:
     protocol_requests: int = 200_000
     protocol_requests_pipelined: int = 1_000_000
     protocol_clients: int = 50
-    batching_clients: tuple[int, ...] = (1, 16, 64, 256)   # 256: enough rows pending to form the raw best batch
+    # 256: as many rows pending as the largest batch holds; 512: more, so that the next batch's rows are pending
+    # while one runs (at 256 every client waits in the running batch, and the backend idles while they are answered)
+    batching_clients: tuple[int, ...] = (1, 16, 64, 256, 512)
     batching_batchsize: int = 256   # the raw sweep's largest batch; fewer clients than this bound the batch anyway
     # (name, dense layers, width): the example size, whose single-row call is short enough to expose
     # per-request overhead, and a compute-bound one, where per-row compute dominates the protocol's cost.
