@@ -196,15 +196,17 @@ def _cpu_budget_line(b: dict[str, Any]) -> str:
 
 
 def _serial_cycle_sentence(b: dict[str, Any]) -> str:
-    """What the best run's clients, all in one batch, allow when the backend and inferd's own work take turns."""
+    """What a run whose clients all fit in one batch allows when the backend and inferd's own work take turns."""
     if b.get("serial_bound_rows_per_s") is None:
         return ""
-    return (f" With {b['serial_rows']} clients and BATCHSIZE {b['serial_batchsize']}, every waiting client's row "
-            f"fits in one batch; where the backend's run and inferd's own work take turns (no request arrives while "
-            f"the batch runs), a cycle of {b['serial_rows']} rows costs the raw call of that batch "
-            f"({_num(b['serial_call_us'], 1)} µs p50) plus {b['serial_rows']} x {_num(b['own_us_per_row'], 1)} "
-            f"µs, {_num(b['serial_cycle_us'] / 1000, 1)} ms, which allows {_num(b['serial_bound_rows_per_s'])} rows/s "
-            f"({_ratio(b['serial_bound_ratio'])} the raw best).")
+    rows = b["serial_rows"]
+    return (f" With {rows} clients and BATCHSIZE {b['serial_batchsize']}, every waiting client's row fits in one "
+            f"batch; where the backend's run and inferd's own work take turns (no request arrives while the batch "
+            f"runs), a cycle of {rows} rows costs the raw call of that batch ({_num(b['serial_call_us'], 1)} µs p50) "
+            f"plus {rows} x {_num(b['serial_own_us_per_row'], 1)} µs (inferd's own work per row at {rows} clients), "
+            f"{_num(b['serial_cycle_us'] / 1000, 1)} ms, which allows {_num(b['serial_bound_rows_per_s'])} rows/s "
+            f"({_ratio(b['serial_bound_ratio'])} the raw best; that run reached "
+            f"{_num(b['serial_reached_rows_per_s'])}).")
 
 
 def _single_client_references(b: dict[str, Any]) -> str:

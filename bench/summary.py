@@ -206,7 +206,7 @@ def batching_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any
         **{f"raw_{kind}_p50_us": r["latency_us"]["p50"] if r else None for kind, r in refs.items()},
         **{f"raw_{kind}_between_us": r.get("between_us") if r else None for kind, r in refs.items()},
         **budget,
-        **serial_cycle(best, best_raw, raw, budget),
+        **serial_cycle(inferd, best_raw, raw),
     }
 
 
@@ -235,25 +235,29 @@ def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> 
             "server_budget_us_per_row": round(cpus * 1e6 / target - raw - client, 1)}
 
 
-def serial_cycle(best: dict[str, Any] | None, best_raw: dict[str, Any] | None, raw: list[dict[str, Any]],
-                 budget: dict[str, Any]) -> dict[str, Any]:
-    """The rows/s of inferd's best saturating run when its clients all fit in one batch, taking turns with the backend.
+def serial_cycle(inferd: list[dict[str, Any]], best_raw: dict[str, Any] | None,
+                 raw: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows/s of a saturating run whose clients all fit in one batch, when it takes turns with the backend.
 
     With no more clients than the model's BATCHSIZE, every waiting client's row is in the running batch: while the
     backend runs, no request arrives for the loop, and while the loop settles the batch and reads the next requests,
     the backend has nothing to run. A cycle of ``rows`` (= clients) then lasts the raw call of that many rows (p50)
-    plus inferd's own work per row (``budget``'s, from :func:`cpu_budget`) for each row: ``serial_bound``.
-    Empty when the clients outnumber the BATCHSIZE, the raw sweep has no call of that batch, or there is no budget.
+    plus inferd's own work per row at that run (:func:`cpu_budget`'s) for each row: ``serial_bound``. Taken for the
+    run of ``inferd`` with the most such clients (the best run may have more clients than a batch holds); empty when
+    there is none, the raw sweep has no call of that batch, or its CPU figures are missing.
     """
-    if best is None or best_raw is None or not budget:
+    fits = [r for r in inferd if 0 < int(r.get("clients") or 0) <= int(r.get("batchsize") or 0)
+            and any(c["batch"] == r["clients"] for c in raw)]
+    run = max(fits, key=lambda r: r["clients"], default=None)
+    budget = cpu_budget(run, best_raw)
+    if run is None or best_raw is None or not budget:
         return {}
-    rows, batchsize = int(best.get("clients") or 0), int(best.get("batchsize") or 0)
-    call = next((r for r in raw if r["batch"] == rows), None)
-    if not rows or not batchsize or rows > batchsize or call is None:
-        return {}
+    rows = int(run["clients"])
+    call = next(c for c in raw if c["batch"] == rows)
     cycle = call["latency_us"]["p50"] + budget["own_us_per_row"] * rows
     bound = rows * 1e6 / cycle
-    return {"serial_rows": rows, "serial_batchsize": batchsize, "serial_call_us": call["latency_us"]["p50"],
+    return {"serial_rows": rows, "serial_batchsize": int(run["batchsize"]), "serial_call_us": call["latency_us"]["p50"],
+            "serial_own_us_per_row": budget["own_us_per_row"], "serial_reached_rows_per_s": run["rps"],
             "serial_cycle_us": round(cycle, 1), "serial_bound_rows_per_s": round(bound, 1),
             "serial_bound_ratio": _div(bound, best_raw["rows_per_s"])}
 

@@ -196,7 +196,7 @@ def test_serial_cycle_shows_what_clients_all_in_one_batch_allow_when_backend_and
     best = _load("inferd", 64, 5_000, 9000, suite="batching", model="m", batchsize=256, server_cpu_us_per_op=150.0,
                  client_cpu_us_per_op=10.0)
     b = summary.batching_summary([*raw, best], "m")
-    assert (b["serial_rows"], b["serial_call_us"], b["own_us_per_row"]) == (64, 6_000.0, 50.0)
+    assert (b["serial_rows"], b["serial_call_us"], b["serial_own_us_per_row"]) == (64, 6_000.0, 50.0)
     assert b["serial_cycle_us"] == 9_200.0                            # 6,000 µs + 64 x (150 - 100) µs
     assert b["serial_bound_rows_per_s"] == 6_956.5                    # 64 rows / 9.2 ms
     assert b["serial_bound_ratio"] == pytest.approx(6_956.52 / 11_000, rel=1e-4)
@@ -204,13 +204,23 @@ def test_serial_cycle_shows_what_clients_all_in_one_batch_allow_when_backend_and
     assert ("With 64 clients and BATCHSIZE 256, every waiting client's row fits in one batch; where the backend's "
             "run and inferd's own work take turns (no request arrives while the batch runs), a cycle of 64 rows "
             in text and
-            "costs the raw call of that batch (6,000.0 µs p50) plus 64 x 50.0 µs, 9.2 ms, which allows 6,956 rows/s "
-            "(0.63x the raw best)." in text)
+            "costs the raw call of that batch (6,000.0 µs p50) plus 64 x 50.0 µs (inferd's own work per row at 64 "
+            "clients), 9.2 ms, which allows 6,956 rows/s (0.63x the raw best; that run reached 5,000)." in text)
     more = dict(best, clients=512)        # clients outnumber the batch: rows wait while one runs, no turns
     fewer = dict(best, clients=32)        # no raw call of 32 rows measured
     for run in (more, fewer, {k: v for k, v in best.items() if k != "batchsize"}):
         assert "serial_bound_rows_per_s" not in summary.batching_summary([*raw, run], "m")
         assert "take turns" not in "\n".join(report.batching_tables([*raw, run]))
+    # The best run has more clients than a batch holds: the count is that of the run with the most that fit (256),
+    # at that run's own CPU per row, not the best's.
+    one_batch = dict(best, clients=256, rps=6_000.0, server_cpu_us_per_op=130.0)
+    beyond = dict(best, clients=512, rps=7_000.0, server_cpu_us_per_op=120.0)
+    b = summary.batching_summary([*raw, best, one_batch, beyond], "m")
+    assert (b["inferd_best_clients"], b["own_us_per_row"]) == (512, 20.0)
+    assert (b["serial_rows"], b["serial_own_us_per_row"], b["serial_reached_rows_per_s"]) == (256, 30.0, 6_000.0)
+    assert b["serial_cycle_us"] == 27_680.0                           # 20,000 µs + 256 x (130 - 100) µs
+    assert "a cycle of 256 rows costs the raw call of that batch (20,000.0 µs p50)" in "\n".join(
+        report.batching_tables([*raw, best, one_batch, beyond]))
 
 
 def test_single_client_line_shows_the_in_server_run_and_the_raw_call_with_work_sleep_or_busy_wait_between() -> None:
