@@ -104,6 +104,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("light-load-max-model-bytes", int, 128 * MB, "ONNX Runtime: the largest model (bytes of its blob) that "
            "gets the light-load session: its weights are held twice (models stored after a change get the new "
            "value)", runtime=True, minimum=0),
+    Option("light-load-intra-op-parallelism", int, 0, "ONNX Runtime: threads inside one op of the light-load "
+           "session (0: as intra-op-parallelism). With threads-per-queue N and intra-op-parallelism 1, batches under "
+           "load run side by side on one thread each while a lone request still runs on several (models stored "
+           "after a change get the new value)", runtime=True, minimum=0),
     Option("model-chunk-size", int, 511 * MB, "MODELGET reply chunk size in bytes", runtime=True, minimum=1),
     Option("model-execution-timeout", int, 5000, "ONNX runs longer than this many ms are stopped (models stored "
            "after a change get the new limit)", runtime=True, minimum=1000),

@@ -90,6 +90,7 @@ def ai_section(state: Any) -> Section:
             ("ai_intra_op_spin_us", config.intra_op_spin_us),
             ("ai_light_load_spin_us", config.light_load_spin_us),
             ("ai_light_load_max_model_bytes", config.light_load_max_model_bytes),
+            ("ai_light_load_intra_op_parallelism", config.light_load_intra_op_parallelism),
             ("ai_model_execution_timeout", config.model_execution_timeout),
             ("ai_queue_max_depth", config.queue_max_depth),
             ("ai_inline_run_max_us", config.inline_run_max_us),

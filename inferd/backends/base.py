@@ -36,6 +36,7 @@ class LoadOptions:
     intra_op_spin_us: int = 0         # ONNX only: how long idle intra-op pool threads spin before sleeping
     light_load_spin_us: int = 0       # ONNX only: the same for the second session of light-load runs (0: none)
     light_load_max_bytes: int = 0     # ONNX only: the largest blob that gets that second session
+    light_load_intra_op_parallelism: int = 0   # ONNX only: that session's intra-op threads (0: intra_op_parallelism)
     execution_timeout_ms: int = 0     # ONNX only: runs longer than this are stopped (0: no limit)
 
     @property

@@ -123,7 +123,7 @@ class OnnxSession:
         return results  # type: ignore[no-any-return]
 
 
-def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
+def _session_options(options: LoadOptions, spin_us: int, intra_op: int) -> ort.SessionOptions:
     session_options = ort.SessionOptions()
     # ORT's pool threads spin-wait after each parallel section, by default for long enough to cost more CPU than a
     # small model itself; in a server those threads share the cores with the event loop and the other queues. A
@@ -133,21 +133,26 @@ def _session_options(options: LoadOptions, spin_us: int) -> ort.SessionOptions:
     if spin_us:
         session_options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     session_options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if options.intra_op_parallelism > 0:
-        session_options.intra_op_num_threads = options.intra_op_parallelism
+    if intra_op > 0:
+        session_options.intra_op_num_threads = intra_op
     if options.inter_op_parallelism > 0:
         session_options.inter_op_num_threads = options.inter_op_parallelism
         session_options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
     return session_options
 
 
+def _light_intra_op(options: LoadOptions) -> int:
+    """The light-load session's intra-op threads (0: the backend's default)."""
+    return options.light_load_intra_op_parallelism or options.intra_op_parallelism
+
+
 def _wants_light_session(blob: bytes, options: LoadOptions) -> bool:
-    """Whether a model gets the light-load session: a CPU model whose runs use a pool of more than one thread.
+    """Whether a model gets the light-load session: a CPU model whose light-load runs use more than one thread.
 
     Its weights are then held twice, so only up to ``light-load-max-model-bytes`` (memory for latency where it is
     cheap).
     """
-    threads = options.intra_op_parallelism or os.cpu_count() or 1
+    threads = _light_intra_op(options) or os.cpu_count() or 1
     return (options.light_load_spin_us > 0 and options.gpu_index is None and threads > 1
             and len(blob) <= options.light_load_max_bytes)
 
@@ -158,12 +163,12 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
         raise CommandError(errors.AI_ONNX_EXTERNAL_DATA)
     providers = _providers(options)
     try:
-        session = ort.InferenceSession(blob, sess_options=_session_options(options, options.intra_op_spin_us),
-                                       providers=providers)
+        session = ort.InferenceSession(blob, providers=providers, sess_options=_session_options(
+            options, options.intra_op_spin_us, options.intra_op_parallelism))
         light = None
         if _wants_light_session(blob, options):
-            light = ort.InferenceSession(blob, sess_options=_session_options(options, options.light_load_spin_us),
-                                         providers=providers)
+            light = ort.InferenceSession(blob, providers=providers, sess_options=_session_options(
+                options, options.light_load_spin_us, _light_intra_op(options)))
     except Exception as exc:
         raise CommandError(ort_message(exc)) from None
     return OnnxSession(session, options.execution_timeout_ms, light)

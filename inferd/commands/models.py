@@ -71,6 +71,7 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
                           intra_op_spin_us=config.intra_op_spin_us,
                           light_load_spin_us=config.light_load_spin_us,
                           light_load_max_bytes=config.light_load_max_model_bytes,
+                          light_load_intra_op_parallelism=config.light_load_intra_op_parallelism,
                           execution_timeout_ms=config.model_execution_timeout)
     extensions = c.server.extensions
 

@@ -170,6 +170,32 @@ def test_no_light_session_with_one_thread_per_op(start_server, onnx_linear):
     assert srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session.light) is None
 
 
+def test_light_load_session_threads_apart_from_the_batch_sessions(start_server, onnx_linear):
+    # Batches under load on one thread each (two workers side by side), a lone request still on two threads.
+    srv = start_server(threads_per_queue=2, intra_op_parallelism=1, light_load_intra_op_parallelism=2)
+    client = srv.client(protocol=2)
+    assert client.info("ai")["ai_light_load_intra_op_parallelism"] == 2
+    client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+
+    def threads(key):
+        onnx = srv.call(lambda: srv.state.keyspace.dbs[0].get(key).session)
+        light = onnx.light and onnx.light.get_session_options().intra_op_num_threads
+        return onnx.session.get_session_options().intra_op_num_threads, light
+
+    assert threads(b"m") == (1, 2)
+    assert client.config_set("light-load-intra-op-parallelism", 0)      # as intra-op-parallelism: no second session
+    client.execute_command("AI.MODELSTORE", "one", "ONNX", "CPU", "BLOB", onnx_linear)
+    assert threads(b"one") == (1, None) and threads(b"m") == (1, 2)    # stored models keep their sessions
+    with pytest.raises(redis.ResponseError):
+        client.config_set("light-load-intra-op-parallelism", -1)
+    set_tensor(client, "x", X)
+    for key in ("m", "one"):
+        assert client.execute_command("AI.MODELEXECUTE", key, "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+        np.testing.assert_allclose(get_tensor(client, "y"), X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+    onnx = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session)
+    np.testing.assert_allclose(srv.call(lambda: onnx.run_light([X]))[0], X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+
+
 def test_external_data_refused(r):
     assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_external_data()) == \
         "Initializer tensors with external data is not allowed."
