@@ -246,14 +246,15 @@ def serial_cycle(inferd: list[dict[str, Any]], best_raw: dict[str, Any] | None,
     run of ``inferd`` with the most such clients (the best run may have more clients than a batch holds); empty when
     there is none, the raw sweep has no call of that batch, or its CPU figures are missing.
     """
+    calls = {c["batch"]: c for c in raw}
     fits = [r for r in inferd if 0 < int(r.get("clients") or 0) <= int(r.get("batchsize") or 0)
-            and any(c["batch"] == r["clients"] for c in raw)]
+            and r["clients"] in calls]
     run = max(fits, key=lambda r: r["clients"], default=None)
     budget = cpu_budget(run, best_raw)
     if run is None or best_raw is None or not budget:
         return {}
     rows = int(run["clients"])
-    call = next(c for c in raw if c["batch"] == rows)
+    call = calls[rows]
     cycle = call["latency_us"]["p50"] + budget["own_us_per_row"] * rows
     bound = rows * 1e6 / cycle
     return {"serial_rows": rows, "serial_batchsize": int(run["batchsize"]), "serial_call_us": call["latency_us"]["p50"],
