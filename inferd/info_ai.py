@@ -53,6 +53,7 @@ def queue_figures(state: Any) -> list[dict[str, Any]]:
     for device, q in list(schedulers.queues.items()):
         st = q.stats
         out.append({"device": device, "depth": q.depth, "threads": threads, "busy": threads - q.idle,
+                    "side_busy": 1 - q.side, "narrow": st.narrow,
                     "batches": st.batches, "requests": st.requests, "rows": st.rows, "refused": st.refused,
                     "timed_out": st.timed_out, "cancelled": st.cancelled, "inline": st.inline,
                     "queue_wait_usec": int(sum(m.wait_seconds for m in st.models.values()) * 1e6),
@@ -95,6 +96,7 @@ def ai_section(state: Any) -> Section:
             ("ai_queue_max_depth", config.queue_max_depth),
             ("ai_inline_run_max_us", config.inline_run_max_us),
             ("ai_lone_client_run_max_us", config.lone_client_run_max_us),
+            ("ai_side_batch_min_row_us", config.side_batch_min_row_us),
             ("ai_dag_plans", PLANS.count), ("ai_dag_plan_hits", PLANS.hits),
             ("ai_models", counts["AI__MODEL"]), ("ai_scripts", counts["AI_SCRIPT"]),
             ("ai_tensors", counts["AI_TENSOR"])]

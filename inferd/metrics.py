@@ -246,15 +246,18 @@ class ServerCollector(Collector):
                                       "queue-max-depth reached)", labels=["device", "reason"])
         inline = CounterMetricFamily("inferd_queue_inline_runs", "Model batches run on the event loop "
                                      "(inline-run-max-us) instead of on a worker", labels=["device"])
+        narrow = CounterMetricFamily("inferd_queue_side_by_side_batches", "Model batches run beside another "
+                                     "batch on one intra-op thread (side-batch-min-row-us)", labels=["device"])
         for q in snap.queues:
             device = q["device"]
             depth.add_metric([device], q.get("depth", 0))
             threads.add_metric([device], q.get("threads", 0))
-            busy.add_metric([device], q.get("busy", 0))
+            busy.add_metric([device], q.get("busy", 0) + q.get("side_busy", 0))
             inline.add_metric([device], q.get("inline", 0))
+            narrow.add_metric([device], q.get("narrow", 0))
             for reason, field_name in (("timeout", "timed_out"), ("cancelled", "cancelled"), ("queue_full", "refused")):
                 dropped.add_metric([device, reason], q.get(field_name, 0))
-        return (depth, threads, busy, dropped, inline)
+        return (depth, threads, busy, dropped, inline, narrow)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -6,10 +6,13 @@ bytes must never read files on the server.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,7 @@ from inferd import errors
 from inferd.backends.base import LoadOptions, check_inputs, one_line
 from inferd.errors import CommandError
 
+log = logging.getLogger("inferd.onnx")
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
@@ -84,12 +88,22 @@ class OnnxSession:
     (``light-load-spin-us``); :meth:`run_light` uses it for the runs of a lightly loaded queue (see
     :mod:`inferd.scheduler`). Its spinning keeps a core awake between requests, which on a virtual machine halves a
     small model's round trip at one client, while batches under load keep the short-spinning session and its CPU.
+
+    ``make_narrow`` (a CPU model's) builds a session whose ops run on one thread: :meth:`run_narrow` uses it for a
+    batch that runs beside another one of its queue (``side-batch-min-row-us``). It is built at the first such run
+    (:attr:`narrow`), so that only a model under that much load holds its weights once more; a session whose ops
+    already run on one thread is its own narrow one.
     """
 
     def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0,
-                 light: ort.InferenceSession | None = None) -> None:
+                 light: ort.InferenceSession | None = None,
+                 make_narrow: Callable[[], ort.InferenceSession] | None = None, narrow_capable: bool = False) -> None:
         self.session = session
         self.light = light
+        self.narrow: ort.InferenceSession | None = None
+        self.narrow_capable = narrow_capable
+        self._make_narrow = make_narrow
+        self._narrow_lock = threading.Lock()
         self.timeout_s = execution_timeout_ms / 1000
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs: list[str] | None = [o.name for o in session.get_outputs()]
@@ -98,6 +112,25 @@ class OnnxSession:
     def run_light(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
         """:meth:`run` on the light-load session when there is one."""
         return self.run(inputs, self.light or self.session)
+
+    def run_narrow(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """:meth:`run` on one thread: the narrow session, built now if this is its first run (see the class).
+
+        While another thread builds it, or if building it failed, the run takes the main session.
+        """
+        session = self.narrow
+        if session is None and self._make_narrow is not None and self._narrow_lock.acquire(blocking=False):
+            try:
+                if self.narrow is None and self._make_narrow is not None:
+                    self.narrow = self._make_narrow()
+            except Exception:   # e.g. out of memory: the main session still runs the model
+                log.warning("ONNX: the one-thread session could not be built; batches keep the main session",
+                            exc_info=True)
+                self._make_narrow = None
+            finally:
+                self._narrow_lock.release()
+            session = self.narrow
+        return self.run(inputs, session)
 
     def run(self, inputs: list[np.ndarray[Any, Any]], session: ort.InferenceSession | None = None
             ) -> list[np.ndarray[Any, Any]]:
@@ -171,7 +204,12 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
                 options, options.light_load_spin_us, _light_intra_op(options)))
     except Exception as exc:
         raise CommandError(ort_message(exc)) from None
-    return OnnxSession(session, options.execution_timeout_ms, light)
+    make_narrow = None
+    if options.intra_op_parallelism != 1:
+        make_narrow = partial(ort.InferenceSession, blob, providers=providers,
+                              sess_options=_session_options(options, options.intra_op_spin_us, 1))
+    return OnnxSession(session, options.execution_timeout_ms, light, make_narrow,
+                       narrow_capable=options.gpu_index is None)
 
 
 _providers_lock = threading.Lock()

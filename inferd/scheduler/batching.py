@@ -101,6 +101,8 @@ class Batch:
     requests: list[RunRequest]
     rows: int
     light: bool = False    # run while the queue is lightly loaded (the model's ``run_light``, where it has one)
+    narrow: bool = False   # run beside another batch of the queue, on one thread (the model's ``run_narrow``)
+    side: bool = False     # on the queue's side worker (see DeviceQueue)
 
     @property
     def batched(self) -> bool:

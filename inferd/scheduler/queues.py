@@ -7,8 +7,9 @@ reach one request at a time may run at once, inside its command (:meth:`DeviceQu
 batch on the loop thread itself when the model's runs of that size are expected to take at most
 ``inline-run-max-us``, and hands the other batches to idle workers; workers handing a batch back and MINBATCHTIMEOUT
 timers form batches too. While every worker is busy, compatible requests simply accumulate and later form larger
-batches. Nothing sleeps or polls: TIMEOUT and
-MINBATCHTIMEOUT use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
+batches, except that a compute-bound model's batch may run beside them on the queue's one side worker
+(``side-batch-min-row-us``, :meth:`DeviceQueue._side_pays`). Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT
+use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
 queue of ready batches.
 """
 from __future__ import annotations
@@ -46,16 +47,20 @@ class DeviceQueue:
 
     def __init__(self, device: str, threads: int, loop: asyncio.AbstractEventLoop,
                  max_depth: Callable[[], int] = lambda: 1 << 62, observers: list[Observer] | None = None,
-                 inline_max_us: Callable[[], int] = lambda: 0, lone_max_us: Callable[[], int] = lambda: 0) -> None:
+                 inline_max_us: Callable[[], int] = lambda: 0, lone_max_us: Callable[[], int] = lambda: 0,
+                 side_min_row_us: Callable[[], int] = lambda: 0) -> None:
         self.device = device
         self.loop = loop
         self.max_depth = max_depth
         self.inline_max_us = inline_max_us
         self.lone_max_us = lone_max_us   # the limit for a lone request while its client is the only one; else 0
+        self.side_min_row_us = side_min_row_us   # side-batch-min-row-us (0: no side batches)
         self.observers: list[Observer] = observers if observers is not None else []
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
         self.idle = threads
+        self.side = 1                                 # the side worker is free (see _side_pays)
+        self.running = 0                              # batches on workers
         self.recent_rows = 0.0                        # rows per model batch, a moving average (1/8 per batch)
         self._stepping = False                        # a _step is scheduled
         self._ran_now = False                         # run_now ran a request in this loop turn
@@ -66,6 +71,7 @@ class DeviceQueue:
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"inferd-{device}-{i}", daemon=True)
                          for i in range(threads)]
+        self._threads.append(threading.Thread(target=self._work, name=f"inferd-{device}-side", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -268,9 +274,9 @@ class DeviceQueue:
         Arms a timer for the earliest MINBATCHTIMEOUT.
         """
         while self.pending:
-            if not self.idle:   # only a batch for the loop could start: not worth forming if even its head is not
+            if not self.idle:   # only a batch for the loop or the side worker could start: is it worth forming?
                 head = next(iter(self.pending.values()))
-                if not self._runs_inline(head, head.size):
+                if not self._runs_inline(head, head.size) and not (self.side and self._side_model(head)):
                     return
             now = _monotonic()
             cancelled, expired = batching.dead(self.pending.values(), now)
@@ -289,8 +295,10 @@ class DeviceQueue:
             if on_loop and not inline:
                 self._step_soon()
                 return
-            if not on_loop and not self.idle:
-                return
+            if not on_loop:
+                batch.narrow = self.running > 0 and self._side_pays(batch)
+                if not self.idle and not (self.side and batch.narrow):
+                    return
             for request in batch.requests:
                 self._remove(request)
             batch.light = self.recent_rows <= LIGHT_BATCH_ROWS
@@ -300,8 +308,38 @@ class DeviceQueue:
                 if self.pending:
                     self._step_soon()   # the next batch after the loop's I/O
                 return
-            self.idle -= 1
+            if self.idle:
+                self.idle -= 1
+            else:
+                self.side = 0
+                batch.side = True
+            self.running += 1
+            self.stats.narrow += batch.narrow
             self._ready.put(batch)
+
+    def _side_model(self, head: RunRequest) -> bool:
+        """Whether ``head``'s model may run a batch beside another one (see :meth:`_side_pays`)."""
+        return self.side_min_row_us() > 0 and getattr(head.model, "side_capable", False)
+
+    def _side_pays(self, batch: Batch) -> bool:
+        """Whether ``batch`` runs beside the batches already on workers, each on one thread (``run_narrow``).
+
+        For a model that can (an ONNX model on the CPU) and whose full batches (BATCHSIZE rows, or this batch's if
+        more) are expected to take at least ``side-batch-min-row-us`` per row: a compute-bound model, whose backend,
+        not the loop, limits how many rows the server completes (judged at a full batch, as a small model's few
+        rows cost more each than its batches' rows). When every worker is busy, such a batch goes to the queue's
+        side worker. Two batches on one thread each keep onnxruntime busy while the loop settles one of them and
+        reads the next requests, and the loop preempting one slows only that one, where it stalls a batch split
+        over two threads (they wait for each other): measured on 2 vCPUs, bench/HISTORY.md. A small model's rows
+        cost the loop more than the backend: a second worker would only cut its batches smaller and take CPU from
+        the loop.
+        """
+        head = batch.requests[0]
+        if not self._side_model(head):
+            return False
+        rows = max(head.model.batchsize, batch.rows, 1)
+        estimate = self._estimate_us(head, batching.batch_size(batch) // max(batch.rows, 1) * rows)
+        return estimate >= self.side_min_row_us() * rows
 
     def _arm(self, wake: float | None) -> None:
         if wake is None or (self._wake_at is not None and self._wake_at <= wake):
@@ -318,7 +356,11 @@ class DeviceQueue:
     def _finished(self, batch: Batch, results: list[Any], error: CommandError | None, started: float,
                   duration_us: int) -> None:
         """A worker handed a batch back (loop thread): give the worker its next batch, then settle the requests."""
-        self.idle += 1
+        if batch.side:
+            self.side = 1
+        else:
+            self.idle += 1
+        self.running -= 1
         if self.pending:
             self._dispatch()
         self._settle(batch, results, error, started, duration_us)
@@ -435,7 +477,10 @@ class DeviceQueue:
         if head.fn is not None:
             return [head.fn()]
         model = head.model
-        run = getattr(model, "run_light", model.run) if batch.light else model.run   # the light-load session
+        if batch.narrow:
+            run = model.run_narrow   # beside another batch, on one thread
+        else:
+            run = getattr(model, "run_light", model.run) if batch.light else model.run   # the light-load session
         outputs = run(batching.concat_inputs(batch))
         return batching.split_outputs(batch, list(outputs))
 
@@ -488,6 +533,9 @@ class Schedulers:
     def _inline_max_us(self) -> int:
         return self._setting("inline_run_max_us", 0)
 
+    def _side_min_row_us(self) -> int:
+        return self._setting("side_batch_min_row_us", 0)
+
     def _lone_max_us(self) -> int:
         """``lone-client-run-max-us`` while the server has exactly one client connected; else 0."""
         if self._config is None or len(self._config.clients) != 1:
@@ -504,7 +552,8 @@ class Schedulers:
         if q is None:
             assert self._loop is not None
             q = self.queues[name] = DeviceQueue(name, self.threads_per_queue, self._loop, self._max_depth,
-                                                self.observers, self._inline_max_us, self._lone_max_us)
+                                                self.observers, self._inline_max_us, self._lone_max_us,
+                                                self._side_min_row_us)
         return q
 
     def submit(self, device: str, model: Any, inputs: list[Any], timeout_ms: int = 0, *,

@@ -5,7 +5,7 @@
   the loop thread.
 * :class:`DeviceStats` (``DeviceQueue.stats``): per device counters (refused, timed out, cancelled, batches, rows)
   and a :class:`ModelQueueStats` per model key. Queue depth is ``DeviceQueue.depth``; busy workers are
-  ``threads - DeviceQueue.idle``.
+  ``threads - DeviceQueue.idle``, and the side worker's ``1 - DeviceQueue.side``.
 
 Durations are seconds from monotonic clocks (``time.monotonic`` for waits, ``perf_counter`` for compute).
 """
@@ -62,6 +62,7 @@ class DeviceStats:
     timed_out: int = 0       # dropped by TIMEOUT before running
     cancelled: int = 0       # dropped because the client went away
     inline: int = 0          # batches run on the event loop instead of a worker (inline-run-max-us)
+    narrow: int = 0          # batches run beside another on one thread (side-batch-min-row-us)
     batches: int = 0
     requests: int = 0
     rows: int = 0

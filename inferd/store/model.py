@@ -134,12 +134,22 @@ class Model:
     @property
     def nbytes(self) -> int:
         """MEMORY USAGE's estimate: the blob kept for MODELGET plus about one copy of it per backend session."""
-        sessions = 1 if getattr(self.session, "light", None) is None else 2
+        extra = (getattr(self.session, name, None) for name in ("light", "narrow"))   # the ONNX backend's
+        sessions = 1 + sum(session is not None for session in extra)
         return len(self.blob) * (1 + sessions)
 
     def run_light(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
         """:meth:`run` for a lightly loaded queue: the session's ``run_light`` where it has one."""
         return getattr(self.session, "run_light", self.session.run)(inputs)
+
+    @property
+    def side_capable(self) -> bool:
+        """Whether a batch may run beside another one on a thread of its own (the session's ``run_narrow``)."""
+        return bool(getattr(self.session, "narrow_capable", False))
+
+    def run_narrow(self, inputs: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """:meth:`run` beside another batch of the queue: the session's ``run_narrow`` where it has one."""
+        return getattr(self.session, "run_narrow", self.session.run)(inputs)
 
     def meta(self) -> list[Any]:
         """MODELGET META: 16 elements in RedisAI's order."""

@@ -196,6 +196,28 @@ def test_light_load_session_threads_apart_from_the_batch_sessions(start_server, 
     np.testing.assert_allclose(srv.call(lambda: onnx.run_light([X]))[0], X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
 
 
+def test_narrow_session_built_at_its_first_run_on_one_thread(start_server, onnx_linear):
+    # The session of a batch that runs beside another (side-batch-min-row-us): built when first needed.
+    srv = start_server()
+    client = srv.client(protocol=2)
+    client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    onnx = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m").session)
+    assert onnx.narrow_capable and onnx.narrow is None
+    before = client.memory_usage("m")
+    outputs = srv.call(lambda: onnx.run_narrow([X]))
+    np.testing.assert_allclose(outputs[0], X @ models.WEIGHTS + models.BIAS, rtol=1e-6)
+    assert onnx.narrow.get_session_options().intra_op_num_threads == 1
+    assert client.memory_usage("m") - before == len(onnx_linear)   # its weights held once more
+
+    one = start_server(intra_op_parallelism=1)   # the main session already runs on one thread: no other
+    one_client = one.client(protocol=2)
+    one_client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    onnx = one.call(lambda: one.state.keyspace.dbs[0].get(b"m").session)
+    np.testing.assert_allclose(one.call(lambda: onnx.run_narrow([X]))[0], X @ models.WEIGHTS + models.BIAS,
+                               rtol=1e-6)
+    assert onnx.narrow is None
+
+
 def test_external_data_refused(r):
     assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_external_data()) == \
         "Initializer tensors with external data is not allowed."

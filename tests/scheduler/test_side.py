@@ -1,0 +1,184 @@
+"""Side batches: while the queue's workers are busy, a compute-bound model's batch runs beside them on one thread.
+
+The queue's only worker is held by a :class:`Blocker`; a model whose full batches are expected to cost at least
+``side-batch-min-row-us`` per row must then run on the side worker (its ``run_narrow``), and any other model must
+wait for the worker. Run-time estimates are set on the models' own statistics, so nothing depends on timing.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+from inferd.store.model import RunStats
+from tests.ai.conftest import get_tensor, set_tensor
+from tests.conftest import free_port
+from tests.ops.helpers import scrape, value
+from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
+from tests.scheduler.test_queues import rows, submit
+
+BLOB = affine_onnx()
+
+
+class SideModel(OrtModel):
+    """A real ONNX model that may run beside another batch; records which way each batch ran."""
+
+    side_capable = True
+
+    def __init__(self, row_us: int, batchsize: int = 4) -> None:
+        super().__init__(BLOB, batchsize=batchsize, key=b"side")
+        self.stats = RunStats()
+        self.stats.note_run(row_us * batchsize, 4 * batchsize)   # its full batches' estimate (4 elements a row)
+        self.ways: list[str] = []
+        self.gate: threading.Event | None = None   # a narrow run waits for it, when set
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        self.ways.append("wide")
+        return super().run(inputs)
+
+    def run_narrow(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        self.ways.append("narrow")
+        if self.gate is not None:
+            assert self.gate.wait(30)
+        return super().run(inputs)
+
+
+class SideBlocker(Blocker):
+    """A Blocker that may take the side worker (its narrow run holds it the same way)."""
+
+    side_capable = True
+    batchsize = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats = RunStats()
+        self.stats.note_run(1_000_000, 1)
+
+    def run_narrow(self, inputs: list[Any]) -> list[Any]:
+        return self.run(inputs)
+
+
+def submit_together(srv: Any, model: Any, inputs: list[np.ndarray]) -> list[concurrent.futures.Future[Any]]:
+    """Submit one request per input in one loop turn (so that they may form one batch); their outputs' futures."""
+    results: list[concurrent.futures.Future[Any]] = [concurrent.futures.Future() for _ in inputs]
+
+    def go() -> None:
+        for x, result in zip(inputs, results, strict=True):
+            fut = schedulers(srv).submit("CPU", model, [x])
+            fut.add_done_callback(lambda f, result=result: result.set_result(f.result()))
+    srv.call(go)
+    return results
+
+
+@pytest.fixture
+def srv(start_server: Any) -> Any:
+    return start_server(threads_per_queue=1)
+
+
+def queue_figures(srv: Any) -> dict[str, int]:
+    q = srv.call(lambda: schedulers(srv).queue("CPU"))
+    return srv.call(lambda: {"narrow": q.stats.narrow, "side": q.side, "idle": q.idle, "running": q.running})
+
+
+def test_a_compute_bound_batch_runs_beside_a_busy_worker_on_one_thread(srv):
+    model = SideModel(row_us=2_000)
+    seen = observe(srv)
+    blocker, held = hold(srv)
+    inputs = [rows(2, 0), rows(1, 100)]
+    futures = submit_together(srv, model, inputs)
+    for fut, x in zip(futures, inputs, strict=True):   # done while the worker is still held
+        np.testing.assert_array_equal(fut.result(10)[0], x * 2 + 1)
+    assert not held.done() and model.ways == ["narrow"] and model.ran == [3]
+    assert [r.rows for r in seen] == [3]
+    wait_until(lambda: queue_figures(srv)["side"] == 1)   # the side worker is free again, the worker still held
+    assert queue_figures(srv) == {"narrow": 1, "side": 1, "idle": 0, "running": 1}
+    blocker.release.set()
+    held.result(10)
+    # alone on the queue, the model's batch takes its usual session (no batch beside it)
+    np.testing.assert_array_equal(submit(srv, model, [rows(1, 7)])[0].result(10)[0], rows(1, 7) * 2 + 1)
+    assert model.ways == ["narrow", "wide"]
+    assert queue_figures(srv) == {"narrow": 1, "side": 1, "idle": 1, "running": 0}
+
+
+def test_a_cheap_model_waits_for_the_worker(srv):
+    model = SideModel(row_us=10)   # below side-batch-min-row-us (50): the loop, not the backend, limits it
+    blocker, held = hold(srv)
+    fut, _ = submit(srv, model, [rows(1, 0)])
+    wait_until(lambda: depth(srv) == 1)
+    assert not fut.done() and model.ways == []
+    blocker.release.set()
+    np.testing.assert_array_equal(fut.result(10)[0], rows(1, 0) * 2 + 1)
+    assert model.ways == ["wide"] and queue_figures(srv)["narrow"] == 0
+
+
+def test_judged_at_a_full_batch_not_at_its_few_rows(srv):
+    # A lone row costs 800 µs (too long for the loop, and over the limit) but a full batch of 64 only 20 µs a row.
+    model = SideModel(row_us=20, batchsize=64)
+    model.stats.note_run(800, 4)
+    blocker, held = hold(srv)
+    fut, _ = submit(srv, model, [rows(1, 0)])
+    wait_until(lambda: depth(srv) == 1)
+    assert model.ways == []
+    blocker.release.set()
+    fut.result(10)
+    assert model.ways == ["wide"]
+
+
+def test_side_batches_off_with_zero(srv):
+    client = srv.client()
+    assert client.config_set("side-batch-min-row-us", 0)
+    assert client.info("ai")["ai_side_batch_min_row_us"] == 0
+    model = SideModel(row_us=2_000)
+    blocker, held = hold(srv)
+    fut, _ = submit(srv, model, [rows(1, 0)])
+    wait_until(lambda: depth(srv) == 1)
+    assert not fut.done()
+    assert client.config_set("side-batch-min-row-us", 50)   # live: the next decision takes it
+    blocker.release.set()
+    fut.result(10)
+    assert model.ways == ["wide"]
+
+
+def test_one_side_worker_and_both_batches_narrow_while_the_other_runs(srv):
+    """The side worker takes one batch at a time; the worker's next batch beside it runs narrow too."""
+    blocker, held = hold(srv)
+    side_blocker = SideBlocker()
+    side_held, _ = submit(srv, side_blocker, [np.zeros((1, 1), np.float32)])
+    assert side_blocker.started.wait(10)                          # on the side worker
+    model = SideModel(row_us=2_000)
+    model.gate = threading.Event()
+    fut, _ = submit(srv, model, [rows(1, 0)])
+    wait_until(lambda: depth(srv) == 1)                           # both workers busy: it waits
+    blocker.release.set()                                          # the worker frees: the side batch still runs
+    wait_until(lambda: model.ways == ["narrow"])
+    model.gate.set()
+    np.testing.assert_array_equal(fut.result(10)[0], rows(1, 0) * 2 + 1)
+    side_blocker.release.set()
+    side_held.result(10)
+    held.result(10)
+    figures = queue_figures(srv)
+    assert figures == {"narrow": 2, "side": 1, "idle": 1, "running": 0}
+
+
+def test_a_stored_onnx_model_runs_beside_a_busy_worker(start_server):
+    """AI.MODELEXECUTE of a stored ONNX model while the worker is held: the side worker, its one-thread session."""
+    srv = start_server(threads_per_queue=1, metrics_port=free_port())
+    client = srv.client(protocol=2)
+    client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", BLOB)
+    model = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m"))
+    assert model.side_capable
+    srv.call(lambda: model.stats.note_run(100_000, 4 * 8))   # as if its full batches took 12.5 ms a row
+    x = rows(2, 0)
+    set_tensor(client, "x", x)
+    blocker, held = hold(srv)
+    assert client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    np.testing.assert_array_equal(get_tensor(client, "y"), x * 2 + 1)
+    assert not held.done() and model.session.narrow.get_session_options().intra_op_num_threads == 1
+    queue = client.info("ai")["ai_queue_CPU"]
+    assert queue["narrow"] == 1 and queue["busy"] == 1
+    assert value(scrape(srv.config.metrics_port), "inferd_queue_side_by_side_batches_total", device="CPU") == 1
+    blocker.release.set()
+    held.result(10)
