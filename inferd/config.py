@@ -125,9 +125,9 @@ OPTIONS: tuple[Option, ...] = (
            "hand-offs slow the run itself (0: inline-run-max-us alone decides)", runtime=True, minimum=0,
            maximum=100_000),
     Option("side-batch-min-row-us", int, 50, "while every worker of a device queue is busy, a batch of a model "
-           "whose runs of that size are expected to take at least this many µs per row runs beside them on the "
-           "queue's side worker, and batches run side by side on one intra-op thread each (ONNX models on the CPU: "
-           "compute-bound models, whose backend rather than the event loop limits throughput; 0: never)",
+           "whose full batches (BATCHSIZE rows) are expected to take at least this many µs per row runs beside them "
+           "on the queue's side worker, and batches run side by side on one intra-op thread each (ONNX models on the "
+           "CPU: compute-bound models, whose backend rather than the event loop limits throughput; 0: never)",
            runtime=True, minimum=0),
     Option("backends-path", str, "", "accepted for RedisAI compatibility; backends come from installed packages",
            runtime=True),
