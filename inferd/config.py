@@ -102,8 +102,9 @@ OPTIONS: tuple[Option, ...] = (
            "second session; models stored after a change get the new value)", runtime=True, minimum=0,
            maximum=100_000),
     Option("light-load-max-model-bytes", int, 128 * MB, "ONNX Runtime: the largest model (bytes of its blob) that "
-           "gets the light-load session: its weights are held twice (models stored after a change get the new "
-           "value)", runtime=True, minimum=0),
+           "gets the light-load session, and the one-thread session of side batches (side-batch-min-row-us; built "
+           "at the model's first side batch): each holds its weights once more (models stored after a change get "
+           "the new value)", runtime=True, minimum=0),
     Option("light-load-intra-op-parallelism", int, 0, "ONNX Runtime: threads inside one op of the light-load "
            "session (0: as intra-op-parallelism). With threads-per-queue N and intra-op-parallelism 1, batches under "
            "load run side by side on one thread each while a lone request still runs on several (models stored "

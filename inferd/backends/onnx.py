@@ -91,8 +91,9 @@ class OnnxSession:
 
     ``make_narrow`` (a CPU model's) builds a session whose ops run on one thread: :meth:`run_narrow` uses it for a
     batch that runs beside another one of its queue (``side-batch-min-row-us``). It is built at the first such run
-    (:attr:`narrow`), so that only a model under that much load holds its weights once more; a session whose ops
-    already run on one thread is its own narrow one.
+    (:attr:`narrow`), so that only a model under that much load holds its weights once more, and only up to
+    ``light-load-max-model-bytes``; a session whose ops already run on one thread, or a larger model, runs them on
+    the main session.
     """
 
     def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0,
@@ -204,8 +205,8 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
                 options, options.light_load_spin_us, _light_intra_op(options)))
     except Exception as exc:
         raise CommandError(ort_message(exc)) from None
-    make_narrow = None
-    if options.intra_op_parallelism != 1:
+    make_narrow = None   # a model too large to hold again runs its side batches on the main session
+    if options.intra_op_parallelism != 1 and len(blob) <= options.light_load_max_bytes:
         make_narrow = partial(ort.InferenceSession, blob, providers=providers,
                               sess_options=_session_options(options, options.intra_op_spin_us, 1))
     return OnnxSession(session, options.execution_timeout_ms, light, make_narrow,

@@ -217,6 +217,15 @@ def test_narrow_session_built_at_its_first_run_on_one_thread(start_server, onnx_
                                rtol=1e-6)
     assert onnx.narrow is None
 
+    small = start_server(light_load_max_model_bytes=len(onnx_linear) - 1)   # too large to hold again: the main one
+    small_client = small.client(protocol=2)
+    small_client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", onnx_linear)
+    onnx = small.call(lambda: small.state.keyspace.dbs[0].get(b"m").session)
+    before = small_client.memory_usage("m")
+    np.testing.assert_allclose(small.call(lambda: onnx.run_narrow([X]))[0], X @ models.WEIGHTS + models.BIAS,
+                               rtol=1e-6)
+    assert onnx.narrow is None and onnx.light is None and small_client.memory_usage("m") == before
+
 
 def test_external_data_refused(r):
     assert error_of(r, "AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", models.onnx_external_data()) == \
