@@ -8,7 +8,7 @@ stored (``bench.batching.load_inferd``), PING then MODELEXECUTE of one row at on
 and, at the end, the medians per configuration.
 
     .venv/bin/python -m bench.single_client [--pairs 5] [--seconds 3] [--layers 8] [--width 1024]
-        [--inferd-args '--lone-client-run-max-us 0']
+        [--inferd-args '--lone-client-run-max-us 0'] [--idle-connections N]
 """
 from __future__ import annotations
 
@@ -36,18 +36,30 @@ from bench.procs import ProcessGroup
 KEY = "m"
 
 
-def measure(options: list[str], model: bytes, width: int, seconds: float) -> dict[str, Any]:
-    """One server with ``options``: PING and MODELEXECUTE p50 (µs), the run inside, the batches on the loop, raw."""
+def measure(options: list[str], model: bytes, width: int, seconds: float, idle_connections: int = 0
+            ) -> dict[str, Any]:
+    """One server with ``options``: PING and MODELEXECUTE p50 (µs), the run inside, the batches on the loop, raw.
+
+    ``idle_connections``: opened (one PING each) before the PING run and left open and quiet to the end, as a
+    client's connection pool or a redis-cli left open holds them.
+    """
     import onnxruntime as ort
+    import redis
     with ProcessGroup(Path(tempfile.mkdtemp(prefix="inferd-single-"))) as procs:
         server = procs.start_inferd(*options)
         load_inferd(server.port, KEY, model, width, 0)
+        idle = [redis.Redis(host="127.0.0.1", port=server.port, protocol=2, socket_timeout=30)
+                for _ in range(idle_connections)]
+        for connection in idle:
+            connection.ping()
         ping = loadgen.run(server.port, 1, seconds, min(0.5, seconds), ["PING"])
         ai_info(server.port, KEY, "RESETSTAT")
         run = loadgen.run(server.port, 1, seconds, min(0.5, seconds), modelexecute_command(KEY, KEY),
                           keyspace=INPUT_KEYS)
         info = model_info(server.port, KEY)
         queue = _queue_figures(server.port)
+        for connection in idle:
+            connection.close()
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).standard_normal((1, width)).astype(np.float32)
         raw = float(np.median(timed_calls(session, x, seconds)))
@@ -68,13 +80,14 @@ def _queue_figures(port: int) -> dict[str, int]:
         client.close()
 
 
-def compare(other: list[str], pairs: int, layers: int, width: int, seconds: float) -> list[dict[str, Any]]:
+def compare(other: list[str], pairs: int, layers: int, width: int, seconds: float, idle_connections: int = 0
+            ) -> list[dict[str, Any]]:
     """``pairs`` x (default, ``other``) servers, the order alternating; one record per server, printed as it ends."""
     model = models.dense_model(layers, width)
     records = []
     for pair in range(pairs):
         for options in ([], other) if pair % 2 == 0 else (other, []):
-            record = measure(options, model, width, seconds)
+            record = measure(options, model, width, seconds, idle_connections)
             records.append(record)
             print(f"{shlex.join(options) or 'defaults':40s} PING {record['ping_p50_us']:7.1f}  MODELEXECUTE "
                   f"{record['modelexecute_p50_us']:8.1f}  raw {record['raw_p50_us']:7.1f} µs -> {record['ratio']:.2f}x"
@@ -91,9 +104,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--inferd-args", default="--lone-client-run-max-us 0", metavar="ARGS",
                         help="the second configuration's server options")
+    parser.add_argument("--idle-connections", type=int, default=0, metavar="N",
+                        help="connections each server also holds, open and quiet (a client's pool)")
     args = parser.parse_args()
     other = shlex.split(args.inferd_args)
-    records = compare(other, args.pairs, args.layers, args.width, args.seconds)
+    records = compare(other, args.pairs, args.layers, args.width, args.seconds, args.idle_connections)
     for options in ([], other):
         mine = [r for r in records if r["options"] == options]
         ratio = statistics.median(r["ratio"] for r in mine)

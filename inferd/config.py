@@ -120,10 +120,11 @@ OPTIONS: tuple[Option, ...] = (
            "worker; 0: every run on "
            "the queue's workers)",
            runtime=True, minimum=0, maximum=100_000),
-    Option("lone-client-run-max-us", int, 2000, "while the server has a single client connected, a lone request of "
-           "that client (alone on its queue) runs on the event loop when its model's run is expected to take at most "
-           "this many µs, also above inline-run-max-us: no other client waits for the loop, and a worker's thread "
-           "hand-offs slow the run itself (0: inline-run-max-us alone decides)", runtime=True, minimum=0,
+    Option("lone-client-run-max-us", int, 2000, "while a single client is active (the server's other connections "
+           "sent nothing for a second and wait on no model run), a lone request of that client (alone on its queue) "
+           "runs on the event loop when its model's run is expected to take at most this many µs, also above "
+           "inline-run-max-us: no other client waits for the loop, and a worker's thread hand-offs slow the run "
+           "itself (0: inline-run-max-us alone decides)", runtime=True, minimum=0,
            maximum=100_000),
     Option("side-batch-min-row-us", int, 50, "while every worker of a device queue is busy, a batch of a model "
            "whose full batches (BATCHSIZE rows) are expected to take at least this many µs per row runs beside them "

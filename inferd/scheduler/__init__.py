@@ -9,7 +9,7 @@ the elements. A batch estimated above the limit is cut to the rows that fit, the
 turn. A model's first run, a model too slow for the loop even in a cut batch (or below its MINBATCHSIZE), and model
 loading (``call``) run on the queue's workers.
 A lone request (alone on its queue) may run on the loop up to ``lone-client-run-max-us`` instead while its client is
-the server's only one: nobody else waits for the loop then.
+the server's only active one (the other connections idle for a second): nobody else waits for the loop then.
 
 While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
 ``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,

@@ -40,6 +40,8 @@ LONE_TURN_REQUESTS = 1.25   # run_now runs while loop turns bring a queue at mos
 LOOP_CUT_SMALL = 4   # a cut for the loop that keeps less than 1/this of a batch's rows is checked (see _loop_sized)
 LOOP_CUT_COST = 2   # such a cut is made only while its rows cost at most this many times the whole's per row
 LOOP_CUT_RECHECK = 256   # of this many such cuts, one goes to a worker whole instead (its size measured again)
+LONE_IDLE_S = 1.0   # a connection that sent nothing for this long (and waits on no model run) counts as idle
+LONE_RECOUNT_S = 0.05   # the active connections are counted again at most this often (see Schedulers._lone_max_us)
 
 
 class DeviceQueue:
@@ -498,6 +500,10 @@ class Schedulers:
         self.observers: list[Observer] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._config: Any = None
+        self.lone_idle_s = LONE_IDLE_S
+        self.lone_recount_s = LONE_RECOUNT_S
+        self._lone_counted = -LONE_RECOUNT_S - 1.0    # when the active connections were last counted
+        self._lone_active = False                     # then: exactly one of them was active
 
     async def start(self, server: Any) -> None:
         """Subsystem start: remember the loop and the live config, create the CPU queue."""
@@ -537,9 +543,24 @@ class Schedulers:
         return self._setting("side_batch_min_row_us", 0)
 
     def _lone_max_us(self) -> int:
-        """``lone-client-run-max-us`` while the server has exactly one client connected; else 0."""
-        if self._config is None or len(self._config.clients) != 1:
+        """``lone-client-run-max-us`` while a single client is active; else 0.
+
+        Active: connected, and either sent something in the last :attr:`lone_idle_s` or waits on a model run. The
+        other connections of a pool, or an operator's redis-cli left open, do not keep a lone client's runs off the
+        loop, yet any connection that sends something turns the rule off within :attr:`lone_recount_s` (how long a
+        count over every connection, which the loop thread pays, is trusted).
+        """
+        config = self._config
+        if config is None:
             return 0
+        clients = config.clients
+        if len(clients) != 1:
+            now = _monotonic()
+            if now - self._lone_counted >= self.lone_recount_s:
+                self._lone_counted = now
+                self._lone_active = _one_active(clients.values(), now - self.lone_idle_s)
+            if not self._lone_active:
+                return 0
         return self._setting("lone_client_run_max_us", 0)
 
     def queue(self, device: str) -> DeviceQueue:
@@ -604,3 +625,14 @@ class Schedulers:
         future: asyncio.Future[Any] = reply if reply is not None else self._loop.create_future()
         self.queue(device).put(RunRequest(future, fn=fn, deadline=deadline, enqueued=_monotonic(), deliver=deliver))
         return future
+
+
+def _one_active(clients: Any, since: float) -> bool:
+    """Whether exactly one of ``clients`` sent something after ``since`` or waits on a model run."""
+    active = 0
+    for client in clients:
+        if client.last_interaction > since or client.in_flight:
+            active += 1
+            if active > 1:
+                return False
+    return active == 1

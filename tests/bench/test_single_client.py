@@ -19,3 +19,12 @@ def test_pairs_alternate_and_report_where_the_runs_went() -> None:
     # (bench.batching.load_inferd's); OFF: every one on the worker
     assert all(r["batches"] - r["on_loop"] <= 3 for r in records if r["options"] == [])
     assert all(r["on_loop"] == 0 for r in records if r["options"] == OFF)
+
+
+def test_idle_connections_are_held_and_leave_the_lone_client_on_the_loop() -> None:
+    model = single_client.models.dense_model(1, 8)
+    # the runs qualify for the loop only by lone-client-run-max-us; the PING run (1.2 s) leaves the 3 others idle
+    lone = single_client.measure(["--inline-run-max-us", "0"], model, 8, 1.2, idle_connections=3)
+    off = single_client.measure(OFF, model, 8, 1.2, idle_connections=3)
+    assert lone["batches"] > 10 and lone["batches"] - lone["on_loop"] <= 3
+    assert off["batches"] > 10 and off["on_loop"] == 0

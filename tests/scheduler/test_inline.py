@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import socket
+import time
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,33 @@ def test_a_lone_client_runs_past_the_inline_limit_on_the_loop_while_it_is_the_on
     execute(client, np.ones((1, 4), np.float32))
     assert inline_runs(srv) == 4
     assert client.info("ai")["ai_lone_client_run_max_us"] == 0
+
+
+def test_idle_connections_do_not_count_against_the_lone_client(start_server):
+    srv = start_server(inline_run_max_us=0, lone_client_run_max_us=LIMIT)
+    idle_s = 0.5
+
+    def configure() -> None:   # a shorter idle time than the second of the default, counted at every request
+        schedulers(srv).lone_idle_s, schedulers(srv).lone_recount_s = idle_s, 0.0
+    srv.call(configure)
+    client = srv.client(protocol=2)
+    store(client)
+    execute(client, np.ones((1, 4), np.float32))               # measured on a worker
+    pool = [srv.client(protocol=2) for _ in range(3)]          # a pool's other connections: open, then quiet
+    assert all(c.ping() for c in pool) and clients(srv) == 4
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 0                               # they spoke just now: they may speak again
+    time.sleep(idle_s * 1.5)
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 1                               # idle now: the lone client's run is on the loop
+    assert pool[1].get("k") is None                            # one of them speaks again
+    execute(client, np.ones((1, 4), np.float32))
+    assert inline_runs(srv) == 1
+    time.sleep(idle_s * 1.5)
+    for i in range(2):
+        x = np.full((1, 4), i, np.float32)
+        np.testing.assert_array_equal(execute(client, x), x * 2 + 1)
+    assert inline_runs(srv) == 3
 
 
 def test_a_lone_clients_batch_still_goes_to_a_worker(start_server):
