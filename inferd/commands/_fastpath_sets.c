@@ -3,8 +3,10 @@
  *
  * ZADD moves a member within the sorted set's chunked entries (inferd.store.zset.Entries) here, as Entries.remove and
  * Entries.add do, comparing (score, member) entries by their double and bytes rather than as tuples: the two
- * bisections per move were most of a ZADD's own time in a set of 100,000 members. A chunk that must be split or
- * joined is left to the methods (once in hundreds of moves).
+ * bisections per move were most of a ZADD's own time in a set of 100,000 members. Within a chunk, they bisect its
+ * scores (Entries.chunk_scores, an array of doubles), reading an entry's member only where the scores are equal: in
+ * a large set each entry tuple and its float are a cache miss apiece. A chunk that must be split or joined is left to
+ * the methods (once in hundreds of moves).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,9 +19,9 @@
 
 static Field f_scores = FIELD("scores");   /* ZSet.scores: member -> score */
 static Field f_items = FIELD("items"), f_chunks = FIELD("chunks"), f_lasts = FIELD("lasts"),   /* Entries */
-             f_length = FIELD("length"), f_starts = FIELD("starts");
-static Field *fields[] = {&f_scores, &f_items, &f_chunks, &f_lasts, &f_length, &f_starts};
-static PyObject *s_add, *s_pop, *one, *empty_array_reply;
+             f_length = FIELD("length"), f_starts = FIELD("starts"), f_chunk_scores = FIELD("chunk_scores");
+static Field *fields[] = {&f_scores, &f_items, &f_chunks, &f_lasts, &f_length, &f_starts, &f_chunk_scores};
+static PyObject *s_add, *s_pop, *s_append, *s_insert, *one, *empty_array_reply;
 
 static uint64_t rng_state;   /* splitmix64, seeded at import from getrandom (the clock if that fails) */
 static PyObject *set_dummy;   /* what CPython leaves in a slot whose member was removed (found at import) */
@@ -148,6 +150,46 @@ static Py_ssize_t entry_bisect(PyObject *entries, double score, PyObject *member
     return lo;
 }
 
+/* Where (score, member) goes in the chunk ``list``, as entry_bisect finds it, bisecting ``scores`` (the chunk's
+ * scores, an array of doubles) and reading a member only where the scores are equal; -1 with SystemError set when
+ * the two disagree in length or an entry is of another kind. */
+static Py_ssize_t chunk_bisect(PyObject *list, PyObject *scores, double score, PyObject *member, int right) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(scores, &view, PyBUF_FORMAT) < 0)
+        return -1;
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(list);
+    if (view.itemsize != (Py_ssize_t)sizeof(double) || view.format == NULL || strcmp(view.format, "d") != 0 ||
+        view.len != hi * (Py_ssize_t)sizeof(double)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_SystemError, "a sorted set's chunk scores do not match its entries");
+        return -1;
+    }
+    const double *s = view.buf;
+    const char *m = PyBytes_AS_STRING(member);
+    Py_ssize_t n = PyBytes_GET_SIZE(member);
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        int cmp = score < s[mid] ? -1 : score > s[mid] ? 1 : 0;   /* (no NaN is ever stored) */
+        if (cmp == 0) {
+            PyObject *other;
+            if (entry_member(PyList_GET_ITEM(list, mid), &other) < 0) {
+                lo = -1;
+                break;
+            }
+            Py_ssize_t on = PyBytes_GET_SIZE(other);
+            cmp = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
+            if (cmp == 0)
+                cmp = n < on ? -1 : n > on ? 1 : 0;
+        }
+        if (cmp < 0 || (cmp == 0 && !right))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    PyBuffer_Release(&view);
+    return lo;
+}
+
 /* zset.CHUNK, read at each change (the tests make it small). */
 static Py_ssize_t chunk_size(void) {
     if (zset_module == NULL && (zset_module = PyImport_ImportModule("inferd.store.zset")) == NULL)
@@ -168,8 +210,8 @@ static int entries_count(PyObject *items, Py_ssize_t delta) {
 
 /* Entries.remove((score, member)) for an entry that is there: here when its chunk keeps a quarter of CHUNK, else
  * by the method (the chunk joins a neighbour). 0, or -1 with the exception set. */
-static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, double score, PyObject *member,
-                          Py_ssize_t chunk) {
+static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, PyObject *all_scores, double score,
+                          PyObject *member, Py_ssize_t chunk) {
     Py_ssize_t k = entry_bisect(lasts, score, member, 0);
     if (k < 0)
         return -1;
@@ -186,8 +228,8 @@ static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, do
         Py_XDECREF(res);
         return res == NULL ? -1 : 0;
     }
-    Py_ssize_t i = entry_bisect(list, score, member, 0);
-    if (i < 0 || PyList_SetSlice(list, i, i + 1, NULL) < 0 ||
+    Py_ssize_t i = chunk_bisect(list, PyList_GET_ITEM(all_scores, k), score, member, 0);
+    if (i < 0 || PyList_SetSlice(list, i, i + 1, NULL) < 0 || PySequence_DelItem(PyList_GET_ITEM(all_scores, k), i) < 0 ||
         PyList_SetItem(lasts, k, Py_NewRef(PyList_GET_ITEM(list, size - 2))) < 0)
         return -1;
     return entries_count(items, -1);
@@ -195,11 +237,15 @@ static int entries_remove(PyObject *items, PyObject *chunks, PyObject *lasts, do
 
 /* Entries.add((score, member)) for an entry that is not there; a chunk grown past 2 * CHUNK is split by the
  * method. 0, or -1 with the exception set. */
-static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObject *score, PyObject *member,
-                       Py_ssize_t chunk) {
+static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObject *all_scores, PyObject *score,
+                       PyObject *member, Py_ssize_t chunk) {
     PyObject *entry = PyTuple_Pack(2, score, member);
     if (entry == NULL)
         return -1;
+    /* A float and bytes make no cycle: untracked now, while the collector's list around it is in the cache, the
+     * entry's eventual removal need not unlink it there (the collector, which would untrack it too, seldom runs:
+     * server.py's threshold, and a move frees the entry it replaces) */
+    PyObject_GC_UnTrack(entry);
     int rc = -1;
     Py_ssize_t count = PyList_GET_SIZE(chunks);
     if (count == 0 || count != PyList_GET_SIZE(lasts)) {   /* the first entry: the method makes the chunk */
@@ -213,6 +259,7 @@ static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObj
     if (k < 0)
         goto done;
     PyObject *list = PyList_GET_ITEM(chunks, k == count ? k - 1 : k);
+    PyObject *scores = PyList_GET_ITEM(all_scores, k == count ? k - 1 : k), *res;
     if (!PyList_CheckExact(list)) {
         PyErr_SetString(PyExc_SystemError, "a sorted set's chunk is not a list");
         goto done;
@@ -220,11 +267,17 @@ static int entries_add(PyObject *items, PyObject *chunks, PyObject *lasts, PyObj
     if (k == count) {   /* after every entry: the last chunk's new last */
         if (PyList_Append(list, entry) < 0 || PyList_SetItem(lasts, --k, Py_NewRef(entry)) < 0)
             goto done;
+        res = PyObject_CallMethodOneArg(scores, s_append, score);
     } else {
-        Py_ssize_t i = entry_bisect(list, d, member, 1);
-        if (i < 0 || PyList_Insert(list, i, entry) < 0)
-            goto done;
+        Py_ssize_t i = chunk_bisect(list, scores, d, member, 1);
+        PyObject *at = i < 0 || PyList_Insert(list, i, entry) < 0 ? NULL : PyLong_FromSsize_t(i);
+        PyObject *args[] = {scores, at, score};
+        res = at == NULL ? NULL : PyObject_VectorcallMethod(s_insert, args, 3, NULL);
+        Py_XDECREF(at);
     }
+    if (res == NULL)
+        goto done;
+    Py_DECREF(res);
     size = PyList_GET_SIZE(list);
     if (entries_count(items, 1) < 0)
         goto done;
@@ -246,10 +299,12 @@ done:
  * or is the only one; Py_None (a new reference) when the method must take it (the chunk empties or joins its
  * neighbour); NULL with the exception set. */
 static PyObject *entries_take_one(PyObject *items, int last, Py_ssize_t chunk) {
-    PyObject *chunks = field_get(&f_chunks, items), *lasts = NULL, *entry = NULL;
-    if (chunks == NULL || (lasts = field_get(&f_lasts, items)) == NULL)
+    PyObject *chunks = field_get(&f_chunks, items), *lasts = NULL, *all_scores = NULL, *entry = NULL;
+    if (chunks == NULL || (lasts = field_get(&f_lasts, items)) == NULL ||
+        (all_scores = field_get(&f_chunk_scores, items)) == NULL)
         goto done;
-    if (!PyList_CheckExact(chunks) || !PyList_CheckExact(lasts) || PyList_GET_SIZE(chunks) != PyList_GET_SIZE(lasts)) {
+    if (!PyList_CheckExact(chunks) || !PyList_CheckExact(lasts) || PyList_GET_SIZE(chunks) != PyList_GET_SIZE(lasts) ||
+        !PyList_CheckExact(all_scores) || PyList_GET_SIZE(all_scores) != PyList_GET_SIZE(chunks)) {
         PyErr_SetString(PyExc_SystemError, "a sorted set's entries are not lists of chunks");
         goto done;
     }
@@ -262,11 +317,12 @@ static PyObject *entries_take_one(PyObject *items, int last, Py_ssize_t chunk) {
     }
     Py_ssize_t at = last ? size - 1 : 0;
     entry = Py_NewRef(PyList_GET_ITEM(list, at));
-    if (PyList_SetSlice(list, at, at + 1, NULL) < 0 ||
+    if (PyList_SetSlice(list, at, at + 1, NULL) < 0 || PySequence_DelItem(PyList_GET_ITEM(all_scores, k), at) < 0 ||
         (last && PyList_SetItem(lasts, k, Py_NewRef(PyList_GET_ITEM(list, size - 2))) < 0) ||
         field_set(&f_starts, items, Py_None) < 0 || entries_count(items, -1) < 0)
         Py_CLEAR(entry);
 done:
+    Py_XDECREF(all_scores);
     Py_XDECREF(lasts);
     Py_XDECREF(chunks);
     return entry;
@@ -318,23 +374,27 @@ static int zset_move(PyObject *zs, PyObject *scores, PyObject *member, double sc
     Py_ssize_t chunk = chunk_size();
     if (chunk < 0)
         return -1;
-    PyObject *items = field_get(&f_items, zs), *chunks = NULL, *lasts = NULL, *value = NULL;
+    PyObject *items = field_get(&f_items, zs), *chunks = NULL, *lasts = NULL, *all_scores = NULL, *value = NULL;
     int rc = -1;
-    if (items == NULL || (chunks = field_get(&f_chunks, items)) == NULL || (lasts = field_get(&f_lasts, items)) == NULL)
+    if (items == NULL || (chunks = field_get(&f_chunks, items)) == NULL || (lasts = field_get(&f_lasts, items)) == NULL
+        || (all_scores = field_get(&f_chunk_scores, items)) == NULL)
         goto done;
-    if (!PyList_CheckExact(chunks) || !PyList_CheckExact(lasts) || (current != NULL && !PyFloat_CheckExact(current))) {
+    if (!PyList_CheckExact(chunks) || !PyList_CheckExact(lasts) || !PyList_CheckExact(all_scores) ||
+        PyList_GET_SIZE(all_scores) != PyList_GET_SIZE(chunks) || (current != NULL && !PyFloat_CheckExact(current))) {
         PyErr_SetString(PyExc_SystemError, "a sorted set's entries are not lists of chunks");
         goto done;
     }
     if (field_set(&f_starts, items, Py_None) < 0)
         goto done;
-    if (current != NULL && entries_remove(items, chunks, lasts, PyFloat_AS_DOUBLE(current), member, chunk) < 0)
+    if (current != NULL &&
+        entries_remove(items, chunks, lasts, all_scores, PyFloat_AS_DOUBLE(current), member, chunk) < 0)
         goto done;
     if ((value = PyFloat_FromDouble(score)) == NULL || PyDict_SetItem(scores, member, value) < 0)
         goto done;
-    rc = entries_add(items, chunks, lasts, value, member, chunk);
+    rc = entries_add(items, chunks, lasts, all_scores, value, member, chunk);
 done:
     Py_XDECREF(value);
+    Py_XDECREF(all_scores);
     Py_XDECREF(lasts);
     Py_XDECREF(chunks);
     Py_XDECREF(items);
@@ -475,6 +535,8 @@ int fp_sets_init(void) {
     if (find_set_dummy() < 0 || fields_init(fields, sizeof fields / sizeof fields[0]) < 0)
         return -1;
     if ((s_add = PyUnicode_InternFromString("add")) == NULL || (s_pop = PyUnicode_InternFromString("pop")) == NULL ||
+        (s_append = PyUnicode_InternFromString("append")) == NULL ||
+        (s_insert = PyUnicode_InternFromString("insert")) == NULL ||
         (s_remove = PyUnicode_InternFromString("remove")) == NULL ||
         (s_split = PyUnicode_InternFromString("_split")) == NULL ||
         (s_chunk = PyUnicode_InternFromString("CHUNK")) == NULL || (one = PyLong_FromLong(1)) == NULL)

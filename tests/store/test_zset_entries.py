@@ -25,6 +25,7 @@ def _check(entries: Entries, model: list[tuple[float, bytes]], rng: random.Rando
     assert list(entries) == model
     assert all(chunk for chunk in entries.chunks)
     assert entries.lasts == [chunk[-1] for chunk in entries.chunks]
+    assert [list(scores) for scores in entries.chunk_scores] == [[e[0] for e in chunk] for chunk in entries.chunks]
     assert all(len(chunk) <= 2 * zset.CHUNK for chunk in entries.chunks)
     assert len(entries.chunks) < 2 or all(len(chunk) >= zset.CHUNK // 4 for chunk in entries.chunks)
     n = len(model)
@@ -158,6 +159,7 @@ def test_compiled_zadd_changes_the_entries_as_zset_add_does(small_chunks, seed):
         assert compiled.scores == python.scores
         assert math.copysign(1, compiled.scores.get(member, 1)) == math.copysign(1, python.scores.get(member, 1))
         assert compiled.items.chunks == python.items.chunks and compiled.items.lasts == python.items.lasts
+        assert compiled.items.chunk_scores == python.items.chunk_scores
         assert compiled.items.length == python.items.length
         if step % 50 == 0:
             _check(compiled.items, list(python.items), rng)
@@ -207,3 +209,18 @@ def test_compiled_zadd_refuses_what_it_cannot_read():
     for bad in ((zs,), (zs, 1), (zs, None)):
         with pytest.raises(TypeError):
             zset_pop(*bad)
+
+
+def test_compiled_zadd_refuses_chunk_scores_that_disagree_with_the_chunks(small_chunks):
+    zs = ZSet()
+    for i in range(40):
+        zset_add(zs, b"m%02d" % i, float(i))
+    del zs.items.chunk_scores[1][0]   # one score short: the bisection cannot trust them
+    with pytest.raises(SystemError, match="chunk scores"):
+        zset_add(zs, b"m20", 100.0)
+    zs.items.chunk_scores.pop()       # one chunk's scores missing
+    with pytest.raises(SystemError, match="not lists of chunks"):
+        zset_add(zs, b"m01", 100.0)
+    with pytest.raises(SystemError, match="not lists of chunks"):
+        zset_pop(zs, True)
+
