@@ -13,7 +13,6 @@ the caller parse the DAG in full, which reports the error exactly as it would ha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -40,21 +39,28 @@ MAX_PLANS = 1024        # plans kept in all (past it, all are dropped and learnt
 MAX_PLAN_NAMES = 64     # a DAG naming more tensors is parsed in full (matching compares every pair of names)
 
 
-@dataclass(slots=True, eq=False)
 class Op:
     """One parsed DAG op; ``inputs``/``outputs`` are slot numbers in :attr:`Dag.slots`.
 
-    Only a model or script op changes once parsed (its ``result``): a plan's TENSORSET and TENSORGET ops are shared
-    by every DAG it builds.
+    ``formats``: TENSORGET's (meta, blob, values); ``run``: a model op's run, ``script`` a SCRIPT op's; ``result``:
+    None while not run, then OK or a CommandError. Only a model or script op changes once parsed (its ``result``): a
+    plan's TENSORSET and TENSORGET ops are shared by every DAG it builds.
     """
 
-    kind: str
-    inputs: list[int]
-    outputs: list[int]
-    formats: tuple[bool, bool, bool] = (False, False, False)   # TENSORGET's (meta, blob, values)
-    run: ModelRun | None = None
-    script: ScriptRun | None = None                       # a SCRIPT op's run
-    result: Any = None                                    # None: not run; OK; a CommandError
+    # a plain class with its own __init__, one made per model op of each request: a dataclass's __init__ is
+    # interpreted Python even where mypyc compiles the class
+    __slots__ = ("kind", "inputs", "outputs", "formats", "run", "script", "result")
+
+    def __init__(self, kind: str, inputs: list[int], outputs: list[int],
+                 formats: tuple[bool, bool, bool] = (False, False, False), run: ModelRun | None = None,
+                 script: ScriptRun | None = None) -> None:
+        self.kind = kind
+        self.inputs = inputs
+        self.outputs = outputs
+        self.formats = formats
+        self.run = run
+        self.script = script
+        self.result: Any = None
 
     @property
     def device(self) -> str:

@@ -43,25 +43,32 @@ class ModelSpec:
         return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
 
 
-@dataclass(slots=True)
 class ModelRun:
     """A parsed MODELEXECUTE/MODELRUN: the model object (resolved now), its input and output names, the TIMEOUT.
 
     ``timeout_ms`` is 0 when no TIMEOUT was given.
     """
 
-    model: Model
-    input_keys: list[bytes]
-    output_keys: list[bytes]
-    timeout_ms: int = 0
+    # a plain class with its own __init__, one made per request: a dataclass's __init__ is interpreted Python even
+    # where mypyc compiles the class
+    __slots__ = ("model", "input_keys", "output_keys", "timeout_ms")
+
+    def __init__(self, model: Model, input_keys: list[bytes], output_keys: list[bytes], timeout_ms: int = 0) -> None:
+        self.model = model
+        self.input_keys = input_keys
+        self.output_keys = output_keys
+        self.timeout_ms = timeout_ms
 
 
 def fetch_model(db: Database, key: bytes) -> Model:
     """The model at ``key``: ``ERR model key is empty`` if missing, WRONGTYPE if the key holds something else."""
-    value = db.get_typed(key, Model)
+    # with no key of the database expiring, its dict is read here (Database.get_typed is interpreted)
+    value = db.get_typed(key, Model) if db.expires else db.data.get(key)
     if value is None:
         raise CommandError(errors.AI_MODEL_EMPTY)
-    return value
+    if value.__class__ is not Model:
+        raise CommandError(errors.WRONGTYPE)
+    return value  # type: ignore[no-any-return]
 
 
 def parse_backend(raw: bytes) -> str:

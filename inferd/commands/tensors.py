@@ -32,10 +32,13 @@ _META = b"META"
 
 def fetch_tensor(db: Database, key: bytes) -> Tensor:
     """The tensor at ``key``: ``ERR tensor key is empty or in a different shard`` if missing, WRONGTYPE if not one."""
-    value = db.get_typed(key, Tensor)
+    # with no key of the database expiring, its dict is read here (Database.get_typed is interpreted)
+    value = db.get_typed(key, Tensor) if db.expires else db.data.get(key)
     if value is None:
         raise CommandError(errors.AI_TENSOR_EMPTY)
-    return value
+    if value.__class__ is not Tensor:
+        raise CommandError(errors.WRONGTYPE)
+    return value  # type: ignore[no-any-return]
 
 
 def parse_tensorset(argv: list[bytes], max_bytes: int = 0) -> Tensor:

@@ -18,7 +18,6 @@ outputs back into per-request views and checks the batch size.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,26 +82,42 @@ class RunRequest:
             self.inner = tuple(inner)
 
 
-@dataclass(slots=True)
 class RunOutcome:
     """What happened to one request: its rows, its share of the batch's compute time, and its error if any."""
 
-    rows: int
-    samples: int
-    duration_us: int
-    error: str | None = None
-    timed_out: bool = False
+    # this and Batch: plain classes with their own __init__, made per request (per batch) on the loop thread; a
+    # dataclass's __init__ is interpreted Python even where mypyc compiles the class
+    __slots__ = ("rows", "samples", "duration_us", "error", "timed_out")
+
+    def __init__(self, rows: int, samples: int, duration_us: int, error: str | None = None,
+                 timed_out: bool = False) -> None:
+        self.rows = rows
+        self.samples = samples
+        self.duration_us = duration_us
+        self.error = error
+        self.timed_out = timed_out
+
+    def __repr__(self) -> str:
+        return (f"RunOutcome(rows={self.rows}, samples={self.samples}, duration_us={self.duration_us}, "
+                f"error={self.error!r}, timed_out={self.timed_out})")
 
 
-@dataclass(slots=True)
 class Batch:
-    """Requests that run in one backend call, and their total rows."""
+    """Requests that run in one backend call, and their total rows.
 
-    requests: list[RunRequest]
-    rows: int
-    light: bool = False    # run while the queue is lightly loaded (the model's ``run_light``, where it has one)
-    narrow: bool = False   # run beside another batch of the queue, on one thread (the model's ``run_narrow``)
-    side: bool = False     # on the queue's side worker (see DeviceQueue)
+    ``light``: run while the queue is lightly loaded (the model's ``run_light``, where it has one); ``narrow``: run
+    beside another batch of the queue, on one thread (the model's ``run_narrow``); ``side``: on the queue's side
+    worker (see DeviceQueue).
+    """
+
+    __slots__ = ("requests", "rows", "light", "narrow", "side")
+
+    def __init__(self, requests: list[RunRequest], rows: int, light: bool = False) -> None:
+        self.requests = requests
+        self.rows = rows
+        self.light = light
+        self.narrow = False
+        self.side = False
 
     @property
     def batched(self) -> bool:

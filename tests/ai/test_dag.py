@@ -1,6 +1,7 @@
 """AI.DAGEXECUTE[_RO] and AI.DAGRUN[_RO]: grammar, every error of spec section 4, LOAD/PERSIST, per-op replies."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -229,3 +230,20 @@ def test_fraud_scoring_dag(r):
     np.testing.assert_allclose(np.frombuffer(reply[2], np.float32).reshape(1, 2), score, rtol=1e-4)
     assert reply[3][:4] == [b"dtype", b"FLOAT", b"shape", [1, 2]]
     np.testing.assert_allclose(np.frombuffer(reply[3][5], np.float32).reshape(1, 2), logits, rtol=1e-4, atol=1e-4)
+
+
+def test_tensors_and_models_with_an_expiry_are_read_until_they_expire(c):
+    # once a key of the database has an expiry, the DAG reads tensors and models through the expiry check
+    dag = ("AI.DAGEXECUTE", "LOAD", 1, "a", "|>", *MODEL_OP, "|>", "AI.TENSORGET", "y", "VALUES")
+    before = ex(c, *dag)
+    assert c.pexpire("a", 60_000) and c.pexpire("m", 60_000)
+    assert ex(c, *dag) == before
+    ex(c, "AI.TENSORSET", "b", "FLOAT", 1, 2, "VALUES", 3, 4)
+    assert c.pexpire("b", 1) and c.pexpire("m", 1)
+    time.sleep(0.02)
+    assert error_of(c, "AI.DAGEXECUTE", "LOAD", 1, "b", "|>", "AI.TENSORGET", "b", "VALUES") == \
+        "tensor key is empty or in a different shard"
+    assert error_of(c, *dag) == "model key is empty"
+    assert c.exists("b", "m") == 0 and c.exists("a") == 1
+    assert c.persist("a")
+    assert vals(ex(c, "AI.DAGEXECUTE", "LOAD", 1, "a", "|>", "AI.TENSORGET", "a", "VALUES")[0]) == [1.0, 2.0]
