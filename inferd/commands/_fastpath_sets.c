@@ -112,6 +112,18 @@ static int entry_parts(PyObject *entry, double *score, PyObject **member) {
     return entry_score(entry, score) < 0 ? -1 : entry_member(entry, member);
 }
 
+/* The member bytes ``m`` (``n`` long) against ``entry``'s member, as bytes order them, into ``*cmp``: 0, or -1
+ * (SystemError set) if the entry's member is not bytes. */
+static int member_cmp(const char *m, Py_ssize_t n, PyObject *entry, int *cmp) {
+    PyObject *other;
+    if (entry_member(entry, &other) < 0)
+        return -1;
+    Py_ssize_t on = PyBytes_GET_SIZE(other);
+    int c = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
+    *cmp = c != 0 ? c : n < on ? -1 : n > on ? 1 : 0;
+    return 0;
+}
+
 /* Where (score, member) goes in the sorted list ``entries``, as bisect_left (``right``: bisect_right) finds it with
  * the tuples' own order (score, then member bytes); -1 with SystemError set for an entry of another kind. The sets
  * are large and their entries scattered in memory: a probe reads the member only when the scores are equal, and the
@@ -133,15 +145,8 @@ static Py_ssize_t entry_bisect(PyObject *entries, double score, PyObject *member
         if (entry_score(entry, &s) < 0)
             return -1;
         int cmp = score < s ? -1 : score > s ? 1 : 0;   /* (no NaN is ever stored) */
-        if (cmp == 0) {
-            PyObject *other;
-            if (entry_member(entry, &other) < 0)
-                return -1;
-            Py_ssize_t on = PyBytes_GET_SIZE(other);
-            cmp = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
-            if (cmp == 0)
-                cmp = n < on ? -1 : n > on ? 1 : 0;
-        }
+        if (cmp == 0 && member_cmp(m, n, entry, &cmp) < 0)
+            return -1;
         if (cmp < 0 || (cmp == 0 && !right))
             hi = mid;
         else
@@ -170,16 +175,9 @@ static Py_ssize_t chunk_bisect(PyObject *list, PyObject *scores, double score, P
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
         int cmp = score < s[mid] ? -1 : score > s[mid] ? 1 : 0;   /* (no NaN is ever stored) */
-        if (cmp == 0) {
-            PyObject *other;
-            if (entry_member(PyList_GET_ITEM(list, mid), &other) < 0) {
-                lo = -1;
-                break;
-            }
-            Py_ssize_t on = PyBytes_GET_SIZE(other);
-            cmp = memcmp(m, PyBytes_AS_STRING(other), (size_t)(n < on ? n : on));
-            if (cmp == 0)
-                cmp = n < on ? -1 : n > on ? 1 : 0;
+        if (cmp == 0 && member_cmp(m, n, PyList_GET_ITEM(list, mid), &cmp) < 0) {
+            lo = -1;
+            break;
         }
         if (cmp < 0 || (cmp == 0 && !right))
             hi = mid;
