@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from inferd import errors
 from inferd.backends.base import BACKENDS
 from inferd.commands.args import parse_float, parse_int
+from inferd.commands.tensors import fetch_typed
 from inferd.errors import CommandError
 from inferd.store.keyspace import Database
 from inferd.store.model import Model
@@ -62,13 +63,7 @@ class ModelRun:
 
 def fetch_model(db: Database, key: bytes) -> Model:
     """The model at ``key``: ``ERR model key is empty`` if missing, WRONGTYPE if the key holds something else."""
-    # with no key of the database expiring, its dict is read here (Database.get_typed is interpreted)
-    value = db.get_typed(key, Model) if db.expires else db.data.get(key)
-    if value is None:
-        raise CommandError(errors.AI_MODEL_EMPTY)
-    if value.__class__ is not Model:
-        raise CommandError(errors.WRONGTYPE)
-    return value  # type: ignore[no-any-return]
+    return fetch_typed(db, key, Model, errors.AI_MODEL_EMPTY)
 
 
 def parse_backend(raw: bytes) -> str:

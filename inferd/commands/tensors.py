@@ -1,11 +1,12 @@
 """Tensor commands: AI.TENSORSET and AI.TENSORGET (spec/redisai-commands.md section 1).
 
-``parse_tensorset``, ``tensorget_reply`` and ``fetch_tensor`` are shared with DAG ops (their signatures are stable).
+``parse_tensorset``, ``tensorget_reply``, ``fetch_tensor`` and ``fetch_typed`` are shared with DAG ops and model
+commands (their signatures are stable).
 """
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,17 +29,26 @@ _LITTLE_ENDIAN = sys.byteorder == "little"   # float_values writes native floats
 _BLOB = b"BLOB"
 _VALUES = b"VALUES"
 _META = b"META"
+T = TypeVar("T")
+
+
+def fetch_typed(db: Database, key: bytes, kind: type[T], missing: str) -> T:
+    """The ``kind`` at ``key``: CommandError ``missing`` if none, WRONGTYPE if the key holds something else.
+
+    With no key of the database expiring, its dict is read here: Database.get_typed is interpreted Python, this is
+    compiled, and the DAG path calls it for every LOAD and model op.
+    """
+    value = db.get_typed(key, kind) if db.expires else db.data.get(key)
+    if value is None:
+        raise CommandError(missing)
+    if value.__class__ is not kind:
+        raise CommandError(errors.WRONGTYPE)
+    return value  # type: ignore[no-any-return]
 
 
 def fetch_tensor(db: Database, key: bytes) -> Tensor:
     """The tensor at ``key``: ``ERR tensor key is empty or in a different shard`` if missing, WRONGTYPE if not one."""
-    # with no key of the database expiring, its dict is read here (Database.get_typed is interpreted)
-    value = db.get_typed(key, Tensor) if db.expires else db.data.get(key)
-    if value is None:
-        raise CommandError(errors.AI_TENSOR_EMPTY)
-    if value.__class__ is not Tensor:
-        raise CommandError(errors.WRONGTYPE)
-    return value  # type: ignore[no-any-return]
+    return fetch_typed(db, key, Tensor, errors.AI_TENSOR_EMPTY)
 
 
 def parse_tensorset(argv: list[bytes], max_bytes: int = 0) -> Tensor:
