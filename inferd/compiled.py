@@ -24,6 +24,7 @@ from typing import Any
 MODULES = (
     "inferd.scheduler.batching",
     "inferd.scheduler.queues",
+    "inferd.scheduler.schedulers",
     "inferd.scheduler.stats",
     "inferd.commands.dag",
     "inferd.commands.dag_plan",

@@ -45,7 +45,8 @@ formation is in :mod:`inferd.scheduler.batching`; the figures for metrics in :mo
 from __future__ import annotations
 
 from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
-from inferd.scheduler.queues import TIMEDOUT, DeviceQueue, Schedulers
+from inferd.scheduler.queues import TIMEDOUT, DeviceQueue
+from inferd.scheduler.schedulers import Schedulers
 from inferd.scheduler.stats import BatchRecord, DeviceStats, ModelQueueStats
 
 __all__ = ["TIMEDOUT", "Batch", "BatchRecord", "DeviceQueue", "DeviceStats", "ModelQueueStats", "RunOutcome",

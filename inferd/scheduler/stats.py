@@ -1,7 +1,7 @@
 """The scheduler's own figures, for the metrics endpoint and for tests.
 
 * :class:`BatchRecord`: one finished model batch (device, model, requests, rows, each request's queue wait, compute
-  time, error). :attr:`Schedulers.observers <inferd.scheduler.queues.Schedulers.observers>` receive every record on
+  time, error). :attr:`Schedulers.observers <inferd.scheduler.schedulers.Schedulers.observers>` receive every record on
   the loop thread.
 * :class:`DeviceStats` (``DeviceQueue.stats``): per device counters (refused, timed out, cancelled, batches, rows)
   and a :class:`ModelQueueStats` per model key. Queue depth is ``DeviceQueue.depth``; busy workers are
