@@ -168,6 +168,16 @@ def model_info(port: int, key: str) -> dict[str, Any]:
     return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else {}
 
 
+def queue_figures(port: int) -> dict[str, int]:
+    """The CPU queue's counters (INFO ai's ``ai_queue_CPU`` line: batches, inline, ...)."""
+    import redis
+    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=30)
+    try:
+        return dict(client.info("ai").get("ai_queue_CPU", {}))
+    finally:
+        client.close()
+
+
 def run_us_per_call(info: dict[str, Any]) -> float | None:
     """µs per backend call of the model whose ``model_info`` this is (its duration / calls); None before a call."""
     calls = int(info.get("calls", 0))

@@ -28,6 +28,7 @@ from bench.batching import (
     load_inferd,
     model_info,
     modelexecute_command,
+    queue_figures,
     run_us_per_call,
     timed_calls,
 )
@@ -57,7 +58,7 @@ def measure(options: list[str], model: bytes, width: int, seconds: float, idle_c
         run = loadgen.run(server.port, 1, seconds, min(0.5, seconds), modelexecute_command(KEY, KEY),
                           keyspace=INPUT_KEYS)
         info = model_info(server.port, KEY)
-        queue = _queue_figures(server.port)
+        queue = queue_figures(server.port)
         for connection in idle:
             connection.close()
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -68,16 +69,6 @@ def measure(options: list[str], model: bytes, width: int, seconds: float, idle_c
             "ratio": round(run_us / (ping_us + raw), 3),
             "run_inside_us": run_us_per_call(info),
             "batches": queue.get("batches", 0), "on_loop": queue.get("inline", 0)}
-
-
-def _queue_figures(port: int) -> dict[str, int]:
-    """The CPU queue's counters (INFO ai's ``ai_queue_CPU`` line: batches, inline, ...)."""
-    import redis
-    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=30)
-    try:
-        return dict(client.info("ai").get("ai_queue_CPU", {}))
-    finally:
-        client.close()
 
 
 def compare(other: list[str], pairs: int, layers: int, width: int, seconds: float, idle_connections: int = 0
