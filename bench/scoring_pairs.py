@@ -35,7 +35,7 @@ def measure(options: list[str], hidden: int, clients: int, seconds: float, users
     """One server with ``options`` and the scoring model of width ``hidden``, under ``clients`` clients."""
     model = models.fraud_model(hidden=hidden)
     refs = models.reference_blobs(users)
-    with ProcessGroup(Path(tempfile.mkdtemp(prefix="inferd-scoring-"))) as procs:
+    with tempfile.TemporaryDirectory(prefix="inferd-scoring-") as workdir, ProcessGroup(Path(workdir)) as procs:
         server = procs.start_inferd(*options)
         scoring.load_inferd_data(server.port, refs, model, BATCHSIZE)
         check = scoring.check_inferd(server.port, scoring.MODEL_KEY, model, refs)

@@ -46,7 +46,7 @@ def measure(options: list[str], model: bytes, width: int, seconds: float, idle_c
     """
     import onnxruntime as ort
     import redis
-    with ProcessGroup(Path(tempfile.mkdtemp(prefix="inferd-single-"))) as procs:
+    with tempfile.TemporaryDirectory(prefix="inferd-single-") as workdir, ProcessGroup(Path(workdir)) as procs:
         server = procs.start_inferd(*options)
         load_inferd(server.port, KEY, model, width, 0)
         idle = [redis.Redis(host="127.0.0.1", port=server.port, protocol=2, socket_timeout=30)

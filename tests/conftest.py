@@ -26,7 +26,9 @@ class RunningServer:
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("port", 0)
-        options.setdefault("dir", tempfile.mkdtemp(prefix="inferd-test-"))   # its own snapshot folder
+        # its own snapshot folder unless given one, removed when it stops
+        self._own_dir = None if "dir" in options else tempfile.mkdtemp(prefix="inferd-test-")
+        options.setdefault("dir", self._own_dir)
         self.config = config_module.load(env={}, overrides=options)
         self.loop_errors: list[dict[str, Any]] = []
         self._ready = threading.Event()
@@ -86,6 +88,8 @@ class RunningServer:
             self.loop.call_soon_threadsafe(self.server.request_shutdown)
         self._thread.join(30)
         assert not self._thread.is_alive(), "server did not stop"
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
         errors = [e for e in self.loop_errors if "exception" in e or "message" in e]
         assert not errors, f"unhandled exceptions reached the event loop: {errors}"
 
