@@ -85,6 +85,14 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
                      f"{_ms(lat.get('p50'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('p999'))} | "
                      f"{_num(r.get('server_cpu_us_per_op'), 1)} | {_num(r.get('client_cpu_us_per_op'), 1)} | "
                      f"{_errors(r)} |")
+    batched = [r for r in runs if "rows_per_batch" in r]
+    if batched:
+        lines += ["", "inferd's batches over each run (INFO ai: the CPU queue's batches, rows and batches run on the "
+                  "event loop; AI.INFO: the model's run, with its batch's concatenation and split, per row):", "",
+                  "| clients | system | rows per batch | batches on the loop | model run µs per row |",
+                  "|---:|---|---:|---:|---:|"]
+        lines += [f"| {r.get('clients')} | {r['system']} | {_num(r['rows_per_batch'], 1)} | "
+                  f"{_num(100 * r['batches_on_loop'], 1)}% | {_num(r['model_run_us_per_row'], 1)} |" for r in batched]
     systems = summary.SCORING_SYSTEMS
     lines += ["", "| clients | " + " | ".join(f"{s}/peer throughput | {s}/peer p99" for s in systems) + " |",
               "|---:|" + "---:|" * (2 * len(systems))]

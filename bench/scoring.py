@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench import loadgen, models, profile
+from bench.batching import model_info, queue_figures
 from bench.harness import Context, cpu_of, with_cpu
 from bench.procs import BenchError, ServerProcess, short_error
 
@@ -132,9 +133,34 @@ def check_peer(http_port: int, model: bytes, refs: np.ndarray) -> str:
     return _compare(got, expected_score(model, tx, refs[5:6])[0])
 
 
-def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProcess], **load: Any) -> None:
+def _batch_counters(port: int, model_key: str) -> tuple[int, ...] | None:
+    """inferd's CPU queue's batches, rows and batches on the loop (INFO ai), and the model's run time and rows
+    (AI.INFO); None when either is unavailable (they explain a run, they are not its result)."""
+    try:
+        queue, info = queue_figures(port), model_info(port, model_key)
+        return (int(queue["batches"]), int(queue["rows"]), int(queue["inline"]), int(info["duration"]),
+                int(info["samples"]))
+    except Exception:
+        return None
+
+
+def batch_figures(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -> dict[str, float]:
+    """Rows per batch, the share of batches run on the event loop and the model's run per row over one load run."""
+    if before is None or after is None:
+        return {}
+    batches, rows, inline, duration, samples = (b - a for a, b in zip(before, after, strict=True))
+    if batches <= 0 or samples <= 0:
+        return {}
+    return {"rows_per_batch": round(rows / batches, 2), "batches_on_loop": round(inline / batches, 4),
+            "model_run_us_per_row": round(duration / samples, 2)}
+
+
+def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProcess], model_key: str | None = None,
+             **load: Any) -> None:
+    """One load run; for an inferd system (``model_key``), also how its requests were batched (batch_figures)."""
     s = ctx.settings
     before = cpu_of(servers)
+    counters = _batch_counters(load["port"], model_key) if model_key else None
     try:
         result = loadgen.run(clients=clients, duration=s.duration_s, warmup=s.warmup_s, keyspace=s.users,
                              seed=clients, **load)
@@ -142,6 +168,8 @@ def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProces
         ctx.record(SUITE, f"{system}-c{clients}", {"system": system, "clients": clients, "error": short_error(exc)})
         return
     result = with_cpu(result, cpu_of(servers) - before)
+    if model_key:
+        result.update(batch_figures(counters, _batch_counters(load["port"], model_key)))
     if result["requests"] == 0:
         result["error"] = short_error(result.get("first_error") or "no request completed")
     ctx.record(SUITE, f"{system}-c{clients}", {"system": system, **result})
@@ -204,7 +232,8 @@ def run(ctx: Context) -> None:
                 ctx.record(SUITE, f"{system}-c{clients}", {"system": system, "clients": clients,
                                                            "error": checks[system]})
                 continue
-            _measure(ctx, system, clients, [inferd], port=inferd.port, command=system_command(system))
+            _measure(ctx, system, clients, [inferd], INFERD_SYSTEMS[system][0], port=inferd.port,
+                     command=system_command(system))
         if floor is not None:
             _measure(ctx, "floor", clients, [floor], port=floor.port, command=system_command("inferd"))
         else:
