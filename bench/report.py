@@ -87,8 +87,9 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
                      f"{_errors(r)} |")
     batched = [r for r in runs if "rows_per_batch" in r]
     if batched:
-        lines += ["", "inferd's batches over each run (INFO ai: the CPU queue's batches, rows and batches run on the "
-                  "event loop; AI.INFO: the model's run, with its batch's concatenation and split, per row):", "",
+        lines += ["", "inferd's batches over each run, warm-up included (INFO ai: the CPU queue's batches, rows and "
+                  "batches run on the event loop; AI.INFO: the model's run, with its batch's concatenation and split, "
+                  "per row):", "",
                   "| clients | system | rows per batch | batches on the loop | model run µs per row |",
                   "|---:|---|---:|---:|---:|"]
         lines += [f"| {r.get('clients')} | {r['system']} | {_num(r['rows_per_batch'], 1)} | "
