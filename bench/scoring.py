@@ -133,7 +133,7 @@ def check_peer(http_port: int, model: bytes, refs: np.ndarray) -> str:
     return _compare(got, expected_score(model, tx, refs[5:6])[0])
 
 
-def _batch_counters(port: int, model_key: str) -> tuple[int, ...] | None:
+def batch_counters(port: int, model_key: str) -> tuple[int, ...] | None:
     """inferd's CPU queue's batches, rows and batches on the loop (INFO ai), and the model's run time and rows
     (AI.INFO); None when either is unavailable (they explain a run, they are not its result)."""
     try:
@@ -145,14 +145,15 @@ def _batch_counters(port: int, model_key: str) -> tuple[int, ...] | None:
 
 
 def batch_figures(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -> dict[str, float]:
-    """Rows per batch, the share of batches run on the event loop and the model's run per row over one load run."""
+    """Batches, rows per batch, the share of batches run on the event loop and the model's run per row over one load
+    run, from :func:`batch_counters` before and after it."""
     if before is None or after is None:
         return {}
     batches, rows, inline, duration, samples = (b - a for a, b in zip(before, after, strict=True))
     if batches <= 0 or samples <= 0:
         return {}
-    return {"rows_per_batch": round(rows / batches, 2), "batches_on_loop": round(inline / batches, 4),
-            "model_run_us_per_row": round(duration / samples, 2)}
+    return {"batches": batches, "rows_per_batch": round(rows / batches, 2),
+            "batches_on_loop": round(inline / batches, 4), "model_run_us_per_row": round(duration / samples, 2)}
 
 
 def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProcess], model_key: str | None = None,
@@ -160,7 +161,7 @@ def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProces
     """One load run; for an inferd system (``model_key``), also how its requests were batched (batch_figures)."""
     s = ctx.settings
     before = cpu_of(servers)
-    counters = _batch_counters(load["port"], model_key) if model_key else None
+    counters = batch_counters(load["port"], model_key) if model_key else None
     try:
         result = loadgen.run(clients=clients, duration=s.duration_s, warmup=s.warmup_s, keyspace=s.users,
                              seed=clients, **load)
@@ -169,7 +170,7 @@ def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProces
         return
     result = with_cpu(result, cpu_of(servers) - before)
     if model_key:
-        result.update(batch_figures(counters, _batch_counters(load["port"], model_key)))
+        result.update(batch_figures(counters, batch_counters(load["port"], model_key)))
     if result["requests"] == 0:
         result["error"] = short_error(result.get("first_error") or "no request completed")
     ctx.record(SUITE, f"{system}-c{clients}", {"system": system, **result})

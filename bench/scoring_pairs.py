@@ -6,8 +6,8 @@ minutes (the machine drifts between runs): for each pair, a server with the defa
 alternating from pair to pair. Each server gets the suite's data (``--users`` reference tensors, the model with
 BATCHSIZE 64), its score is checked against onnxruntime in-process, then the C load generator sends the suite's
 BLOB DAG from ``--clients`` connections for ``--seconds``. Prints a line per server (inferences/s, p50/p99, the
-server's CPU per inference, rows per batch and how many batches ran on the event loop, from INFO ai) and, at the end,
-the medians per configuration.
+server's CPU per inference; over the load run, as the suite reports them, rows per batch, the share of batches run on
+the event loop and the model's run per row) and, at the end, the medians per configuration.
 
 ``--other-hidden 8`` makes the model's run almost free on the second side: what the request path alone allows.
 
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, models, scoring
-from bench.batching import model_info, queue_figures
 from bench.harness import with_cpu
 from bench.procs import BenchError, ProcessGroup
 
@@ -41,21 +40,18 @@ def measure(options: list[str], hidden: int, clients: int, seconds: float, users
         check = scoring.check_inferd(server.port, scoring.MODEL_KEY, model, refs)
         if check != "ok":
             raise BenchError(f"inferd's score ({shlex.join(options) or 'defaults'}): {check}")
-        before = server.cpu_seconds()
+        before, counters = server.cpu_seconds(), scoring.batch_counters(server.port, scoring.MODEL_KEY)
         result = loadgen.run(server.port, clients, seconds, min(1.0, seconds), scoring.system_command("inferd"),
                              keyspace=users, seed=clients)
         result = with_cpu(result, server.cpu_seconds() - before)
-        queue = queue_figures(server.port)
-        info = model_info(server.port, scoring.MODEL_KEY)
+        batches = scoring.batch_figures(counters, scoring.batch_counters(server.port, scoring.MODEL_KEY))
     if result.get("requests", 0) == 0:
         raise BenchError(f"no scoring request completed: {result.get('first_error')}")
-    batches = int(queue.get("batches", 0))
+    if not batches:
+        raise BenchError("inferd's INFO ai / AI.INFO counters were not readable around the load run")
     return {"options": options, "hidden": hidden, "clients": clients,
             "throughput": result["rps"], "p50_ms": result["latency_us"]["p50"] / 1000,
-            "p99_ms": result["latency_us"]["p99"] / 1000, "server_cpu_us": result["server_cpu_us_per_op"],
-            "rows_per_batch": round(int(queue.get("rows", 0)) / batches, 2) if batches else 0.0,
-            "batches": batches, "on_loop": int(queue.get("inline", 0)),
-            "model_run_us_per_row": round(int(info["duration"]) / int(info["samples"]), 2) if info["samples"] else None}
+            "p99_ms": result["latency_us"]["p99"] / 1000, "server_cpu_us": result["server_cpu_us_per_op"], **batches}
 
 
 def _label(record: dict[str, Any]) -> str:
@@ -73,8 +69,8 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, users: i
             records.append(record)
             print(f"{_label(record):44s} {record['throughput']:9,.0f}/s  p50 {record['p50_ms']:.2f} p99 "
                   f"{record['p99_ms']:.2f} ms  server CPU {record['server_cpu_us']:.1f} µs/inference  "
-                  f"{record['rows_per_batch']:.1f} rows/batch, on the loop {record['on_loop']}/{record['batches']}, "
-                  f"model run {record['model_run_us_per_row']} µs/row", flush=True)
+                  f"{record['rows_per_batch']:.1f} rows/batch, {record['batches_on_loop']:.0%} of {record['batches']} "
+                  f"on the loop, model run {record['model_run_us_per_row']} µs/row", flush=True)
     return records
 
 

@@ -35,10 +35,10 @@ T = TypeVar("T")
 def fetch_typed(db: Database, key: bytes, kind: type[T], missing: str) -> T:
     """The ``kind`` at ``key``: CommandError ``missing`` if none, WRONGTYPE if the key holds something else.
 
-    With no key of the database expiring, its dict is read here: Database.get_typed is interpreted Python, this is
-    compiled, and the DAG path calls it for every LOAD and model op.
+    Database.get_typed's check, compiled (the DAG path calls it for every LOAD and model op); with no key of the
+    database expiring, its dict is read directly (Database.get is interpreted Python).
     """
-    value = db.get_typed(key, kind) if db.expires else db.data.get(key)
+    value = db.get(key) if db.expires else db.data.get(key)
     if value is None:
         raise CommandError(missing)
     if value.__class__ is not kind:

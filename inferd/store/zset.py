@@ -177,7 +177,7 @@ class Entries:
         self.starts = None
         if not chunks:
             chunks.append([entry])
-            self.chunk_scores.append(array("d", (entry[0],)))
+            self.chunk_scores.append(_scores([entry]))
             lasts.append(entry)
             return
         k = bisect_left(lasts, entry)

@@ -7,7 +7,7 @@ from bench.scoring import batch_figures
 def test_figures_are_the_differences_over_the_run() -> None:
     # (batches, rows, batches on the loop, model run µs, model rows) before and after
     before, after = (10, 40, 9, 1_000, 40), (110, 1_540, 99, 16_000, 1_540)
-    assert batch_figures(before, after) == {"rows_per_batch": 15.0, "batches_on_loop": 0.9,
+    assert batch_figures(before, after) == {"batches": 100, "rows_per_batch": 15.0, "batches_on_loop": 0.9,
                                             "model_run_us_per_row": 10.0}
 
 
