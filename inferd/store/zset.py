@@ -196,7 +196,7 @@ class Entries:
             self._split(k)
 
     def _split(self, k: int) -> None:
-        """Chunk ``k`` cut in two halves (it has grown past ``2 * CHUNK``)."""
+        """Chunk ``k`` cut in two halves (it holds more than ``2 * CHUNK`` entries)."""
         chunk, scores = self.chunks[k], self.chunk_scores[k]
         half = len(chunk) // 2
         self.chunks[k:k + 1] = [chunk[:half], chunk[half:]]
@@ -225,16 +225,12 @@ class Entries:
         if len(chunks) < 2 or k < 0 or len(chunks[k]) >= CHUNK // 4:
             return
         k = k if k + 1 < len(chunks) else k - 1
-        joined, joined_scores = chunks[k] + chunks[k + 1], scores[k] + scores[k + 1]
+        joined = chunks[k] + chunks[k + 1]
+        chunks[k:k + 2] = [joined]
+        scores[k:k + 2] = [scores[k] + scores[k + 1]]
+        lasts[k:k + 2] = [joined[-1]]
         if len(joined) > 2 * CHUNK:
-            half = len(joined) // 2
-            chunks[k:k + 2] = [joined[:half], joined[half:]]
-            scores[k:k + 2] = [joined_scores[:half], joined_scores[half:]]
-            lasts[k:k + 2] = [joined[half - 1], joined[-1]]
-        else:
-            chunks[k:k + 2] = [joined]
-            scores[k:k + 2] = [joined_scores]
-            lasts[k:k + 2] = [joined[-1]]
+            self._split(k)
         self.starts = None
 
     def bisect_left(self, x: tuple[Any, ...]) -> int:
