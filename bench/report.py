@@ -88,12 +88,13 @@ def scoring_tables(records: list[dict[str, Any]]) -> list[str]:
     batched = [r for r in runs if "rows_per_batch" in r]
     if batched:
         lines += ["", "inferd's batches over each run, warm-up included (INFO ai: the CPU queue's batches, rows and "
-                  "batches run on the event loop; AI.INFO: the model's run, with its batch's concatenation and split, "
-                  "per row):", "",
-                  "| clients | system | rows per batch | batches on the loop | model run µs per row |",
-                  "|---:|---|---:|---:|---:|"]
+                  "batches run on the event loop and on the native thread, onnx-run-thread; AI.INFO: the model's run, "
+                  "with its batch's concatenation and split, per row):", "",
+                  "| clients | system | rows per batch | batches on the loop | on the native thread | model run µs "
+                  "per row |", "|---:|---|---:|---:|---:|---:|"]
         lines += [f"| {r.get('clients')} | {r['system']} | {_num(r['rows_per_batch'], 1)} | "
-                  f"{_num(100 * r['batches_on_loop'], 1)}% | {_num(r['model_run_us_per_row'], 1)} |" for r in batched]
+                  f"{_num(100 * r['batches_on_loop'], 1)}% | {_num(100 * r.get('batches_on_thread', 0), 1)}% | "
+                  f"{_num(r['model_run_us_per_row'], 1)} |" for r in batched]
     systems = summary.SCORING_SYSTEMS
     lines += ["", "| clients | " + " | ".join(f"{s}/peer throughput | {s}/peer p99" for s in systems) + " |",
               "|---:|" + "---:|" * (2 * len(systems))]

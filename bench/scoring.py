@@ -134,26 +134,28 @@ def check_peer(http_port: int, model: bytes, refs: np.ndarray) -> str:
 
 
 def batch_counters(port: int, model_key: str) -> tuple[int, ...] | None:
-    """inferd's CPU queue's batches, rows and batches on the loop (INFO ai), and the model's run time and rows
-    (AI.INFO); None when either is unavailable (they explain a run, they are not its result)."""
+    """inferd's CPU queue's batches, rows, batches on the loop and on the native thread (INFO ai), and the model's
+    run time and rows (AI.INFO); None when either is unavailable (they explain a run, they are not its result)."""
     try:
         queue, info = queue_figures(port), model_info(port, model_key)
-        return (int(queue["batches"]), int(queue["rows"]), int(queue["inline"]), int(info["duration"]),
-                int(info["samples"]))
+        return (int(queue["batches"]), int(queue["rows"]), int(queue["inline"]), int(queue.get("native", 0)),
+                int(info["duration"]), int(info["samples"]))
     except Exception:
         return None
 
 
 def batch_figures(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -> dict[str, float]:
-    """Batches, rows per batch, the share of batches run on the event loop and the model's run per row over one load
-    run, from :func:`batch_counters` before and after it."""
+    """Batches, rows per batch, the shares of batches run on the event loop and on the queue's native thread
+    (onnx-run-thread) and the model's run per row over one load run, from :func:`batch_counters` before and after
+    it."""
     if before is None or after is None:
         return {}
-    batches, rows, inline, duration, samples = (b - a for a, b in zip(before, after, strict=True))
+    batches, rows, inline, native, duration, samples = (b - a for a, b in zip(before, after, strict=True))
     if batches <= 0 or samples <= 0:
         return {}
     return {"batches": batches, "rows_per_batch": round(rows / batches, 2),
-            "batches_on_loop": round(inline / batches, 4), "model_run_us_per_row": round(duration / samples, 2)}
+            "batches_on_loop": round(inline / batches, 4), "batches_on_thread": round(native / batches, 4),
+            "model_run_us_per_row": round(duration / samples, 2)}
 
 
 def _measure(ctx: Context, system: str, clients: int, servers: list[ServerProcess], model_key: str | None = None,

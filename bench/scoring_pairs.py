@@ -70,7 +70,8 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, users: i
             print(f"{_label(record):44s} {record['throughput']:9,.0f}/s  p50 {record['p50_ms']:.2f} p99 "
                   f"{record['p99_ms']:.2f} ms  server CPU {record['server_cpu_us']:.1f} µs/inference  "
                   f"{record['rows_per_batch']:.1f} rows/batch, {record['batches_on_loop']:.0%} of {record['batches']} "
-                  f"on the loop, model run {record['model_run_us_per_row']} µs/row", flush=True)
+                  f"on the loop, {record['batches_on_thread']:.0%} on the thread, model run "
+                  f"{record['model_run_us_per_row']} µs/row", flush=True)
     return records
 
 

@@ -126,6 +126,14 @@ OPTIONS: tuple[Option, ...] = (
            "inline-run-max-us: no other client waits for the loop, and a worker's thread hand-offs slow the run "
            "itself (0: inline-run-max-us alone decides)", runtime=True, minimum=0,
            maximum=100_000),
+    Option("onnx-run-thread", str, "yes", "ONNX Runtime: a batch of a CPU model that would run on the event loop "
+           "(inline-run-max-us) runs instead on the device queue's native thread, without the GIL, while the loop "
+           "reads and answers other requests; a lone request under light load still runs on the loop. The model's "
+           "weights are held once more, up to light-load-max-model-bytes (models stored after a change get the new "
+           "value)", runtime=True, choices=("yes", "no")),
+    Option("onnx-run-thread-spin-us", int, 100, "onnx-run-thread: µs the native thread waits awake for the next "
+           "batch after one is done before it sleeps (a sleeping thread's wake-up delays the batch; 0: sleep at once)",
+           runtime=True, minimum=0, maximum=100_000),
     Option("side-batch-min-row-us", int, 50, "while every worker of a device queue is busy, a batch of a model "
            "whose full batches (BATCHSIZE rows) are expected to take at least this many µs per row runs beside them "
            "on the queue's side worker, and batches run side by side on one intra-op thread each (ONNX models on the "

@@ -56,6 +56,7 @@ def queue_figures(state: Any) -> list[dict[str, Any]]:
                     "side_busy": 1 - q.side, "narrow": st.narrow,
                     "batches": st.batches, "requests": st.requests, "rows": st.rows, "refused": st.refused,
                     "timed_out": st.timed_out, "cancelled": st.cancelled, "inline": st.inline,
+                    "native": st.native,
                     "queue_wait_usec": int(sum(m.wait_seconds for m in st.models.values()) * 1e6),
                     "compute_usec": int(sum(m.compute_seconds for m in st.models.values()) * 1e6)})
     return out

@@ -38,6 +38,7 @@ class LoadOptions:
     light_load_max_bytes: int = 0     # ONNX only: the largest blob that gets that second session
     light_load_intra_op_parallelism: int = 0   # ONNX only: that session's intra-op threads (0: intra_op_parallelism)
     execution_timeout_ms: int = 0     # ONNX only: runs longer than this are stopped (0: no limit)
+    run_thread: bool = False          # ONNX only: a session for the queue's native thread (onnx-run-thread)
 
     @property
     def gpu_index(self) -> int | None:

@@ -80,6 +80,120 @@ class RunWatchdog:
 
 WATCHDOG = RunWatchdog()
 
+# numpy dtype -> ONNX tensor element type, for the numeric types the native thread passes as they are
+_ELEMENT_TYPES = {np.dtype(name): number for name, number in (
+    ("float32", 1), ("uint8", 2), ("int8", 3), ("uint16", 4), ("int16", 5), ("int32", 6), ("int64", 7), ("bool", 9),
+    ("float16", 10), ("float64", 11), ("uint32", 12), ("uint64", 13))}
+_DTYPES = {number: dtype for dtype, number in _ELEMENT_TYPES.items()}
+_ONNX_TYPES = {f"tensor({name})" for name in ("float", "uint8", "int8", "uint16", "int16", "int32", "int64", "bool",
+                                               "float16", "double", "uint32", "uint64")}
+_native: Any = None   # inferd.backends._ortrun once initialised; False when it cannot be used
+
+
+def native_module() -> Any:
+    """The C extension running batches on a native thread (``_ortrun``), initialised; None without it."""
+    global _native
+    if _native is None:
+        try:
+            from inferd.backends import _ortrun  # type: ignore[attr-defined]
+            capi = os.path.join(os.path.dirname(ort.__file__), "capi")
+            library = next(os.path.join(capi, name) for name in sorted(os.listdir(capi))
+                           if name.startswith("libonnxruntime.so"))
+            _ortrun.init(library)
+            _native = _ortrun
+        except Exception:   # not built (no compiler), or a wheel without the shared library: the loop runs them
+            log.info("ONNX: no native run thread (%s)", "inferd.backends._ortrun", exc_info=True)
+            _native = False
+    return _native or None
+
+
+class NativeRun:
+    """A run in progress on a native thread (see :class:`NativeSession`); what the watchdog stops.
+
+    Setting ``terminate`` (model-execution-timeout) stops the run; the watchdog forgets the run at
+    :meth:`NativeSession.finish`.
+    """
+
+    __slots__ = ("executor", "watched")
+
+    def __init__(self, executor: Any, watched: bool) -> None:
+        self.executor = executor
+        self.watched = watched
+
+    @property
+    def terminate(self) -> bool:
+        return False
+
+    @terminate.setter
+    def terminate(self, value: bool) -> None:
+        if value:
+            self.executor.terminate()
+
+
+class NativeSession:
+    """A model's session for a device queue's native thread (``onnx-run-thread``, :mod:`inferd.scheduler`).
+
+    An OrtSession built through onnxruntime's C API from the model's bytes, its ops on the calling thread, run by an
+    executor (:meth:`executor`: one native thread) on the batch's arrays as they are: that thread holds no GIL, so
+    the event loop goes on reading and answering requests during the run, and collects the outputs once the
+    executor's file descriptor is readable (:meth:`start`, then :meth:`finish`).
+    """
+
+    def __init__(self, native: Any, inputs: list[str], outputs: list[str], timeout_s: float) -> None:
+        self.native = native
+        self.inputs = inputs
+        self.outputs = outputs
+        self.timeout_s = timeout_s
+
+    @staticmethod
+    def executor() -> Any:
+        """A new executor: a native thread, and its ``fd`` to watch; ``close()`` ends it."""
+        return native_module().Executor()
+
+    def start(self, executor: Any, inputs: list[np.ndarray[Any, Any]], spin_us: int = 0) -> NativeRun | None:
+        """Start a run of ``inputs`` on ``executor``; None (nothing started) when an input's type is not numeric.
+
+        After the run the thread waits ``spin_us`` awake for the next one before it sleeps
+        (``onnx-run-thread-spin-us``).
+
+        Raises CommandError as :meth:`OnnxSession.run` for a wrong count of inputs.
+        """
+        if len(inputs) != len(self.inputs):
+            raise CommandError(errors.AI_INPUTS_VS_MODEL)
+        types = [_ELEMENT_TYPES.get(array.dtype) for array in inputs]
+        if None in types:
+            return None
+        executor.submit(self.native, [np.ascontiguousarray(array) for array in inputs], types, spin_us)
+        run = NativeRun(executor, self.timeout_s > 0)
+        if run.watched:
+            WATCHDOG.watch(run, self.timeout_s)   # type: ignore[arg-type]
+        return run
+
+    def finish(self, run: NativeRun) -> tuple[list[np.ndarray[Any, Any]], int] | None:
+        """The outputs of ``run`` and its µs; None while it is not done. Raises its CommandError."""
+        try:
+            done = run.executor.collect()
+        except Exception as exc:
+            self._forget(run)
+            raise CommandError(one_line(str(exc))) from None
+        if done is None:
+            return None
+        self._forget(run)
+        raw, duration_us = done
+        outputs = []
+        for name, item in zip(self.outputs, raw, strict=True):
+            if item is None:
+                raise CommandError(errors.AI_ONNX_NOT_A_TENSOR.format(name))
+            data, shape, element = item
+            outputs.append(np.frombuffer(data, _DTYPES[element]).reshape(shape))
+        return outputs, duration_us
+
+    @staticmethod
+    def _forget(run: NativeRun) -> None:
+        if run.watched:
+            WATCHDOG.forget(run)   # type: ignore[arg-type]
+            run.watched = False
+
 
 class OnnxSession:
     """An ``onnxruntime.InferenceSession``; ORT sessions are safe to run from several threads.
@@ -98,8 +212,10 @@ class OnnxSession:
 
     def __init__(self, session: ort.InferenceSession, execution_timeout_ms: int = 0,
                  light: ort.InferenceSession | None = None,
-                 make_narrow: Callable[[], ort.InferenceSession] | None = None, narrow_capable: bool = False) -> None:
+                 make_narrow: Callable[[], ort.InferenceSession] | None = None, narrow_capable: bool = False,
+                 native: NativeSession | None = None) -> None:
         self.session = session
+        self.native = native
         self.light = light
         self.narrow: ort.InferenceSession | None = None
         self.narrow_capable = narrow_capable
@@ -210,7 +326,30 @@ def load(blob: bytes, options: LoadOptions) -> OnnxSession:
         make_narrow = partial(ort.InferenceSession, blob, providers=providers,
                               sess_options=_session_options(options, options.intra_op_spin_us, 1))
     return OnnxSession(session, options.execution_timeout_ms, light, make_narrow,
-                       narrow_capable=options.gpu_index is None)
+                       narrow_capable=options.gpu_index is None, native=_native_session(blob, session, options))
+
+
+def _native_session(blob: bytes, session: ort.InferenceSession, options: LoadOptions) -> NativeSession | None:
+    """The session for a queue's native thread (``onnx-run-thread``), or None.
+
+    For CPU models whose inputs and outputs are all numeric tensors, up to ``light-load-max-model-bytes`` (the
+    weights are held once more).
+    """
+    if not options.run_thread or options.gpu_index is not None or len(blob) > options.light_load_max_bytes:
+        return None
+    if any(arg.type not in _ONNX_TYPES for arg in (*session.get_inputs(), *session.get_outputs())):
+        return None
+    module = native_module()
+    if module is None:
+        return None
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    try:
+        return NativeSession(module.Session(blob, inputs, outputs, 1), inputs, outputs,
+                             options.execution_timeout_ms / 1000)
+    except Exception:   # e.g. out of memory: the model's batches run on the loop
+        log.warning("ONNX: no session for the native thread; batches run on the loop", exc_info=True)
+        return None
 
 
 _providers_lock = threading.Lock()

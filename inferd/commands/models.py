@@ -72,7 +72,8 @@ def store_model(c: Client, spec: ModelSpec) -> asyncio.Future[Any]:
                           light_load_spin_us=config.light_load_spin_us,
                           light_load_max_bytes=config.light_load_max_model_bytes,
                           light_load_intra_op_parallelism=config.light_load_intra_op_parallelism,
-                          execution_timeout_ms=config.model_execution_timeout)
+                          execution_timeout_ms=config.model_execution_timeout,
+                          run_thread=config.onnx_run_thread == "yes")
     extensions = c.server.extensions
 
     def stored(model: Model, seconds: float) -> None:

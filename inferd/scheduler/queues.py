@@ -48,13 +48,14 @@ class DeviceQueue:
     def __init__(self, device: str, threads: int, loop: asyncio.AbstractEventLoop,
                  max_depth: Callable[[], int] = lambda: 1 << 62, observers: list[Observer] | None = None,
                  inline_max_us: Callable[[], int] = lambda: 0, lone_max_us: Callable[[], int] = lambda: 0,
-                 side_min_row_us: Callable[[], int] = lambda: 0) -> None:
+                 side_min_row_us: Callable[[], int] = lambda: 0, spin_us: Callable[[], int] = lambda: 0) -> None:
         self.device = device
         self.loop = loop
         self.max_depth = max_depth
         self.inline_max_us = inline_max_us
         self.lone_max_us = lone_max_us   # the limit for a lone request while its client is the only one; else 0
         self.side_min_row_us = side_min_row_us   # side-batch-min-row-us (0: no side batches)
+        self.spin_us = spin_us                   # onnx-run-thread-spin-us
         self.observers: list[Observer] = observers if observers is not None else []
         self.stats = DeviceStats(device)
         self.pending: dict[int, RunRequest] = {}      # id(request) -> request; insertion order is arrival order
@@ -69,6 +70,8 @@ class DeviceQueue:
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._executor: Any = None                    # the native thread (see _start_native), made at first use
+        self._native: tuple[Batch, Any, Any, float] | None = None   # its batch: (batch, session, run, started)
         self._threads = [threading.Thread(target=self._work, name=f"inferd-{device}-{i}", daemon=True)
                          for i in range(threads)]
         self._threads.append(threading.Thread(target=self._work, name=f"inferd-{device}-side", daemon=True))
@@ -122,7 +125,7 @@ class DeviceQueue:
         one request, requests are queued again until turns are lone again. Raises the run's CommandError;
         statistics as for any batch. None: nothing was done, the caller queues the request.
         """
-        if self.pending or self._ran_now or self.turn_requests > LONE_TURN_REQUESTS:
+        if self.pending or self._ran_now or self.turn_requests > LONE_TURN_REQUESTS or self._native_first(model):
             return None
         request = RunRequest(None, model=model, inputs=inputs, enqueued=_monotonic())
         if not self._may_run_alone(request):
@@ -151,7 +154,8 @@ class DeviceQueue:
         having done nothing, for any other request: :meth:`_dispatch` then decides.
         """
         request = next(iter(self.pending.values()))
-        if request.deadline is not None or request.future.done() or not self._may_run_alone(request):
+        if (request.deadline is not None or request.future.done() or self._native_first(request.model)
+                or not self._may_run_alone(request)):
             return False
         self._remove(request)
         batch = self._alone_on_loop(request)
@@ -159,6 +163,16 @@ class DeviceQueue:
         if self.pending:
             self._step_soon()
         return True
+
+    def _native_first(self, model: Any) -> bool:
+        """Whether a lone request of ``model`` leaves the loop to the native thread rather than run on it alone.
+
+        For a model with a session for the native thread (``onnx-run-thread``) while that thread runs a batch (the
+        request waits to join the next one) or while the queue's recent batches are not light: a lone request under
+        light load runs on the loop, which answers it sooner than a thread wake-up and back.
+        """
+        return getattr(model, "native", None) is not None and (
+            self._native is not None or self.recent_rows > LIGHT_BATCH_ROWS)
 
     def _may_run_alone(self, request: RunRequest) -> bool:
         """Whether ``request`` may run on the loop by itself: a model run short enough, no MINBATCHSIZE to wait for.
@@ -292,6 +306,14 @@ class DeviceQueue:
             on_loop = self._runs_inline(batch.requests[0], batching.batch_size(batch))
             if not on_loop and batch.batched:
                 batch, on_loop = self._loop_sized(batch, now)
+            native = getattr(batch.requests[0].model, "native", None) if on_loop else None
+            if native is not None:
+                if self._native is not None:
+                    return   # it waits for the native thread's batch: the next one forms when that one is done
+                if self._start_native(batch, native):
+                    if self.pending:
+                        continue
+                    return
             if on_loop and not inline:
                 self._step_soon()
                 return
@@ -316,6 +338,68 @@ class DeviceQueue:
             self.running += 1
             self.stats.narrow += batch.narrow
             self._ready.put(batch)
+
+    def _start_native(self, batch: Batch, native: Any) -> bool:
+        """Run ``batch`` on the queue's native thread (``onnx-run-thread``); False when it cannot take it.
+
+        The loop concatenates the inputs and goes on; the thread runs the model without the GIL and signals its
+        file descriptor, and :meth:`_native_done` settles the batch. False (nothing done): an input of a type the
+        thread does not take, or the thread could not be started; the batch then runs as any other.
+        """
+        batch.light = self.recent_rows <= LIGHT_BATCH_ROWS
+        if self._executor is None and not self._make_executor(native):
+            return False
+        started = _monotonic()
+        error: CommandError | None = None
+        try:
+            run = native.start(self._executor, batching.concat_inputs(batch), self.spin_us())
+        except CommandError as exc:
+            run, error = True, exc
+        if run is None:
+            return False
+        for request in batch.requests:
+            self._remove(request)
+        self.stats.native += 1
+        if error is not None:
+            self._settle(batch, [], error, started, 0)
+        else:
+            self._native = (batch, native, run, started)
+        return True
+
+    def _make_executor(self, native: Any) -> bool:
+        try:
+            self._executor = native.executor()
+        except Exception:
+            log.exception("device %s: no native thread; batches run on the loop", self.device)
+            return False
+        self.loop.add_reader(self._executor.fd, self._native_done)
+        return True
+
+    def _native_done(self, dispatch: bool = True) -> None:
+        """The native thread's file descriptor is readable (loop thread): its batch is done; start the next one."""
+        entry = self._native
+        if entry is None:
+            self._executor.collect()   # nothing of ours in progress: clear the wake-up
+            return
+        batch, native, run, started = entry
+        results: list[Any] = []
+        error: CommandError | None = None
+        duration_us = 0
+        try:
+            done = native.finish(run)
+            if done is None:
+                return
+            outputs, duration_us = done
+            results = batching.split_outputs(batch, outputs)
+        except CommandError as exc:
+            error = exc
+        except Exception as exc:  # as in _execute: a safety net
+            log.exception("device %s: unexpected error", self.device)
+            error = CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
+        self._native = None
+        if dispatch and self.pending:
+            self._dispatch(inline=True)   # the next batch starts before this one's replies are written
+        self._settle(batch, results, error, started, duration_us)
 
     def _side_model(self, head: RunRequest) -> bool:
         """Whether ``head``'s model may run a batch beside another one (see :meth:`_side_pays`)."""
@@ -440,6 +524,11 @@ class DeviceQueue:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = self._wake_at = None
+        if self._executor is not None:   # a batch on the native thread finishes and is answered
+            self.loop.remove_reader(self._executor.fd)
+            self._executor.close()
+            if self._native is not None:
+                self._native_done(dispatch=False)
         for request in list(self.pending.values()):
             self._remove(request)
             self._outcome(request, None, CommandError(errors.SHUTTING_DOWN))

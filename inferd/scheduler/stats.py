@@ -62,6 +62,7 @@ class DeviceStats:
     timed_out: int = 0       # dropped by TIMEOUT before running
     cancelled: int = 0       # dropped because the client went away
     inline: int = 0          # batches run on the event loop instead of a worker (inline-run-max-us)
+    native: int = 0          # batches run on the queue's native thread instead of the loop (onnx-run-thread)
     narrow: int = 0          # batches run beside another on one thread (side-batch-min-row-us)
     batches: int = 0
     requests: int = 0

@@ -143,6 +143,11 @@ class Model:
         return getattr(self.session, "run_light", self.session.run)(inputs)
 
     @property
+    def native(self) -> Any:
+        """The session for a device queue's native thread (the ONNX backend's ``NativeSession``), or None."""
+        return getattr(self.session, "native", None)
+
+    @property
     def side_capable(self) -> bool:
         """Whether a batch may run beside another one on a thread of its own (the session's ``run_narrow``)."""
         return bool(getattr(self.session, "narrow_capable", False))

@@ -2,9 +2,10 @@
 
 The first run of a model always goes to a worker (its cost is unknown until measured); later batches run inline
 when the measured cost for their size (by power-of-two count of input elements, never assumed to grow faster than
-the elements) is within the limit. Requests reaching the queue in one loop turn (one ``srv.call``) are
-batched together. A held worker (see :func:`tests.scheduler.models.hold`) occupies the queue's only worker
-deterministically.
+the elements) is within the limit. Requests reaching the queue in one loop turn (one ``srv.call``) are batched
+together. These tests run with onnx-run-thread no (the ``start_server`` below): with it, the batches the loop would
+run go to the queue's native thread instead (tests/scheduler/test_run_thread.py). A held worker (see
+:func:`tests.scheduler.models.hold`) occupies the queue's only worker deterministically.
 """
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, 
 
 BLOB = affine_onnx()
 LIMIT = 100_000   # µs: far above what the 4-wide affine model takes, so qualifying never depends on the machine
+
+
+@pytest.fixture
+def start_server(start_server: Any) -> Any:
+    """The conftest's server factory with onnx-run-thread no: the batches here run on the loop itself."""
+    return lambda **options: start_server(**{"onnx_run_thread": "no", **options})
 
 
 def store(client: redis.Redis, key: str = "m", *options: Any) -> None:
