@@ -5,9 +5,10 @@ arrives schedules a *step* for the next loop turn, so every request the loop rea
 batch is formed (:func:`~inferd.scheduler.batching.form_batch`); only a lone request on a queue that loop turns
 reach one request at a time may run at once, inside its command (:meth:`DeviceQueue.run_now`). A step runs one
 batch on the loop thread itself when the model's runs of that size are expected to take at most
-``inline-run-max-us``, and hands the other batches to idle workers; workers handing a batch back and MINBATCHTIMEOUT
-timers form batches too. While every worker is busy, compatible requests simply accumulate and later form larger
-batches, except that a compute-bound model's batch may run beside them on the queue's one side worker
+``inline-run-max-us`` (or on the queue's native thread, for a model that has a session for it:
+:meth:`DeviceQueue._start_native`), and hands the other batches to idle workers; workers handing a batch back and
+MINBATCHTIMEOUT timers form batches too. While every worker is busy, compatible requests simply accumulate and
+later form larger batches, except that a compute-bound model's batch may run beside them on the queue's one side worker
 (``side-batch-min-row-us``, :meth:`DeviceQueue._side_pays`). Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT
 use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
 queue of ready batches.
