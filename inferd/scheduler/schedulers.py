@@ -77,6 +77,9 @@ class Schedulers:
     def _run_thread_spin_us(self) -> int:
         return self._setting("onnx_run_thread_spin_us", 0)
 
+    def _run_thread_min_rows(self) -> int:
+        return self._setting("onnx_run_thread_min_rows", 0)
+
     def _lone_max_us(self) -> int:
         """``lone-client-run-max-us`` while a single client is active; else 0.
 
@@ -109,7 +112,8 @@ class Schedulers:
             assert self._loop is not None
             q = self.queues[name] = DeviceQueue(name, self.threads_per_queue, self._loop, self._max_depth,
                                                 self.observers, self._inline_max_us, self._lone_max_us,
-                                                self._side_min_row_us, self._run_thread_spin_us)
+                                                self._side_min_row_us, self._run_thread_spin_us,
+                                                self._run_thread_min_rows)
         return q
 
     def submit(self, device: str, model: Any, inputs: list[Any], timeout_ms: int = 0, *,

@@ -20,7 +20,7 @@ from inferd.backends import onnx as onnx_backend
 from inferd.backends.base import LoadOptions
 from inferd.errors import CommandError
 from tests.ai.models import _onnx_model
-from tests.scheduler.models import affine_onnx, observe, schedulers, wait_until
+from tests.scheduler.models import affine_onnx, hold, observe, schedulers, wait_until
 
 LIMIT = 100_000   # inline-run-max-us: far above what the test models take once measured
 NATIVE = LoadOptions(run_thread=True, light_load_max_bytes=1 << 30)
@@ -151,7 +151,7 @@ def submit_together(srv: Any, key: bytes, inputs: list[np.ndarray], results: lis
     srv.call(submit)
 
 
-def test_a_batch_the_loop_would_run_runs_on_the_native_thread(start_server):
+def test_batches_go_to_the_native_thread_once_the_queues_batches_are_large(start_server):
     srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0)
     client = srv.client(protocol=2)
     assert client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", affine_onnx()) == b"OK"
@@ -160,21 +160,47 @@ def test_a_batch_the_loop_would_run_runs_on_the_native_thread(start_server):
         assert client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
     assert (queue_stats(srv).inline, queue_stats(srv).native) == (2, 0)
     records = observe(srv)
+    rounds = 0
     results: list[Any] = []
-    submit_together(srv, b"m", [np.full((1, 4), i, np.float32) for i in range(3)], results)
-    wait_until(lambda: len(results) == 3)
-    assert [(r.requests, r.rows) for r in records] == [(3, 3)]
-    assert (queue_stats(srv).inline, queue_stats(srv).native) == (2, 1)
-    for i, outputs in enumerate(results):
-        np.testing.assert_array_equal(outputs[0], np.full((1, 4), i * 2 + 1, np.float32))
+    while queue_stats(srv).native == 0:   # batches of 8 on the loop until recent batches average 6 rows (the default)
+        rounds += 1
+        assert rounds <= 20
+        results.clear()
+        submit_together(srv, b"m", [np.full((1, 4), i, np.float32) for i in range(8)], results)
+        wait_until(lambda: len(results) == 8)
+        for i, outputs in enumerate(results):
+            np.testing.assert_array_equal(outputs[0], np.full((1, 4), i * 2 + 1, np.float32))
+    assert rounds > 1 and [(r.requests, r.rows) for r in records] == [(8, 8)] * rounds
+    assert (queue_stats(srv).inline, queue_stats(srv).native) == (2 + rounds - 1, 1)
     assert client.info("ai")["ai_queue_CPU"]["native"] == 1
     info = dict(zip(*[iter(client.execute_command("AI.INFO", "m"))] * 2, strict=True))
-    assert info[b"calls"] == 6 and info[b"samples"] == 6 and info[b"errors"] == 0
+    assert info[b"calls"] == 3 + 8 * rounds and info[b"errors"] == 0
+
+
+def test_beside_a_batch_on_a_worker_the_loop_runs_its_batch_itself(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
+                       onnx_run_thread_min_rows=0)
+    client = srv.client(protocol=2)
+    assert client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", affine_onnx()) == b"OK"
+    client.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 4, "VALUES", 1, 1, 1, 1)
+    assert client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    blocker, held = hold(srv)   # the queue's worker runs a batch
+    results: list[Any] = []
+    submit_together(srv, b"m", [np.full((1, 4), i, np.float32) for i in range(2)], results)
+    wait_until(lambda: len(results) == 2)
+    assert (queue_stats(srv).inline, queue_stats(srv).native) == (1, 0)
+    blocker.release.set()
+    held.result(10)
+    results.clear()
+    submit_together(srv, b"m", [np.full((1, 4), i, np.float32) for i in range(2)], results)
+    wait_until(lambda: len(results) == 2)
+    assert (queue_stats(srv).inline, queue_stats(srv).native) == (1, 1)
+    np.testing.assert_array_equal(results[1][0], [[3, 3, 3, 3]])
 
 
 def test_the_loop_answers_while_the_native_thread_runs_and_the_watchdog_stops_the_run(start_server):
     srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
-                       **{"model-execution-timeout": 1000})
+                       onnx_run_thread_min_rows=0, **{"model-execution-timeout": 1000})
     client = srv.client(protocol=2, socket_timeout=30)
     assert client.execute_command("AI.MODELSTORE", "slow", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB",
                                    spin_onnx()) == b"OK"
@@ -194,7 +220,8 @@ def test_the_loop_answers_while_the_native_thread_runs_and_the_watchdog_stops_th
 
 
 def test_a_server_stopping_answers_the_batch_on_the_native_thread(start_server):
-    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0)
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
+                       onnx_run_thread_min_rows=0)
     client = srv.client(protocol=2)
     assert client.execute_command("AI.MODELSTORE", "slow", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB",
                                    spin_onnx()) == b"OK"
@@ -210,7 +237,8 @@ def test_a_server_stopping_answers_the_batch_on_the_native_thread(start_server):
 
 
 def test_onnx_run_thread_is_read_when_a_model_is_stored(start_server):
-    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0)
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
+                       onnx_run_thread_min_rows=0)
     client = srv.client(protocol=2)
     assert client.config_set("onnx-run-thread", "no")
     assert client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", affine_onnx()) == b"OK"
