@@ -183,8 +183,8 @@ class DeviceQueue:
 
         With fewer rows the loop is not what limits the queue and the thread's wake-ups only delay the replies (the
         scoring benchmark at 4 clients: 10,504/s with every batch there, at 1f7de80, against 12,528 on the loop in
-        the run before); beside a worker's batch the thread takes the cores that batch's intra-op threads wait for
-        each other on (the saturating 8 x Dense 1024 load: 0.66x its raw best at 1f7de80, 0.83x the run before).
+        the run before); beside a worker's batch the thread would take a core from that batch's intra-op threads,
+        which wait for each other (the saturating load, where the workers are the limit).
         """
         return self.running == 0 and self.recent_rows >= self.native_min_rows()
 

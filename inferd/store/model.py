@@ -134,7 +134,7 @@ class Model:
     @property
     def nbytes(self) -> int:
         """MEMORY USAGE's estimate: the blob kept for MODELGET plus about one copy of it per backend session."""
-        extra = (getattr(self.session, name, None) for name in ("light", "narrow"))   # the ONNX backend's
+        extra = (getattr(self.session, name, None) for name in ("light", "narrow", "native"))   # the ONNX backend's
         sessions = 1 + sum(session is not None for session in extra)
         return len(self.blob) * (1 + sessions)
 

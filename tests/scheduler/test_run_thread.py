@@ -248,6 +248,9 @@ def test_onnx_run_thread_is_read_when_a_model_is_stored(start_server):
     submit_together(srv, b"m", [np.ones((1, 4), np.float32)] * 2, results)
     wait_until(lambda: len(results) == 2)
     assert (queue_stats(srv).inline, queue_stats(srv).native) == (1, 0)
+    assert client.config_set("onnx-run-thread", "yes")   # a model stored now gets the thread's session, and holds
+    assert client.execute_command("AI.MODELSTORE", "n", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", affine_onnx()) == b"OK"
+    assert client.memory_usage("n") - client.memory_usage("m") == len(affine_onnx())   # its weights
     with pytest.raises(redis.ResponseError, match="argument"):
         client.config_set("onnx-run-thread", "maybe")
     assert client.config_get("onnx-run-thread-spin-us") == {"onnx-run-thread-spin-us": "100"}
