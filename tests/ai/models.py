@@ -197,10 +197,10 @@ def tflite_model() -> bytes:
     return bytes(converter.convert())
 
 
-def onnx_slow(trips: int = 200_000_000) -> bytes:
-    """y = x + trips, one Add per Loop iteration: takes far longer than a second on purpose (kill-switch tests)."""
+def add_one_body() -> Any:
+    """A Loop body adding 1 to a float[N, 1] carried value per trip (the slow models' loop)."""
     from onnx import TensorProto, helper, numpy_helper
-    body = helper.make_graph(
+    return helper.make_graph(
         [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
          helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
         "body",
@@ -210,6 +210,12 @@ def onnx_slow(trips: int = 200_000_000) -> bytes:
         [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
          helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [None, 1])],
         [numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")])
+
+
+def onnx_slow(trips: int = 200_000_000) -> bytes:
+    """y = x + trips, one Add per Loop iteration: takes far longer than a second on purpose (kill-switch tests)."""
+    from onnx import TensorProto, helper, numpy_helper
+    body = add_one_body()
     return _onnx_model(
         [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],

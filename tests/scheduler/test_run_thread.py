@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from inferd.backends import onnx as onnx_backend
 from inferd.backends.base import LoadOptions
 from inferd.errors import CommandError
-from tests.ai.models import _onnx_model
+from tests.ai.models import _onnx_model, add_one_body
 from tests.scheduler.models import affine_onnx, hold, observe, schedulers, wait_until
 
 LIMIT = 100_000   # inline-run-max-us: far above what the test models take once measured
@@ -35,16 +35,7 @@ def identity_onnx(elem: int) -> bytes:
 
 def spin_onnx() -> bytes:
     """y = x + trips over float[N, 1], where trips = max(x): as slow as its largest input asks (one Add per trip)."""
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-         helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
-        "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, ["N", 1])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, ["N", 1])],
-        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
+    body = add_one_body()
     nodes = [helper.make_node("ReduceMax", ["x"], ["top"], keepdims=0),
              helper.make_node("Cast", ["top"], ["trips"], to=TensorProto.INT64),
              helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])),
@@ -198,14 +189,19 @@ def test_beside_a_batch_on_a_worker_the_loop_runs_its_batch_itself(start_server)
     np.testing.assert_array_equal(results[1][0], [[3, 3, 3, 3]])
 
 
-def test_the_loop_answers_while_the_native_thread_runs_and_the_watchdog_stops_the_run(start_server):
-    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
-                       onnx_run_thread_min_rows=0, **{"model-execution-timeout": 1000})
-    client = srv.client(protocol=2, socket_timeout=30)
+def store_slow(client: redis.Redis) -> None:
+    """Store spin_onnx() as ``slow`` (BATCHSIZE 8) and run it once (its first run, measured on a worker)."""
     assert client.execute_command("AI.MODELSTORE", "slow", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB",
                                    spin_onnx()) == b"OK"
     client.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 1, "VALUES", 1)
     assert client.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+
+
+def test_the_loop_answers_while_the_native_thread_runs_and_the_watchdog_stops_the_run(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
+                       onnx_run_thread_min_rows=0, **{"model-execution-timeout": 1000})
+    client = srv.client(protocol=2, socket_timeout=30)
+    store_slow(client)
     results: list[Any] = []
     submit_together(srv, b"slow", [np.full((1, 1), 1e9, np.float32), np.ones((1, 1), np.float32)], results)
     wait_until(lambda: srv.call(lambda: schedulers(srv).queue("CPU").depth) == 0)
@@ -223,10 +219,7 @@ def test_a_server_stopping_answers_the_batch_on_the_native_thread(start_server):
     srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
                        onnx_run_thread_min_rows=0)
     client = srv.client(protocol=2)
-    assert client.execute_command("AI.MODELSTORE", "slow", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB",
-                                   spin_onnx()) == b"OK"
-    client.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 1, "VALUES", 1)
-    assert client.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    store_slow(client)
     results: list[Any] = []
     submit_together(srv, b"slow", [np.full((1, 1), 3e6, np.float32), np.ones((1, 1), np.float32)], results)
     wait_until(lambda: srv.call(lambda: schedulers(srv).queue("CPU").depth) == 0)
