@@ -102,7 +102,7 @@ def native_module() -> Any:
             _ortrun.init(library)
             _native = _ortrun
         except Exception:   # not built (no compiler), or a wheel without the shared library: the loop runs them
-            log.info("ONNX: no native run thread (%s)", "inferd.backends._ortrun", exc_info=True)
+            log.info("ONNX: no native run thread (inferd.backends._ortrun)", exc_info=True)
             _native = False
     return _native or None
 

@@ -360,25 +360,26 @@ class DeviceQueue:
         file descriptor, and :meth:`_native_done` settles the batch. False (nothing done): an input of a type the
         thread does not take, or the thread could not be started; the batch then runs as any other.
         """
-        batch.light = self.recent_rows <= LIGHT_BATCH_ROWS
         if self._executor is None and not self._make_executor(native):
             return False
         started = _monotonic()
-        error: CommandError | None = None
         try:
             run = native.start(self._executor, batching.concat_inputs(batch), self.spin_us())
-        except CommandError as exc:
-            run, error = True, exc
+        except CommandError as exc:   # the batch's error: it ran nowhere, but it is settled here
+            self._take(batch)
+            self._settle(batch, [], exc, started, 0)
+            return True
         if run is None:
             return False
+        self._take(batch)
+        self._native = (batch, native, run, started)
+        return True
+
+    def _take(self, batch: Batch) -> None:
+        """The native thread takes ``batch``: its requests leave ``pending``."""
         for request in batch.requests:
             self._remove(request)
         self.stats.native += 1
-        if error is not None:
-            self._settle(batch, [], error, started, 0)
-        else:
-            self._native = (batch, native, run, started)
-        return True
 
     def _make_executor(self, native: Any) -> bool:
         try:
@@ -408,8 +409,7 @@ class DeviceQueue:
         except CommandError as exc:
             error = exc
         except Exception as exc:  # as in _execute: a safety net
-            log.exception("device %s: unexpected error", self.device)
-            error = CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
+            error = self._unexpected(exc)
         self._native = None
         if dispatch and self.pending:
             self._dispatch(inline=True)   # the next batch starts before this one's replies are written
@@ -570,9 +570,13 @@ class DeviceQueue:
         except CommandError as exc:
             error = exc
         except Exception as exc:  # backend errors are wrapped at the backend boundary; this is a safety net
-            log.exception("device %s: unexpected error", self.device)
-            error = CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
+            error = self._unexpected(exc)
         return results, error, started, (_perf_ns() - t0) // 1000
+
+    def _unexpected(self, exc: Exception) -> CommandError:
+        """A run's unexpected exception (logged with its traceback) as the one-line error its requests get."""
+        log.exception("device %s: unexpected error", self.device)
+        return CommandError(f"ERR {exc}".replace("\r", " ").replace("\n", " "))
 
     @staticmethod
     def _run(batch: Batch) -> list[Any]:
