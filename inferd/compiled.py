@@ -23,6 +23,7 @@ from typing import Any
 
 MODULES = (
     "inferd.scheduler.batching",
+    "inferd.scheduler.native",
     "inferd.scheduler.queues",
     "inferd.scheduler.schedulers",
     "inferd.scheduler.stats",

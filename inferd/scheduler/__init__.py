@@ -11,8 +11,8 @@ loading (``call``) run on the queue's workers.
 A lone request (alone on its queue) may run on the loop up to ``lone-client-run-max-us`` instead while its client is
 the server's only active one (the other connections idle for a second): nobody else waits for the loop then.
 A batch for the loop of a model with a session for the native thread (the ONNX backend's, ``onnx-run-thread``) runs
-instead on the queue's native thread (inferd/backends/_ortrun.c: no GIL, an eventfd wakes the loop when it is done),
-one batch at a time; the loop keeps a lone request under light load.
+instead on the queue's native thread (native.py, over inferd/backends/_ortrun.c: no GIL, an eventfd wakes the loop
+when it is done), one batch at a time; the loop keeps a lone request under light load.
 
 While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
 ``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,

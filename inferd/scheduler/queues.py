@@ -29,6 +29,7 @@ from inferd.errors import CommandError
 from inferd.resp.encoder import Status
 from inferd.scheduler import batching
 from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
+from inferd.scheduler.native import NativeThread
 from inferd.scheduler.stats import BatchRecord, DeviceStats, model_key
 
 log = logging.getLogger("inferd.scheduler")
@@ -73,8 +74,7 @@ class DeviceQueue:
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
-        self._executor: Any = None                    # the native thread (see _start_native), made at first use
-        self._native: tuple[Batch, Any, Any, float] | None = None   # its batch: (batch, session, run, started)
+        self._native = NativeThread(device, loop, self._native_done, self._unexpected)   # see _start_native
         self._threads = [threading.Thread(target=self._work, name=f"inferd-{device}-{i}", daemon=True)
                          for i in range(threads)]
         self._threads.append(threading.Thread(target=self._work, name=f"inferd-{device}-side", daemon=True))
@@ -173,7 +173,7 @@ class DeviceQueue:
         For a model with a session for the native thread (``onnx-run-thread``) while that thread runs a batch (the
         request waits to join the next one) or while the queue's batches go there (:meth:`_native_time`).
         """
-        return getattr(model, "native", None) is not None and (self._native is not None or self._native_time())
+        return getattr(model, "native", None) is not None and (self._native.busy or self._native_time())
 
     def _native_time(self) -> bool:
         """Whether the native thread takes the queue's batches for the loop now.
@@ -322,7 +322,7 @@ class DeviceQueue:
                 batch, on_loop = self._loop_sized(batch, now)
             native = getattr(batch.requests[0].model, "native", None) if on_loop else None
             if native is not None:
-                if self._native is not None:
+                if self._native.busy:
                     return   # it waits for the native thread's batch: the next one forms when that one is done
                 if self._native_time() and self._start_native(batch, native):
                     if self.pending:
@@ -360,19 +360,15 @@ class DeviceQueue:
         file descriptor, and :meth:`_native_done` settles the batch. False (nothing done): an input of a type the
         thread does not take, or the thread could not be started; the batch then runs as any other.
         """
-        if self._executor is None and not self._make_executor(native):
-            return False
         started = _monotonic()
         try:
-            run = native.start(self._executor, batching.concat_inputs(batch), self.spin_us())
+            if not self._native.start(batch, native, self.spin_us(), started):
+                return False
         except CommandError as exc:   # the batch's error: it ran nowhere, but it is settled here
             self._take(batch)
             self._settle(batch, [], exc, started, 0)
             return True
-        if run is None:
-            return False
         self._take(batch)
-        self._native = (batch, native, run, started)
         return True
 
     def _take(self, batch: Batch) -> None:
@@ -381,39 +377,14 @@ class DeviceQueue:
             self._remove(request)
         self.stats.native += 1
 
-    def _make_executor(self, native: Any) -> bool:
-        try:
-            self._executor = native.executor()
-        except Exception:
-            log.exception("device %s: no native thread; batches run on the loop", self.device)
-            return False
-        self.loop.add_reader(self._executor.fd, self._native_done)
-        return True
-
     def _native_done(self, dispatch: bool = True) -> None:
         """The native thread's file descriptor is readable (loop thread): its batch is done; start the next one."""
-        entry = self._native
-        if entry is None:
-            self._executor.collect()   # nothing of ours in progress: clear the wake-up
+        outcome = self._native.finish()
+        if outcome is None:
             return
-        batch, native, run, started = entry
-        results: list[Any] = []
-        error: CommandError | None = None
-        duration_us = 0
-        try:
-            done = native.finish(run)
-            if done is None:
-                return
-            outputs, duration_us = done
-            results = batching.split_outputs(batch, outputs)
-        except CommandError as exc:
-            error = exc
-        except Exception as exc:  # as in _execute: a safety net
-            error = self._unexpected(exc)
-        self._native = None
         if dispatch and self.pending:
             self._dispatch(inline=True)   # the next batch starts before this one's replies are written
-        self._settle(batch, results, error, started, duration_us)
+        self._settle(*outcome)
 
     def _side_model(self, head: RunRequest) -> bool:
         """Whether ``head``'s model may run a batch beside another one (see :meth:`_side_pays`)."""
@@ -538,11 +509,9 @@ class DeviceQueue:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = self._wake_at = None
-        if self._executor is not None:   # a batch on the native thread finishes and is answered
-            self.loop.remove_reader(self._executor.fd)
-            self._executor.close()
-            if self._native is not None:
-                self._native_done(dispatch=False)
+        self._native.close()   # a batch on the native thread finishes and is answered
+        if self._native.busy:
+            self._native_done(dispatch=False)
         for request in list(self.pending.values()):
             self._remove(request)
             self._outcome(request, None, CommandError(errors.SHUTTING_DOWN))
