@@ -128,9 +128,10 @@ OPTIONS: tuple[Option, ...] = (
            maximum=100_000),
     Option("onnx-run-thread", str, "yes", "ONNX Runtime: a batch of a CPU model that would run on the event loop "
            "(inline-run-max-us) runs instead on the device queue's native thread, without the GIL, while the loop "
-           "reads and answers other requests, once the queue's batches are large (onnx-run-thread-min-rows). The "
-           "model's weights are held once more, up to light-load-max-model-bytes (models stored after a change get "
-           "the new value)", runtime=True, choices=("yes", "no")),
+           "reads and answers other requests, once the queue's batches are large (onnx-run-thread-min-rows); and a "
+           "batch that runs beside another (side-batch-min-row-us) runs on a native thread of its own rather than on a "
+           "worker. The model's weights are held once more, up to light-load-max-model-bytes (models stored after a "
+           "change get the new value)", runtime=True, choices=("yes", "no")),
     Option("onnx-run-thread-min-rows", int, 6, "onnx-run-thread: batches go to the native thread while the device "
            "queue's recent batches average at least this many rows and none of its batches is on a worker: at fewer "
            "the loop is not the bottleneck and the thread's wake-ups only delay the replies, and beside a worker's "

@@ -12,7 +12,9 @@ A lone request (alone on its queue) may run on the loop up to ``lone-client-run-
 the server's only active one (the other connections idle for a second): nobody else waits for the loop then.
 A batch for the loop of a model with a session for the native thread (the ONNX backend's, ``onnx-run-thread``) runs
 instead on the queue's native thread (native.py, over inferd/backends/_ortrun.c: no GIL, an eventfd wakes the loop
-when it is done), one batch at a time; the loop keeps a lone request under light load.
+when it is done), one batch at a time; the loop keeps a lone request under light load. While every worker is busy,
+a compute-bound model's batch may run beside them on one intra-op thread (``side-batch-min-row-us``); such batches
+of a model with that session run on native threads of their own too, one per batch, instead of on the workers.
 
 While a queue is lightly loaded (inline runs, and batches while the queue's recent batches average at most
 ``LIGHT_BATCH_ROWS`` rows) runs call the model's ``run_light`` where it has one: the ONNX backend's second session,

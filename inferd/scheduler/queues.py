@@ -9,8 +9,9 @@ batch on the loop thread itself when the model's runs of that size are expected 
 :meth:`DeviceQueue._start_native`), and hands the other batches to idle workers; workers handing a batch back and
 MINBATCHTIMEOUT timers form batches too. While every worker is busy, compatible requests simply accumulate and
 later form larger batches, except that a compute-bound model's batch may run beside them on the queue's one side worker
-(``side-batch-min-row-us``, :meth:`DeviceQueue._side_pays`). Nothing sleeps or polls: TIMEOUT and MINBATCHTIMEOUT
-use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
+(``side-batch-min-row-us``, :meth:`DeviceQueue._side_pays`); such a batch of a model with a native session runs on a
+native thread instead of the worker (:meth:`DeviceQueue._start_beside`). Nothing sleeps or polls: TIMEOUT and
+MINBATCHTIMEOUT use loop timers, a disconnect (cancelled future) removes the request at once, and workers block on a
 queue of ready batches.
 """
 from __future__ import annotations
@@ -75,6 +76,7 @@ class DeviceQueue:
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._native = NativeThread(device, loop, self._native_done, self._unexpected)   # see _start_native
+        self._beside: list[NativeThread] = []   # native threads of batches run side by side, made as needed
         self._threads = [threading.Thread(target=self._work, name=f"inferd-{device}-{i}", daemon=True)
                          for i in range(threads)]
         self._threads.append(threading.Thread(target=self._work, name=f"inferd-{device}-side", daemon=True))
@@ -351,7 +353,8 @@ class DeviceQueue:
                 batch.side = True
             self.running += 1
             self.stats.narrow += batch.narrow
-            self._ready.put(batch)
+            if not (batch.narrow and self._start_beside(batch)):
+                self._ready.put(batch)
 
     def _start_native(self, batch: Batch, native: Any) -> bool:
         """Run ``batch`` on the queue's native thread (``onnx-run-thread``); False when it cannot take it.
@@ -385,6 +388,35 @@ class DeviceQueue:
         if dispatch and self.pending:
             self._dispatch(inline=True)   # the next batch starts before this one's replies are written
         self._settle(*outcome)
+
+    def _start_beside(self, batch: Batch) -> bool:
+        """Run a batch beside another (``narrow``) on a native thread of its own; False (nothing done) if it cannot.
+
+        For a model with a session for the native thread (one intra-op thread, as a worker's narrow session): no GIL,
+        so the run starts at once rather than when the busy loop lets a worker in, and its end needs no GIL either.
+        The batch keeps the worker slot it was given (:meth:`_finished` frees it). It cannot without such a session,
+        for an input of a type the thread does not take, or if no thread could be started: a worker runs it then.
+        """
+        native = getattr(batch.requests[0].model, "native", None)
+        if native is None:
+            return False
+        thread = next((t for t in self._beside if not t.busy), None)
+        if thread is None:
+            thread = NativeThread(self.device, self.loop, partial(self._beside_done, len(self._beside)),
+                                  self._unexpected)
+            self._beside.append(thread)
+        started = _monotonic()
+        try:
+            return thread.start(batch, native, 0, started)
+        except CommandError as exc:   # the batch's error: settled as a worker's would be, after this turn
+            self.loop.call_soon(self._finished, batch, [], exc, started, 0)
+            return True
+
+    def _beside_done(self, index: int, dispatch: bool = True) -> None:
+        """A native thread of :meth:`_start_beside` is readable (loop thread): its batch is done."""
+        outcome = self._beside[index].finish()
+        if outcome is not None:
+            self._finished(*outcome, dispatch=dispatch)
 
     def _side_model(self, head: RunRequest) -> bool:
         """Whether ``head``'s model may run a batch beside another one (see :meth:`_side_pays`)."""
@@ -423,14 +455,14 @@ class DeviceQueue:
         self._dispatch()
 
     def _finished(self, batch: Batch, results: list[Any], error: CommandError | None, started: float,
-                  duration_us: int) -> None:
+                  duration_us: int, dispatch: bool = True) -> None:
         """A worker handed a batch back (loop thread): give the worker its next batch, then settle the requests."""
         if batch.side:
             self.side = 1
         else:
             self.idle += 1
         self.running -= 1
-        if self.pending:
+        if dispatch and self.pending:
             self._dispatch()
         self._settle(batch, results, error, started, duration_us)
 
@@ -512,6 +544,10 @@ class DeviceQueue:
         self._native.close()   # a batch on the native thread finishes and is answered
         if self._native.busy:
             self._native_done(dispatch=False)
+        for index, thread in enumerate(self._beside):   # as are the batches run side by side
+            thread.close()
+            if thread.busy:
+                self._beside_done(index, dispatch=False)
         for request in list(self.pending.values()):
             self._remove(request)
             self._outcome(request, None, CommandError(errors.SHUTTING_DOWN))

@@ -2,7 +2,9 @@
 
 The queue's only worker is held by a :class:`Blocker`; a model whose full batches are expected to cost at least
 ``side-batch-min-row-us`` per row must then run on the side worker (its ``run_narrow``), and any other model must
-wait for the worker. Run-time estimates are set on the models' own statistics, so nothing depends on timing.
+wait for the worker. Run-time estimates are set on the models' own statistics, so nothing depends on timing. A stored
+ONNX model with a session for the native thread (``onnx-run-thread``) runs such a batch on a native thread of its own
+instead of the side worker.
 """
 from __future__ import annotations
 
@@ -13,12 +15,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inferd import errors
+from inferd.errors import CommandError
 from inferd.store.model import RunStats
 from tests.ai.conftest import get_tensor, set_tensor
 from tests.conftest import free_port
 from tests.ops.helpers import scrape, value
 from tests.scheduler.models import Blocker, OrtModel, affine_onnx, depth, hold, observe, schedulers, wait_until
 from tests.scheduler.test_queues import rows, submit
+from tests.scheduler.test_run_thread import spin_onnx
 
 BLOB = affine_onnx()
 
@@ -163,22 +168,81 @@ def test_one_side_worker_and_both_batches_narrow_while_the_other_runs(srv):
     assert figures == {"narrow": 2, "side": 1, "idle": 1, "running": 0}
 
 
-def test_a_stored_onnx_model_runs_beside_a_busy_worker(start_server):
-    """AI.MODELEXECUTE of a stored ONNX model while the worker is held: the side worker, its one-thread session."""
-    srv = start_server(threads_per_queue=1, metrics_port=free_port())
+def store_compute_bound(srv: Any, blob: bytes = BLOB, width: int = 4) -> tuple[Any, Any]:
+    """A client, and an ONNX model (rows ``width`` wide) stored as ``m``, BATCHSIZE 8, as if its full batches took
+    12.5 ms a row."""
     client = srv.client(protocol=2)
-    client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", BLOB)
+    client.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", blob)
     model = srv.call(lambda: srv.state.keyspace.dbs[0].get(b"m"))
     assert model.side_capable
-    srv.call(lambda: model.stats.note_run(100_000, 4 * 8))   # as if its full batches took 12.5 ms a row
+    srv.call(lambda: model.stats.note_run(100_000, 8 * width))
+    return client, model
+
+
+def beside_threads(srv: Any) -> list[Any]:
+    """The queue's native threads of batches run side by side (made as needed)."""
+    return srv.call(lambda: list(schedulers(srv).queue("CPU")._beside))
+
+
+def test_a_stored_onnx_model_runs_beside_a_busy_worker_on_a_native_thread(start_server):
+    """AI.MODELEXECUTE of a stored ONNX model while the worker is held: beside it, on a native thread of its own."""
+    srv = start_server(threads_per_queue=1, metrics_port=free_port())
+    client, model = store_compute_bound(srv)
+    x = rows(2, 0)
+    set_tensor(client, "x", x)
+    blocker, held = hold(srv)
+    assert client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    np.testing.assert_array_equal(get_tensor(client, "y"), x * 2 + 1)
+    assert not held.done()
+    assert model.session.narrow is None            # not the worker's one-thread session: the native session's
+    threads = beside_threads(srv)
+    assert len(threads) == 1 and threads[0].executor is not None and not threads[0].busy
+    queue = client.info("ai")["ai_queue_CPU"]
+    assert queue["narrow"] == 1 and queue["busy"] == 1 and queue["side_busy"] == 0   # the side slot is free again
+    assert value(scrape(srv.config.metrics_port), "inferd_queue_side_by_side_batches_total", device="CPU") == 1
+    set_tensor(client, "x", rows(1, 5))   # and the next one beside the held worker takes the same thread
+    assert client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
+    np.testing.assert_array_equal(get_tensor(client, "y"), rows(1, 5) * 2 + 1)
+    assert beside_threads(srv) == threads and client.info("ai")["ai_queue_CPU"]["narrow"] == 2
+    blocker.release.set()
+    held.result(10)
+    assert queue_figures(srv) == {"narrow": 2, "side": 1, "idle": 1, "running": 0}
+
+
+def test_without_onnx_run_thread_the_side_worker_runs_it_on_a_one_thread_session(start_server):
+    srv = start_server(threads_per_queue=1, onnx_run_thread="no")
+    client, model = store_compute_bound(srv)
+    assert model.session.native is None
     x = rows(2, 0)
     set_tensor(client, "x", x)
     blocker, held = hold(srv)
     assert client.execute_command("AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y") == b"OK"
     np.testing.assert_array_equal(get_tensor(client, "y"), x * 2 + 1)
     assert not held.done() and model.session.narrow.get_session_options().intra_op_num_threads == 1
-    queue = client.info("ai")["ai_queue_CPU"]
-    assert queue["narrow"] == 1 and queue["busy"] == 1
-    assert value(scrape(srv.config.metrics_port), "inferd_queue_side_by_side_batches_total", device="CPU") == 1
+    assert beside_threads(srv) == [] and client.info("ai")["ai_queue_CPU"]["narrow"] == 1
     blocker.release.set()
     held.result(10)
+
+
+def test_a_batch_beside_that_the_native_session_refuses_fails_and_frees_its_slot(srv):
+    _, model = store_compute_bound(srv)
+    blocker, held = hold(srv)
+    fut, _ = submit(srv, model, [rows(1, 0), rows(1, 0)])   # two inputs for a one-input model
+    with pytest.raises(CommandError) as refused:
+        fut.result(10)
+    assert refused.value.text == errors.AI_INPUTS_VS_MODEL and len(beside_threads(srv)) == 1   # refused there
+    wait_until(lambda: queue_figures(srv)["side"] == 1)
+    assert queue_figures(srv) == {"narrow": 1, "side": 1, "idle": 0, "running": 1}
+    blocker.release.set()
+    held.result(10)
+
+
+def test_a_server_stopping_answers_the_batch_beside_on_its_native_thread(start_server):
+    srv = start_server(threads_per_queue=1)
+    client, model = store_compute_bound(srv, spin_onnx(), width=1)
+    blocker, held = hold(srv)
+    fut, _ = submit(srv, model, [np.full((1, 1), 3e6, np.float32)])   # some 3 million Adds: still running at stop
+    wait_until(lambda: depth(srv) == 0 and len(beside_threads(srv)) == 1)
+    blocker.release.set()
+    srv.stop()
+    np.testing.assert_array_equal(fut.result(0)[0], [[3e6 + 3e6]])
