@@ -392,10 +392,10 @@ class DeviceQueue:
     def _start_beside(self, batch: Batch) -> bool:
         """Run a batch beside another (``narrow``) on a native thread of its own; False (nothing done) if it cannot.
 
-        For a model with a session for the native thread (one intra-op thread, as a worker's narrow session): no GIL,
-        so the run starts at once rather than when the busy loop lets a worker in, and its end needs no GIL either.
-        The batch keeps the worker slot it was given (:meth:`_finished` frees it). It cannot without such a session,
-        for an input of a type the thread does not take, or if no thread could be started: a worker runs it then.
+        A model's session for the native thread runs on one intra-op thread, as a worker's narrow session, but needs no
+        GIL: the run starts at once, not when the busy loop lets a worker in. The batch keeps its worker slot
+        (:meth:`_finished` frees it). It cannot without that session, for an input type the thread does not take, or
+        if no thread could be started: a worker runs it then.
         """
         native = getattr(batch.requests[0].model, "native", None)
         if native is None:
@@ -456,7 +456,10 @@ class DeviceQueue:
 
     def _finished(self, batch: Batch, results: list[Any], error: CommandError | None, started: float,
                   duration_us: int, dispatch: bool = True) -> None:
-        """A worker handed a batch back (loop thread): give the worker its next batch, then settle the requests."""
+        """A worker or a native thread of :meth:`_start_beside` handed a batch back (loop thread): settle it.
+
+        Its slot takes the next batch first, unless ``dispatch`` is False (the server is stopping).
+        """
         if batch.side:
             self.side = 1
         else:
