@@ -4,13 +4,15 @@ The thread is the ONNX backend's executor (inferd/backends/_ortrun.c), made at t
 concatenates the batch's inputs and hands them over (:meth:`NativeThread.start`); the thread runs the model's native
 session on them and makes its file descriptor readable when done, and the loop (watching that descriptor) takes the
 outputs split per request (:meth:`NativeThread.finish`). Which batches go there, and what happens to their requests,
-is the queue's (:class:`~inferd.scheduler.queues.DeviceQueue`).
+is the queue's (:class:`~inferd.scheduler.queues.DeviceQueue`). A queue's batches run side by side under load
+(``side-batch-min-row-us``) each take a native thread of their own (:class:`NativeThreads`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from inferd.errors import CommandError
@@ -91,3 +93,27 @@ class NativeThread:
         if self.executor is not None:
             self.loop.remove_reader(self.executor.fd)
             self.executor.close()
+
+
+class NativeThreads:
+    """Native threads for batches that run side by side: one per batch running, made as needed (loop thread only).
+
+    ``done(index)`` is called by the loop when thread ``index``'s descriptor is readable.
+    """
+
+    def __init__(self, device: str, loop: asyncio.AbstractEventLoop, done: Callable[[int], None],
+                 unexpected: Callable[[Exception], CommandError]) -> None:
+        self.device = device
+        self.loop = loop
+        self.done = done
+        self.unexpected = unexpected
+        self.threads: list[NativeThread] = []
+
+    def idle(self) -> NativeThread:
+        """A thread running no batch: the first such, else a new one."""
+        for thread in self.threads:
+            if not thread.busy:
+                return thread
+        thread = NativeThread(self.device, self.loop, partial(self.done, len(self.threads)), self.unexpected)
+        self.threads.append(thread)
+        return thread

@@ -30,7 +30,7 @@ from inferd.errors import CommandError
 from inferd.resp.encoder import Status
 from inferd.scheduler import batching
 from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
-from inferd.scheduler.native import NativeThread
+from inferd.scheduler.native import NativeThread, NativeThreads
 from inferd.scheduler.stats import BatchRecord, DeviceStats, model_key
 
 log = logging.getLogger("inferd.scheduler")
@@ -76,7 +76,7 @@ class DeviceQueue:
         self._wake_at: float | None = None
         self._ready: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._native = NativeThread(device, loop, self._native_done, self._unexpected)   # see _start_native
-        self._beside: list[NativeThread] = []   # native threads of batches run side by side, made as needed
+        self._beside = NativeThreads(device, loop, self._beside_done, self._unexpected)   # see _start_beside
         self._threads = [threading.Thread(target=self._work, name=f"inferd-{device}-{i}", daemon=True)
                          for i in range(threads)]
         self._threads.append(threading.Thread(target=self._work, name=f"inferd-{device}-side", daemon=True))
@@ -369,22 +369,23 @@ class DeviceQueue:
                 return False
         except CommandError as exc:   # the batch's error: it ran nowhere, but it is settled here
             self._take(batch)
+            self.stats.native += 1
             self._settle(batch, [], exc, started, 0)
             return True
         self._take(batch)
         return True
 
     def _take(self, batch: Batch) -> None:
-        """The native thread takes ``batch``: its requests leave ``pending``."""
+        """The native thread takes ``batch``: its requests leave ``pending`` (counted once settled, as every batch)."""
         for request in batch.requests:
             self._remove(request)
-        self.stats.native += 1
 
     def _native_done(self, dispatch: bool = True) -> None:
         """The native thread's file descriptor is readable (loop thread): its batch is done; start the next one."""
         outcome = self._native.finish()
         if outcome is None:
             return
+        self.stats.native += 1
         if dispatch and self.pending:
             self._dispatch(inline=True)   # the next batch starts before this one's replies are written
         self._settle(*outcome)
@@ -400,21 +401,16 @@ class DeviceQueue:
         native = getattr(batch.requests[0].model, "native", None)
         if native is None:
             return False
-        thread = next((t for t in self._beside if not t.busy), None)
-        if thread is None:
-            thread = NativeThread(self.device, self.loop, partial(self._beside_done, len(self._beside)),
-                                  self._unexpected)
-            self._beside.append(thread)
         started = _monotonic()
         try:
-            return thread.start(batch, native, 0, started)
+            return self._beside.idle().start(batch, native, 0, started)
         except CommandError as exc:   # the batch's error: settled as a worker's would be, after this turn
             self.loop.call_soon(self._finished, batch, [], exc, started, 0)
             return True
 
     def _beside_done(self, index: int, dispatch: bool = True) -> None:
         """A native thread of :meth:`_start_beside` is readable (loop thread): its batch is done."""
-        outcome = self._beside[index].finish()
+        outcome = self._beside.threads[index].finish()
         if outcome is not None:
             self._finished(*outcome, dispatch=dispatch)
 
@@ -547,7 +543,7 @@ class DeviceQueue:
         self._native.close()   # a batch on the native thread finishes and is answered
         if self._native.busy:
             self._native_done(dispatch=False)
-        for index, thread in enumerate(self._beside):   # as are the batches run side by side
+        for index, thread in enumerate(self._beside.threads):   # as are the batches run side by side
             thread.close()
             if thread.busy:
                 self._beside_done(index, dispatch=False)

@@ -181,7 +181,7 @@ def store_compute_bound(srv: Any, blob: bytes = BLOB, width: int = 4, key: str =
 
 def beside_threads(srv: Any) -> list[Any]:
     """The queue's native threads of batches run side by side (made as needed)."""
-    return srv.call(lambda: list(schedulers(srv).queue("CPU")._beside))
+    return srv.call(lambda: list(schedulers(srv).queue("CPU")._beside.threads))
 
 
 def test_a_stored_onnx_model_runs_beside_a_busy_worker_on_a_native_thread(start_server):
