@@ -16,7 +16,10 @@
  *   Executor()                                          the thread; .fd becomes readable when a run is done
  *   Executor.submit(session, arrays, element_types, spin_us)
  *                                                       start a run on C-contiguous buffers (kept until collect);
- *                                                       after it the thread waits awake spin_us for the next one
+ *                                                       an input given as a list of parts (a batch's requests)
+ *                                                       is joined along its first dim by the thread, before the
+ *                                                       run; after it the thread waits awake spin_us for the
+ *                                                       next one
  *   Executor.collect() -> (outputs, duration_us)        outputs: [(bytearray, shape, element type)], or Error
  *   Executor.terminate()                                stop the run in progress (model-execution-timeout)
  *   Executor.close()                                    end the thread (a run in progress ends first, collectable)
@@ -231,6 +234,13 @@ static PyTypeObject SessionType = {
 
 enum { IDLE, SUBMITTED, DONE };
 
+/* An input given in parts (a batch's requests, each its rows): views[first] .. views[first + parts - 1], copied one
+ * after the other into ``data`` (its rows in order) by the thread before the run. */
+struct Join {
+    char *data;
+    Py_ssize_t first, parts;
+};
+
 typedef struct {
     PyObject_HEAD
     pthread_t thread;
@@ -243,7 +253,9 @@ typedef struct {
     long long spin_ns;          /* how long the thread waits awake for the next run before it sleeps */
     SessionObject *session;     /* the run's: strong references, dropped by collect */
     Py_ssize_t n_views;
-    Py_buffer *views;           /* the inputs' buffers, held until collect */
+    Py_buffer *views;           /* the inputs' buffers (an input given in parts: each part's), held until collect */
+    Py_ssize_t n_joins;
+    struct Join *joins;         /* the inputs given in parts, which the thread copies into one buffer before the run */
     OrtValue **values;          /* n_inputs inputs, then n_outputs outputs */
     OrtRunOptions *run_options;
     OrtStatus *status;
@@ -277,6 +289,13 @@ static void *executor_main(void *arg) {
             break;
         pthread_mutex_unlock(&self->lock);
         SessionObject *session = self->session;
+        for (Py_ssize_t j = 0; j < self->n_joins; j++) {   /* a batch's inputs, joined here rather than on the loop */
+            char *into = self->joins[j].data;
+            for (Py_ssize_t k = self->joins[j].first; k < self->joins[j].first + self->joins[j].parts; k++) {
+                memcpy(into, self->views[k].buf, (size_t)self->views[k].len);
+                into += self->views[k].len;
+            }
+        }
         long long start = now_ns();
         OrtStatus *status = API(S_Run, run_fn)(session->session, self->run_options, (const char *const *)session->names,
                                                (const OrtValue *const *)self->values, (size_t)session->n_inputs,
@@ -331,8 +350,13 @@ static void release_run(ExecutorObject *self) {
         API(S_ReleaseRunOptions, void (*)(OrtRunOptions *))(self->run_options);
     if (self->status != NULL)
         API(S_ReleaseStatus, void (*)(OrtStatus *))(self->status);
+    for (Py_ssize_t j = 0; j < self->n_joins; j++)
+        PyMem_Free(self->joins[j].data);
+    PyMem_Free(self->joins);
     PyMem_Free(self->values);
     PyMem_Free(self->views);
+    self->joins = NULL;
+    self->n_joins = 0;
     self->values = NULL;
     self->views = NULL;
     self->n_views = 0;
@@ -353,11 +377,18 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *args) {
         return PyErr_Format(PyExc_ValueError, "the session takes %zd inputs", n);
     if (self->state != IDLE || self->closing)
         return PyErr_Format(PyExc_RuntimeError, self->closing ? "closed" : "a run is in progress");
+    Py_ssize_t buffers = 0, joins = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(arrays, i);
+        buffers += PyList_Check(item) ? PyList_GET_SIZE(item) : 1;
+        joins += PyList_Check(item);
+    }
     self->values = PyMem_Calloc(n + session->n_outputs + 1, sizeof(OrtValue *));
-    self->views = PyMem_Calloc(n + 1, sizeof(Py_buffer));
+    self->views = PyMem_Calloc(buffers + 1, sizeof(Py_buffer));
+    self->joins = PyMem_Calloc(joins + 1, sizeof(struct Join));
     Py_INCREF(session);
     self->session = session;
-    if (self->values == NULL || self->views == NULL) {
+    if (self->values == NULL || self->views == NULL || self->joins == NULL) {
         release_run(self);
         return PyErr_NoMemory();
     }
@@ -366,19 +397,58 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *args) {
         int element = (int)PyLong_AsLong(PyList_GET_ITEM(types, i));
         if (element == -1 && PyErr_Occurred())
             goto fail;
-        if (PyObject_GetBuffer(PyList_GET_ITEM(arrays, i), &self->views[i], PyBUF_C_CONTIGUOUS) < 0)
-            goto fail;
-        self->n_views = i + 1;
-        Py_buffer *view = &self->views[i];
-        int64_t local[64];
-        if (view->ndim > 64) {
-            PyErr_SetString(PyExc_ValueError, "too many dimensions");
+        PyObject *item = PyList_GET_ITEM(arrays, i);
+        int joined = PyList_Check(item);
+        Py_ssize_t parts = joined ? PyList_GET_SIZE(item) : 1, first = self->n_views;
+        if (parts < 1) {
+            PyErr_SetString(PyExc_ValueError, "an input in no parts");
             goto fail;
         }
-        for (int d = 0; d < view->ndim; d++)
-            local[d] = (int64_t)view->shape[d];
+        int64_t local[64];
+        Py_ssize_t bytes = 0;
+        for (Py_ssize_t k = 0; k < parts; k++) {
+            Py_buffer *view = &self->views[first + k];
+            if (PyObject_GetBuffer(joined ? PyList_GET_ITEM(item, k) : item, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+                < 0)
+                goto fail;
+            self->n_views = first + k + 1;
+            if (view->ndim > 64 || (joined && view->ndim < 1)) {
+                PyErr_SetString(PyExc_ValueError, "too many dimensions, or a part without rows");
+                goto fail;
+            }
+            if (k == 0) {
+                for (int d = 0; d < view->ndim; d++)
+                    local[d] = (int64_t)view->shape[d];
+            } else {   /* the parts of one input: the same element and the same dims but the first */
+                Py_buffer *head = &self->views[first];
+                int same = view->ndim == head->ndim && view->itemsize == head->itemsize
+                           && strcmp(view->format ? view->format : "B", head->format ? head->format : "B") == 0;
+                for (int d = 1; same && d < view->ndim; d++)
+                    same = view->shape[d] == head->shape[d];
+                if (!same) {
+                    PyErr_SetString(PyExc_ValueError, "the parts of an input differ in type or dims");
+                    goto fail;
+                }
+                local[0] += (int64_t)view->shape[0];
+            }
+            bytes += view->len;
+        }
+        Py_buffer *head = &self->views[first];
+        void *data = head->buf;
+        if (joined) {
+            struct Join *join = &self->joins[self->n_joins];
+            join->data = PyMem_Malloc(bytes > 0 ? (size_t)bytes : 1);
+            if (join->data == NULL) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            join->first = first;
+            join->parts = parts;
+            self->n_joins++;
+            data = join->data;
+        }
         OrtStatus *status = API(S_CreateTensorWithDataAsOrtValue, tensor_fn)(
-            cpu_memory, view->buf, (size_t)view->len, local, (size_t)view->ndim, element, &self->values[i]);
+            cpu_memory, data, (size_t)bytes, local, (size_t)head->ndim, element, &self->values[i]);
         if (status != NULL) {
             raise_status(status);
             goto fail;

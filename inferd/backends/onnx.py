@@ -150,20 +150,26 @@ class NativeSession:
         """A new executor: a native thread, and its ``fd`` to watch; ``close()`` ends it."""
         return native_module().Executor()
 
-    def start(self, executor: Any, inputs: list[np.ndarray[Any, Any]], spin_us: int = 0) -> NativeRun | None:
+    def start(self, executor: Any, inputs: list[Any], spin_us: int = 0) -> NativeRun | None:
         """Start a run of ``inputs`` on ``executor``; None (nothing started) when an input's type is not numeric.
 
-        After the run the thread waits ``spin_us`` awake for the next one before it sleeps
-        (``onnx-run-thread-spin-us``).
+        An input is an array, or a list of arrays alike but for their first dim (a batch's requests' rows), which
+        the thread joins along it before the run (no concatenation on the loop). After the run the thread waits
+        ``spin_us`` awake for the next one before it sleeps (``onnx-run-thread-spin-us``).
 
         Raises CommandError as :meth:`OnnxSession.run` for a wrong count of inputs.
         """
         if len(inputs) != len(self.inputs):
             raise CommandError(errors.AI_INPUTS_VS_MODEL)
-        types = [_ELEMENT_TYPES.get(array.dtype) for array in inputs]
+        types = [_ELEMENT_TYPES.get((item[0] if item.__class__ is list else item).dtype) for item in inputs]
         if None in types:
             return None
-        executor.submit(self.native, [np.ascontiguousarray(array) for array in inputs], types, spin_us)
+        try:
+            executor.submit(self.native, [item if item.__class__ is list else np.ascontiguousarray(item)
+                                          for item in inputs], types, spin_us)
+        except (BufferError, ValueError):   # a part not C-contiguous or unlike the others: joined here instead
+            executor.submit(self.native, [np.ascontiguousarray(np.concatenate(item) if item.__class__ is list
+                                                               else item) for item in inputs], types, spin_us)
         run = NativeRun(executor, self.timeout_s > 0)
         if run.watched:
             WATCHDOG.watch(run, self.timeout_s)   # type: ignore[arg-type]

@@ -12,8 +12,9 @@ A device queue keeps its pending :class:`RunRequest` objects in arrival order. W
   request was enqueued; its requests then wait (a timer, TIMEOUT or a disconnect ends the wait) while requests of
   other groups behind it may run.
 
-:func:`concat_inputs` builds the backend inputs with one concatenate per input; :func:`split_outputs` slices the
-outputs back into per-request views and checks the batch size.
+:func:`concat_inputs` builds the backend inputs with one concatenate per input (:func:`input_parts` leaves the
+joining to a backend that does it off the loop, the native thread); :func:`split_outputs` slices the outputs back into
+per-request views and checks the batch size.
 """
 from __future__ import annotations
 
@@ -230,6 +231,17 @@ def concat_inputs(batch: Batch) -> list[np.ndarray]:
         return batch.requests[0].inputs
     count = len(batch.requests[0].inputs)
     return [np.concatenate([r.inputs[i] for r in batch.requests]) for i in range(count)]
+
+
+def input_parts(batch: Batch) -> list[Any]:
+    """The backend inputs of a batch for a backend that joins them itself (see NativeSession.start).
+
+    A lone request's own arrays, else each input as the list of the requests' arrays.
+    """
+    if not batch.batched:
+        return batch.requests[0].inputs
+    count = len(batch.requests[0].inputs)
+    return [[r.inputs[i] for r in batch.requests] for i in range(count)]
 
 
 def split_outputs(batch: Batch, outputs: list[np.ndarray]) -> list[list[np.ndarray]]:

@@ -1,11 +1,12 @@
 """A device queue's native thread (``onnx-run-thread``): one batch at a time, run without the GIL.
 
 The thread is the ONNX backend's executor (inferd/backends/_ortrun.c), made at the first batch it takes. The loop
-concatenates the batch's inputs and hands them over (:meth:`NativeThread.start`); the thread runs the model's native
-session on them and makes its file descriptor readable when done, and the loop (watching that descriptor) takes the
-outputs split per request (:meth:`NativeThread.finish`). Which batches go there, and what happens to their requests,
-is the queue's (:class:`~inferd.scheduler.queues.DeviceQueue`). A queue's batches run side by side under load
-(``side-batch-min-row-us``) each take a native thread of their own (:class:`NativeThreads`).
+hands over the batch's inputs, each as the list of its requests' arrays (:meth:`NativeThread.start`); the thread joins
+them, runs the model's native session on them and makes its file descriptor readable when done, and the loop
+(watching that descriptor) takes the outputs split per request (:meth:`NativeThread.finish`). Which batches go there,
+and what happens to their requests, is the queue's (:class:`~inferd.scheduler.queues.DeviceQueue`). A queue's batches
+run side by side under load (``side-batch-min-row-us``) each take a native thread of their own
+(:class:`NativeThreads`).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class NativeThread:
         """
         if self.executor is None and not self._make_executor(native):
             return False
-        run = native.start(self.executor, batching.concat_inputs(batch), spin_us)
+        run = native.start(self.executor, batching.input_parts(batch), spin_us)
         if run is None:
             return False
         self.running = (batch, native, run, started)

@@ -87,6 +87,20 @@ def test_runs_follow_one_another_on_one_thread_and_a_run_error_has_onnxruntimes_
     np.testing.assert_array_equal(run_native(session, [np.ones((1, 4), np.float32)], executor)[0], 3)   # still runs
 
 
+def test_a_batch_given_in_parts_is_joined_by_the_thread_as_numpy_joins_it():
+    session = onnx_backend.load(affine_onnx(), NATIVE)
+    executor = session.native.executor()
+    parts = [np.arange(i * 4, (i + rows) * 4, dtype=np.float32).reshape(rows, 4)
+             for i, rows in ((0, 1), (1, 3), (4, 2))]
+    joined = np.concatenate(parts)
+    np.testing.assert_array_equal(run_native(session, [parts], executor)[0], joined * 2 + 1)
+    # a part the thread cannot read as it is (not C-contiguous): numpy joins them on the loop
+    strided = np.arange(16, dtype=np.float32).reshape(2, 8)[:, ::2]
+    np.testing.assert_array_equal(run_native(session, [[parts[0], strided]], executor)[0],
+                                  np.concatenate([parts[0], strided]) * 2 + 1)
+    np.testing.assert_array_equal(run_native(session, [[parts[1]]], executor)[0], parts[1] * 2 + 1)   # one part
+
+
 def test_what_the_thread_does_not_take_is_left_to_the_loop():
     session = onnx_backend.load(affine_onnx(), NATIVE)
     executor = session.native.executor()
@@ -216,8 +230,9 @@ def test_the_loop_answers_while_the_native_thread_runs_and_the_watchdog_stops_th
 
 
 def test_a_server_stopping_answers_the_batch_on_the_native_thread(start_server):
+    # the run takes seconds: a busy machine must not make it pass the default model-execution-timeout (5 s)
     srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
-                       onnx_run_thread_min_rows=0)
+                       onnx_run_thread_min_rows=0, **{"model-execution-timeout": 120_000})
     client = srv.client(protocol=2)
     store_slow(client)
     results: list[Any] = []
