@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.procs import ProcessGroup, ServerProcess
+
+Side = TypeVar("Side")
 
 
 @dataclass
@@ -84,3 +87,16 @@ def with_cpu(result: dict[str, Any], cpu_seconds: float) -> dict[str, Any]:
     result["server_cpu_s"] = round(cpu_seconds, 3)
     result["server_cpu_us_per_op"] = round(cpu_seconds / done * 1e6, 2) if done else None
     return result
+
+
+def alternating(sides: Sequence[Side], pairs: int, measure: Callable[[Side], dict[str, Any]],
+                line: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """``pairs`` rounds of one measurement per side, their order alternating from round to round (the machine drifts:
+    no side always goes first); each record is printed (``line``) as it ends. The paired tools' loop."""
+    records = []
+    for pair in range(pairs):
+        for side in sides if pair % 2 == 0 else sides[::-1]:
+            record = measure(side)
+            records.append(record)
+            print(line(record), flush=True)
+    return records

@@ -26,7 +26,7 @@ import numpy as np
 
 from bench import loadgen, models
 from bench.batching import INPUT_KEYS, load_inferd, modelexecute_command, queue_figures, timed_calls
-from bench.harness import with_cpu
+from bench.harness import alternating, with_cpu
 from bench.procs import BenchError, ProcessGroup
 
 KEY = "m"
@@ -63,16 +63,12 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: 
             raw_batch: int) -> list[dict[str, Any]]:
     """``pairs`` x (defaults, ``other``) servers, the order alternating; one record per server, printed as it ends."""
     model = models.dense_model(layers, width)
-    records = []
-    for pair in range(pairs):
-        for options in ([], other) if pair % 2 == 0 else (other, []):
-            record = measure(options, model, width, batchsize, clients, seconds, raw_batch)
-            records.append(record)
-            print(f"{shlex.join(options) or 'defaults':36s} {record['rows_per_s']:9,.0f} rows/s  p99 "
-                  f"{record['p99_ms']:6.1f} ms  server CPU {record['server_cpu_us']:6.1f} µs/row  "
-                  f"{record['side_by_side']}/{record['batches']} batches side by side  raw {raw_batch} rows "
-                  f"{record['raw_rows_per_s']:9,.0f} rows/s -> {record['ratio']:.3f}x", flush=True)
-    return records
+    return alternating(([], other), pairs,
+                       lambda options: measure(options, model, width, batchsize, clients, seconds, raw_batch),
+                       lambda record: f"{shlex.join(record['options']) or 'defaults':36s} {record['rows_per_s']:9,.0f} "
+                       f"rows/s  p99 {record['p99_ms']:6.1f} ms  server CPU {record['server_cpu_us']:6.1f} µs/row  "
+                       f"{record['side_by_side']}/{record['batches']} batches side by side  raw {raw_batch} rows "
+                       f"{record['raw_rows_per_s']:9,.0f} rows/s -> {record['ratio']:.3f}x")
 
 
 def main() -> None:

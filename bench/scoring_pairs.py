@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, models, scoring
-from bench.harness import with_cpu
+from bench.harness import alternating, with_cpu
 from bench.procs import BenchError, ProcessGroup
 
 BATCHSIZE = 64   # the suite's (bench.harness.Settings.scoring_batchsize)
@@ -62,17 +62,15 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, users: i
             other_hidden: int) -> list[dict[str, Any]]:
     """``pairs`` x ((defaults, ``hidden``), (``other``, ``other_hidden``)) servers, the order alternating."""
     sides: tuple[tuple[list[str], int], ...] = (([], hidden), (other, other_hidden))
-    records = []
-    for pair in range(pairs):
-        for options, width in sides if pair % 2 == 0 else sides[::-1]:
-            record = measure(options, width, clients, seconds, users)
-            records.append(record)
-            print(f"{_label(record):44s} {record['throughput']:9,.0f}/s  p50 {record['p50_ms']:.2f} p99 "
-                  f"{record['p99_ms']:.2f} ms  server CPU {record['server_cpu_us']:.1f} µs/inference  "
-                  f"{record['rows_per_batch']:.1f} rows/batch, {record['batches_on_loop']:.0%} of {record['batches']} "
-                  f"on the loop, {record['batches_on_thread']:.0%} on the thread, model run "
-                  f"{record['model_run_us_per_row']} µs/row", flush=True)
-    return records
+    return alternating(sides, pairs, lambda side: measure(side[0], side[1], clients, seconds, users), _line)
+
+
+def _line(record: dict[str, Any]) -> str:
+    return (f"{_label(record):44s} {record['throughput']:9,.0f}/s  p50 {record['p50_ms']:.2f} p99 "
+            f"{record['p99_ms']:.2f} ms  server CPU {record['server_cpu_us']:.1f} µs/inference  "
+            f"{record['rows_per_batch']:.1f} rows/batch, {record['batches_on_loop']:.0%} of {record['batches']} "
+            f"on the loop, {record['batches_on_thread']:.0%} on the thread, model run "
+            f"{record['model_run_us_per_row']} µs/row")
 
 
 def main() -> None:

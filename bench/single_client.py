@@ -32,6 +32,7 @@ from bench.batching import (
     run_us_per_call,
     timed_calls,
 )
+from bench.harness import alternating
 from bench.procs import ProcessGroup
 
 KEY = "m"
@@ -75,16 +76,11 @@ def compare(other: list[str], pairs: int, layers: int, width: int, seconds: floa
             ) -> list[dict[str, Any]]:
     """``pairs`` x (default, ``other``) servers, the order alternating; one record per server, printed as it ends."""
     model = models.dense_model(layers, width)
-    records = []
-    for pair in range(pairs):
-        for options in ([], other) if pair % 2 == 0 else (other, []):
-            record = measure(options, model, width, seconds, idle_connections)
-            records.append(record)
-            print(f"{shlex.join(options) or 'defaults':40s} PING {record['ping_p50_us']:7.1f}  MODELEXECUTE "
-                  f"{record['modelexecute_p50_us']:8.1f}  raw {record['raw_p50_us']:7.1f} µs -> {record['ratio']:.2f}x"
-                  f"  run inside {record['run_inside_us']} µs, on the loop {record['on_loop']}/{record['batches']}",
-                  flush=True)
-    return records
+    return alternating(([], other), pairs, lambda options: measure(options, model, width, seconds, idle_connections),
+                       lambda record: f"{shlex.join(record['options']) or 'defaults':40s} PING "
+                       f"{record['ping_p50_us']:7.1f}  MODELEXECUTE {record['modelexecute_p50_us']:8.1f}  raw "
+                       f"{record['raw_p50_us']:7.1f} µs -> {record['ratio']:.2f}x  run inside "
+                       f"{record['run_inside_us']} µs, on the loop {record['on_loop']}/{record['batches']}")
 
 
 def main() -> None:
