@@ -229,8 +229,7 @@ def concat_inputs(batch: Batch) -> list[np.ndarray]:
     """The backend inputs of a batch: a lone request's own arrays (no copy), else one concatenate per input."""
     if not batch.batched:
         return batch.requests[0].inputs
-    count = len(batch.requests[0].inputs)
-    return [np.concatenate([r.inputs[i] for r in batch.requests]) for i in range(count)]
+    return [np.concatenate(parts) for parts in input_parts(batch)]
 
 
 def input_parts(batch: Batch) -> list[Any]:
