@@ -240,7 +240,8 @@ def test_a_batch_beside_that_the_native_session_refuses_fails_and_frees_its_slot
 
 
 def test_a_server_stopping_answers_the_batch_beside_on_its_native_thread(start_server):
-    srv = start_server(threads_per_queue=1)
+    # the run takes seconds: a busy machine must not make it pass the default model-execution-timeout (5 s)
+    srv = start_server(threads_per_queue=1, **{"model-execution-timeout": 120_000})
     client, model = store_compute_bound(srv, spin_onnx(), width=1)
     blocker, held = hold(srv)
     fut, _ = submit(srv, model, [np.full((1, 1), 3e6, np.float32)])   # some 3 million Adds: still running at stop
