@@ -31,7 +31,7 @@ from inferd.resp.encoder import Status
 from inferd.scheduler import batching
 from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
 from inferd.scheduler.native import NativeThread, NativeThreads
-from inferd.scheduler.stats import BatchRecord, DeviceStats, model_key
+from inferd.scheduler.stats import BatchRecord, DeviceStats, account
 
 log = logging.getLogger("inferd.scheduler")
 TIMEDOUT = Status(b"TIMEDOUT")
@@ -499,41 +499,9 @@ class DeviceQueue:
 
     def _account(self, batch: Batch, results: list[Any] | None, error: CommandError | None, started: float,
                  duration_us: int) -> None:
-        """A model batch's figures: the model's run estimates and AI.INFO counters, the queue's, the observers'."""
-        requests = batch.requests
-        model = requests[0].model
+        """A model batch's figures (:func:`~inferd.scheduler.stats.account`), and the queue's rows per batch."""
         self.recent_rows += (batch.rows - self.recent_rows) / 8
-        stats = getattr(model, "stats", None)   # the model's RunStats (AI.INFO), charged once for the batch
-        if stats is not None:
-            if error is None:
-                stats.note_run(duration_us, batching.batch_size(batch))
-                stats.charge(len(requests), *batching.totals(batch, duration_us, results), False)
-            else:
-                stats.charge(len(requests), 0, 0, True)
-        text = error.text if error is not None else None
-        waits = [started - request.enqueued for request in requests]
-        for request in requests:
-            if request.on_done is not None:   # a caller's own hook (AI.INFO needs none): RunOutcome per request
-                self._hooks(batch, results, text, duration_us)
-                break
-        compute = duration_us / 1e6
-        self.stats.add(model_key(model), len(requests), batch.rows, sum(waits), compute, text is not None)
-        if self.observers:
-            record = BatchRecord(self.device, model, len(requests), batch.rows, waits, compute, text)
-            for observer in self.observers:
-                try:
-                    observer(record)
-                except Exception:
-                    log.exception("device %s: batch observer failed", self.device)
-
-    def _hooks(self, batch: Batch, results: list[Any] | None, text: str | None, duration_us: int) -> None:
-        for request, outcome in zip(batch.requests, batching.outcomes(batch, duration_us, results, text),
-                                    strict=True):
-            if request.on_done is not None:
-                try:
-                    request.on_done(outcome)
-                except Exception:  # a statistics hook must never break the replies
-                    log.exception("device %s: on_done hook failed", self.device)
+        account(self.stats, self.observers, batch, results, error, started, duration_us)
 
     def drain(self) -> None:
         """Server shutdown (loop thread): requests still pending get an error instead of waiting forever."""

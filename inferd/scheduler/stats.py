@@ -6,14 +6,24 @@
 * :class:`DeviceStats` (``DeviceQueue.stats``): per device counters (refused, timed out, cancelled, batches, rows)
   and a :class:`ModelQueueStats` per model key. Queue depth is ``DeviceQueue.depth``; busy workers are
   ``threads - DeviceQueue.idle``, and the side worker's ``1 - DeviceQueue.side``.
+* :func:`account`: a finished model batch charged to all of these, to its model's own figures (AI.INFO) and to its
+  requests' ``on_done`` hooks.
 
 Durations are seconds from monotonic clocks (``time.monotonic`` for waits, ``perf_counter`` for compute).
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from inferd.errors import CommandError
+from inferd.scheduler import batching
+from inferd.scheduler.batching import Batch
+
+log = logging.getLogger("inferd.scheduler")
 
 
 @dataclass(slots=True)
@@ -84,3 +94,41 @@ class DeviceStats:
         model.wait_seconds += wait_seconds
         model.compute_seconds += compute
         model.batch_sizes[requests] += 1
+
+
+def account(stats: DeviceStats, observers: list[Callable[[BatchRecord], None]], batch: Batch,
+            results: list[Any] | None, error: CommandError | None, started: float, duration_us: int) -> None:
+    """A model batch's figures: the model's run estimates and AI.INFO counters, the queue's, the observers'."""
+    requests = batch.requests
+    model = requests[0].model
+    run_stats = getattr(model, "stats", None)   # the model's RunStats (AI.INFO), charged once for the batch
+    if run_stats is not None:
+        if error is None:
+            run_stats.note_run(duration_us, batching.batch_size(batch))
+            run_stats.charge(len(requests), *batching.totals(batch, duration_us, results), False)
+        else:
+            run_stats.charge(len(requests), 0, 0, True)
+    text = error.text if error is not None else None
+    waits = [started - request.enqueued for request in requests]
+    for request in requests:
+        if request.on_done is not None:   # a caller's own hook (AI.INFO needs none): RunOutcome per request
+            _hooks(stats.device, batch, results, text, duration_us)
+            break
+    compute = duration_us / 1e6
+    stats.add(model_key(model), len(requests), batch.rows, sum(waits), compute, text is not None)
+    if observers:
+        record = BatchRecord(stats.device, model, len(requests), batch.rows, waits, compute, text)
+        for observer in observers:
+            try:
+                observer(record)
+            except Exception:
+                log.exception("device %s: batch observer failed", stats.device)
+
+
+def _hooks(device: str, batch: Batch, results: list[Any] | None, text: str | None, duration_us: int) -> None:
+    for request, outcome in zip(batch.requests, batching.outcomes(batch, duration_us, results, text), strict=True):
+        if request.on_done is not None:
+            try:
+                request.on_done(outcome)
+            except Exception:  # a statistics hook must never break the replies
+                log.exception("device %s: on_done hook failed", device)
