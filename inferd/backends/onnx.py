@@ -108,16 +108,17 @@ def native_module() -> Any:
 
 
 class NativeRun:
-    """A run in progress on a native thread (see :class:`NativeSession`); what the watchdog stops.
+    """A run on a native thread (see :class:`NativeSession`), staged or in progress; what the watchdog stops.
 
     Setting ``terminate`` (model-execution-timeout) stops the run; the watchdog forgets the run at
     :meth:`NativeSession.finish`.
     """
 
-    __slots__ = ("executor", "watched")
+    __slots__ = ("executor", "id", "watched")
 
-    def __init__(self, executor: Any, watched: bool) -> None:
+    def __init__(self, executor: Any, run_id: int, watched: bool) -> None:
         self.executor = executor
+        self.id = run_id
         self.watched = watched
 
     @property
@@ -127,7 +128,7 @@ class NativeRun:
     @terminate.setter
     def terminate(self, value: bool) -> None:
         if value:
-            self.executor.terminate()
+            self.executor.terminate(self.id)
 
 
 class NativeSession:
@@ -150,12 +151,14 @@ class NativeSession:
         """A new executor: a native thread, and its ``fd`` to watch; ``close()`` ends it."""
         return native_module().Executor()
 
-    def start(self, executor: Any, inputs: list[Any], spin_us: int = 0) -> NativeRun | None:
-        """Start a run of ``inputs`` on ``executor``; None (nothing started) when an input's type is not numeric.
+    def start(self, executor: Any, inputs: list[Any], spin_us: int = 0, want: int = 0) -> NativeRun | None:
+        """Stage a run of ``inputs`` on ``executor``; None (nothing started) when an input's type is not numeric.
 
-        An input is an array, or a list of arrays alike but for their first dim (a batch's requests' rows), which
-        the thread joins along it before the run (no concatenation on the loop). After the run the thread waits
-        ``spin_us`` awake for the next one before it sleeps (``onnx-run-thread-spin-us``).
+        The thread runs it at once, or after the run it has in hand (two at most: see :meth:`extend`), once it holds
+        ``want`` rows or is released (:meth:`release`). An input is
+        an array, or a list of arrays alike but for their first dim (a batch's requests' rows), which the thread
+        joins along it before the run (no concatenation on the loop). After a run with no other staged the thread
+        waits ``spin_us`` awake for the next one before it sleeps (``onnx-run-thread-spin-us``).
 
         Raises CommandError as :meth:`OnnxSession.run` for a wrong count of inputs.
         """
@@ -165,15 +168,36 @@ class NativeSession:
         if None in types:
             return None
         try:
-            executor.submit(self.native, [item if item.__class__ is list else np.ascontiguousarray(item)
-                                          for item in inputs], types, spin_us)
+            run_id = executor.submit(self.native, [item if item.__class__ is list else np.ascontiguousarray(item)
+                                                   for item in inputs], types, spin_us, want)
         except (BufferError, ValueError):   # a part not C-contiguous or unlike the others: joined here instead
-            executor.submit(self.native, [np.ascontiguousarray(np.concatenate(item) if item.__class__ is list
-                                                               else item) for item in inputs], types, spin_us)
-        run = NativeRun(executor, self.timeout_s > 0)
+            run_id = executor.submit(self.native, [np.ascontiguousarray(np.concatenate(item) if item.__class__ is list
+                                                                        else item) for item in inputs], types,
+                                     spin_us, want)
+        run = NativeRun(executor, run_id, self.timeout_s > 0)
         if run.watched:
             WATCHDOG.watch(run, self.timeout_s)   # type: ignore[arg-type]
         return run
+
+    def extend(self, run: NativeRun, inputs: list[list[Any]]) -> bool:
+        """Add rows to ``run`` while the thread has not taken it; False (nothing added) once it has.
+
+        Each input's parts (a batch's later requests) go after its own; parts the thread cannot join as they are
+        (not C-contiguous, another type or other dims) are not added either.
+
+        Raises CommandError as :meth:`start`.
+        """
+        if len(inputs) != len(self.inputs):
+            raise CommandError(errors.AI_INPUTS_VS_MODEL)
+        try:
+            return bool(run.executor.extend(run.id, inputs))
+        except (BufferError, ValueError):   # not C-contiguous, or another type: the caller runs them apart
+            return False
+
+    @staticmethod
+    def release(run: NativeRun) -> None:
+        """Let ``run``, if still staged, start without the rows it waits for (see :meth:`start`)."""
+        run.executor.release(run.id)
 
     def finish(self, run: NativeRun) -> tuple[list[np.ndarray[Any, Any]], int] | None:
         """The outputs of ``run`` and its µs; None while it is not done. Raises its CommandError."""

@@ -235,10 +235,15 @@ def concat_inputs(batch: Batch) -> list[np.ndarray]:
 def input_parts(batch: Batch) -> list[Any]:
     """The backend inputs of a batch for a backend that joins them itself (see NativeSession.start).
 
-    A lone request's own arrays, else each input as the list of the requests' arrays.
+    A lone request's own arrays, else each input as the list of the requests' arrays (:func:`input_lists`).
     """
     if not batch.batched:
         return batch.requests[0].inputs
+    return input_lists(batch)
+
+
+def input_lists(batch: Batch) -> list[list[Any]]:
+    """Each input of a batch as the list of its requests' arrays."""
     count = len(batch.requests[0].inputs)
     return [[r.inputs[i] for r in batch.requests] for i in range(count)]
 

@@ -324,12 +324,12 @@ class DeviceQueue:
                 batch, on_loop = self._loop_sized(batch, now)
             native = getattr(batch.requests[0].model, "native", None) if on_loop else None
             if native is not None:
-                if self._native.busy:
-                    return   # it waits for the native thread's batch: the next one forms when that one is done
                 if self._native_time() and self._start_native(batch, native):
                     if self.pending:
                         continue
                     return
+                if self._native.busy:
+                    return   # it waits for the native thread's batches: the next one forms when one is done
             if on_loop and not inline:
                 self._step_soon()
                 return
@@ -359,13 +359,19 @@ class DeviceQueue:
     def _start_native(self, batch: Batch, native: Any) -> bool:
         """Run ``batch`` on the queue's native thread (``onnx-run-thread``); False when it cannot take it.
 
-        The loop concatenates the inputs and goes on; the thread runs the model without the GIL and signals its
-        file descriptor, and :meth:`_native_done` settles the batch. False (nothing done): an input of a type the
-        thread does not take, or the thread could not be started; the batch then runs as any other.
+        The loop hands the inputs over and goes on; the thread joins and runs them without the GIL and signals its
+        file descriptor, and :meth:`_native_done` settles the batch. While the thread runs a batch, this one is
+        staged behind it, or joins the one staged (:meth:`NativeThread.stage`). False (nothing done): an input of a
+        type the thread does not take, the thread could not be started, or it has two batches in hand; the batch
+        then runs as any other, or waits while the thread is busy.
         """
         started = _monotonic()
+        thread = self._native
         try:
-            if not self._native.start(batch, native, self.spin_us(), started):
+            if thread.busy:
+                if not thread.stage(batch, native, self.spin_us(), started):
+                    return False
+            elif not thread.start(batch, native, self.spin_us(), started):
                 return False
         except CommandError as exc:   # the batch's error: it ran nowhere, but it is settled here
             self._take(batch)
@@ -381,14 +387,15 @@ class DeviceQueue:
             self._remove(request)
 
     def _native_done(self, dispatch: bool = True) -> None:
-        """The native thread's file descriptor is readable (loop thread): its batch is done; start the next one."""
+        """The native thread's file descriptor is readable (loop thread): settle its batches done, in order."""
         outcome = self._native.finish()
-        if outcome is None:
-            return
-        self.stats.native += 1
-        if dispatch and self.pending:
-            self._dispatch(inline=True)   # the next batch starts before this one's replies are written
-        self._settle(*outcome)
+        while outcome is not None:
+            self.stats.native += 1
+            if dispatch and self.pending:
+                self._dispatch(inline=True)   # the next batch is staged before this one's replies are written
+            self._native.release()   # what came for the next batch by now goes: the thread is free
+            self._settle(*outcome)
+            outcome = self._native.finish() if self._native.done else None
 
     def _start_beside(self, batch: Batch) -> bool:
         """Run a batch beside another (``narrow``) on a native thread of its own; False (nothing done) if it cannot.
@@ -508,7 +515,7 @@ class DeviceQueue:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = self._wake_at = None
-        self._native.close()   # a batch on the native thread finishes and is answered
+        self._native.close()   # the batches on the native thread finish and are answered
         if self._native.busy:
             self._native_done(dispatch=False)
         for index, thread in enumerate(self._beside.threads):   # as are the batches run side by side

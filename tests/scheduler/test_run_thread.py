@@ -120,8 +120,6 @@ def test_a_run_in_progress_can_be_stopped_and_close_waits_for_it():
     executor = session.native.executor()
     run = session.native.start(executor, [np.full((1, 1), 1e9, np.float32)])
     assert session.native.finish(run) is None and executor.busy     # not done yet: nothing to collect
-    with pytest.raises(RuntimeError, match="in progress"):
-        executor.submit(session.native.native, [np.zeros((1, 1), np.float32)], [1])
     executor.terminate()
     select.select([executor.fd], [], [], 30)
     with pytest.raises(CommandError, match="terminate flag"):
@@ -132,6 +130,64 @@ def test_a_run_in_progress_can_be_stopped_and_close_waits_for_it():
     np.testing.assert_array_equal(outputs[0], [[40_000]])
     with pytest.raises(RuntimeError, match="closed"):
         executor.submit(session.native.native, [np.zeros((1, 1), np.float32)], [1])
+
+
+def wait_done(native: Any, run: Any) -> Any:
+    """The outcome of ``run``, the oldest in hand, waited for as the event loop would (its fd readable)."""
+    for _ in range(300):
+        select.select([run.executor.fd], [], [], 0.1)
+        if run.executor.done:
+            return native.finish(run)
+    raise AssertionError("the run did not finish")
+
+
+def test_the_next_run_is_staged_grows_until_the_thread_takes_it_and_runs_after_the_one_before():
+    session = onnx_backend.load(spin_onnx(), NATIVE)
+    native = session.native
+    executor = native.executor()
+    first = native.start(executor, [np.full((1, 1), 1e9, np.float32)])   # runs until stopped
+    wait_until(lambda: not native.extend(first, [[np.ones((1, 1), np.float32)]]))   # the thread has taken it
+    second = native.start(executor, [[np.full((1, 1), 1, np.float32)]])
+    assert native.extend(second, [[np.full((2, 1), 2, np.float32), np.full((1, 1), 3, np.float32)]])
+    assert not native.extend(second, [[np.zeros((1, 2), np.float32)]])     # other dims: not added
+    assert not native.extend(second, [[np.zeros((1, 1), np.float64)]])     # another type: not added
+    with pytest.raises(CommandError, match="Number of keys given as INPUTS"):
+        native.extend(second, [[np.ones((1, 1), np.float32)]] * 2)
+    with pytest.raises(RuntimeError, match="2 runs are in hand"):
+        native.start(executor, [np.zeros((1, 1), np.float32)])
+    assert not executor.done
+    executor.terminate(first.id)
+    with pytest.raises(CommandError, match="terminate flag"):
+        wait_done(native, first)
+    outputs, _ = wait_done(native, second)                                 # one run of the rows added: trips = 3
+    np.testing.assert_array_equal(outputs[0], [[4], [5], [5], [6]])
+    assert not executor.busy and not native.extend(second, [[np.ones((1, 1), np.float32)]])   # collected
+    # a staged run stopped before it starts fails alone; close waits for the runs in hand
+    running = native.start(executor, [np.full((1, 1), 20_000, np.float32)])
+    staged = native.start(executor, [np.ones((1, 1), np.float32)])
+    executor.terminate(staged.id)
+    executor.close()
+    np.testing.assert_array_equal(native.finish(running)[0][0], [[40_000]])
+    with pytest.raises(CommandError, match="terminate flag"):
+        native.finish(staged)
+
+
+def test_a_staged_run_waits_for_the_rows_it_wants_unless_it_is_released():
+    session = onnx_backend.load(spin_onnx(), NATIVE)
+    native = session.native
+    executor = native.executor()
+    first = native.start(executor, [np.ones((1, 1), np.float32)])
+    second = native.start(executor, [[np.full((1, 1), 1, np.float32)]], want=3)
+    np.testing.assert_array_equal(wait_done(native, first)[0][0], [[2]])
+    assert native.extend(second, [[np.full((1, 1), 2, np.float32)]])   # the thread is free, but 2 rows of 3: staged
+    assert executor.busy and not executor.done
+    assert native.extend(second, [[np.full((1, 1), 3, np.float32)]])   # 3 rows: the thread takes it
+    np.testing.assert_array_equal(wait_done(native, second)[0][0], [[4], [5], [6]])
+    third = native.start(executor, [np.full((2, 1), 1, np.float32)], want=8)
+    assert native.extend(third, [[np.full((1, 1), 2, np.float32)]]) and not executor.done
+    native.release(third)                                               # it goes with the rows it holds
+    np.testing.assert_array_equal(wait_done(native, third)[0][0], [[3], [3], [4]])
+    assert not executor.busy and not native.extend(third, [[np.ones((1, 1), np.float32)]])
 
 
 def test_the_model_execution_timeout_stops_a_native_run():
@@ -242,6 +298,27 @@ def test_a_server_stopping_answers_the_batch_on_the_native_thread(start_server):
     assert len(results) == 2
     np.testing.assert_array_equal(results[0][0], [[3e6 + 3e6]])
     np.testing.assert_array_equal(results[1][0], [[1 + 3e6]])
+
+
+def test_requests_that_come_while_the_native_thread_runs_join_the_batch_staged_behind_it(start_server):
+    srv = start_server(threads_per_queue=1, inline_run_max_us=LIMIT, lone_client_run_max_us=0,
+                       onnx_run_thread_min_rows=0, **{"model-execution-timeout": 120_000})
+    client = srv.client(protocol=2)
+    store_slow(client)
+    records = observe(srv)
+    results: list[Any] = []
+    submit_together(srv, b"slow", [np.full((1, 1), 3e6, np.float32)], results)   # takes seconds
+    wait_until(lambda: srv.call(lambda: schedulers(srv).queue("CPU").depth) == 0)
+    for i in range(1, 10):   # one request per loop turn: the first is staged, the next 7 join it (BATCHSIZE 8)
+        submit_together(srv, b"slow", [np.full((1, 1), i, np.float32)], results)
+    assert srv.call(lambda: schedulers(srv).queue("CPU").depth) == 1   # the 9th waits for a batch to finish
+    wait_until(lambda: len(results) == 10, timeout=60)
+    assert [(r.requests, r.rows) for r in records] == [(1, 1), (8, 8), (1, 1)]
+    np.testing.assert_array_equal(results[0][0], [[6e6]])
+    for i in range(1, 9):   # y = x + the batch's largest x
+        np.testing.assert_array_equal(results[i][0], [[i + 8]])
+    np.testing.assert_array_equal(results[9][0], [[18]])
+    assert queue_stats(srv).native == 3
 
 
 def test_onnx_run_thread_is_read_when_a_model_is_stored(start_server):
