@@ -459,9 +459,10 @@ static int alike(const struct Input *input, const Py_buffer *view) {
 }
 
 /* The buffers of ``arrays`` (one item per input: an array, or a list of arrays, its parts) in one array, input after
- * input (``counts`` receives each input's count). NULL with an exception set, and nothing held, on failure. */
-static Py_buffer *take_buffers(PyObject *arrays, Py_ssize_t n, Py_ssize_t *counts) {
-    Py_ssize_t total = 0;
+ * input (``counts`` receives each input's count, ``total`` their sum). NULL with an exception set, and nothing held,
+ * on failure. */
+static Py_buffer *take_buffers(PyObject *arrays, Py_ssize_t n, Py_ssize_t *counts, Py_ssize_t *total) {
+    *total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(arrays, i);
         counts[i] = PyList_Check(item) ? PyList_GET_SIZE(item) : 1;
@@ -469,9 +470,9 @@ static Py_buffer *take_buffers(PyObject *arrays, Py_ssize_t n, Py_ssize_t *count
             PyErr_SetString(PyExc_ValueError, "an input in no parts");
             return NULL;
         }
-        total += counts[i];
+        *total += counts[i];
     }
-    Py_buffer *views = PyMem_Calloc((size_t)total + 1, sizeof(Py_buffer));
+    Py_buffer *views = PyMem_Calloc((size_t)*total + 1, sizeof(Py_buffer));
     if (views == NULL) {
         PyErr_NoMemory();
         return NULL;
@@ -585,13 +586,11 @@ static PyObject *executor_submit(ExecutorObject *self, PyObject *args) {
         if (run->inputs[i].element == -1 && PyErr_Occurred())
             goto fail;
     }
-    views = take_buffers(arrays, n, counts);
+    Py_ssize_t total;
+    views = take_buffers(arrays, n, counts, &total);
     if (views == NULL)
         goto fail;
     if (!check_parts(run, views, counts, 1) || !add_parts(run, views, counts, 1)) {
-        Py_ssize_t total = 0;
-        for (Py_ssize_t i = 0; i < n; i++)
-            total += counts[i];
         release_buffers(views, total);
         goto fail;
     }
@@ -628,19 +627,17 @@ static PyObject *executor_extend(ExecutorObject *self, PyObject *args) {
     struct Run *run = find_run(self, id);
     if (run == NULL || __atomic_load_n(&run->state, __ATOMIC_ACQUIRE) != STAGED)
         Py_RETURN_FALSE;   /* taken (or collected) already */
-    Py_ssize_t n = run->session->n_inputs, total = 0;
+    Py_ssize_t n = run->session->n_inputs, total;
     if (PyList_GET_SIZE(arrays) != n)
         return PyErr_Format(PyExc_ValueError, "the session takes %zd inputs", n);
     Py_ssize_t *counts = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
     if (counts == NULL)
         return PyErr_NoMemory();
-    Py_buffer *views = take_buffers(arrays, n, counts);
+    Py_buffer *views = take_buffers(arrays, n, counts, &total);
     if (views == NULL) {
         PyMem_Free(counts);
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
-        total += counts[i];
     pthread_mutex_lock(&self->lock);   /* the thread takes a staged run under the lock */
     int added = run->state == STAGED && check_parts(run, views, counts, 0) && add_parts(run, views, counts, 0);
     if (added)

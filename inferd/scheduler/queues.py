@@ -31,13 +31,12 @@ from inferd.resp.encoder import Status
 from inferd.scheduler import batching
 from inferd.scheduler.batching import Batch, RunOutcome, RunRequest
 from inferd.scheduler.native import NativeThread, NativeThreads
-from inferd.scheduler.stats import BatchRecord, DeviceStats, account
+from inferd.scheduler.stats import DeviceStats, Observer, account
 
 log = logging.getLogger("inferd.scheduler")
 TIMEDOUT = Status(b"TIMEDOUT")
 _perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
-Observer = Callable[[BatchRecord], None]
 LIGHT_BATCH_ROWS = 2.5   # a queue whose recent batches average at most this many rows is lightly loaded
 LONE_TURN_REQUESTS = 1.25   # run_now runs while loop turns bring a queue at most this many requests (on average)
 LOOP_CUT_SMALL = 4   # a cut for the loop that keeps less than 1/this of a batch's rows is checked (see _loop_sized)

@@ -12,7 +12,8 @@ from typing import Any
 
 from inferd.errors import CommandError
 from inferd.scheduler.batching import RunOutcome, RunRequest
-from inferd.scheduler.queues import DeviceQueue, Observer
+from inferd.scheduler.queues import DeviceQueue
+from inferd.scheduler.stats import Observer
 
 _monotonic = time.monotonic
 LONE_IDLE_S = 1.0   # a connection that sent nothing for this long (and waits on no model run) counts as idle

@@ -44,6 +44,9 @@ class BatchRecord:
         return model_key(self.model)
 
 
+Observer = Callable[[BatchRecord], None]   # Schedulers.observers: called with every finished batch's record
+
+
 def model_key(model: Any) -> bytes:
     """A model object's key as bytes (``b""`` if it has none)."""
     key = getattr(model, "key", b"")
@@ -96,7 +99,7 @@ class DeviceStats:
         model.batch_sizes[requests] += 1
 
 
-def account(stats: DeviceStats, observers: list[Callable[[BatchRecord], None]], batch: Batch,
+def account(stats: DeviceStats, observers: list[Observer], batch: Batch,
             results: list[Any] | None, error: CommandError | None, started: float, duration_us: int) -> None:
     """A model batch's figures: the model's run estimates and AI.INFO counters, the queue's, the observers'."""
     requests = batch.requests
