@@ -236,7 +236,10 @@ def load(file: str | None = None, env: Mapping[str, str] | None = None,
     from_env = {k[len("INFERD_"):].lower(): v for k, v in env.items() if k.startswith("INFERD_")}
     _apply(values, from_env, "environment")
     _apply(values, dict(overrides or {}), "command line")
-    return Config(preload=preload, **values)
+    config = Config(preload=preload, **values)
+    if config.metrics_port and config.metrics_port == config.port:
+        raise ConfigError(f"metrics-port {config.port} is the Redis port: give the metrics endpoint its own")
+    return config
 
 
 def _apply(values: dict[str, Any], source: Mapping[str, object], where: str) -> None:

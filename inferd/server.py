@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -80,10 +82,14 @@ class Server:
 
         def connection() -> Connection:
             return Connection(state, writes)
-        # Bound at once (a port in use fails start-up before any loading), served once the snapshot and the
-        # preloaded models are in: no client ever sees a keyspace half loaded.
+        # Bound and listening at once (a port in use fails start-up before any loading, and nothing else can bind
+        # it meanwhile, the metrics endpoint included), served once the snapshot and the preloaded models are in:
+        # a client connecting earlier waits in the backlog and never sees a keyspace half loaded.
         listener = await loop.create_server(connection, hosts, self.config.port, reuse_address=True, backlog=511,
                                             start_serving=False)
+        for bound in listener.sockets:
+            with socket.socket(fileno=os.dup(bound.fileno())) as same:   # the loop's wrapper has no listen()
+                same.listen(511)
         self.listeners.append(listener)
         state.bound_port = listener.sockets[0].getsockname()[1]
         if self.config.unixsocket:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -142,10 +143,26 @@ def r(request: pytest.FixtureRequest, server: RunningServer) -> Iterator[redis.R
     client.close()
 
 
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, below the kernel's ephemeral range: a server started on port 0 in the same test
+    (the kernel picks from that range) cannot be given the same number while this one waits to be bound."""
+    floor = min(_ephemeral_floor(), 32768)
+    for port in random.sample(range(floor // 2, floor), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port below {floor}")
 
 
 class RedisOracle:

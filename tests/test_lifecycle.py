@@ -1,8 +1,11 @@
 """The server as users run it: `python -m inferd` in a subprocess, its log line, config precedence, signals."""
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -10,6 +13,9 @@ import time
 
 import pytest
 import redis
+
+from inferd import config as config_module
+from inferd.server import Server, install_event_loop
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
@@ -119,7 +125,6 @@ def test_bad_option_fails_start_with_a_clear_message(tmp_path):
 
 
 def test_port_in_use_fails_start_with_exit_1():
-    import socket
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -128,6 +133,58 @@ def test_port_in_use_fails_start_with_exit_1():
                               timeout=60)
     assert done.returncode == 1
     assert "cannot start" in done.stderr and "address already in use" in done.stderr.lower()
+
+
+def test_metrics_port_equal_to_the_port_fails_start_with_a_clear_message():
+    done = subprocess.run([sys.executable, "-m", "inferd", "--port", "16399", "--metrics-port", "16399"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "metrics-port 16399 is the Redis port" in done.stderr
+
+
+def test_the_port_is_held_from_bind_to_ready(tmp_path):
+    """While the subsystems start (snapshot, preloads, the metrics endpoint), nothing else can bind the server's
+    port, even with SO_REUSEADDR as an HTTP server sets it; a client connecting then waits and is served once the
+    server is ready."""
+    install_event_loop()
+    seen: dict[str, object] = {}
+
+    class Squatter:
+        async def start(self, server: Server) -> None:
+            with socket.socket() as other:
+                other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    other.bind(("127.0.0.1", server.port))
+                    other.listen()
+                    seen["squatted"] = True
+                except OSError as exc:
+                    seen["refused"] = exc.errno
+            early = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            early.sendall(b"PING\r\n")
+            seen["early"] = early
+
+        async def stop(self) -> None:
+            pass
+
+    async def main() -> bytes:
+        server = Server(config_module.load(env={}, overrides={"port": 0, "dir": str(tmp_path)}))
+        server.subsystems.append(Squatter())
+        await server.start()
+        early = seen["early"]
+        assert isinstance(early, socket.socket)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, early.recv, 64)
+        finally:
+            early.close()
+            await server.stop()
+
+    loop = asyncio.new_event_loop()
+    try:
+        reply = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert "squatted" not in seen and seen["refused"] == errno.EADDRINUSE
+    assert reply == b"+PONG\r\n"
 
 
 def test_help_lists_every_option():
