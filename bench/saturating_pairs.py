@@ -7,7 +7,7 @@ its random input rows), then the C load generator sends the suite's MODELEXECUTE
 ``--clients`` connections for ``--seconds``; then, while that server idles, the raw onnxruntime call of
 ``--raw-batch`` rows runs back to back in this process (the suite's best batch for 8 x Dense 1024 is 64), so that each
 server is compared with the raw call of its own minutes. Prints a line per server (rows/s, p99, the server's CPU per
-row, batches and how many ran side by side, on the event loop or on its native thread; the raw rows/s and the ratio)
+row, split into its event loop and its other threads, and the load generator's; batches and how many ran side by side, on the event loop or on its native thread; the raw rows/s and the ratio)
 and, at the end, the medians per configuration.
 
     .venv/bin/python -m bench.saturating_pairs [--pairs 4] [--clients 512] [--seconds 6] [--layers 8]
@@ -16,6 +16,8 @@ and, at the end, the medians per configuration.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shlex
 import statistics
 import tempfile
@@ -28,6 +30,7 @@ from bench import loadgen, models
 from bench.batching import INPUT_KEYS, load_inferd, modelexecute_command, queue_figures, timed_calls
 from bench.harness import alternating, with_cpu
 from bench.procs import BenchError, ProcessGroup
+from bench.profile import thread_ticks
 
 KEY = "m"
 
@@ -40,9 +43,11 @@ def measure(options: list[str], model: bytes, width: int, batchsize: int, client
         server = procs.start_inferd(*options)
         load_inferd(server.port, KEY, model, width, batchsize)
         before, counters = server.cpu_seconds(), queue_figures(server.port)
+        threads_before, client_before = thread_ticks(server.proc.pid), _children_cpu()
         result = loadgen.run(server.port, clients, seconds, min(2.0, seconds), modelexecute_command(KEY, KEY),
                              keyspace=INPUT_KEYS, seed=clients)
         result = with_cpu(result, server.cpu_seconds() - before)
+        split = _cpu_split(server.proc.pid, threads_before, _children_cpu() - client_before, result)
         after = queue_figures(server.port)
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).standard_normal((raw_batch, width)).astype(np.float32)
@@ -56,7 +61,25 @@ def measure(options: list[str], model: bytes, width: int, batchsize: int, client
                                    ("on_thread", "native"))}
     return {"options": options, "clients": clients, "rows_per_s": result["rps"],
             "p99_ms": result["latency_us"]["p99"] / 1000, "server_cpu_us": result["server_cpu_us_per_op"],
-            **counted, "raw_rows_per_s": round(raw, 1), "ratio": round(result["rps"] / raw, 3)}
+            **counted, **split, "raw_rows_per_s": round(raw, 1), "ratio": round(result["rps"] / raw, 3)}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_split(pid: int, before: dict[int, tuple[int, int]], client_s: float, result: dict[str, Any]) -> dict[str, Any]:
+    """CPU µs per row over the load run (warm-up included, as ``with_cpu``): the server's event loop (its main
+    thread), its other threads (the model's runs), and the load generator."""
+    rows = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
+    if not rows:
+        return {}
+    hz = os.sysconf("SC_CLK_TCK")
+    spent = {tid: sum(ticks) - sum(before.get(tid, (0, 0))) for tid, ticks in thread_ticks(pid).items()}
+    loop = spent.pop(pid, 0)
+    return {"loop_us": round(loop / hz / rows * 1e6, 1), "threads_us": round(sum(spent.values()) / hz / rows * 1e6, 1),
+            "client_us": round(client_s / rows * 1e6, 1)}
 
 
 def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: int, width: int, batchsize: int,
@@ -66,7 +89,9 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: 
     return alternating(([], other), pairs,
                        lambda options: measure(options, model, width, batchsize, clients, seconds, raw_batch),
                        lambda record: f"{shlex.join(record['options']) or 'defaults':36s} {record['rows_per_s']:9,.0f} "
-                       f"rows/s  p99 {record['p99_ms']:6.1f} ms  server CPU {record['server_cpu_us']:6.1f} µs/row  "
+                       f"rows/s  p99 {record['p99_ms']:6.1f} ms  server CPU {record['server_cpu_us']:6.1f} µs/row "
+                       f"(loop {record.get('loop_us', 0):.1f}, model threads {record.get('threads_us', 0):.1f}; client "
+                       f"{record.get('client_us', 0):.1f})  "
                        f"{record['side_by_side']}/{record['batches']} batches side by side  raw {raw_batch} rows "
                        f"{record['raw_rows_per_s']:9,.0f} rows/s -> {record['ratio']:.3f}x")
 
