@@ -40,6 +40,7 @@ setup(ext_modules=[
                                              "inferd/commands/_fastpath_tensors.c"],
               **{**COMMON, "depends": [*COMMON["depends"], "inferd/commands/_fastpath.h"]}),
     Extension("inferd.resp._reads", ["inferd/resp/_reads.c"], **COMMON),
-    Extension("inferd.backends._ortrun", ["inferd/backends/_ortrun.c"], optional=True, extra_compile_args=["-O2"]),
+    Extension("inferd.backends._ortrun", ["inferd/backends/_ortrun.c", "inferd/backends/_ortrun_executor.c"],
+              depends=["inferd/backends/_ortrun.h"], optional=True, extra_compile_args=["-O2"]),
     *mypyc_extensions(),
 ])

@@ -1,8 +1,8 @@
 """A device queue's native thread (``onnx-run-thread``): one batch at a time, run without the GIL, the next one staged.
 
-The thread is the ONNX backend's executor (inferd/backends/_ortrun.c), made at the first batch it takes. The loop
-hands over the batch's inputs, each as the list of its requests' arrays (:meth:`NativeThread.start`); the thread joins
-them, runs the model's native session on them and makes its file descriptor readable when done, and the loop
+The thread is the ONNX backend's executor (inferd/backends/_ortrun_executor.c), made at the first batch it takes. The
+loop hands over the batch's inputs, each as the list of its requests' arrays (:meth:`NativeThread.start`); the thread
+joins them, runs the model's native session on them and makes its file descriptor readable when done, and the loop
 (watching that descriptor) takes the outputs split per request (:meth:`NativeThread.finish`). While a batch runs, the
 next one is staged on the thread and grows with the requests that come (:meth:`NativeThread.stage`), so that the thread
 goes on to it as soon as it is done, without waiting for the loop to take the last one's outputs. Which batches go
