@@ -1,14 +1,14 @@
 """The batching suite's saturating load on two server configurations, servers started in turn, alternating.
 
-For comparing two configurations in the same minutes (the machine drifts between runs): for each pair, a server with
-the defaults and one with ``--inferd-args``, their order alternating from pair to pair. Each server gets the suite's
-data (``bench.batching.load_inferd``: the dense model of ``--layers`` x ``--width`` with BATCHSIZE ``--batchsize``,
-its random input rows), then the C load generator sends the suite's MODELEXECUTE (one row per request) from
-``--clients`` connections for ``--seconds``; then, while that server idles, the raw onnxruntime call of
-``--raw-batch`` rows runs back to back in this process (the suite's best batch for 8 x Dense 1024 is 64), so that each
-server is compared with the raw call of its own minutes. Prints a line per server (rows/s, p99, the server's CPU per
-row, split into its event loop and its other threads, and the load generator's; batches and how many ran side by side, on the event loop or on its native thread; the raw rows/s and the ratio)
-and, at the end, the medians per configuration.
+For comparing two configurations in the same minutes (the machine drifts between runs): for each pair, a server with the
+defaults and one with ``--inferd-args``, their order alternating from pair to pair. Each server gets the suite's data
+(``bench.batching.load_inferd``: the dense model of ``--layers`` x ``--width`` with BATCHSIZE ``--batchsize``, its
+random input rows), then the C load generator sends the suite's MODELEXECUTE (one row per request) from ``--clients``
+connections for ``--seconds``; then, while that server idles, the raw onnxruntime call of ``--raw-batch`` rows runs back
+to back in this process (the suite's best batch for 8 x Dense 1024 is 64), so that each server is compared with the raw
+call of its own minutes. Prints a line per server (rows/s, p99, the server's CPU per row, split into its event loop and
+its other threads, and the load generator's; batches and how many ran side by side, on the event loop or on its native
+thread; the raw rows/s and the ratio) and, at the end, the medians per configuration.
 
     .venv/bin/python -m bench.saturating_pairs [--pairs 4] [--clients 512] [--seconds 6] [--layers 8]
         [--width 1024] [--batchsize 256] [--raw-batch 64] [--inferd-args ARGS]
