@@ -87,14 +87,15 @@ class Server:
         # a client connecting earlier waits in the backlog and never sees a keyspace half loaded.
         listener = await loop.create_server(connection, hosts, self.config.port, reuse_address=True, backlog=511,
                                             start_serving=False)
-        for bound in listener.sockets:
-            with socket.socket(fileno=os.dup(bound.fileno())) as same:   # the loop's wrapper has no listen()
-                same.listen(511)
         self.listeners.append(listener)
         state.bound_port = listener.sockets[0].getsockname()[1]
         if self.config.unixsocket:
-            self.listeners.append(await loop.create_unix_server(connection, self.config.unixsocket,
+            self.listeners.append(await loop.create_unix_server(connection, self.config.unixsocket, backlog=511,
                                                                 start_serving=False))
+        for listening in self.listeners:
+            for bound in listening.sockets:
+                with socket.socket(fileno=os.dup(bound.fileno())) as same:   # the loop's wrapper has no listen()
+                    same.listen(511)
         try:
             for sub in self.subsystems:
                 await sub.start(self)

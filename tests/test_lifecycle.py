@@ -144,10 +144,11 @@ def test_metrics_port_equal_to_the_port_fails_start_with_a_clear_message():
 
 def test_the_port_is_held_from_bind_to_ready(tmp_path):
     """While the subsystems start (snapshot, preloads, the metrics endpoint), nothing else can bind the server's
-    port, even with SO_REUSEADDR as an HTTP server sets it; a client connecting then waits and is served once the
-    server is ready."""
+    port, even with SO_REUSEADDR as an HTTP server sets it; a client connecting then, over TCP or the Unix socket,
+    waits and is served once the server is ready."""
     install_event_loop()
     seen: dict[str, object] = {}
+    path = str(tmp_path / "inferd.sock")
 
     class Squatter:
         async def start(self, server: Server) -> None:
@@ -162,20 +163,27 @@ def test_the_port_is_held_from_bind_to_ready(tmp_path):
             early = socket.create_connection(("127.0.0.1", server.port), timeout=10)
             early.sendall(b"PING\r\n")
             seen["early"] = early
+            local = socket.socket(socket.AF_UNIX)
+            local.settimeout(10)
+            local.connect(path)
+            local.sendall(b"ECHO local\r\n")
+            seen["local"] = local
 
         async def stop(self) -> None:
             pass
 
-    async def main() -> bytes:
-        server = Server(config_module.load(env={}, overrides={"port": 0, "dir": str(tmp_path)}))
+    async def main() -> tuple[bytes, bytes]:
+        server = Server(config_module.load(env={}, overrides={"port": 0, "dir": str(tmp_path), "unixsocket": path}))
         server.subsystems.append(Squatter())
         await server.start()
-        early = seen["early"]
-        assert isinstance(early, socket.socket)
+        early, local = seen["early"], seen["local"]
+        assert isinstance(early, socket.socket) and isinstance(local, socket.socket)
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, early.recv, 64)
+            return await loop.run_in_executor(None, early.recv, 64), await loop.run_in_executor(None, local.recv, 64)
         finally:
             early.close()
+            local.close()
             await server.stop()
 
     loop = asyncio.new_event_loop()
@@ -184,7 +192,20 @@ def test_the_port_is_held_from_bind_to_ready(tmp_path):
     finally:
         loop.close()
     assert "squatted" not in seen and seen["refused"] == errno.EADDRINUSE
-    assert reply == b"+PONG\r\n"
+    assert reply == (b"+PONG\r\n", b"$5\r\nlocal\r\n")
+
+
+def test_unix_socket_serves_like_tcp(tmp_path):
+    path = str(tmp_path / "inferd.sock")
+    proc, port = start("--unixsocket", path)
+    try:
+        local = redis.Redis(unix_socket_path=path, protocol=2)
+        local.set("k", "v")
+        assert redis.Redis(port=port, protocol=2).get("k") == b"v"
+        assert local.execute_command("CONFIG", "GET", "unixsocket") == [b"unixsocket", path.encode()]
+        local.close()
+    finally:
+        assert stop(proc) == 0
 
 
 def test_help_lists_every_option():
