@@ -59,7 +59,7 @@ class Server:
         self.state.extensions["config_file"] = config_file
         self.state.dispatcher = Dispatcher(self.state, build_table())
         self.subsystems: list[Subsystem] = [factory() for factory in _subsystem_factories(config)]
-        self.listeners: list[asyncio.AbstractServer] = []
+        self.listeners: list[asyncio.Server] = []
         self.ready: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._cron: asyncio.Task[None] | None = None
