@@ -17,7 +17,7 @@ from typing import Any
 from inferd.commands.context import REPLY_ON, Client, ServerState
 from inferd.errors import CommandError, ProtocolError
 from inferd.resp.encoder import OK, encode
-from inferd.resp.parser import Drained, RequestParser
+from inferd.resp.parser import Drained, Limits, RequestParser
 
 try:
     from inferd.resp._reads import QuickRead, flush_held, plain_reply
@@ -91,8 +91,7 @@ class Connection(asyncio.Protocol):
         self.fast_run = server.dispatcher.fast_run  # type: ignore[union-attr]
         self.transport: Any = None
         self.client: Client = None  # type: ignore[assignment]
-        self.parser = RequestParser(server.config.proto_max_bulk_len, server.config.client_query_buffer_limit,
-                                    compiled=server.config.fastpath == "yes")
+        self.parser = RequestParser(compiled=server.config.fastpath == "yes", limits=parser_limits(server))
         self.backlog: deque[list[bytes]] = deque()
         self.waiting: asyncio.Future[Any] | None = None
         self.read_paused = False
@@ -375,6 +374,20 @@ class Connection(asyncio.Protocol):
         if self.read_paused and not self.write_paused and len(self.backlog) <= MAX_BACKLOG // 2:
             self.read_paused = False
             self.transport.resume_reading()
+
+
+def parser_limits(server: Any) -> Limits:
+    """The protocol limits every connection's parser shares, kept in step with CONFIG SET."""
+    limits: Limits | None = server.extensions.get("parser_limits")
+    if limits is None:
+        limits = server.extensions["parser_limits"] = Limits(server.config.proto_max_bulk_len,
+                                                             server.config.client_query_buffer_limit)
+
+        def follow(config: Any) -> None:
+            limits.max_bulk_len = config.proto_max_bulk_len
+            limits.max_query_len = config.client_query_buffer_limit
+        server.extensions.setdefault("config_hooks", []).append(follow)
+    return limits
 
 
 def _format_addr(addr: Any) -> str:

@@ -108,6 +108,20 @@ def encoded_request_length(request: list[bytes]) -> int:
     return total
 
 
+class Limits:
+    """The protocol limits a parser enforces on the request still arriving.
+
+    proto-max-bulk-len and client-query-buffer-limit: one object shared by a server's connections, so that CONFIG SET
+    reaches those already open, as on Redis.
+    """
+
+    __slots__ = ("max_bulk_len", "max_query_len")
+
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024) -> None:
+        self.max_bulk_len = max_bulk_len
+        self.max_query_len = max_query_len
+
+
 class RequestParser:
     """Turns the bytes of one connection into argument lists; ``feed`` returns the complete requests.
 
@@ -118,13 +132,12 @@ class RequestParser:
     """
 
     # slots: the connection's compiled read reads ``clean`` at its slot's offset (inferd/_slots.h)
-    __slots__ = ("max_bulk_len", "max_query_len", "_drain", "_reader", "clean", "_inline", "_at_start", "_fed",
+    __slots__ = ("limits", "_drain", "_reader", "clean", "_inline", "_at_start", "_fed",
                  "_window", "_pending_start", "_next_check", "_header_pos", "_elements_left")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_query_len: int = 1024 * 1024 * 1024,
-                 compiled: bool = True) -> None:
-        self.max_bulk_len = max_bulk_len
-        self.max_query_len = max_query_len
+                 compiled: bool = True, limits: Limits | None = None) -> None:
+        self.limits = limits if limits is not None else Limits(max_bulk_len, max_query_len)
         self._drain = _compiled_drain if compiled and _compiled_drain is not None else drain_py
         self._reader = hiredis.Reader()
         # The reader when the next byte starts a request and nothing is held (no partial request, no inline
@@ -234,8 +247,8 @@ class RequestParser:
             if error is None or error.__class__ is hiredis.ProtocolError:
                 return self._recover_inline(start + consumed)
             raise error
-        if consumed == 0:   # still inside the pending request
-            if self._fed >= self._next_check:
+        if consumed == 0:   # still inside the pending request (a large bulk string arriving counts as well)
+            if self._fed >= self._next_check or self._fed - start > self.limits.max_query_len:
                 self._check_pending()
             return b""
         end = start + consumed
@@ -326,7 +339,7 @@ class RequestParser:
         """
         if self._header_pos < 0:
             self._header_pos, self._elements_left = self._pending_start, -1
-        if self._fed - self._pending_start > self.max_query_len:
+        if self._fed - self._pending_start > self.limits.max_query_len:
             raise ProtocolError("query buffer limit exceeded")
         pos = self._header_pos
         if self._elements_left < 0:
@@ -345,7 +358,7 @@ class RequestParser:
             if line[:1] != b"$":
                 raise ProtocolError(f"expected '$', got '{line[:1].decode('latin-1')}'")
             size = _header_int(line[1:], "invalid bulk length")
-            if size < 0 or size > self.max_bulk_len:
+            if size < 0 or size > self.limits.max_bulk_len:
                 raise ProtocolError("invalid bulk length")
             pos += len(line) + 2 + size + 2
             self._elements_left -= 1

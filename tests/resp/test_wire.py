@@ -306,3 +306,48 @@ def test_reading_pauses_while_replies_are_unsent(start_server):
         assert all(high == limit for _, high in limits)
         with srv.client() as other:
             assert other.ping() is True
+
+
+def _stream_past_limit(port: int, limit: str) -> tuple[bytes, bool, int]:
+    """On a connection opened before CONFIG SET ``limit`` 1 MB: a SET whose 2 MB value arrives in pieces. Returns
+    what the server sent back, whether it closed the connection, and whether the key exists afterwards."""
+    import redis
+    admin = redis.Redis(port=port, protocol=2)
+    admin.delete("big")
+    before = admin.config_get(limit)[limit]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        admin.config_set(limit, 1024 * 1024)
+        try:
+            try:
+                sock.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$2000000\r\n")
+                for _ in range(2_000_000 // 50_000):
+                    sock.sendall(b"x" * 50_000)
+                sock.sendall(b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data, closed = b"", False
+            try:
+                while chunk := sock.recv(65536):
+                    data += chunk
+                closed = True
+            except ConnectionResetError:
+                closed = True
+            except TimeoutError:
+                pass
+        finally:
+            admin.config_set(limit, before)
+    exists = admin.exists("big")
+    admin.close()
+    return data, closed, exists
+
+
+def test_a_limit_set_at_run_time_reaches_open_connections(server, oracle):
+    """CONFIG SET proto-max-bulk-len and client-query-buffer-limit apply to connections already open, as on Redis;
+    past either, the connection is closed and nothing is written (Redis closes without a word past the query
+    buffer limit, inferd says why first)."""
+    ours = _stream_past_limit(server.port, "proto-max-bulk-len")
+    assert ours == _stream_past_limit(oracle.port, "proto-max-bulk-len")
+    assert ours == (b"-ERR Protocol error: invalid bulk length\r\n", True, 0)
+    data, closed, exists = _stream_past_limit(server.port, "client-query-buffer-limit")
+    assert _stream_past_limit(oracle.port, "client-query-buffer-limit") == (b"", True, 0)
+    assert (data, closed, exists) == (b"-ERR Protocol error: query buffer limit exceeded\r\n", True, 0)
