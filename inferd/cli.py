@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except (config_module.ConfigError, OSError, ValueError) as exc:
         print(f"inferd: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.loglevel, config.logfile)
+    try:
+        configure_logging(config.loglevel, config.logfile)
+    except OSError as exc:
+        print(f"inferd: cannot open the log file: {exc}", file=sys.stderr)
+        return 2
     from inferd.server import run
     try:
         return run(config, args.config or "")

@@ -208,6 +208,30 @@ def test_unix_socket_serves_like_tcp(tmp_path):
         assert stop(proc) == 0
 
 
+def test_logfile_gets_the_log(tmp_path):
+    log = tmp_path / "inferd.log"
+    proc = subprocess.Popen([sys.executable, "-m", "inferd", "--port", "0", "--logfile", str(log)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "ready to accept connections" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and proc.poll() is None, "inferd did not log its readiness to the file"
+            time.sleep(0.05)
+        port = int(log.read_text().rsplit("port=", 1)[1].split()[0])
+        assert redis.Redis(port=port, protocol=2).ping() is True
+    finally:
+        assert stop(proc) == 0
+    text = log.read_text()
+    assert "inferd stopped" in text and " INFO inferd: " in text
+
+
+def test_unwritable_logfile_fails_start_with_a_clear_message(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "inferd", "--port", "0", "--logfile",
+                           str(tmp_path / "missing" / "inferd.log")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("inferd: cannot open the log file:") and "Traceback" not in done.stderr
+
+
 def test_help_lists_every_option():
     from inferd.config import OPTIONS
     done = subprocess.run([sys.executable, "-m", "inferd", "--help"], capture_output=True, text=True, timeout=60)

@@ -127,3 +127,11 @@ def test_metrics_endpoint_off_by_default(start_server):
     endpoint = srv.state.extensions["metrics"]
     assert endpoint.bound_port == 0
     assert srv.client(protocol=2).info("ai")["ai_queues"] == 1   # the INFO section is there without HTTP
+
+
+def test_metrics_bind_chooses_the_address(start_server):
+    srv = start_server(metrics_port=free_port(), metrics_bind="127.0.0.2")
+    port = metrics_port(srv)
+    assert httpx.get(f"http://127.0.0.2:{port}/healthz").status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
