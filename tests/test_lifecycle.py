@@ -238,3 +238,19 @@ def test_help_lists_every_option():
     assert done.returncode == 0
     for option in OPTIONS:
         assert f"--{option.name}" in done.stdout
+
+
+def test_timeout_closes_idle_clients_only(tmp_path):
+    """timeout N: a client idle past N seconds is closed; one blocked in BLPOP is waiting on the server, not idle."""
+    proc, port = start("--timeout", "1", "--dir", str(tmp_path))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as blocked:
+            idle.sendall(b"PING\r\n")
+            assert idle.recv(64) == b"+PONG\r\n"
+            blocked.sendall(b"BLPOP q 0\r\n")
+            assert idle.recv(64) == b""   # closed by the server (the recv waits up to 10 s)
+            redis.Redis(port=port, protocol=2).rpush("q", "x")
+            assert blocked.recv(64) == b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n"
+    finally:
+        assert stop(proc) == 0

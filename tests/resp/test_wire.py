@@ -351,3 +351,34 @@ def test_a_limit_set_at_run_time_reaches_open_connections(server, oracle):
     data, closed, exists = _stream_past_limit(server.port, "client-query-buffer-limit")
     assert _stream_past_limit(oracle.port, "client-query-buffer-limit") == (b"", True, 0)
     assert (data, closed, exists) == (b"-ERR Protocol error: query buffer limit exceeded\r\n", True, 0)
+
+
+def _connect_past_maxclients(port: int) -> list[bytes]:
+    """With maxclients one above the clients connected now: what four new connections get for a PING."""
+    import redis
+    admin = redis.Redis(port=port, protocol=2)
+    connected = admin.info("clients")["connected_clients"]
+    before = admin.config_get("maxclients")["maxclients"]
+    admin.config_set("maxclients", connected + 1)
+    replies, socks = [], []
+    try:
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(sock)
+            sock.sendall(b"PING\r\n")
+            replies.append(sock.recv(100))
+    finally:
+        for sock in socks:
+            sock.close()
+        admin.config_set("maxclients", before)
+        admin.close()
+    return replies
+
+
+def test_maxclients_refuses_like_redis(server, oracle):
+    """Past maxclients a new connection gets Redis's error and is closed; the ones before it are served. (A client
+    of an earlier test going away meanwhile may let one more in, on either server.)"""
+    refused = b"-ERR max number of clients reached\r\n"
+    for replies in (_connect_past_maxclients(server.port), _connect_past_maxclients(oracle.port)):
+        served = replies.index(refused)
+        assert served >= 1 and replies == [b"+PONG\r\n"] * served + [refused] * (4 - served), replies
