@@ -135,7 +135,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
     model_key = command[1] if command[0] == "AI.MODELEXECUTE" else None
     if model_key:
         ai_info(inferd.port, model_key, "RESETSTAT")
-    before = inferd.cpu_seconds()
+    before, threads_before = inferd.cpu_seconds(), profile.thread_ticks(inferd.proc.pid)
     try:
         result = loadgen.run(inferd.port, clients, s.duration_s, s.warmup_s, command, keyspace=INPUT_KEYS,
                              seed=clients)
@@ -143,6 +143,7 @@ def _load(ctx: Context, inferd: ServerProcess, name: str, clients: int, command:
         ctx.record(SUITE, name, {**meta, "clients": clients, "error": short_error(exc)})
         return
     result = with_cpu(result, inferd.cpu_seconds() - before)
+    result.update(profile.thread_split(inferd.proc.pid, threads_before, result))
     if model_key:   # the backend calls as inferd timed them (AI.INFO): what the run itself took in the server
         result["server_run_us_per_request"] = run_us_per_call(model_info(inferd.port, model_key))
     if result["requests"] == 0:

@@ -39,6 +39,20 @@ def thread_ticks(pid: int) -> dict[int, tuple[int, int]]:
     return ticks
 
 
+def thread_split(pid: int, before: dict[int, tuple[int, int]], result: dict[str, Any]) -> dict[str, Any]:
+    """The server's CPU per request since ``before`` (:func:`thread_ticks`) split between its event loop (the thread
+    whose id is the pid) and its other threads (the scheduler's workers, the native threads running the model), over
+    every request of the load run, warm-up included (as ``harness.with_cpu``)."""
+    requests = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
+    if not requests:
+        return {}
+    spent = {tid: sum(ticks) - sum(before.get(tid, (0, 0))) for tid, ticks in thread_ticks(pid).items()}
+    loop = spent.pop(pid, 0)
+    per_request = 1e6 / CLOCK_TICKS / requests
+    return {"loop_cpu_us_per_op": round(loop * per_request, 1),
+            "threads_cpu_us_per_op": round(sum(spent.values()) * per_request, 1)}
+
+
 def py_spy() -> str | None:
     """The py-spy executable (the project's venv first), or None."""
     local = ROOT / ".venv" / "bin" / "py-spy"

@@ -193,8 +193,13 @@ def _batching_model_tables(runs: list[dict[str, Any]], b: dict[str, Any]) -> lis
 
 def _cpu_budget_line(b: dict[str, Any]) -> str:
     """Where the CPU of a row goes at inferd's best saturating run, and what the machine's CPUs allow at that cost."""
+    split = ""
+    if b.get("loop_cpu_us_per_row") is not None and b.get("threads_cpu_us_per_row") is not None:
+        split = (f" (its event loop {_num(b['loop_cpu_us_per_row'], 1)}, its other threads "
+                 f"{_num(b['threads_cpu_us_per_row'], 1)})")
     return (f"CPU per row at that best run ({b['inferd_best_clients']} clients): inferd "
-            f"{_num(b['server_cpu_us_per_row'], 1)} µs, the load generator {_num(b['client_cpu_us_per_row'], 1)} µs; "
+            f"{_num(b['server_cpu_us_per_row'], 1)} µs{split}, the load generator "
+            f"{_num(b['client_cpu_us_per_row'], 1)} µs; "
             f"the raw call itself costs {_num(b['raw_cpu_us_per_row'], 1)} µs of CPU per row at batch "
             f"{b['raw_best_batch']} (all its threads), so inferd's own work is {_num(b['own_us_per_row'], 1)} µs per "
             f"row. Sharing {b['cpus']} CPUs, client and server can complete at most "

@@ -16,8 +16,6 @@ thread; the raw rows/s and the ratio) and, at the end, the medians per configura
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import shlex
 import statistics
 import tempfile
@@ -30,7 +28,7 @@ from bench import loadgen, models
 from bench.batching import INPUT_KEYS, load_inferd, modelexecute_command, queue_figures, timed_calls
 from bench.harness import alternating, with_cpu
 from bench.procs import BenchError, ProcessGroup
-from bench.profile import thread_ticks
+from bench.profile import thread_split, thread_ticks
 
 KEY = "m"
 
@@ -43,11 +41,11 @@ def measure(options: list[str], model: bytes, width: int, batchsize: int, client
         server = procs.start_inferd(*options)
         load_inferd(server.port, KEY, model, width, batchsize)
         before, counters = server.cpu_seconds(), queue_figures(server.port)
-        threads_before, client_before = thread_ticks(server.proc.pid), _children_cpu()
+        threads_before = thread_ticks(server.proc.pid)
         result = loadgen.run(server.port, clients, seconds, min(2.0, seconds), modelexecute_command(KEY, KEY),
                              keyspace=INPUT_KEYS, seed=clients)
         result = with_cpu(result, server.cpu_seconds() - before)
-        split = _cpu_split(server.proc.pid, threads_before, _children_cpu() - client_before, result)
+        split = thread_split(server.proc.pid, threads_before, result)
         after = queue_figures(server.port)
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).standard_normal((raw_batch, width)).astype(np.float32)
@@ -61,25 +59,9 @@ def measure(options: list[str], model: bytes, width: int, batchsize: int, client
                                    ("on_thread", "native"))}
     return {"options": options, "clients": clients, "rows_per_s": result["rps"],
             "p99_ms": result["latency_us"]["p99"] / 1000, "server_cpu_us": result["server_cpu_us_per_op"],
-            **counted, **split, "raw_rows_per_s": round(raw, 1), "ratio": round(result["rps"] / raw, 3)}
+            **counted, **split, "client_cpu_us": result.get("client_cpu_us_per_op") or 0,
+            "raw_rows_per_s": round(raw, 1), "ratio": round(result["rps"] / raw, 3)}
 
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _cpu_split(pid: int, before: dict[int, tuple[int, int]], client_s: float, result: dict[str, Any]) -> dict[str, Any]:
-    """CPU µs per row over the load run (warm-up included, as ``with_cpu``): the server's event loop (its main
-    thread), its other threads (the model's runs), and the load generator."""
-    rows = int(result.get("requests", 0)) + int(result.get("warmup_requests", 0))
-    if not rows:
-        return {}
-    hz = os.sysconf("SC_CLK_TCK")
-    spent = {tid: sum(ticks) - sum(before.get(tid, (0, 0))) for tid, ticks in thread_ticks(pid).items()}
-    loop = spent.pop(pid, 0)
-    return {"loop_us": round(loop / hz / rows * 1e6, 1), "threads_us": round(sum(spent.values()) / hz / rows * 1e6, 1),
-            "client_us": round(client_s / rows * 1e6, 1)}
 
 
 def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: int, width: int, batchsize: int,
@@ -90,8 +72,8 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: 
                        lambda options: measure(options, model, width, batchsize, clients, seconds, raw_batch),
                        lambda record: f"{shlex.join(record['options']) or 'defaults':36s} {record['rows_per_s']:9,.0f} "
                        f"rows/s  p99 {record['p99_ms']:6.1f} ms  server CPU {record['server_cpu_us']:6.1f} µs/row "
-                       f"(loop {record.get('loop_us', 0):.1f}, model threads {record.get('threads_us', 0):.1f}; client "
-                       f"{record.get('client_us', 0):.1f})  "
+                       f"(loop {record.get('loop_cpu_us_per_op', 0):.1f}, model threads "
+                       f"{record.get('threads_cpu_us_per_op', 0):.1f}; client {record['client_cpu_us']:.1f})  "
                        f"{record['side_by_side']}/{record['batches']} batches side by side  raw {raw_batch} rows "
                        f"{record['raw_rows_per_s']:9,.0f} rows/s -> {record['ratio']:.3f}x")
 

@@ -93,6 +93,11 @@ def test_inferd_runs_complete(quick_run: Any) -> None:
     gain = next(r for r in records if r["suite"] == "batching" and r["system"] == "batching_gain")
     assert not gain.get("error") and gain["batched"]["requests_per_s"] > 0, gain
     assert batching and all(_completed(r) for r in batching), [r.get("error") for r in batching]
+    # the server's CPU split between its event loop and its other threads (in clock ticks: a short light run may
+    # show none, the loop's work under load does)
+    loads = [r for r in batching if r["system"] != "ping"]
+    assert all(r["loop_cpu_us_per_op"] >= 0 and r["threads_cpu_us_per_op"] >= 0 for r in loads)
+    assert max(r["loop_cpu_us_per_op"] for r in loads) > 0
     raw = [r for r in records if r["suite"] == "batching" and r["system"] == "raw"]
     assert raw and all(r["rows_per_s"] > 0 for r in raw)
 

@@ -14,9 +14,9 @@ def test_pairs_alternate_and_each_side_gets_its_options() -> None:
         assert record["rows_per_s"] > 0 and record["p99_ms"] > 0 and record["server_cpu_us"] > 0
         assert record["batches"] > 10 and record["raw_rows_per_s"] > 0
         assert record["ratio"] == round(record["rows_per_s"] / record["raw_rows_per_s"], 3)
-        assert record["loop_us"] > 0 and record["client_us"] > 0 and record["threads_us"] >= 0
+        assert record["loop_cpu_us_per_op"] > 0 and record["client_cpu_us"] > 0 and record["threads_cpu_us_per_op"] >= 0
     # with every batch on the worker, the server's CPU beyond its loop is that thread's
-    assert all(r["threads_us"] > 0 for r in records if r["options"] == WORKER)
+    assert all(r["threads_cpu_us_per_op"] > 0 for r in records if r["options"] == WORKER)
     # the defaults run a model this small on the loop or its native thread (but the first batches of each size, measured
     # on a worker), and the other side's options reached its server: none there
     assert all(0 <= r["side_by_side"] <= r["batches"] for r in records)

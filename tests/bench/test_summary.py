@@ -170,17 +170,19 @@ def test_saturation_cpu_budget_shows_what_the_cpus_allow_at_the_measured_costs()
             "cpu_us_per_row": cpu, "latency_us": {"p50": 1.0, "p99": 1.0}}
            for b, r, cpu in ((1, 1000.0, 400.0), (64, 16_000.0, 110.0))]
     best = _load("inferd", 256, 10_000, 9000, suite="batching", model="m", server_cpu_us_per_op=150.0,
-                 client_cpu_us_per_op=10.0)
+                 client_cpu_us_per_op=10.0, loop_cpu_us_per_op=30.0, threads_cpu_us_per_op=120.0)
     other = _load("inferd", 16, 5_000, 9000, suite="batching", model="m", server_cpu_us_per_op=300.0,
                   client_cpu_us_per_op=20.0)
     b = summary.batching_summary([*raw, other, best], "m")
     assert (b["server_cpu_us_per_row"], b["client_cpu_us_per_row"], b["raw_cpu_us_per_row"]) == (150.0, 10.0, 110.0)
+    assert (b["loop_cpu_us_per_row"], b["threads_cpu_us_per_row"]) == (30.0, 120.0)
     assert b["cpu_bound_rows_per_s"] == 12_500.0                      # 2 CPUs / (150 + 10) µs
     assert b["free_server_bound_rows_per_s"] == 16_666.7              # 2 CPUs / (110 + 10) µs
     assert b["free_server_bound_ratio"] == pytest.approx(16_666.67 / 16_000, rel=1e-4)
     assert b["server_budget_us_per_row"] == 36.2                      # 2e6 / (0.8 x 16,000) - 110 - 10
     text = "\n".join(report.batching_tables([*raw, other, best]))
-    assert "CPU per row at that best run (256 clients): inferd 150.0 µs, the load generator 10.0 µs" in text
+    assert ("CPU per row at that best run (256 clients): inferd 150.0 µs (its event loop 30.0, its other threads "
+            "120.0), the load generator 10.0 µs") in text
     assert "costs 110.0 µs of CPU per row at batch 64 (all its threads), so inferd's own work is 40.0 µs" in text
     assert "at most 12,500 rows/s at these costs (inferd reached 10,000)" in text
     assert "would allow 16,667 rows/s (1.04x the raw best). 0.8x the raw best leaves inferd's own work 36.2" in text
