@@ -59,9 +59,8 @@ def measure(options: list[str], model: bytes, width: int, batchsize: int, client
                                    ("on_thread", "native"))}
     return {"options": options, "clients": clients, "rows_per_s": result["rps"],
             "p99_ms": result["latency_us"]["p99"] / 1000, "server_cpu_us": result["server_cpu_us_per_op"],
-            **counted, **split, "client_cpu_us": result.get("client_cpu_us_per_op") or 0,
+            **counted, **split, "client_cpu_us": result["client_cpu_us_per_op"],
             "raw_rows_per_s": round(raw, 1), "ratio": round(result["rps"] / raw, 3)}
-
 
 
 def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: int, width: int, batchsize: int,
@@ -72,8 +71,8 @@ def compare(other: list[str], pairs: int, clients: int, seconds: float, layers: 
                        lambda options: measure(options, model, width, batchsize, clients, seconds, raw_batch),
                        lambda record: f"{shlex.join(record['options']) or 'defaults':36s} {record['rows_per_s']:9,.0f} "
                        f"rows/s  p99 {record['p99_ms']:6.1f} ms  server CPU {record['server_cpu_us']:6.1f} µs/row "
-                       f"(loop {record.get('loop_cpu_us_per_op', 0):.1f}, model threads "
-                       f"{record.get('threads_cpu_us_per_op', 0):.1f}; client {record['client_cpu_us']:.1f})  "
+                       f"(loop {record['loop_cpu_us_per_op']:.1f}, model threads "
+                       f"{record['threads_cpu_us_per_op']:.1f}; client {record['client_cpu_us']:.1f})  "
                        f"{record['side_by_side']}/{record['batches']} batches side by side  raw {raw_batch} rows "
                        f"{record['raw_rows_per_s']:9,.0f} rows/s -> {record['ratio']:.3f}x")
 

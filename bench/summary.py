@@ -226,19 +226,16 @@ def cpu_budget(best: dict[str, Any] | None, best_raw: dict[str, Any] | None) -> 
     if None in (server, client, raw, cpus):
         return {}
     assert server is not None and client is not None and raw is not None and cpus is not None and best_raw is not None
+    assert best is not None
     target = BATCHING_MIN_SATURATION * best_raw["rows_per_s"]
     return {"cpus": cpus, "server_cpu_us_per_row": server, "client_cpu_us_per_row": client,
-            "loop_cpu_us_per_row": best_split(best, "loop"), "threads_cpu_us_per_row": best_split(best, "threads"),
+            "loop_cpu_us_per_row": best.get("loop_cpu_us_per_op"),
+            "threads_cpu_us_per_row": best.get("threads_cpu_us_per_op"),
             "raw_cpu_us_per_row": raw, "own_us_per_row": server - raw,
             "cpu_bound_rows_per_s": round(cpus * 1e6 / (server + client), 1),
             "free_server_bound_rows_per_s": round(cpus * 1e6 / (raw + client), 1),
             "free_server_bound_ratio": _div(cpus * 1e6 / (raw + client), best_raw["rows_per_s"]),
             "server_budget_us_per_row": round(cpus * 1e6 / target - raw - client, 1)}
-
-
-def best_split(best: dict[str, Any] | None, part: str) -> float | None:
-    """The server's CPU per row in its event loop (``part`` "loop") or its other threads ("threads"), if measured."""
-    return best.get(f"{part}_cpu_us_per_op") if best else None
 
 
 def serial_cycle(inferd: list[dict[str, Any]], best_raw: dict[str, Any] | None,

@@ -157,8 +157,8 @@ class NativeSession:
         The thread runs it at once, or after the run it has in hand (two at most: see :meth:`extend`), once it holds
         ``want`` rows or is released (:meth:`release`). An input is an array, or a list of arrays alike but for their
         first dim (a batch's requests' rows), which the thread joins along it before the run (no concatenation on the
-        loop). After a run with no other staged the thread
-        waits ``spin_us`` awake for the next one before it sleeps (``onnx-run-thread-spin-us``).
+        loop). After a run with no other staged the thread waits ``spin_us`` awake for the next one before it sleeps
+        (``onnx-run-thread-spin-us``).
 
         Raises CommandError as :meth:`OnnxSession.run` for a wrong count of inputs.
         """

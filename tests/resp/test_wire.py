@@ -5,6 +5,7 @@ import socket
 import time
 
 import pytest
+import redis
 
 
 def exchange(port: int, payload: bytes, expect_close: bool = False, settle: float = 2.0,
@@ -311,7 +312,6 @@ def test_reading_pauses_while_replies_are_unsent(start_server):
 def _stream_past_limit(port: int, limit: str) -> tuple[bytes, bool, int]:
     """On a connection opened before CONFIG SET ``limit`` 1 MB: a SET whose 2 MB value arrives in pieces. Returns
     what the server sent back, whether it closed the connection, and whether the key exists afterwards."""
-    import redis
     admin = redis.Redis(port=port, protocol=2)
     admin.delete("big")
     before = admin.config_get(limit)[limit]
@@ -355,7 +355,6 @@ def test_a_limit_set_at_run_time_reaches_open_connections(server, oracle):
 
 def _connect_past_maxclients(port: int) -> list[bytes]:
     """With maxclients one above the clients connected now: what four new connections get for a PING."""
-    import redis
     admin = redis.Redis(port=port, protocol=2)
     connected = admin.info("clients")["connected_clients"]
     before = admin.config_get("maxclients")["maxclients"]
